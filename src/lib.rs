@@ -1,0 +1,1 @@
+pub use rkeras_layers as layers;

@@ -1,1 +1,7 @@
-//! placeholder
+//! Training for rkeras models: compile, fit, evaluate, predict, summary, losses, optimizers,
+//! metrics, callbacks and Keras-style progress output.
+#![warn(missing_docs)]
+
+pub mod error;
+
+pub use error::{Error, Result};

@@ -1,0 +1,142 @@
+//! `LayerBuilder`: a layer's options, and the layer itself once first called.
+//!
+//! `Dense::new(49).activation("relu")` is a builder; calling it on a symbolic tensor
+//! (`dense(x)`, through `Deref` to `dyn Fn`) makes the layer on first use and records the
+//! call, so calling the same builder twice shares one layer and its weights.
+
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use crate::session::unique_name;
+use crate::symbolic::{call_layer, SymbolicTensor};
+use crate::{Layer, Result};
+
+/// What a layer's options must provide to make the layer.
+pub trait LayerConfig: Clone + Send + Sync + 'static {
+    /// The prefix of default names (`dense`, `conv2d`...), Keras's snake-cased class name.
+    const NAME_PREFIX: &'static str;
+
+    /// Makes the layer, checking the options (an unknown activation name, zero units...).
+    fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>>;
+}
+
+/// The signature layers and models are called with on symbolic tensors.
+pub type SymbolicFn = dyn Fn(SymbolicTensor) -> SymbolicTensor + Send + Sync;
+
+struct Made {
+    layer: Result<Arc<dyn Layer>>,
+    call: Box<SymbolicFn>,
+}
+
+/// A layer's options, callable on symbolic tensors; see the module documentation.
+pub struct LayerBuilder<C> {
+    config: C,
+    name: Option<String>,
+    trainable: bool,
+    invalid: Option<String>,
+    made: OnceLock<Made>,
+}
+
+impl<C: LayerConfig> LayerBuilder<C> {
+    /// A builder for `config`, with a default name and trainable.
+    pub fn from_config(config: C) -> Self {
+        LayerBuilder {
+            config,
+            name: None,
+            trainable: true,
+            invalid: None,
+            made: OnceLock::new(),
+        }
+    }
+
+    /// The options.
+    pub fn config(&self) -> &C {
+        &self.config
+    }
+
+    /// Changes an option; the builder then makes a new layer on its next call.
+    pub fn with(mut self, change: impl FnOnce(&mut C)) -> Self {
+        change(&mut self.config);
+        self.made = OnceLock::new();
+        self
+    }
+
+    /// Changes an option that may be invalid (an activation given by an unknown name): the
+    /// error is reported when the layer is called, through the model that uses it.
+    pub fn with_checked(
+        mut self,
+        change: impl FnOnce(&mut C) -> std::result::Result<(), String>,
+    ) -> Self {
+        if let Err(message) = change(&mut self.config) {
+            self.invalid = Some(message);
+        }
+        self.made = OnceLock::new();
+        self
+    }
+
+    /// Names the layer (instead of `dense`, `dense_1`...).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self.made = OnceLock::new();
+        self
+    }
+
+    /// Makes the layer frozen (`false`) from the start.
+    pub fn trainable(mut self, trainable: bool) -> Self {
+        self.trainable = trainable;
+        self.made = OnceLock::new();
+        self
+    }
+
+    /// The layer (made now if it has not been called yet), or why it cannot be made.
+    pub fn layer(&self) -> Result<Arc<dyn Layer>> {
+        self.made().layer.clone()
+    }
+
+    /// Calls the layer on several symbolic tensors (for layers that take several inputs).
+    pub fn call_many(&self, inputs: &[SymbolicTensor]) -> Vec<SymbolicTensor> {
+        match &self.made().layer {
+            Ok(layer) => call_layer(layer, inputs),
+            Err(e) => vec![SymbolicTensor::failed(e.clone())],
+        }
+    }
+
+    fn made(&self) -> &Made {
+        self.made.get_or_init(|| {
+            let name = self
+                .name
+                .clone()
+                .unwrap_or_else(|| unique_name(C::NAME_PREFIX));
+            let layer = match &self.invalid {
+                Some(message) => Err(crate::Error::config(name, message.clone())),
+                None => self.config.make(name, self.trainable),
+            };
+            let call: Box<SymbolicFn> = match &layer {
+                Ok(layer) => {
+                    let layer = layer.clone();
+                    Box::new(move |x| first_output(call_layer(&layer, &[x])))
+                }
+                Err(e) => {
+                    let e = e.clone();
+                    Box::new(move |_| SymbolicTensor::failed(e.clone()))
+                }
+            };
+            Made { layer, call }
+        })
+    }
+}
+
+/// The first output of a call (every call returns at least one).
+pub fn first_output(outputs: Vec<SymbolicTensor>) -> SymbolicTensor {
+    outputs.into_iter().next().unwrap_or_else(|| {
+        SymbolicTensor::failed(crate::Error::Graph("a call returned no output".into()))
+    })
+}
+
+impl<C: LayerConfig> Deref for LayerBuilder<C> {
+    type Target = SymbolicFn;
+
+    fn deref(&self) -> &SymbolicFn {
+        &*self.made().call
+    }
+}

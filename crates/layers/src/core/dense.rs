@@ -1,0 +1,268 @@
+//! `Dense`: `activation(x · kernel + bias)` over the last axis (`keras/src/layers/core/dense.py`).
+
+use std::sync::{Arc, OnceLock};
+
+use candle_core::{Tensor, Var};
+use serde::{Deserialize, Serialize};
+
+use crate::activations::{Activation, ActivationArg};
+use crate::builder::{LayerBuilder, LayerConfig};
+use crate::initializers::Initializer;
+use crate::layer::{config_with_name, single_input};
+use crate::layer_base_methods;
+use crate::regularizers::Regularizer;
+use crate::session::default_device;
+use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape, Weight};
+
+/// `Dense`'s options, with Keras's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DenseConfig {
+    /// Output size.
+    pub units: usize,
+    /// Applied after the affine map (default linear).
+    pub activation: Activation,
+    /// Whether there is a bias (default true).
+    pub use_bias: bool,
+    /// Kernel initializer (default glorot_uniform).
+    pub kernel_initializer: Initializer,
+    /// Bias initializer (default zeros).
+    pub bias_initializer: Initializer,
+    /// Penalty on the kernel.
+    pub kernel_regularizer: Option<Regularizer>,
+    /// Penalty on the bias.
+    pub bias_regularizer: Option<Regularizer>,
+    /// Penalty on the output, divided by the batch size (Keras 3.14+).
+    pub activity_regularizer: Option<Regularizer>,
+}
+
+impl DenseConfig {
+    /// Keras's defaults for `units` outputs.
+    pub fn new(units: usize) -> Self {
+        DenseConfig {
+            units,
+            activation: Activation::Linear,
+            use_bias: true,
+            kernel_initializer: Initializer::glorot_uniform(),
+            bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            bias_regularizer: None,
+            activity_regularizer: None,
+        }
+    }
+}
+
+/// A fully connected layer, callable on symbolic tensors:
+/// `Dense::new(49).activation("relu")(x)`.
+pub type Dense = LayerBuilder<DenseConfig>;
+
+impl Dense {
+    /// A dense layer with `units` outputs and Keras's defaults.
+    pub fn new(units: usize) -> Self {
+        LayerBuilder::from_config(DenseConfig::new(units))
+    }
+
+    /// The activation, by value (`Activation::Relu`) or Keras name (`"relu"`).
+    pub fn activation(self, activation: impl Into<ActivationArg>) -> Self {
+        let arg = activation.into();
+        self.with_checked(|c| {
+            c.activation = arg.0?;
+            Ok(())
+        })
+    }
+
+    /// Whether the layer has a bias.
+    pub fn use_bias(self, use_bias: bool) -> Self {
+        self.with(|c| c.use_bias = use_bias)
+    }
+
+    /// The kernel initializer.
+    pub fn kernel_initializer(self, init: Initializer) -> Self {
+        self.with(|c| c.kernel_initializer = init)
+    }
+
+    /// The bias initializer.
+    pub fn bias_initializer(self, init: Initializer) -> Self {
+        self.with(|c| c.bias_initializer = init)
+    }
+
+    /// A penalty on the kernel.
+    pub fn kernel_regularizer(self, r: Regularizer) -> Self {
+        self.with(|c| c.kernel_regularizer = Some(r))
+    }
+
+    /// A penalty on the bias.
+    pub fn bias_regularizer(self, r: Regularizer) -> Self {
+        self.with(|c| c.bias_regularizer = Some(r))
+    }
+
+    /// A penalty on the output.
+    pub fn activity_regularizer(self, r: Regularizer) -> Self {
+        self.with(|c| c.activity_regularizer = Some(r))
+    }
+}
+
+impl LayerConfig for DenseConfig {
+    const NAME_PREFIX: &'static str = "dense";
+
+    fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
+        Ok(Arc::new(DenseLayer::new(name, trainable, self.clone())?))
+    }
+}
+
+struct DenseWeights {
+    input_dim: usize,
+    kernel: Var,
+    bias: Option<Var>,
+}
+
+/// The layer a [`Dense`] builder makes.
+pub struct DenseLayer {
+    base: LayerBase,
+    config: DenseConfig,
+    weights: OnceLock<DenseWeights>,
+}
+
+impl DenseLayer {
+    /// A dense layer from its options (weights are made on first build).
+    pub fn new(name: String, trainable: bool, config: DenseConfig) -> Result<Self> {
+        if config.units == 0 {
+            return Err(Error::config(name, "units must be positive"));
+        }
+        Ok(DenseLayer {
+            base: LayerBase::new(name, trainable),
+            config,
+            weights: OnceLock::new(),
+        })
+    }
+
+    /// The options.
+    pub fn dense_config(&self) -> &DenseConfig {
+        &self.config
+    }
+
+    fn built(&self) -> Result<&DenseWeights> {
+        self.weights.get().ok_or_else(|| {
+            Error::config(self.name(), "called before it was built on an input shape")
+        })
+    }
+
+    fn make_weights(&self, input_dim: usize) -> Result<DenseWeights> {
+        let device = default_device();
+        let kernel = self
+            .config
+            .kernel_initializer
+            .initialize(&[input_dim, self.config.units], &device)?;
+        let bias = if self.config.use_bias {
+            let b = self
+                .config
+                .bias_initializer
+                .initialize(&[self.config.units], &device)?;
+            Some(Var::from_tensor(&b)?)
+        } else {
+            None
+        };
+        Ok(DenseWeights {
+            input_dim,
+            kernel: Var::from_tensor(&kernel)?,
+            bias,
+        })
+    }
+}
+
+impl Layer for DenseLayer {
+    layer_base_methods!();
+
+    fn class_name(&self) -> &'static str {
+        "Dense"
+    }
+
+    fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
+        let shape = single_input(self.name(), inputs)?;
+        let expected_dim = self.weights.get().map(|w| w.input_dim);
+        let input_dim = match (shape.rank(), shape.last()) {
+            (rank, Some(dim)) if rank >= 2 && expected_dim.is_none_or(|e| e == dim) => dim,
+            _ => {
+                let expected = match expected_dim {
+                    Some(dim) => format!("(None, ..., {dim})"),
+                    None => "(None, ..., d) with a known last dimension d".to_string(),
+                };
+                return Err(Error::shape(self.name(), expected, shape));
+            }
+        };
+        if self.weights.get().is_none() {
+            let weights = self.make_weights(input_dim)?;
+            // Another thread may have built it meanwhile; its weights win, and fit the same shape.
+            let _ = self.weights.set(weights);
+        }
+        let mut out = shape.clone();
+        if let Some(last) = out.0.last_mut() {
+            *last = Some(self.config.units);
+        }
+        Ok(vec![out])
+    }
+
+    fn call(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>> {
+        let x = single_input(self.name(), inputs)?;
+        let w = self.built()?;
+        let dims = x.dims();
+        if dims.len() < 2 || dims[dims.len() - 1] != w.input_dim {
+            return Err(Error::shape(
+                self.name(),
+                format!("(batch, ..., {})", w.input_dim),
+                format!("{dims:?}"),
+            ));
+        }
+        let rows = x.elem_count() / w.input_dim;
+        let flat = if dims.len() == 2 {
+            x.clone()
+        } else {
+            x.reshape((rows, w.input_dim))?
+        };
+        let mut y = flat.matmul(w.kernel.as_tensor())?;
+        if let Some(bias) = &w.bias {
+            y = y.broadcast_add(bias.as_tensor())?;
+        }
+        let y = self.config.activation.apply(&y)?;
+        let y = if dims.len() == 2 {
+            y
+        } else {
+            let mut out_dims = dims.to_vec();
+            *out_dims.last_mut().expect("rank checked above") = self.config.units;
+            y.reshape(out_dims)?
+        };
+        if let Some(r) = &self.config.activity_regularizer {
+            let batch = dims[0].max(1) as f64;
+            ctx.add_loss((r.penalty(&y)? / batch)?);
+        }
+        Ok(vec![y])
+    }
+
+    fn weights(&self) -> Vec<Weight> {
+        let Some(w) = self.weights.get() else {
+            return Vec::new();
+        };
+        let mut all = vec![self.base.weight("kernel", &w.kernel)];
+        if let Some(b) = &w.bias {
+            all.push(self.base.weight("bias", b));
+        }
+        all
+    }
+
+    fn config(&self) -> serde_json::Value {
+        config_with_name(&self.config, &self.base)
+    }
+
+    fn regularization_losses(&self) -> Result<Vec<Tensor>> {
+        let Some(w) = self.weights.get() else {
+            return Ok(Vec::new());
+        };
+        let mut losses = Vec::new();
+        if let Some(r) = &self.config.kernel_regularizer {
+            losses.push(r.penalty(w.kernel.as_tensor())?);
+        }
+        if let (Some(r), Some(b)) = (&self.config.bias_regularizer, &w.bias) {
+            losses.push(r.penalty(b.as_tensor())?);
+        }
+        Ok(losses)
+    }
+}

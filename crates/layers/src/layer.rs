@@ -1,0 +1,206 @@
+//! The `Layer` trait every layer (and every model) implements, with its weights and call context.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::{Tensor, Var};
+
+use crate::{Result, SymbolicShape};
+
+/// One weight of a layer: a candle `Var` owned by the layer, under a readable path.
+#[derive(Debug, Clone)]
+pub struct Weight {
+    /// The weight's path: `kernel` for a layer's own weight, `dense/kernel` seen from a model,
+    /// `encoder/dense/kernel` from a model that nests that one.
+    pub path: String,
+    /// The variable itself; clones share storage, so updating it updates the layer.
+    pub var: Var,
+    /// Whether training may change it (the layer's and every enclosing model's flag included).
+    pub trainable: bool,
+}
+
+impl Weight {
+    /// The weight seen from a model: its path prefixed with `owner/`, trainable only if
+    /// `owner_trainable` too.
+    pub fn nested(self, owner: &str, owner_trainable: bool) -> Weight {
+        Weight {
+            path: format!("{owner}/{}", self.path),
+            var: self.var,
+            trainable: self.trainable && owner_trainable,
+        }
+    }
+
+    /// The number of scalars in the weight.
+    pub fn count(&self) -> usize {
+        self.var.elem_count()
+    }
+
+    /// The weight's size in bytes.
+    pub fn bytes(&self) -> usize {
+        self.count() * self.var.dtype().size_in_bytes()
+    }
+}
+
+/// What a call needs besides its inputs: whether it runs in training, and where it puts the
+/// losses it adds (activity penalties), which training adds to the loss.
+#[derive(Debug, Default)]
+pub struct CallContext {
+    /// True inside `fit`, false in `predict` and `evaluate`.
+    pub training: bool,
+    losses: Vec<Tensor>,
+}
+
+impl CallContext {
+    /// A context for a training (`true`) or inference (`false`) call.
+    pub fn new(training: bool) -> Self {
+        CallContext {
+            training,
+            losses: Vec::new(),
+        }
+    }
+
+    /// Records a scalar loss produced by this call (Keras's `add_loss`).
+    pub fn add_loss(&mut self, loss: Tensor) {
+        self.losses.push(loss);
+    }
+
+    /// The losses the calls made with this context added.
+    pub fn losses(&self) -> &[Tensor] {
+        &self.losses
+    }
+
+    /// Takes the added losses out, leaving none.
+    pub fn take_losses(&mut self) -> Vec<Tensor> {
+        std::mem::take(&mut self.losses)
+    }
+}
+
+/// A stateful building block: it owns its weights (created by `build` on first use), and
+/// calling it in several places shares them.
+pub trait Layer: Send + Sync + 'static {
+    /// The layer's unique name (`dense`, `dense_1`, or the one given).
+    fn name(&self) -> &str;
+
+    /// The Keras class name shown by `summary()`: `Dense`, `Conv2D`, `Functional`...
+    fn class_name(&self) -> &'static str;
+
+    /// Creates the weights on first use (Keras's `build`) and returns the output shapes for
+    /// inputs of these shapes, or an error naming the layer and both shapes.
+    fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>>;
+
+    /// Runs the layer on concrete tensors, batch first, channels last.
+    fn call(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>>;
+
+    /// Every weight, trainable or not, in creation order (for a model: its layers' weights).
+    fn weights(&self) -> Vec<Weight> {
+        Vec::new()
+    }
+
+    /// Whether training may change this layer's weights.
+    fn trainable(&self) -> bool;
+
+    /// Freezes (`false`) or unfreezes (`true`) the layer.
+    fn set_trainable(&self, trainable: bool);
+
+    /// The layer's configuration as JSON (Keras's `get_config`), without its weights.
+    fn config(&self) -> serde_json::Value;
+
+    /// The penalties of the layer's weight regularizers, for the current weights.
+    fn regularization_losses(&self) -> Result<Vec<Tensor>> {
+        Ok(Vec::new())
+    }
+
+    /// How many tensors a call returns.
+    fn output_count(&self) -> usize {
+        1
+    }
+
+    /// The layer as `Any`, to recover its concrete type.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// The name and trainable flag every layer has.
+#[derive(Debug)]
+pub struct LayerBase {
+    name: String,
+    trainable: AtomicBool,
+}
+
+impl LayerBase {
+    /// A base with this name and flag.
+    pub fn new(name: String, trainable: bool) -> Self {
+        LayerBase {
+            name,
+            trainable: AtomicBool::new(trainable),
+        }
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The trainable flag.
+    pub fn trainable(&self) -> bool {
+        self.trainable.load(Ordering::Relaxed)
+    }
+
+    /// Sets the trainable flag.
+    pub fn set_trainable(&self, trainable: bool) {
+        self.trainable.store(trainable, Ordering::Relaxed);
+    }
+
+    /// A weight of this layer under `path`.
+    pub fn weight(&self, path: &str, var: &Var) -> Weight {
+        Weight {
+            path: path.to_string(),
+            var: var.clone(),
+            trainable: self.trainable(),
+        }
+    }
+}
+
+/// The only input of a single-input layer, or an error naming the layer.
+pub fn single_input<'a, T>(layer: &str, inputs: &'a [T]) -> Result<&'a T> {
+    match inputs {
+        [only] => Ok(only),
+        _ => Err(crate::Error::config(
+            layer,
+            format!("expects exactly one input, got {}", inputs.len()),
+        )),
+    }
+}
+
+/// The `Layer` methods every layer with a `base: LayerBase` field writes the same way:
+/// `name`, `trainable`, `set_trainable` and `as_any`.
+#[macro_export]
+macro_rules! layer_base_methods {
+    () => {
+        fn name(&self) -> &str {
+            self.base.name()
+        }
+
+        fn trainable(&self) -> bool {
+            self.base.trainable()
+        }
+
+        fn set_trainable(&self, trainable: bool) {
+            self.base.set_trainable(trainable)
+        }
+
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    };
+}
+
+/// A layer's JSON config: its options plus its name and trainable flag.
+pub fn config_with_name<T: serde::Serialize>(options: &T, base: &LayerBase) -> serde_json::Value {
+    let mut value = serde_json::to_value(options).unwrap_or_else(|_| serde_json::json!({}));
+    if !value.is_object() {
+        value = serde_json::json!({ "value": value });
+    }
+    value["name"] = base.name().into();
+    value["trainable"] = base.trainable().into();
+    value
+}

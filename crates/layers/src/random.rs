@@ -1,0 +1,75 @@
+//! Random tensors drawn from the session's seeded generator (candle's own CPU generator
+//! cannot be seeded), for initializers and for random ops such as a denoiser's noise.
+
+use candle_core::{Device, Tensor};
+use rand::Rng;
+
+use crate::session::with_rng;
+use crate::Result;
+
+/// Samples from a normal distribution by the Box-Muller transform.
+pub(crate) fn normal_values(rng: &mut impl Rng, count: usize, mean: f64, stddev: f64) -> Vec<f32> {
+    let mut values = Vec::with_capacity(count + 1);
+    while values.len() < count {
+        // 1 - u lies in (0, 1], so the logarithm is finite.
+        let u1: f64 = 1.0 - rng.random::<f64>();
+        let u2: f64 = rng.random::<f64>();
+        let radius = (-2.0 * u1.ln()).sqrt();
+        let angle = std::f64::consts::TAU * u2;
+        values.push((mean + stddev * radius * angle.cos()) as f32);
+        values.push((mean + stddev * radius * angle.sin()) as f32);
+    }
+    values.truncate(count);
+    values
+}
+
+/// Samples uniformly from `[low, high)`.
+pub(crate) fn uniform_values(rng: &mut impl Rng, count: usize, low: f64, high: f64) -> Vec<f32> {
+    (0..count)
+        .map(|_| (low + (high - low) * rng.random::<f64>()) as f32)
+        .collect()
+}
+
+/// An f32 tensor of `shape` drawn from N(`mean`, `stddev`²) with the session's generator.
+pub fn normal(shape: &[usize], mean: f64, stddev: f64, device: &Device) -> Result<Tensor> {
+    let count = shape.iter().product();
+    let values = with_rng(|rng| normal_values(rng, count, mean, stddev));
+    Ok(Tensor::from_vec(values, shape, device)?)
+}
+
+/// An f32 tensor of `shape` drawn uniformly from `[low, high)` with the session's generator.
+pub fn uniform(shape: &[usize], low: f64, high: f64, device: &Device) -> Result<Tensor> {
+    let count = shape.iter().product();
+    let values = with_rng(|rng| uniform_values(rng, count, low, high));
+    Ok(Tensor::from_vec(values, shape, device)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::set_random_seed;
+
+    #[test]
+    fn normal_samples_have_the_requested_moments() {
+        set_random_seed(3);
+        let t = normal(&[200_000], 0.5, 2.0, &Device::Cpu).unwrap();
+        let v: Vec<f32> = t.to_vec1().unwrap();
+        let n = v.len() as f64;
+        let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+        let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+        assert!((mean - 0.5).abs() < 0.02, "mean {mean}");
+        assert!((var.sqrt() - 2.0).abs() < 0.02, "stddev {}", var.sqrt());
+    }
+
+    #[test]
+    fn uniform_samples_stay_in_range() {
+        set_random_seed(3);
+        let v: Vec<f32> = uniform(&[10_000], -0.25, 0.75, &Device::Cpu)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert!(v.iter().all(|&x| (-0.25..0.75).contains(&x)));
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        assert!((mean - 0.25).abs() < 0.02);
+    }
+}

@@ -1,0 +1,69 @@
+//! Weight and activity regularizers (`keras/src/regularizers/regularizers.py`).
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+
+/// An L1/L2 penalty: `l1 * sum(|x|) + l2 * sum(x²)`.
+///
+/// Keras's `L1`, `L2` and `L1L2` in one type: use [`Regularizer::l1`], [`Regularizer::l2`]
+/// or [`Regularizer::l1_l2`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Regularizer {
+    /// The L1 factor.
+    pub l1: f64,
+    /// The L2 factor.
+    pub l2: f64,
+}
+
+impl Regularizer {
+    /// Keras's `regularizers.l1(factor)`.
+    pub fn l1(factor: f64) -> Self {
+        Regularizer {
+            l1: factor,
+            l2: 0.0,
+        }
+    }
+
+    /// Keras's `regularizers.l2(factor)`.
+    pub fn l2(factor: f64) -> Self {
+        Regularizer {
+            l1: 0.0,
+            l2: factor,
+        }
+    }
+
+    /// Keras's `regularizers.L1L2(l1, l2)`.
+    pub fn l1_l2(l1: f64, l2: f64) -> Self {
+        Regularizer { l1, l2 }
+    }
+
+    /// The penalty on `x`, a scalar tensor.
+    pub fn penalty(&self, x: &Tensor) -> Result<Tensor> {
+        let mut total = Tensor::zeros((), x.dtype(), x.device())?;
+        if self.l1 != 0.0 {
+            total = (total + (x.abs()?.sum_all()? * self.l1)?)?;
+        }
+        if self.l2 != 0.0 {
+            total = (total + (x.sqr()?.sum_all()? * self.l2)?)?;
+        }
+        Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn penalty_matches_hand_computation() {
+        let x = Tensor::new(&[1.0f32, -2.0, 3.0], &Device::Cpu).unwrap();
+        let p = |r: Regularizer| r.penalty(&x).unwrap().to_scalar::<f32>().unwrap();
+        // |1| + |-2| + |3| = 6 ; 1 + 4 + 9 = 14
+        assert!((p(Regularizer::l1(0.5)) - 3.0).abs() < 1e-6);
+        assert!((p(Regularizer::l2(0.1)) - 1.4).abs() < 1e-6);
+        assert!((p(Regularizer::l1_l2(0.5, 0.1)) - 4.4).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,4 @@
+//! Reshaping layers: `Flatten`, `Reshape`, `UpSampling2D`.
+
+pub mod flatten;
+pub mod reshape;

@@ -1,0 +1,102 @@
+//! Per-thread session state, as Keras keeps global state: default layer names, the random
+//! generator behind initializers, shuffling and random ops, and the device new weights live on.
+//!
+//! The state is per thread so that tests running in parallel do not disturb each other's
+//! names or random streams; a program that builds and trains on one thread sees Keras's
+//! behaviour exactly.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use candle_core::Device;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+struct Session {
+    name_counts: HashMap<String, usize>,
+    rng: StdRng,
+    device: Device,
+}
+
+impl Session {
+    fn new() -> Self {
+        Session {
+            name_counts: HashMap::new(),
+            rng: StdRng::from_os_rng(),
+            device: Device::Cpu,
+        }
+    }
+}
+
+thread_local! {
+    static SESSION: RefCell<Session> = RefCell::new(Session::new());
+}
+
+/// A unique name built from `prefix` as Keras's `uniquify` does: `dense`, then `dense_1`, `dense_2`...
+pub fn unique_name(prefix: &str) -> String {
+    SESSION.with(|s| {
+        let mut s = s.borrow_mut();
+        let count = s.name_counts.entry(prefix.to_string()).or_insert(0);
+        let name = if *count == 0 {
+            prefix.to_string()
+        } else {
+            format!("{prefix}_{count}")
+        };
+        *count += 1;
+        name
+    })
+}
+
+/// Seeds the random generator behind weight initializers, shuffling and random ops
+/// (Keras's `keras.utils.set_random_seed`): the same seed gives the same run on CPU.
+pub fn set_random_seed(seed: u64) {
+    SESSION.with(|s| s.borrow_mut().rng = StdRng::seed_from_u64(seed));
+}
+
+/// Runs `f` with the session's random generator.
+pub fn with_rng<R>(f: impl FnOnce(&mut StdRng) -> R) -> R {
+    SESSION.with(|s| f(&mut s.borrow_mut().rng))
+}
+
+/// The device new weights are created on (CPU unless changed).
+pub fn default_device() -> Device {
+    SESSION.with(|s| s.borrow().device.clone())
+}
+
+/// Sets the device new weights are created on, e.g. `Device::new_cuda(0)?`.
+pub fn set_default_device(device: Device) {
+    SESSION.with(|s| s.borrow_mut().device = device);
+}
+
+/// Forgets every default name given so far and every symbolic tensor not yet in a model
+/// (Keras's `keras.backend.clear_session`). Models already built keep working.
+pub fn clear_session() {
+    SESSION.with(|s| s.borrow_mut().name_counts.clear());
+    crate::symbolic::reset_arena();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    #[test]
+    fn names_follow_keras_uniquify() {
+        clear_session();
+        assert_eq!(unique_name("dense"), "dense");
+        assert_eq!(unique_name("dense"), "dense_1");
+        assert_eq!(unique_name("conv2d"), "conv2d");
+        assert_eq!(unique_name("dense"), "dense_2");
+        clear_session();
+        assert_eq!(unique_name("dense"), "dense");
+    }
+
+    #[test]
+    fn seeding_repeats_the_stream() {
+        set_random_seed(7);
+        let a: Vec<u32> = with_rng(|r| (0..4).map(|_| r.random()).collect());
+        set_random_seed(7);
+        let b: Vec<u32> = with_rng(|r| (0..4).map(|_| r.random()).collect());
+        assert_eq!(a, b);
+    }
+}

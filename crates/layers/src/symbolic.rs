@@ -1,0 +1,178 @@
+//! Symbolic tensors: what calling a layer on an `Input` returns while a model is being
+//! written. Each is a small `Copy` handle into a per-thread arena of recorded calls, which
+//! `Model::new` walks back from the outputs (Keras's `KerasTensor` and `Node`).
+//!
+//! A call cannot return `Result` through call syntax, so a call that fails records its error
+//! in the tensors it returns; the error surfaces when the model is built.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use crate::{Error, Layer, Result, SymbolicShape};
+
+/// A symbolic tensor: the output of a layer call (or an input) while a graph is written.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SymbolicTensor {
+    id: u32,
+    generation: u32,
+}
+
+/// The call that produced a symbolic tensor.
+#[derive(Clone)]
+pub struct Producer {
+    /// The call's position in the arena: calls are numbered in the order they were made,
+    /// which is a topological order.
+    pub call: usize,
+    /// The layer called.
+    pub layer: Arc<dyn Layer>,
+    /// The call's inputs (none for an input layer).
+    pub inputs: Vec<SymbolicTensor>,
+    /// Which of the call's outputs this tensor is.
+    pub output_index: usize,
+}
+
+struct TensorRecord {
+    shape: Result<SymbolicShape>,
+    producer: Option<(usize, usize)>,
+}
+
+struct CallRecord {
+    layer: Arc<dyn Layer>,
+    inputs: Vec<SymbolicTensor>,
+}
+
+struct Arena {
+    generation: u32,
+    tensors: Vec<TensorRecord>,
+    calls: Vec<CallRecord>,
+}
+
+static NEXT_GENERATION: AtomicU32 = AtomicU32::new(1);
+
+impl Arena {
+    fn new() -> Self {
+        Arena {
+            generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
+            tensors: Vec::new(),
+            calls: Vec::new(),
+        }
+    }
+
+    fn push_tensor(&mut self, record: TensorRecord) -> SymbolicTensor {
+        self.tensors.push(record);
+        SymbolicTensor {
+            id: (self.tensors.len() - 1) as u32,
+            generation: self.generation,
+        }
+    }
+
+    fn record(&self, tensor: SymbolicTensor) -> Result<&TensorRecord> {
+        if tensor.generation != self.generation {
+            return Err(Error::Graph(
+                "symbolic tensor from another thread or from before clear_session()".into(),
+            ));
+        }
+        self.tensors
+            .get(tensor.id as usize)
+            .ok_or_else(|| Error::Graph("unknown symbolic tensor".into()))
+    }
+}
+
+thread_local! {
+    static ARENA: RefCell<Arena> = RefCell::new(Arena::new());
+}
+
+pub(crate) fn reset_arena() {
+    ARENA.with(|a| *a.borrow_mut() = Arena::new());
+}
+
+impl SymbolicTensor {
+    /// The tensor's shape, batch first, or the error of the call that produced it.
+    pub fn shape(&self) -> Result<SymbolicShape> {
+        ARENA.with(|a| a.borrow().record(*self)?.shape.clone())
+    }
+
+    /// The call that produced this tensor (`None` when its layer could not even be made).
+    pub fn producer(&self) -> Result<Option<Producer>> {
+        ARENA.with(|a| {
+            let arena = a.borrow();
+            let record = arena.record(*self)?;
+            Ok(record.producer.map(|(call, output_index)| {
+                let c = &arena.calls[call];
+                Producer {
+                    call,
+                    layer: c.layer.clone(),
+                    inputs: c.inputs.clone(),
+                    output_index,
+                }
+            }))
+        })
+    }
+
+    /// A symbolic tensor that carries `error` (for a layer that could not be made).
+    pub fn failed(error: Error) -> SymbolicTensor {
+        ARENA.with(|a| {
+            a.borrow_mut().push_tensor(TensorRecord {
+                shape: Err(error),
+                producer: None,
+            })
+        })
+    }
+}
+
+impl fmt::Debug for SymbolicTensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.shape() {
+            Ok(shape) => write!(f, "SymbolicTensor#{}{}", self.id, shape),
+            Err(e) => write!(f, "SymbolicTensor#{}(error: {e})", self.id),
+        }
+    }
+}
+
+/// Records a call of `layer` on `inputs`: builds the layer for the inputs' shapes and returns
+/// its outputs. An error (from an input or from the layer) is carried by every output.
+pub fn call_layer(layer: &Arc<dyn Layer>, inputs: &[SymbolicTensor]) -> Vec<SymbolicTensor> {
+    let shapes: Result<Vec<SymbolicShape>> = inputs.iter().map(|t| t.shape()).collect();
+    let outputs = shapes.and_then(|shapes| {
+        let outputs = layer.build(&shapes)?;
+        if outputs.len() != layer.output_count() {
+            return Err(Error::Graph(format!(
+                "layer '{}' returned {} output shapes, expected {}",
+                layer.name(),
+                outputs.len(),
+                layer.output_count()
+            )));
+        }
+        Ok(outputs)
+    });
+    ARENA.with(|a| {
+        let mut arena = a.borrow_mut();
+        arena.calls.push(CallRecord {
+            layer: layer.clone(),
+            inputs: inputs.to_vec(),
+        });
+        let call = arena.calls.len() - 1;
+        match outputs {
+            Ok(shapes) => shapes
+                .into_iter()
+                .enumerate()
+                .map(|(i, shape)| {
+                    arena.push_tensor(TensorRecord {
+                        shape: Ok(shape),
+                        producer: Some((call, i)),
+                    })
+                })
+                .collect(),
+            Err(error) => (0..layer.output_count().max(1))
+                .map(|i| {
+                    arena.push_tensor(TensorRecord {
+                        shape: Err(error.clone()),
+                        producer: Some((call, i)),
+                    })
+                })
+                .collect(),
+        }
+    })
+}

@@ -77,7 +77,7 @@ impl CallContext {
 
 /// A stateful building block: it owns its weights (created by `build` on first use), and
 /// calling it in several places shares them.
-pub trait Layer: Send + Sync + 'static {
+pub trait Layer: Any + Send + Sync {
     /// The layer's unique name (`dense`, `dense_1`, or the one given).
     fn name(&self) -> &str;
 

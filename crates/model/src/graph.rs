@@ -1,0 +1,274 @@
+//! Turning recorded symbolic calls into a model's own graph: walk back from the outputs to
+//! the inputs, order the calls, give every tensor a slot, and check what Keras checks.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use rkeras_layers::symbolic::Producer;
+use rkeras_layers::{Error, InputLayer, Layer, Result, SymbolicShape, SymbolicTensor};
+
+/// Where a node's input comes from, as Keras's summary prints it: `dense[0][0]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// The producing layer's name.
+    pub layer: String,
+    /// Which call of that layer, counted within this model.
+    pub node_index: usize,
+    /// Which output of that call.
+    pub tensor_index: usize,
+}
+
+/// One layer call in a model's graph.
+#[derive(Clone)]
+pub struct Node {
+    /// The layer called (a nested model is one node).
+    pub layer: Arc<dyn Layer>,
+    /// The value slots the call reads.
+    pub inputs: Vec<usize>,
+    /// The value slots the call writes.
+    pub outputs: Vec<usize>,
+    /// The shapes of the outputs.
+    pub output_shapes: Vec<SymbolicShape>,
+    /// Where each input comes from.
+    pub inbound: Vec<Inbound>,
+    /// The graph depth of the call (inputs are at depth 0).
+    pub depth: usize,
+}
+
+/// A model's graph: its input layers, its nodes in execution order, and its outputs.
+#[derive(Clone)]
+pub struct Graph {
+    /// The input layers, in the model's input order.
+    pub input_layers: Vec<Arc<dyn Layer>>,
+    /// The shapes the inputs take, batch first.
+    pub input_shapes: Vec<SymbolicShape>,
+    /// The slots holding the inputs.
+    pub input_slots: Vec<usize>,
+    /// The calls, in an order where every input is computed before it is read.
+    pub nodes: Vec<Node>,
+    /// The slots holding the outputs.
+    pub output_slots: Vec<usize>,
+    /// The shapes of the outputs.
+    pub output_shapes: Vec<SymbolicShape>,
+    /// How many value slots a run needs.
+    pub slot_count: usize,
+    /// For each slot, the index of the last node that reads it (`None`: kept to the end).
+    pub last_reader: Vec<Option<usize>>,
+}
+
+type SlotKey = (usize, usize);
+
+impl Graph {
+    /// The graph from `inputs` to `outputs`, or an error naming the layer at fault.
+    pub fn trace(inputs: &[SymbolicTensor], outputs: &[SymbolicTensor]) -> Result<Graph> {
+        if inputs.is_empty() || outputs.is_empty() {
+            return Err(Error::Graph(
+                "a model needs at least one input and one output".into(),
+            ));
+        }
+        let mut slots: HashMap<SlotKey, usize> = HashMap::new();
+        let mut input_layers = Vec::new();
+        let mut input_shapes = Vec::new();
+        let mut input_slots = Vec::new();
+        for input in inputs {
+            let shape = input.shape()?;
+            let producer = producer_of(input)?;
+            if !producer.layer.as_any().is::<InputLayer>() {
+                return Err(Error::Graph(format!(
+                    "model inputs must come from Input(...), but one comes from layer '{}'",
+                    producer.layer.name()
+                )));
+            }
+            let key = (producer.call, producer.output_index);
+            if slots.contains_key(&key) {
+                return Err(Error::Graph(format!(
+                    "input '{}' is given twice",
+                    producer.layer.name()
+                )));
+            }
+            let slot = slots.len();
+            slots.insert(key, slot);
+            input_slots.push(slot);
+            input_layers.push(producer.layer);
+            input_shapes.push(shape);
+        }
+
+        let calls = collect_calls(outputs, &slots)?;
+        let mut depth_of_slot: HashMap<usize, usize> = HashMap::new();
+        let mut call_counts: HashMap<String, usize> = HashMap::new();
+        let mut slot_origin: HashMap<usize, Inbound> = HashMap::new();
+        for (layer, slot) in input_layers.iter().zip(&input_slots) {
+            slot_origin.insert(
+                *slot,
+                Inbound {
+                    layer: layer.name().to_string(),
+                    node_index: 0,
+                    tensor_index: 0,
+                },
+            );
+        }
+        let mut nodes = Vec::with_capacity(calls.len());
+        for (call, producer) in calls {
+            let input_keys: Vec<SlotKey> = producer
+                .inputs
+                .iter()
+                .map(|t| producer_of(t).map(|p| (p.call, p.output_index)))
+                .collect::<Result<_>>()?;
+            let input_slots_of_node: Vec<usize> = input_keys
+                .iter()
+                .map(|k| {
+                    slots.get(k).copied().ok_or_else(|| {
+                        Error::Graph(format!(
+                            "layer '{}' reads a tensor computed outside the model",
+                            producer.layer.name()
+                        ))
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let input_shapes_of_node: Vec<SymbolicShape> = producer
+                .inputs
+                .iter()
+                .map(|t| t.shape())
+                .collect::<Result<_>>()?;
+            let output_shapes = producer.layer.build(&input_shapes_of_node)?;
+            let outputs: Vec<usize> = (0..output_shapes.len())
+                .map(|i| {
+                    let slot = slots.len();
+                    slots.insert((call, i), slot);
+                    slot
+                })
+                .collect();
+            let depth = 1 + input_slots_of_node
+                .iter()
+                .map(|s| depth_of_slot.get(s).copied().unwrap_or(0))
+                .max()
+                .unwrap_or(0);
+            let inbound = input_slots_of_node
+                .iter()
+                .filter_map(|s| slot_origin.get(s).cloned())
+                .collect();
+            let node_index = call_counts
+                .entry(producer.layer.name().to_string())
+                .or_insert(0);
+            for (i, slot) in outputs.iter().enumerate() {
+                depth_of_slot.insert(*slot, depth);
+                slot_origin.insert(
+                    *slot,
+                    Inbound {
+                        layer: producer.layer.name().to_string(),
+                        node_index: *node_index,
+                        tensor_index: i,
+                    },
+                );
+            }
+            *node_index += 1;
+            nodes.push(Node {
+                layer: producer.layer,
+                inputs: input_slots_of_node,
+                outputs,
+                output_shapes,
+                inbound,
+                depth,
+            });
+        }
+
+        let mut output_slots = Vec::with_capacity(outputs.len());
+        let mut output_shapes = Vec::with_capacity(outputs.len());
+        for output in outputs {
+            let p = producer_of(output)?;
+            let slot = slots
+                .get(&(p.call, p.output_index))
+                .copied()
+                .ok_or_else(|| Error::Graph("an output could not be reached".into()))?;
+            output_slots.push(slot);
+            output_shapes.push(output.shape()?);
+        }
+        check_unique_names(&input_layers, &nodes)?;
+        let slot_count = slots.len();
+        let mut last_reader = vec![None; slot_count];
+        for (i, node) in nodes.iter().enumerate() {
+            for &s in &node.inputs {
+                last_reader[s] = Some(i);
+            }
+        }
+        for &s in &output_slots {
+            last_reader[s] = None;
+        }
+        Ok(Graph {
+            input_layers,
+            input_shapes,
+            input_slots,
+            nodes,
+            output_slots,
+            output_shapes,
+            slot_count,
+            last_reader,
+        })
+    }
+
+    /// Every distinct layer, inputs first, then in call order (Keras's `model.layers`).
+    pub fn layers(&self) -> Vec<Arc<dyn Layer>> {
+        let mut seen = HashSet::new();
+        let mut layers = Vec::new();
+        let all = self
+            .input_layers
+            .iter()
+            .chain(self.nodes.iter().map(|n| &n.layer));
+        for layer in all {
+            if seen.insert(Arc::as_ptr(layer) as *const () as usize) {
+                layers.push(layer.clone());
+            }
+        }
+        layers
+    }
+}
+
+fn producer_of(tensor: &SymbolicTensor) -> Result<Producer> {
+    tensor.shape()?;
+    tensor
+        .producer()?
+        .ok_or_else(|| Error::Graph("a symbolic tensor has no producing call".into()))
+}
+
+/// The calls between the outputs and the inputs, by call order, or an error when an output
+/// depends on an `Input` that is not among the model's inputs.
+fn collect_calls(
+    outputs: &[SymbolicTensor],
+    input_slots: &HashMap<SlotKey, usize>,
+) -> Result<BTreeMap<usize, Producer>> {
+    let mut calls = BTreeMap::new();
+    let mut stack: Vec<SymbolicTensor> = outputs.to_vec();
+    while let Some(tensor) = stack.pop() {
+        let producer = producer_of(&tensor)?;
+        let key = (producer.call, producer.output_index);
+        if input_slots.contains_key(&key) || calls.contains_key(&producer.call) {
+            continue;
+        }
+        if producer.layer.as_any().is::<InputLayer>() {
+            return Err(Error::Graph(format!(
+                "graph disconnected: an output depends on input '{}', which is not among the model's inputs",
+                producer.layer.name()
+            )));
+        }
+        stack.extend(producer.inputs.iter().copied());
+        calls.insert(producer.call, producer);
+    }
+    Ok(calls)
+}
+
+fn check_unique_names(input_layers: &[Arc<dyn Layer>], nodes: &[Node]) -> Result<()> {
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    let all = input_layers.iter().chain(nodes.iter().map(|n| &n.layer));
+    for layer in all {
+        let id = Arc::as_ptr(layer) as *const () as usize;
+        if let Some(other) = by_name.insert(layer.name(), id) {
+            if other != id {
+                return Err(Error::Graph(format!(
+                    "two different layers are named '{}': layer names must be unique in a model",
+                    layer.name()
+                )));
+            }
+        }
+    }
+    Ok(())
+}

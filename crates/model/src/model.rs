@@ -1,0 +1,212 @@
+//! `Model`: a functional model, built from symbolic inputs and outputs, callable like a layer.
+
+use std::any::Any;
+use std::ops::Deref;
+use std::sync::{Arc, MutexGuard};
+
+use candle_core::{Device, Tensor};
+use rkeras_layers::builder::first_output;
+use rkeras_layers::session::{default_device, unique_name};
+use rkeras_layers::symbolic::call_layer;
+use rkeras_layers::{
+    CallContext, Layer, Result, SymbolicFn, SymbolicShape, SymbolicTensor, Weight,
+};
+
+use crate::functional::{Extension, Functional};
+use crate::graph::{Graph, Node};
+use crate::tensor_list::TensorList;
+
+/// A functional model: `Model::new(input, decoder(encoder(input)))?`.
+///
+/// Cloning a `Model` gives another handle to the same model (same layers, same weights).
+/// A model is callable on symbolic tensors like a layer, which nests it inside another model
+/// as one node sharing its weights.
+pub struct Model {
+    functional: Arc<Functional>,
+    call: Box<SymbolicFn>,
+}
+
+impl Model {
+    /// The model computing `outputs` from `inputs`, named `functional`, `functional_1`...
+    pub fn new(inputs: impl Into<TensorList>, outputs: impl Into<TensorList>) -> Result<Model> {
+        Model::build(None, inputs.into(), outputs.into())
+    }
+
+    /// The model computing `outputs` from `inputs`, named `name`.
+    pub fn named(
+        name: &str,
+        inputs: impl Into<TensorList>,
+        outputs: impl Into<TensorList>,
+    ) -> Result<Model> {
+        Model::build(Some(name.to_string()), inputs.into(), outputs.into())
+    }
+
+    fn build(name: Option<String>, inputs: TensorList, outputs: TensorList) -> Result<Model> {
+        let graph = Graph::trace(&inputs.0, &outputs.0)?;
+        let name = name.unwrap_or_else(|| unique_name("functional"));
+        Ok(Model::from_functional(Arc::new(Functional::new(
+            name, graph,
+        ))))
+    }
+
+    /// A handle on an existing functional layer.
+    pub fn from_functional(functional: Arc<Functional>) -> Model {
+        let layer: Arc<dyn Layer> = functional.clone();
+        let call: Box<SymbolicFn> = Box::new(move |x| first_output(call_layer(&layer, &[x])));
+        Model { functional, call }
+    }
+
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        self.functional.name()
+    }
+
+    /// The model as a layer (to nest it by hand, or to inspect it).
+    pub fn as_layer(&self) -> Arc<dyn Layer> {
+        self.functional.clone()
+    }
+
+    /// The graph.
+    pub fn graph(&self) -> &Graph {
+        self.functional.graph()
+    }
+
+    /// The layer calls in execution order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.graph().nodes
+    }
+
+    /// Every distinct layer, input layers first, then in call order (Keras's `model.layers`).
+    pub fn layers(&self) -> Vec<Arc<dyn Layer>> {
+        self.graph().layers()
+    }
+
+    /// The layer (or nested model, as a layer) named `name`.
+    pub fn get_layer(&self, name: &str) -> Option<Arc<dyn Layer>> {
+        self.layers().into_iter().find(|l| l.name() == name)
+    }
+
+    /// The nested model named `name`, as a `Model` that predicts and trains on its own.
+    pub fn get_model(&self, name: &str) -> Option<Model> {
+        let layer = self.get_layer(name)?;
+        let any: Arc<dyn Any + Send + Sync> = layer;
+        any.downcast::<Functional>()
+            .ok()
+            .map(Model::from_functional)
+    }
+
+    /// The input shapes, batch first.
+    pub fn input_shapes(&self) -> &[SymbolicShape] {
+        &self.graph().input_shapes
+    }
+
+    /// The output shapes, batch first.
+    pub fn output_shapes(&self) -> &[SymbolicShape] {
+        &self.graph().output_shapes
+    }
+
+    /// Every weight, each once, with its path (`dense/kernel`, `encoder/dense/kernel`).
+    pub fn weights(&self) -> Vec<Weight> {
+        self.functional.weights()
+    }
+
+    /// The weights training changes.
+    pub fn trainable_weights(&self) -> Vec<Weight> {
+        self.weights().into_iter().filter(|w| w.trainable).collect()
+    }
+
+    /// The weights training leaves alone.
+    pub fn non_trainable_weights(&self) -> Vec<Weight> {
+        self.weights()
+            .into_iter()
+            .filter(|w| !w.trainable)
+            .collect()
+    }
+
+    /// The number of scalar weights.
+    pub fn count_params(&self) -> usize {
+        self.weights().iter().map(Weight::count).sum()
+    }
+
+    /// Whether training may change the model's weights (each layer has its own flag too).
+    pub fn trainable(&self) -> bool {
+        self.functional.trainable()
+    }
+
+    /// Freezes (`false`) or unfreezes (`true`) the whole model.
+    pub fn set_trainable(&self, trainable: bool) {
+        self.functional.set_trainable(trainable)
+    }
+
+    /// The device the weights live on (the session's default device for a model without weights).
+    pub fn device(&self) -> Device {
+        self.weights()
+            .first()
+            .map(|w| w.var.device().clone())
+            .unwrap_or_else(default_device)
+    }
+
+    /// Runs the model for inference on tensors shaped `(batch, ...)`.
+    pub fn forward(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.forward_t(inputs, &mut CallContext::new(false))
+    }
+
+    /// Runs the model with an explicit context (training flag, added losses).
+    pub fn forward_t(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>> {
+        self.functional.run(inputs, ctx)
+    }
+
+    /// The penalties of every weight regularizer in the model.
+    pub fn regularization_losses(&self) -> Result<Vec<Tensor>> {
+        self.functional.regularization_losses()
+    }
+
+    /// Calls the model on several symbolic tensors (a model with several inputs or outputs).
+    pub fn call_many(&self, inputs: &[SymbolicTensor]) -> Vec<SymbolicTensor> {
+        let layer: Arc<dyn Layer> = self.functional.clone();
+        call_layer(&layer, inputs)
+    }
+
+    /// Whether Keras would call the model sequential-like (its summary then has 3 columns):
+    /// one call per depth, each with one input, and no layer called twice.
+    pub fn is_sequential_like(&self) -> bool {
+        let nodes = self.nodes();
+        let mut depths = std::collections::HashSet::new();
+        let mut layers = std::collections::HashSet::new();
+        nodes.iter().all(|n| {
+            n.inputs.len() <= 1
+                && depths.insert(n.depth)
+                && layers.insert(Arc::as_ptr(&n.layer) as *const () as usize)
+        }) && self.graph().input_layers.len() == 1
+    }
+
+    /// The slot other crates keep per-model state in (the training crate's compile state).
+    pub fn extension(&self) -> MutexGuard<'_, Extension> {
+        self.functional.extension()
+    }
+
+    /// Whether two handles are the same model.
+    pub fn same_as(&self, other: &Model) -> bool {
+        Arc::ptr_eq(&self.functional, &other.functional)
+    }
+}
+
+impl Clone for Model {
+    fn clone(&self) -> Self {
+        Model::from_functional(self.functional.clone())
+    }
+}
+
+impl Deref for Model {
+    type Target = SymbolicFn;
+
+    fn deref(&self) -> &SymbolicFn {
+        &*self.call
+    }
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("name", &self.name()).finish()
+    }
+}

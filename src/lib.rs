@@ -1,1 +1,69 @@
+//! # rkeras
+//!
+//! A Keras-like deep-learning framework in Rust on candle: build models from layers as
+//! functional graphs, reuse a trained encoder inside another model, print `summary()`,
+//! `compile` / `fit` / `predict` with a progress bar, save and load as safetensors, on CPU,
+//! CUDA or Metal.
+//!
+//! ```
+//! use rkeras::prelude::*;
+//!
+//! # fn main() -> rkeras::Result<()> {
+//! let input = Input::new(&[28, 28, 1]);
+//! let code = Dense::new(49).activation("relu")(Flatten::new()(input));
+//! let encoder = Model::named("encoder", input, code)?;
+//!
+//! let input_code = Input::new(&[49]);
+//! let image = Reshape::new(&[28, 28, 1])(Dense::new(784).activation("sigmoid")(input_code));
+//! let decoder = Model::named("decoder", input_code, image)?;
+//!
+//! let autoencoder = Model::new(input, decoder(encoder(input)))?;
+//! assert_eq!(autoencoder.count_params(), 77_665);
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+mod error;
+
+pub use error::{Error, Result};
+/// The candle crate rkeras runs on (tensors, devices, dtypes).
+pub use candle_core as candle;
+/// Datasets: MNIST.
+pub use rkeras_datasets as datasets;
+/// Training: compile, fit, evaluate, predict, summary, losses, optimizers, metrics, callbacks.
+pub use rkeras_fit as fit;
+/// Layers, activations, initializers, regularizers.
 pub use rkeras_layers as layers;
+/// Functional models.
+pub use rkeras_model as model;
+/// Pictures: digit grids and loss curves as PNG.
+pub use rkeras_plot as plot;
+
+/// Session utilities, as Keras's `keras.utils` and `keras.backend`.
+pub mod utils {
+    pub use rkeras_layers::session::{
+        clear_session, default_device, set_default_device, set_random_seed,
+    };
+}
+
+/// Everything an example needs, in one `use rkeras::prelude::*;`.
+pub mod prelude {
+    pub use candle_core::{DType, Device, Tensor};
+    pub use rkeras_fit::callbacks::{
+        Callback, CsvLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint,
+        ReduceLrOnPlateau, TerminateOnNan,
+    };
+    pub use rkeras_fit::history::History;
+    pub use rkeras_fit::losses::{
+        BinaryCrossentropy, CategoricalCrossentropy, Huber, KLDivergence, MeanAbsoluteError,
+        MeanSquaredError, SparseCategoricalCrossentropy,
+    };
+    pub use rkeras_fit::optimizers::{Adagrad, Adam, AdamW, RmsProp, Sgd};
+    pub use rkeras_fit::{FitOptions, Summary, Training};
+    pub use rkeras_layers::{
+        Activation, ActivationLayer, Conv2D, Dense, Flatten, Initializer, Input, Lambda,
+        MaxPooling2D, Padding, Regularizer, Reshape, SymbolicTensor, UpSampling2D,
+    };
+    pub use rkeras_model::Model;
+}

@@ -13,10 +13,13 @@
 
 pub mod activations;
 pub mod builder;
+// pub mod convolutional;
 pub mod core;
 pub mod error;
 pub mod initializers;
+mod kernel_bias;
 pub mod layer;
+// pub mod pooling;
 pub mod random;
 pub mod regularizers;
 pub mod reshaping;
@@ -26,6 +29,8 @@ pub mod symbolic;
 
 pub use activations::Activation;
 pub use builder::{LayerBuilder, LayerConfig, SymbolicFn};
+// pub use convolutional::conv2d::Conv2D;
+// pub use convolutional::options::{Padding, Size2};
 pub use core::activation::ActivationLayer;
 pub use core::dense::{Dense, DenseLayer};
 pub use core::input::{Input, InputLayer};
@@ -33,8 +38,10 @@ pub use core::lambda::{Lambda, LambdaLayer};
 pub use error::{Error, Result};
 pub use initializers::Initializer;
 pub use layer::{CallContext, Layer, LayerBase, Weight};
+// pub use pooling::max_pooling2d::MaxPooling2D;
 pub use regularizers::Regularizer;
 pub use reshaping::flatten::Flatten;
 pub use reshaping::reshape::Reshape;
+// pub use reshaping::up_sampling2d::UpSampling2D;
 pub use shape::SymbolicShape;
 pub use symbolic::SymbolicTensor;

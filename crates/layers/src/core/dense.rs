@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use candle_core::{Tensor, Var};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::activations::{Activation, ActivationArg};
@@ -11,7 +11,7 @@ use crate::initializers::Initializer;
 use crate::layer::{config_with_name, single_input};
 use crate::layer_base_methods;
 use crate::regularizers::Regularizer;
-use crate::session::default_device;
+use crate::kernel_bias::{add_activity_penalty, KernelBias};
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape, Weight};
 
 /// `Dense`'s options, with Keras's defaults.
@@ -111,8 +111,7 @@ impl LayerConfig for DenseConfig {
 
 struct DenseWeights {
     input_dim: usize,
-    kernel: Var,
-    bias: Option<Var>,
+    params: KernelBias,
 }
 
 /// The layer a [`Dense`] builder makes.
@@ -147,24 +146,11 @@ impl DenseLayer {
     }
 
     fn make_weights(&self, input_dim: usize) -> Result<DenseWeights> {
-        let device = default_device();
-        let kernel = self
-            .config
-            .kernel_initializer
-            .initialize(&[input_dim, self.config.units], &device)?;
-        let bias = if self.config.use_bias {
-            let b = self
-                .config
-                .bias_initializer
-                .initialize(&[self.config.units], &device)?;
-            Some(Var::from_tensor(&b)?)
-        } else {
-            None
-        };
+        let c = &self.config;
+        let bias = c.use_bias.then_some(&c.bias_initializer);
         Ok(DenseWeights {
             input_dim,
-            kernel: Var::from_tensor(&kernel)?,
-            bias,
+            params: KernelBias::new(&[input_dim, c.units], &c.kernel_initializer, bias)?,
         })
     }
 }
@@ -218,8 +204,8 @@ impl Layer for DenseLayer {
         } else {
             x.reshape((rows, w.input_dim))?
         };
-        let mut y = flat.matmul(w.kernel.as_tensor())?;
-        if let Some(bias) = &w.bias {
+        let mut y = flat.matmul(w.params.kernel.as_tensor())?;
+        if let Some(bias) = &w.params.bias {
             y = y.broadcast_add(bias.as_tensor())?;
         }
         let y = self.config.activation.apply(&y)?;
@@ -230,22 +216,14 @@ impl Layer for DenseLayer {
             *out_dims.last_mut().expect("rank checked above") = self.config.units;
             y.reshape(out_dims)?
         };
-        if let Some(r) = &self.config.activity_regularizer {
-            let batch = dims[0].max(1) as f64;
-            ctx.add_loss((r.penalty(&y)? / batch)?);
-        }
+        add_activity_penalty(self.config.activity_regularizer.as_ref(), &y, ctx)?;
         Ok(vec![y])
     }
 
     fn weights(&self) -> Vec<Weight> {
-        let Some(w) = self.weights.get() else {
-            return Vec::new();
-        };
-        let mut all = vec![self.base.weight("kernel", &w.kernel)];
-        if let Some(b) = &w.bias {
-            all.push(self.base.weight("bias", b));
-        }
-        all
+        self.weights
+            .get()
+            .map_or_else(Vec::new, |w| w.params.weights(&self.base))
     }
 
     fn config(&self) -> serde_json::Value {
@@ -253,16 +231,10 @@ impl Layer for DenseLayer {
     }
 
     fn regularization_losses(&self) -> Result<Vec<Tensor>> {
-        let Some(w) = self.weights.get() else {
-            return Ok(Vec::new());
-        };
-        let mut losses = Vec::new();
-        if let Some(r) = &self.config.kernel_regularizer {
-            losses.push(r.penalty(w.kernel.as_tensor())?);
-        }
-        if let (Some(r), Some(b)) = (&self.config.bias_regularizer, &w.bias) {
-            losses.push(r.penalty(b.as_tensor())?);
-        }
-        Ok(losses)
+        let c = &self.config;
+        self.weights.get().map_or(Ok(Vec::new()), |w| {
+            w.params
+                .penalties(c.kernel_regularizer.as_ref(), c.bias_regularizer.as_ref())
+        })
     }
 }

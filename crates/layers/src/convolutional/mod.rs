@@ -1,0 +1,4 @@
+//! Convolution layers: `Conv2D`, and the options windowed layers share.
+
+pub mod conv2d;
+pub mod options;

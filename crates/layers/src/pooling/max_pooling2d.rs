@@ -1,0 +1,142 @@
+//! `MaxPooling2D`: the maximum over each window of a channels-last image
+//! (`keras/src/layers/pooling/max_pooling2d.py`); padded cells never win. The work is done by
+//! `rkeras_ops::max_pool2d`, whose gradient routes to the maximum in full.
+
+use std::sync::Arc;
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::builder::{LayerBuilder, LayerConfig};
+use crate::convolutional::options::{spatial_geometry, Padding, PaddingArg, Size2};
+use crate::layer::{config_with_name, single_input};
+use crate::layer_base_methods;
+use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
+
+/// `MaxPooling2D`'s options, with Keras's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MaxPooling2DConfig {
+    /// Window size (default 2x2).
+    pub pool_size: Size2,
+    /// Steps between windows (default: the pool size).
+    pub strides: Option<Size2>,
+    /// Border handling (default valid).
+    pub padding: Padding,
+}
+
+/// Max pooling: `MaxPooling2D::new((2, 2)).padding("same")(x)`.
+pub type MaxPooling2D = LayerBuilder<MaxPooling2DConfig>;
+
+impl MaxPooling2D {
+    /// Pooling over `pool_size` windows, strides equal to the window, valid padding.
+    pub fn new(pool_size: impl Into<Size2>) -> Self {
+        LayerBuilder::from_config(MaxPooling2DConfig {
+            pool_size: pool_size.into(),
+            strides: None,
+            padding: Padding::Valid,
+        })
+    }
+
+    /// The steps between windows.
+    pub fn strides(self, strides: impl Into<Size2>) -> Self {
+        let strides = strides.into();
+        self.with(|c| c.strides = Some(strides))
+    }
+
+    /// `"valid"` or `"same"`.
+    pub fn padding(self, padding: impl Into<PaddingArg>) -> Self {
+        let arg = padding.into();
+        self.with_checked(|c| {
+            c.padding = arg.0?;
+            Ok(())
+        })
+    }
+}
+
+impl Default for MaxPooling2D {
+    fn default() -> Self {
+        MaxPooling2D::new((2, 2))
+    }
+}
+
+impl LayerConfig for MaxPooling2DConfig {
+    const NAME_PREFIX: &'static str = "max_pooling2d";
+
+    fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
+        if !self.pool_size.is_positive() || !self.strides.unwrap_or(self.pool_size).is_positive() {
+            return Err(Error::config(name, "pool_size and strides must be positive"));
+        }
+        Ok(Arc::new(MaxPooling2DLayer {
+            base: LayerBase::new(name, trainable),
+            config: self.clone(),
+        }))
+    }
+}
+
+/// The layer a [`MaxPooling2D`] builder makes.
+pub struct MaxPooling2DLayer {
+    base: LayerBase,
+    config: MaxPooling2DConfig,
+}
+
+impl MaxPooling2DLayer {
+    fn geometry(&self, h: usize, w: usize) -> Option<(rkeras_ops::Padding2d, (usize, usize))> {
+        let c = &self.config;
+        let strides = c.strides.unwrap_or(c.pool_size);
+        spatial_geometry((h, w), c.pool_size, strides, Size2(1, 1), c.padding)
+    }
+
+    fn too_small(&self, got: impl std::fmt::Display) -> Error {
+        let p = self.config.pool_size;
+        Error::shape(
+            self.name(),
+            format!("an input of at least {}x{} with padding '{}'", p.0, p.1, self.config.padding),
+            got,
+        )
+    }
+}
+
+impl Layer for MaxPooling2DLayer {
+    layer_base_methods!();
+
+    fn class_name(&self) -> &'static str {
+        "MaxPooling2D"
+    }
+
+    fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
+        let shape = single_input(self.name(), inputs)?;
+        if shape.rank() != 4 {
+            return Err(Error::shape(self.name(), "(None, height, width, channels)", shape));
+        }
+        let d = shape.dims();
+        let (oh, ow) = match (d[1], d[2]) {
+            (Some(h), Some(w)) => {
+                let (_, (oh, ow)) = self.geometry(h, w).ok_or_else(|| self.too_small(shape))?;
+                (Some(oh), Some(ow))
+            }
+            _ => (None, None),
+        };
+        Ok(vec![SymbolicShape(vec![d[0], oh, ow, d[3]])])
+    }
+
+    fn call(&self, inputs: &[Tensor], _ctx: &mut CallContext) -> Result<Vec<Tensor>> {
+        let x = single_input(self.name(), inputs)?;
+        let dims = format!("{:?}", x.dims());
+        let &[_, h, w, _] = x.dims() else {
+            return Err(Error::shape(self.name(), "(batch, height, width, channels)", dims));
+        };
+        let (padding, _) = self.geometry(h, w).ok_or_else(|| self.too_small(dims))?;
+        let c = &self.config;
+        let strides = c.strides.unwrap_or(c.pool_size);
+        Ok(vec![rkeras_ops::max_pool2d(
+            x,
+            c.pool_size.pair(),
+            strides.pair(),
+            padding,
+        )?])
+    }
+
+    fn config(&self) -> serde_json::Value {
+        config_with_name(&self.config, &self.base)
+    }
+}

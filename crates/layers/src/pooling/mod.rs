@@ -1,0 +1,3 @@
+//! Pooling layers: `MaxPooling2D`.
+
+pub mod max_pooling2d;

@@ -3,5 +3,8 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod history;
+pub mod progress;
+pub mod summary_table;
 
 pub use error::{Error, Result};

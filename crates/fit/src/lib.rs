@@ -2,6 +2,7 @@
 //! metrics, callbacks and Keras-style progress output.
 #![warn(missing_docs)]
 
+pub mod callbacks;
 pub mod error;
 pub mod history;
 pub mod progress;

@@ -1,1 +1,26 @@
-//! placeholder
+//! Fast CPU kernels for rkeras, as candle custom ops with explicit backward passes.
+//!
+//! All tensors are f32 and channels-last (NHWC), kernels are laid out as Keras stores them
+//! (KH, KW, Cin, Cout). Each op runs its own kernel on the CPU and falls back to a composition of
+//! candle ops on other devices.
+
+#![warn(missing_docs)]
+
+mod bce;
+mod check;
+mod conv2d;
+mod error;
+mod matmul;
+mod max_pool;
+mod padding;
+mod storage;
+#[cfg(test)]
+mod test_util;
+mod upsample;
+
+pub use bce::binary_cross_entropy_with_logits;
+pub use conv2d::{conv2d, Conv2dParams};
+pub use error::OpsError;
+pub use max_pool::max_pool2d;
+pub use padding::{conv_output_len, same_padding, Padding2d};
+pub use upsample::upsample_nearest2d;

@@ -1,0 +1,59 @@
+//! Argument checks shared by the public ops: dtype, rank and device.
+
+use candle_core::{DType, Tensor};
+
+use crate::error::OpsError;
+
+/// Fails unless `tensor` holds f32.
+pub(crate) fn expect_f32(
+    op: &'static str,
+    arg: &'static str,
+    tensor: &Tensor,
+) -> Result<(), OpsError> {
+    match tensor.dtype() {
+        DType::F32 => Ok(()),
+        got => Err(OpsError::DType { op, arg, got }),
+    }
+}
+
+/// Fails unless `tensor` is f32 of rank `rank`; returns its dims.
+pub(crate) fn expect_f32_rank<'t>(
+    op: &'static str,
+    arg: &'static str,
+    tensor: &'t Tensor,
+    rank: usize,
+) -> Result<&'t [usize], OpsError> {
+    expect_f32(op, arg, tensor)?;
+    let dims = tensor.dims();
+    if dims.len() != rank {
+        return Err(OpsError::Rank {
+            op,
+            arg,
+            expected: rank,
+            got: tensor.shape().clone(),
+        });
+    }
+    Ok(dims)
+}
+
+/// Fails unless both tensors live on the same device.
+pub(crate) fn expect_same_device(
+    op: &'static str,
+    lhs: &Tensor,
+    rhs: &Tensor,
+) -> Result<(), OpsError> {
+    if lhs.device().same_device(rhs.device()) {
+        Ok(())
+    } else {
+        Err(OpsError::DeviceMismatch {
+            op,
+            lhs: format!("{:?}", lhs.device().location()),
+            rhs: format!("{:?}", rhs.device().location()),
+        })
+    }
+}
+
+/// The number of threads the CPU kernels spread their work over.
+pub(crate) fn worker_threads() -> usize {
+    rayon::current_num_threads().max(1)
+}

@@ -1,0 +1,279 @@
+//! The convolution backward pass on CPU: input, kernel and bias gradients in one sweep over
+//! chunks of images, computing only the gradients that are asked for.
+
+use rayon::prelude::*;
+
+use crate::check::worker_threads;
+use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
+
+use super::forward::{kernel_from_cin_major, kernel_to_cin_major};
+use super::geometry::{images_per_chunk, ConvGeometry, Formulation};
+use super::project::{to_channel_major, Planes};
+use super::unfold::{add_assign, TapWalk};
+
+/// Which gradients the caller needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Wanted {
+    /// The gradient with respect to the input.
+    pub x: bool,
+    /// The gradient with respect to the kernel.
+    pub kernel: bool,
+    /// The gradient with respect to the bias.
+    pub bias: bool,
+}
+
+/// The gradients asked for, each contiguous in its argument's layout.
+#[derive(Debug, Default)]
+pub(crate) struct Gradients {
+    /// (N, H, W, Cin).
+    pub x: Option<Vec<f32>>,
+    /// (KH, KW, Cin, Cout).
+    pub kernel: Option<Vec<f32>>,
+    /// (Cout).
+    pub bias: Option<Vec<f32>>,
+}
+
+/// What the forward pass saw and produced.
+pub(crate) struct ForwardRecord<'a> {
+    /// The input, contiguous NHWC.
+    pub x: &'a [f32],
+    /// The kernel, contiguous (KH, KW, Cin, Cout).
+    pub kernel: &'a [f32],
+    /// The output, present when ReLU was fused (its positive cells let the gradient through).
+    pub relu_output: Option<&'a [f32]>,
+}
+
+/// One worker's running sums and reusable buffers.
+struct Worker {
+    kernel_grad: Vec<f32>,
+    bias_grad: Vec<f32>,
+    /// The masked output gradient (unfolding) or its channel-major planes (projecting).
+    dy: Vec<f32>,
+    /// Unfolded rows (unfolding) or the spread gradient planes (projecting).
+    scratch: Vec<f32>,
+}
+
+impl Worker {
+    fn new(g: &ConvGeometry, wanted: Wanted) -> Self {
+        Self {
+            kernel_grad: vec![0.0; if wanted.kernel { g.kernel_len() } else { 0 }],
+            bias_grad: vec![0.0; if wanted.bias { g.out_c } else { 0 }],
+            dy: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn merge(mut self, other: Self) -> Self {
+        add_assign(&mut self.kernel_grad, &other.kernel_grad);
+        add_assign(&mut self.bias_grad, &other.bias_grad);
+        self
+    }
+}
+
+/// Gradients of `relu?(conv(x, kernel) + bias)` given the output gradient `dy` (contiguous
+/// (N, OH, OW, Cout)).
+pub(crate) fn backward(
+    g: &ConvGeometry,
+    record: &ForwardRecord<'_>,
+    dy: &[f32],
+    wanted: Wanted,
+) -> Gradients {
+    if !(wanted.x || wanted.kernel || wanted.bias) {
+        return Gradients::default();
+    }
+    let threads = worker_threads();
+    let formulation = g.formulation();
+    let chunk = images_per_chunk(g.batch, g.scratch_per_image(formulation), threads);
+    let chunks = g.batch.div_ceil(chunk);
+    let lowering = match formulation {
+        Formulation::Unfold => Lowering::Unfold(TapWalk::new(g)),
+        Formulation::Project => Lowering::Project {
+            planes: Planes::new(g),
+            kernel: kernel_to_cin_major(g, record.kernel),
+        },
+    };
+    let inner_threads = if chunks < threads { threads } else { 1 };
+
+    let mut x_grad = wanted.x.then(|| vec![0.0; g.batch * g.in_image_len()]);
+    let x_grad_chunks: Vec<Option<&mut [f32]>> = match x_grad.as_mut() {
+        Some(all) => all.chunks_mut(chunk * g.in_image_len()).map(Some).collect(),
+        None => (0..chunks).map(|_| None).collect(),
+    };
+
+    let totals = x_grad_chunks
+        .into_par_iter()
+        .enumerate()
+        .fold(
+            || Worker::new(g, wanted),
+            |mut worker, (index, x_grad_chunk)| {
+                let first = index * chunk;
+                let images = (g.batch - first).min(chunk);
+                let out_range = first * g.out_image_len()..(first + images) * g.out_image_len();
+                let step = ChunkStep {
+                    g,
+                    wanted,
+                    images,
+                    x: &record.x[first * g.in_image_len()..][..images * g.in_image_len()],
+                    kernel: record.kernel,
+                    dy: &dy[out_range.clone()],
+                    relu_output: record.relu_output.map(|y| &y[out_range]),
+                    inner_threads,
+                };
+                match &lowering {
+                    Lowering::Unfold(walk) => step.unfolded(walk, &mut worker, x_grad_chunk),
+                    Lowering::Project { planes, kernel } => {
+                        step.projected(planes, kernel, &mut worker, x_grad_chunk)
+                    }
+                }
+                worker
+            },
+        )
+        .reduce(|| Worker::new(g, wanted), Worker::merge);
+
+    let kernel = wanted.kernel.then(|| match formulation {
+        Formulation::Unfold => totals.kernel_grad,
+        Formulation::Project => kernel_from_cin_major(g, &totals.kernel_grad),
+    });
+    Gradients {
+        x: x_grad,
+        kernel,
+        bias: wanted.bias.then_some(totals.bias_grad),
+    }
+}
+
+/// The lowering's tables, built once per call.
+enum Lowering<'g> {
+    Unfold(TapWalk<'g>),
+    Project {
+        planes: Planes<'g>,
+        /// The kernel in (Cin, taps * Cout) order.
+        kernel: Vec<f32>,
+    },
+}
+
+/// The backward work of one chunk of images.
+struct ChunkStep<'a> {
+    g: &'a ConvGeometry,
+    wanted: Wanted,
+    images: usize,
+    /// The chunk's input images.
+    x: &'a [f32],
+    /// The kernel in (taps * Cin, Cout) order.
+    kernel: &'a [f32],
+    /// The chunk's output gradient.
+    dy: &'a [f32],
+    /// The chunk's output, when ReLU was fused.
+    relu_output: Option<&'a [f32]>,
+    inner_threads: usize,
+}
+
+impl ChunkStep<'_> {
+    /// im2col lowering: `dK += cols^T dy`, `dcols = dy K^T`, `dx = col2im(dcols)`.
+    /// The kernel gradient accumulates in (taps * Cin, Cout) order.
+    fn unfolded(&self, walk: &TapWalk<'_>, worker: &mut Worker, x_grad: Option<&mut [f32]>) {
+        let g = self.g;
+        let dy = match self.relu_output {
+            Some(y) => {
+                worker.dy.clear();
+                worker.dy.extend(
+                    self.dy
+                        .iter()
+                        .zip(y)
+                        .map(|(&d, &y)| if y > 0.0 { d } else { 0.0 }),
+                );
+                &worker.dy[..]
+            }
+            None => self.dy,
+        };
+        if self.wanted.bias {
+            for row in dy.chunks_exact(g.out_c) {
+                add_assign(&mut worker.bias_grad, row);
+            }
+        }
+        let row_len = g.taps() * g.in_c;
+        let per_image = g.out_pixels() * row_len;
+        let rows = self.images * g.out_pixels();
+        let cols = &mut worker.scratch;
+        cols.resize(rows * row_len, 0.0);
+        if self.wanted.kernel {
+            for (image, image_cols) in self
+                .x
+                .chunks_exact(g.in_image_len())
+                .zip(cols.chunks_exact_mut(per_image))
+            {
+                walk.unfold(image, image_cols);
+            }
+            matmul(
+                MatMut::row_major(&mut worker.kernel_grad, row_len, g.out_c),
+                MatRef::row_major(cols, rows, row_len).t(),
+                MatRef::row_major(dy, rows, g.out_c),
+                Accumulate::Add,
+                self.inner_threads,
+            );
+        }
+        if let Some(x_grad) = x_grad {
+            matmul(
+                MatMut::row_major(cols, rows, row_len),
+                MatRef::row_major(dy, rows, g.out_c),
+                MatRef::row_major(self.kernel, row_len, g.out_c).t(),
+                Accumulate::Overwrite,
+                self.inner_threads,
+            );
+            for (image_cols, image_grad) in cols
+                .chunks_exact(per_image)
+                .zip(x_grad.chunks_exact_mut(g.in_image_len()))
+            {
+                walk.fold_add(image_cols, image_grad);
+            }
+        }
+    }
+
+    /// Projecting lowering: `dz = scatter(dy)`, `dK' += x^T dz`, `dx = dz K'^T` with the kernel
+    /// `K'` in (Cin, taps * Cout) order, the order the kernel gradient accumulates in.
+    fn projected(
+        &self,
+        planes: &Planes<'_>,
+        projected_kernel: &[f32],
+        worker: &mut Worker,
+        x_grad: Option<&mut [f32]>,
+    ) {
+        let g = self.g;
+        let (rows_in, rows_out) = (self.images * g.in_pixels(), self.images * g.out_pixels());
+        worker.dy.resize(rows_out * g.out_c, 0.0);
+        to_channel_major(self.dy, self.relu_output, g.out_c, &mut worker.dy);
+        if self.wanted.bias {
+            for (sum, plane) in worker
+                .bias_grad
+                .iter_mut()
+                .zip(worker.dy.chunks_exact(rows_out))
+            {
+                *sum += plane.iter().sum::<f32>();
+            }
+        }
+        if !(self.wanted.kernel || x_grad.is_some()) {
+            return;
+        }
+        let row_len = g.taps() * g.out_c;
+        let dz = &mut worker.scratch;
+        dz.resize(rows_in * row_len, 0.0);
+        planes.scatter(self.images, &worker.dy, dz);
+        if self.wanted.kernel {
+            matmul(
+                MatMut::row_major(&mut worker.kernel_grad, g.in_c, row_len),
+                MatRef::row_major(self.x, rows_in, g.in_c).t(),
+                MatRef::col_major(dz, rows_in, row_len),
+                Accumulate::Add,
+                self.inner_threads,
+            );
+        }
+        if let Some(x_grad) = x_grad {
+            matmul(
+                MatMut::row_major(x_grad, rows_in, g.in_c),
+                MatRef::col_major(dz, rows_in, row_len),
+                MatRef::row_major(projected_kernel, g.in_c, row_len).t(),
+                Accumulate::Overwrite,
+                self.inner_threads,
+            );
+        }
+    }
+}

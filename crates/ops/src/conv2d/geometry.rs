@@ -1,0 +1,337 @@
+//! The shape arithmetic of one convolution: sizes, tap tables, formulation and chunking.
+
+use crate::error::OpsError;
+use crate::padding::conv_output_len;
+
+use super::Conv2dParams;
+
+/// Name used in messages.
+pub(crate) const OP: &str = "conv2d";
+
+/// Every size a convolution kernel needs, validated once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConvGeometry {
+    pub batch: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub in_c: usize,
+    pub k_h: usize,
+    pub k_w: usize,
+    pub out_c: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub params: Conv2dParams,
+}
+
+impl ConvGeometry {
+    /// Checks an NHWC input against a (KH, KW, Cin, Cout) kernel and derives the output size.
+    pub(crate) fn new(
+        x: &[usize],
+        kernel: &[usize],
+        params: &Conv2dParams,
+    ) -> Result<Self, OpsError> {
+        let (&[batch, in_h, in_w, in_c], &[k_h, k_w, k_c, out_c]) = (x, kernel) else {
+            return Err(OpsError::ShapeMismatch {
+                op: OP,
+                expected: "x must be (N, H, W, Cin) and kernel (KH, KW, Cin, Cout)",
+                lhs_name: "x",
+                lhs: x.into(),
+                rhs_name: "kernel",
+                rhs: kernel.into(),
+            });
+        };
+        if k_c != in_c {
+            return Err(OpsError::ShapeMismatch {
+                op: OP,
+                expected: "the kernel's third axis must equal the input's channels",
+                lhs_name: "x",
+                lhs: x.into(),
+                rhs_name: "kernel",
+                rhs: kernel.into(),
+            });
+        }
+        if in_h == 0 || in_w == 0 || in_c == 0 || out_c == 0 {
+            return Err(OpsError::ShapeMismatch {
+                op: OP,
+                expected: "the input's height, width and channels and the kernel's filters must be positive",
+                lhs_name: "x",
+                lhs: x.into(),
+                rhs_name: "kernel",
+                rhs: kernel.into(),
+            });
+        }
+        let (s_h, s_w) = params.strides;
+        let (d_h, d_w) = params.dilation;
+        if s_h == 0 || s_w == 0 || d_h == 0 || d_w == 0 || k_h == 0 || k_w == 0 {
+            return Err(OpsError::Config {
+                op: OP,
+                reason: format!(
+                    "kernel {:?}, strides {:?} and dilation {:?} must all be positive",
+                    (k_h, k_w),
+                    params.strides,
+                    params.dilation
+                ),
+            });
+        }
+        let p = params.padding;
+        let out_h = conv_output_len(in_h, k_h, s_h, d_h, p.top, p.bottom);
+        let out_w = conv_output_len(in_w, k_w, s_w, d_w, p.left, p.right);
+        let (Some(out_h), Some(out_w)) = (out_h, out_w) else {
+            return Err(OpsError::InputTooSmall {
+                op: OP,
+                input: x.into(),
+                padding: p.as_tuple(),
+                window: ((k_h - 1) * d_h + 1, (k_w - 1) * d_w + 1),
+            });
+        };
+        Ok(Self {
+            batch,
+            in_h,
+            in_w,
+            in_c,
+            k_h,
+            k_w,
+            out_c,
+            out_h,
+            out_w,
+            params: *params,
+        })
+    }
+
+    /// Kernel positions per output pixel (KH * KW).
+    pub(crate) fn taps(&self) -> usize {
+        self.k_h * self.k_w
+    }
+
+    /// Pixels of one input image.
+    pub(crate) fn in_pixels(&self) -> usize {
+        self.in_h * self.in_w
+    }
+
+    /// Pixels of one output image.
+    pub(crate) fn out_pixels(&self) -> usize {
+        self.out_h * self.out_w
+    }
+
+    /// Elements of one input image.
+    pub(crate) fn in_image_len(&self) -> usize {
+        self.in_pixels() * self.in_c
+    }
+
+    /// Elements of one output image.
+    pub(crate) fn out_image_len(&self) -> usize {
+        self.out_pixels() * self.out_c
+    }
+
+    /// Elements of the kernel.
+    pub(crate) fn kernel_len(&self) -> usize {
+        self.taps() * self.in_c * self.out_c
+    }
+
+    /// The output shape (N, OH, OW, Cout).
+    pub(crate) fn out_dims(&self) -> (usize, usize, usize, usize) {
+        (self.batch, self.out_h, self.out_w, self.out_c)
+    }
+
+    /// The lowering that moves the fewest bytes for this layer.
+    ///
+    /// Unfolding writes `out_pixels * taps * Cin` elements per image, projecting writes
+    /// `in_pixels * taps * Cout`. Projecting computes every input pixel's contribution, so with a
+    /// stride it would also multiply more than needed: it is only chosen for stride 1.
+    pub(crate) fn formulation(&self) -> Formulation {
+        let unfold = self.out_pixels() * self.in_c;
+        let project = self.in_pixels() * self.out_c;
+        if self.params.strides == (1, 1) && project < unfold {
+            Formulation::Project
+        } else {
+            Formulation::Unfold
+        }
+    }
+
+    /// Scratch elements one image needs under `formulation`: its unfolded rows, or its
+    /// projected planes.
+    pub(crate) fn scratch_per_image(&self, formulation: Formulation) -> usize {
+        match formulation {
+            Formulation::Unfold => self.out_pixels() * self.taps() * self.in_c,
+            Formulation::Project => self.in_pixels() * self.taps() * self.out_c,
+        }
+    }
+
+    /// Tap table of the height axis.
+    pub(crate) fn row_taps(&self) -> AxisTaps {
+        let p = &self.params;
+        AxisTaps::new(
+            self.out_h,
+            self.in_h,
+            self.k_h,
+            p.strides.0,
+            p.dilation.0,
+            p.padding.top,
+        )
+    }
+
+    /// Tap table of the width axis.
+    pub(crate) fn col_taps(&self) -> AxisTaps {
+        let p = &self.params;
+        AxisTaps::new(
+            self.out_w,
+            self.in_w,
+            self.k_w,
+            p.strides.1,
+            p.dilation.1,
+            p.padding.left,
+        )
+    }
+}
+
+/// How a convolution is lowered onto one large matrix product per chunk of images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Formulation {
+    /// im2col: gather each output pixel's receptive field into a row of `taps * Cin` values and
+    /// multiply by the (taps * Cin, Cout) kernel. Cheap when Cin is small.
+    Unfold,
+    /// Multiply every input pixel by the (Cin, taps * Cout) kernel first, then add each output
+    /// pixel's taps together from the shifted products. Cheap when Cout is small.
+    Project,
+}
+
+/// For each output index and kernel index along one axis, the input index read (if inside).
+#[derive(Debug, Clone)]
+pub(crate) struct AxisTaps {
+    kernel: usize,
+    table: Vec<Option<usize>>,
+}
+
+impl AxisTaps {
+    fn new(
+        out_len: usize,
+        in_len: usize,
+        kernel: usize,
+        stride: usize,
+        dilation: usize,
+        before: usize,
+    ) -> Self {
+        let table = (0..out_len)
+            .flat_map(|o| {
+                (0..kernel).map(move |k| {
+                    (o * stride + k * dilation)
+                        .checked_sub(before)
+                        .filter(|&i| i < in_len)
+                })
+            })
+            .collect();
+        Self { kernel, table }
+    }
+
+    /// The input indices read by output index `o`, one per kernel index.
+    pub(crate) fn of(&self, o: usize) -> &[Option<usize>] {
+        &self.table[o * self.kernel..(o + 1) * self.kernel]
+    }
+}
+
+/// How many images each parallel work item takes.
+///
+/// Large enough that the matrix products are efficient, small enough that the per-item scratch
+/// stays near `SCRATCH_TARGET` elements, and never so large that a thread sits idle.
+pub(crate) fn images_per_chunk(batch: usize, scratch_per_image: usize, threads: usize) -> usize {
+    /// Scratch elements per work item (4 MiB of f32: the chunk's rows stay near the caches).
+    const SCRATCH_TARGET: usize = 1 << 20;
+    let by_memory = (SCRATCH_TARGET / scratch_per_image.max(1)).max(1);
+    let by_balance = batch.div_ceil(threads.max(1)).max(1);
+    by_memory.min(by_balance)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::padding::Padding2d;
+
+    fn params(strides: (usize, usize), padding: Padding2d) -> Conv2dParams {
+        Conv2dParams {
+            strides,
+            dilation: (1, 1),
+            padding,
+        }
+    }
+
+    #[test]
+    fn same_even_kernel_geometry() {
+        let p = params((1, 1), Padding2d::same((14, 14), (2, 2), (1, 1), (1, 1)));
+        let g = ConvGeometry::new(&[3, 14, 14, 128], &[2, 2, 128, 32], &p).unwrap();
+        assert_eq!(g.out_dims(), (3, 14, 14, 32));
+        // Padding (0, 1): the last row's second tap falls outside.
+        assert_eq!(g.row_taps().of(13), &[Some(13), None]);
+        assert_eq!(g.row_taps().of(0), &[Some(0), Some(1)]);
+    }
+
+    #[test]
+    fn tutorial_layers_pick_the_cheaper_lowering() {
+        let same = |h, k| params((1, 1), Padding2d::same((h, h), (k, k), (1, 1), (1, 1)));
+        let g =
+            |x: [usize; 4], k: [usize; 4]| ConvGeometry::new(&x, &k, &same(x[1], k[0])).unwrap();
+        assert_eq!(
+            g([1, 28, 28, 1], [7, 7, 1, 128]).formulation(),
+            Formulation::Unfold
+        );
+        assert_eq!(
+            g([1, 14, 14, 128], [2, 2, 128, 32]).formulation(),
+            Formulation::Project
+        );
+        assert_eq!(
+            g([1, 28, 28, 128], [7, 7, 128, 1]).formulation(),
+            Formulation::Project
+        );
+        assert_eq!(
+            g([1, 14, 14, 32], [2, 2, 32, 128]).formulation(),
+            Formulation::Unfold
+        );
+    }
+
+    #[test]
+    fn strided_dilated_taps() {
+        let p = Conv2dParams {
+            strides: (2, 1),
+            dilation: (1, 2),
+            padding: Padding2d {
+                top: 1,
+                bottom: 0,
+                left: 2,
+                right: 2,
+            },
+        };
+        let g = ConvGeometry::new(&[1, 5, 4, 2], &[3, 3, 2, 1], &p).unwrap();
+        // Height: (5 + 1 - 3) / 2 + 1 = 2; width: (4 + 4 - 5) / 1 + 1 = 4.
+        assert_eq!((g.out_h, g.out_w), (2, 4));
+        assert_eq!(g.row_taps().of(1), &[Some(1), Some(2), Some(3)]);
+        assert_eq!(g.col_taps().of(0), &[None, Some(0), Some(2)]);
+        assert_eq!(g.col_taps().of(3), &[Some(1), Some(3), None]);
+    }
+
+    #[test]
+    fn bad_shapes_are_refused_with_both_shapes() {
+        let p = params((1, 1), Padding2d::VALID);
+        let err = ConvGeometry::new(&[1, 5, 5, 3], &[3, 3, 2, 4], &p).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("[1, 5, 5, 3]") && text.contains("[3, 3, 2, 4]"),
+            "{text}"
+        );
+        let err = ConvGeometry::new(&[1, 2, 5, 3], &[3, 3, 3, 4], &p).unwrap_err();
+        assert!(matches!(err, OpsError::InputTooSmall { .. }));
+        let err = ConvGeometry::new(
+            &[1, 5, 5, 3],
+            &[3, 3, 3, 4],
+            &params((0, 1), Padding2d::VALID),
+        )
+        .unwrap_err();
+        assert!(matches!(err, OpsError::Config { .. }));
+    }
+
+    #[test]
+    fn chunks_balance_threads_and_bound_memory() {
+        assert_eq!(images_per_chunk(256, 1000, 2), 128);
+        assert_eq!(images_per_chunk(256, 1 << 18, 2), 4);
+        assert_eq!(images_per_chunk(256, 1 << 30, 2), 1);
+        assert_eq!(images_per_chunk(1, 10, 8), 1);
+    }
+}

@@ -1,0 +1,111 @@
+//! 2-D convolution over NHWC images with Keras's (KH, KW, Cin, Cout) kernels.
+
+mod backward;
+mod composed;
+mod forward;
+mod geometry;
+mod op;
+mod project;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod timing;
+mod unfold;
+
+use candle_core::Tensor;
+
+use crate::check::{expect_f32_rank, expect_same_device};
+use crate::error::OpsError;
+use crate::padding::Padding2d;
+
+use geometry::{ConvGeometry, OP};
+use op::Conv2dOp;
+
+/// How a convolution window moves over the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dParams {
+    /// Step between windows along (height, width).
+    pub strides: (usize, usize),
+    /// Spacing between kernel taps along (height, width); 1 is a plain convolution.
+    pub dilation: (usize, usize),
+    /// Zeros added around the input.
+    pub padding: Padding2d,
+}
+
+impl Default for Conv2dParams {
+    /// Stride 1, no dilation, no padding (Keras's defaults, `padding="valid"`).
+    fn default() -> Self {
+        Self {
+            strides: (1, 1),
+            dilation: (1, 1),
+            padding: Padding2d::VALID,
+        }
+    }
+}
+
+impl Conv2dParams {
+    /// Keras `padding="same"` for an input of `input` (height, width) and a `kernel`
+    /// (height, width) window.
+    pub fn same(
+        input: (usize, usize),
+        kernel: (usize, usize),
+        strides: (usize, usize),
+        dilation: (usize, usize),
+    ) -> Self {
+        Self {
+            strides,
+            dilation,
+            padding: Padding2d::same(input, kernel, strides, dilation),
+        }
+    }
+
+    /// Keras `padding="valid"` with the given strides and dilation.
+    pub fn valid(strides: (usize, usize), dilation: (usize, usize)) -> Self {
+        Self {
+            strides,
+            dilation,
+            padding: Padding2d::VALID,
+        }
+    }
+}
+
+/// x: (N, H, W, Cin); kernel: (KH, KW, Cin, Cout) as Keras stores it; bias: (Cout); returns (N, OH, OW, Cout).
+/// `relu` fuses max(0, .) into the output (and its mask into the backward).
+///
+/// On the CPU this is one custom op with its own backward (gradients of x, kernel and bias, each
+/// only when it is tracked); elsewhere it is composed from candle's NCHW `conv2d`.
+pub fn conv2d(
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: Option<&Tensor>,
+    params: &Conv2dParams,
+    relu: bool,
+) -> candle_core::Result<Tensor> {
+    expect_f32_rank(OP, "x", x, 4)?;
+    expect_f32_rank(OP, "kernel", kernel, 4)?;
+    expect_same_device(OP, x, kernel)?;
+    let geometry = ConvGeometry::new(x.dims(), kernel.dims(), params)?;
+    if let Some(bias) = bias {
+        expect_f32_rank(OP, "bias", bias, 1)?;
+        expect_same_device(OP, x, bias)?;
+        if bias.dims()[0] != geometry.out_c {
+            return Err(OpsError::ShapeMismatch {
+                op: OP,
+                expected: "the bias must have one value per filter (the kernel's last axis)",
+                lhs_name: "kernel",
+                lhs: kernel.shape().clone(),
+                rhs_name: "bias",
+                rhs: bias.shape().clone(),
+            }
+            .into());
+        }
+    }
+    if !x.device().is_cpu() {
+        return composed::conv2d(x, kernel, bias, params, relu);
+    }
+    let op = Conv2dOp { geometry, relu };
+    match bias {
+        Some(bias) => x.apply_op3(kernel, bias, op),
+        None => x.apply_op2(kernel, op),
+    }
+}

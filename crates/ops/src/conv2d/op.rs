@@ -1,0 +1,168 @@
+//! The candle custom ops that run the CPU convolution and its backward pass.
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+
+use crate::error::OpsError;
+use crate::storage::{cpu_f32, CpuView};
+
+use super::backward::{backward, ForwardRecord, Wanted};
+use super::forward::forward;
+use super::geometry::{ConvGeometry, OP};
+
+/// A convolution of known geometry: a [`CustomOp2`] on (x, kernel) or a [`CustomOp3`] on
+/// (x, kernel, bias).
+pub(crate) struct Conv2dOp {
+    pub geometry: ConvGeometry,
+    pub relu: bool,
+}
+
+/// The gradients of (x, kernel, bias), each None when not asked for.
+type ArgGradients = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
+
+impl Conv2dOp {
+    fn expect_dims(
+        &self,
+        arg: &'static str,
+        layout: &Layout,
+        expected: &[usize],
+    ) -> Result<(), OpsError> {
+        if layout.dims() == expected {
+            return Ok(());
+        }
+        Err(OpsError::ShapeMismatch {
+            op: OP,
+            expected: "the storage handed to the op must have the shape it was built for",
+            lhs_name: arg,
+            lhs: layout.shape().clone(),
+            rhs_name: "expected",
+            rhs: expected.into(),
+        })
+    }
+
+    fn cpu_forward(
+        &self,
+        x: (&CpuStorage, &Layout),
+        kernel: (&CpuStorage, &Layout),
+        bias: Option<(&CpuStorage, &Layout)>,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = &self.geometry;
+        self.expect_dims("x", x.1, &[g.batch, g.in_h, g.in_w, g.in_c])?;
+        self.expect_dims("kernel", kernel.1, &[g.k_h, g.k_w, g.in_c, g.out_c])?;
+        let x = cpu_f32(OP, "x", x.0, x.1)?;
+        let kernel = cpu_f32(OP, "kernel", kernel.0, kernel.1)?;
+        let bias = match bias {
+            Some((storage, layout)) => {
+                self.expect_dims("bias", layout, &[g.out_c])?;
+                Some(cpu_f32(OP, "bias", storage, layout)?)
+            }
+            None => None,
+        };
+        let y = forward(g, &x, &kernel, bias.as_deref(), self.relu);
+        Ok((CpuStorage::F32(y), g.out_dims().into()))
+    }
+
+    fn cpu_backward(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        bias: Option<&Tensor>,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<ArgGradients> {
+        let wanted = Wanted {
+            x: x.track_op(),
+            kernel: kernel.track_op(),
+            bias: bias.is_some_and(Tensor::track_op),
+        };
+        let x_view = CpuView::of(OP, "x", x)?;
+        let kernel_view = CpuView::of(OP, "kernel", kernel)?;
+        let res_view = CpuView::of(OP, "output", res)?;
+        let grad_view = CpuView::of(OP, "output gradient", grad_res)?;
+        let (x_data, kernel_data, grad_data) =
+            (x_view.f32()?, kernel_view.f32()?, grad_view.f32()?);
+        let res_data = if self.relu {
+            Some(res_view.f32()?)
+        } else {
+            None
+        };
+        let record = ForwardRecord {
+            x: &x_data,
+            kernel: &kernel_data,
+            relu_output: res_data.as_deref(),
+        };
+        let grads = backward(&self.geometry, &record, &grad_data, wanted);
+        let device = x.device();
+        let to_tensor = |data: Option<Vec<f32>>, like: &Tensor| {
+            data.map(|data| Tensor::from_vec(data, like.shape(), device))
+                .transpose()
+        };
+        Ok((
+            to_tensor(grads.x, x)?,
+            to_tensor(grads.kernel, kernel)?,
+            match bias {
+                Some(bias) => to_tensor(grads.bias, bias)?,
+                None => None,
+            },
+        ))
+    }
+}
+
+impl CustomOp2 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "rkeras-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        kernel: &CpuStorage,
+        kernel_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.cpu_forward((x, x_layout), (kernel, kernel_layout), None)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let (x_grad, kernel_grad, _) = self.cpu_backward(x, kernel, None, res, grad_res)?;
+        Ok((x_grad, kernel_grad))
+    }
+}
+
+impl CustomOp3 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "rkeras-conv2d-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        kernel: &CpuStorage,
+        kernel_layout: &Layout,
+        bias: &CpuStorage,
+        bias_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.cpu_forward(
+            (x, x_layout),
+            (kernel, kernel_layout),
+            Some((bias, bias_layout)),
+        )
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        kernel: &Tensor,
+        bias: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<ArgGradients> {
+        self.cpu_backward(x, kernel, Some(bias), res, grad_res)
+    }
+}

@@ -1,0 +1,265 @@
+//! A bounds-checked f32 matrix product on top of the `gemm` crate.
+
+use gemm::Parallelism;
+
+/// A read-only strided view of a matrix stored in a slice.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MatRef<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A row-major `rows` x `cols` matrix at the start of `data`.
+    pub(crate) fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self::strided(data, rows, cols, cols, 1)
+    }
+
+    /// A column-major `rows` x `cols` matrix at the start of `data`.
+    pub(crate) fn col_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self::strided(data, rows, cols, 1, rows)
+    }
+
+    /// A matrix whose element (r, c) is `data[r * row_stride + c * col_stride]`.
+    ///
+    /// Panics if the view reaches past the end of `data` (an internal invariant, never user input).
+    fn strided(
+        data: &'a [f32],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Self {
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1) * row_stride + (cols - 1) * col_stride;
+            assert!(
+                last < data.len(),
+                "matrix view {rows}x{cols} (strides {row_stride}, {col_stride}) overruns {} elements",
+                data.len()
+            );
+        }
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        }
+    }
+
+    /// The transposed view (no copy).
+    pub(crate) fn t(self) -> Self {
+        Self {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+}
+
+/// A mutable strided view of a matrix stored in a slice.
+#[derive(Debug)]
+pub(crate) struct MatMut<'a> {
+    data: &'a mut [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> MatMut<'a> {
+    /// A row-major `rows` x `cols` matrix at the start of `data`.
+    pub(crate) fn row_major(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
+        Self::strided(data, rows, cols, cols, 1)
+    }
+
+    /// A column-major `rows` x `cols` matrix at the start of `data`.
+    pub(crate) fn col_major(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
+        Self::strided(data, rows, cols, 1, rows)
+    }
+
+    /// A matrix whose element (r, c) is `data[r * row_stride + c * col_stride]`; the strides
+    /// must not make two elements share a cell.
+    ///
+    /// Panics if the view reaches past the end of `data` (an internal invariant, never user input).
+    fn strided(
+        data: &'a mut [f32],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Self {
+        MatRef::strided(data, rows, cols, row_stride, col_stride);
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        }
+    }
+}
+
+/// Whether a product overwrites its destination or adds to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Accumulate {
+    /// `dst = lhs * rhs`.
+    Overwrite,
+    /// `dst += lhs * rhs`.
+    Add,
+}
+
+/// `dst (=|+=) lhs * rhs`, using `threads` threads inside the product (1 when the caller already
+/// runs products in parallel).
+///
+/// Panics if the shapes do not chain (an internal invariant).
+pub(crate) fn matmul(
+    dst: MatMut<'_>,
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    accumulate: Accumulate,
+    threads: usize,
+) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    assert_eq!(k, rhs.rows, "matmul: inner dimensions differ");
+    assert_eq!(
+        (m, n),
+        (dst.rows, dst.cols),
+        "matmul: destination shape differs"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if accumulate == Accumulate::Overwrite {
+            for r in 0..m {
+                for c in 0..n {
+                    dst.data[r * dst.row_stride + c * dst.col_stride] = 0.0;
+                }
+            }
+        }
+        return;
+    }
+    let parallelism = if threads > 1 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    let read_dst = accumulate == Accumulate::Add;
+    // SAFETY: every view was bounds-checked when it was built (so every index the product
+    // touches is inside its slice), and `dst` (a unique borrow) cannot alias `lhs` or `rhs`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.data.as_mut_ptr(),
+            dst.col_stride as isize,
+            dst.row_stride as isize,
+            read_dst,
+            lhs.data.as_ptr(),
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn product_matches_naive_loops() {
+        let (m, k, n) = (5, 7, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let mut c = vec![f32::NAN; m * n];
+        matmul(
+            MatMut::row_major(&mut c, m, n),
+            MatRef::row_major(&a, m, k),
+            MatRef::row_major(&b, k, n),
+            Accumulate::Overwrite,
+            1,
+        );
+        for (x, y) in c.iter().zip(naive(&a, &b, m, k, n)) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn transposed_views_and_accumulation() {
+        // c = 1 + a^T^T * (b^T)^T with a, b stored transposed.
+        let (m, k, n) = (4, 6, 2);
+        let a: Vec<f32> = (0..m * k).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| 1.0 - i as f32 * 0.25).collect();
+        let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+        let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        let mut c = vec![1.0; m * n];
+        matmul(
+            MatMut::col_major(&mut c, m, n),
+            MatRef::row_major(&at, k, m).t(),
+            MatRef::row_major(&bt, n, k).t(),
+            Accumulate::Add,
+            2,
+        );
+        let expected = naive(&a, &b, m, k, n);
+        for i in 0..m {
+            for j in 0..n {
+                let (x, y) = (c[j * m + i], expected[i * n + j] + 1.0);
+                assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn empty_inner_dimension_zeroes_or_keeps() {
+        let mut c = vec![5.0; 4];
+        let (lhs, rhs) = (MatRef::row_major(&[], 2, 0), MatRef::row_major(&[], 0, 2));
+        matmul(
+            MatMut::row_major(&mut c, 2, 2),
+            lhs,
+            rhs,
+            Accumulate::Add,
+            1,
+        );
+        assert_eq!(c, vec![5.0; 4]);
+        matmul(
+            MatMut::row_major(&mut c, 2, 2),
+            lhs,
+            rhs,
+            Accumulate::Overwrite,
+            1,
+        );
+        assert_eq!(c, vec![0.0; 4]);
+    }
+
+    #[test]
+    #[should_panic(expected = "overruns")]
+    fn overrunning_view_is_refused() {
+        let _ = MatRef::row_major(&[0.0; 5], 2, 3);
+    }
+}

@@ -1,0 +1,90 @@
+//! The CPU max-pooling loops: forward, and backward to the first arg-max of each window.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::PoolGeometry;
+
+/// The input indices a window starting at output index `o` covers along one axis, inside the
+/// image (the padding is never read).
+fn window(o: usize, stride: usize, pool: usize, before: usize, len: usize) -> Range<usize> {
+    let start = o * stride;
+    start.saturating_sub(before)..(start + pool).saturating_sub(before).min(len)
+}
+
+/// Calls `visit(out_cell, pixels)` for every window of one image, with the window's input pixels
+/// in row-major order (so the first maximum met is the first in the window).
+fn for_each_window(
+    g: &PoolGeometry,
+    mut visit: impl FnMut(usize, &mut dyn Iterator<Item = usize>),
+) {
+    for oy in 0..g.out_h {
+        let rows = window(oy, g.strides.0, g.pool.0, g.padding.top, g.in_h);
+        for ox in 0..g.out_w {
+            let cols = window(ox, g.strides.1, g.pool.1, g.padding.left, g.in_w);
+            let mut pixels = rows
+                .clone()
+                .flat_map(|iy| cols.clone().map(move |ix| iy * g.in_w + ix));
+            visit(oy * g.out_w + ox, &mut pixels);
+        }
+    }
+}
+
+/// The window maxima of contiguous NHWC `x`.
+pub(super) fn forward(g: &PoolGeometry, x: &[f32]) -> Vec<f32> {
+    let c = g.channels;
+    let mut y = vec![f32::NEG_INFINITY; g.batch * g.out_image_len()];
+    if y.is_empty() {
+        return y;
+    }
+    y.par_chunks_mut(g.out_image_len())
+        .zip(x.par_chunks(g.in_image_len()))
+        .for_each(|(y, x)| {
+            for_each_window(g, |o, pixels| {
+                let best = &mut y[o * c..][..c];
+                for i in pixels {
+                    for (best, &v) in best.iter_mut().zip(&x[i * c..][..c]) {
+                        *best = best.max(v);
+                    }
+                }
+            });
+        });
+    y
+}
+
+/// The input gradient: each output cell's gradient goes, whole, to its window's first maximum.
+pub(super) fn backward(g: &PoolGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let c = g.channels;
+    let mut dx = vec![0.0; g.batch * g.in_image_len()];
+    if dx.is_empty() || g.out_image_len() == 0 {
+        return dx;
+    }
+    dx.par_chunks_mut(g.in_image_len())
+        .zip(x.par_chunks(g.in_image_len()))
+        .zip(dy.par_chunks(g.out_image_len()))
+        .for_each_init(
+            || (vec![0f32; c], vec![0usize; c]),
+            |(best, arg), ((dx, x), dy)| {
+                for_each_window(g, |o, pixels| {
+                    // Every window holds a real pixel (the padding is smaller than the pool).
+                    let Some(first) = pixels.next() else { return };
+                    best.copy_from_slice(&x[first * c..][..c]);
+                    arg.fill(first);
+                    for i in pixels {
+                        for (channel, &v) in x[i * c..][..c].iter().enumerate() {
+                            if v > best[channel] {
+                                best[channel] = v;
+                                arg[channel] = i;
+                            }
+                        }
+                    }
+                    for (channel, (&pixel, &grad)) in arg.iter().zip(&dy[o * c..][..c]).enumerate()
+                    {
+                        dx[pixel * c + channel] += grad;
+                    }
+                });
+            },
+        );
+    dx
+}

@@ -1,0 +1,170 @@
+//! 2-D max pooling over NHWC images, with padding and any window/stride pair.
+
+mod composed;
+mod kernel;
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+
+use crate::check::expect_f32_rank;
+use crate::error::OpsError;
+use crate::padding::{conv_output_len, Padding2d};
+use crate::storage::{cpu_f32, CpuView};
+
+/// Name used in messages.
+const OP: &str = "max_pool2d";
+
+/// Every size a pooling kernel needs, validated once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PoolGeometry {
+    batch: usize,
+    in_h: usize,
+    in_w: usize,
+    channels: usize,
+    pool: (usize, usize),
+    strides: (usize, usize),
+    padding: Padding2d,
+    out_h: usize,
+    out_w: usize,
+}
+
+impl PoolGeometry {
+    fn new(
+        x: &[usize],
+        pool: (usize, usize),
+        strides: (usize, usize),
+        padding: Padding2d,
+    ) -> Result<Self, OpsError> {
+        let &[batch, in_h, in_w, channels] = x else {
+            return Err(OpsError::Config {
+                op: OP,
+                reason: format!("expected an (N, H, W, C) input, got {x:?}"),
+            });
+        };
+        if pool.0 == 0 || pool.1 == 0 || strides.0 == 0 || strides.1 == 0 {
+            return Err(OpsError::Config {
+                op: OP,
+                reason: format!("pool {pool:?} and strides {strides:?} must be positive"),
+            });
+        }
+        // Every window then holds at least one real cell, so padding never wins.
+        if padding.top >= pool.0
+            || padding.bottom >= pool.0
+            || padding.left >= pool.1
+            || padding.right >= pool.1
+        {
+            return Err(OpsError::Config {
+                op: OP,
+                reason: format!(
+                    "padding {:?} (top, bottom, left, right) must be smaller than the pool {pool:?} on each side",
+                    padding.as_tuple()
+                ),
+            });
+        }
+        let out_h = conv_output_len(in_h, pool.0, strides.0, 1, padding.top, padding.bottom);
+        let out_w = conv_output_len(in_w, pool.1, strides.1, 1, padding.left, padding.right);
+        let (Some(out_h), Some(out_w)) = (out_h, out_w) else {
+            return Err(OpsError::InputTooSmall {
+                op: OP,
+                input: x.into(),
+                padding: padding.as_tuple(),
+                window: pool,
+            });
+        };
+        Ok(Self {
+            batch,
+            in_h,
+            in_w,
+            channels,
+            pool,
+            strides,
+            padding,
+            out_h,
+            out_w,
+        })
+    }
+
+    fn in_image_len(&self) -> usize {
+        self.in_h * self.in_w * self.channels
+    }
+
+    fn out_image_len(&self) -> usize {
+        self.out_h * self.out_w * self.channels
+    }
+
+    fn in_dims(&self) -> [usize; 4] {
+        [self.batch, self.in_h, self.in_w, self.channels]
+    }
+
+    fn out_dims(&self) -> [usize; 4] {
+        [self.batch, self.out_h, self.out_w, self.channels]
+    }
+}
+
+/// Max pooling, NHWC; padded cells never win; gradient routes to the arg-max (first one on ties) in full.
+///
+/// Each padding side must be smaller than the pool along its axis (Keras's 'same' always is), so
+/// that every window holds a real cell.
+pub fn max_pool2d(
+    x: &Tensor,
+    pool: (usize, usize),
+    strides: (usize, usize),
+    padding: Padding2d,
+) -> candle_core::Result<Tensor> {
+    expect_f32_rank(OP, "x", x, 4)?;
+    let geometry = PoolGeometry::new(x.dims(), pool, strides, padding)?;
+    if !x.device().is_cpu() {
+        return composed::max_pool2d(x, pool, strides, padding);
+    }
+    x.apply_op1(MaxPool2dOp { geometry })
+}
+
+/// The CPU max pooling as a candle custom op.
+struct MaxPool2dOp {
+    geometry: PoolGeometry,
+}
+
+impl CustomOp1 for MaxPool2dOp {
+    fn name(&self) -> &'static str {
+        "rkeras-max-pool2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = &self.geometry;
+        if layout.dims() != g.in_dims() {
+            return Err(OpsError::ShapeMismatch {
+                op: OP,
+                expected: "the storage handed to the op must have the shape it was built for",
+                lhs_name: "x",
+                lhs: layout.shape().clone(),
+                rhs_name: "expected",
+                rhs: g.in_dims().as_slice().into(),
+            }
+            .into());
+        }
+        let x = cpu_f32(OP, "x", storage, layout)?;
+        let y = kernel::forward(g, &x);
+        Ok((CpuStorage::F32(y), g.out_dims().as_slice().into()))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        if !arg.track_op() {
+            return Ok(None);
+        }
+        let x = CpuView::of(OP, "x", arg)?;
+        let grad = CpuView::of(OP, "output gradient", grad_res)?;
+        let x_grad = kernel::backward(&self.geometry, &x.f32()?, &grad.f32()?);
+        Ok(Some(Tensor::from_vec(x_grad, arg.shape(), arg.device())?))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -43,8 +43,15 @@ impl Downloader {
     ) -> Result<()> {
         let directory = destination.parent().unwrap_or_else(|| Path::new("."));
         std::fs::create_dir_all(directory).map_err(|source| Error::io(directory, source))?;
-        let mut partial = tempfile::Builder::new()
-            .prefix(".download-")
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".download-");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Readable like any file the user creates (0o666 less the umask), not 0o600.
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let mut partial = builder
             .tempfile_in(directory)
             .map_err(|source| Error::io(directory, source))?;
 

@@ -16,6 +16,8 @@ mod padding;
 mod storage;
 #[cfg(test)]
 mod test_util;
+#[cfg(test)]
+mod timing;
 mod upsample;
 
 pub use bce::binary_cross_entropy_with_logits;

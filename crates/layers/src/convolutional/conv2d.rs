@@ -11,10 +11,10 @@ use crate::activations::{Activation, ActivationArg};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::convolutional::options::{spatial_geometry, Padding, PaddingArg, Size2};
 use crate::initializers::Initializer;
+use crate::kernel_bias::{add_activity_penalty, KernelBias};
 use crate::layer::{config_with_name, single_input};
 use crate::layer_base_methods;
 use crate::regularizers::Regularizer;
-use crate::kernel_bias::{add_activity_penalty, KernelBias};
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape, Weight};
 
 /// `Conv2D`'s options, with Keras's defaults.
@@ -257,7 +257,11 @@ impl Layer for Conv2DLayer {
             }
         };
         let (padding, _) = self.geometry(h, wd).ok_or_else(|| {
-            Error::shape(self.name(), "an input at least as large as the window", format!("{:?}", x.dims()))
+            Error::shape(
+                self.name(),
+                "an input at least as large as the window",
+                format!("{:?}", x.dims()),
+            )
         })?;
         let c = &self.config;
         let params = rkeras_ops::Conv2dParams {
@@ -273,7 +277,11 @@ impl Layer for Conv2DLayer {
             &params,
             fuse_relu,
         )?;
-        let y = if fuse_relu { y } else { c.activation.apply(&y)? };
+        let y = if fuse_relu {
+            y
+        } else {
+            c.activation.apply(&y)?
+        };
         add_activity_penalty(c.activity_regularizer.as_ref(), &y, ctx)?;
         Ok(vec![y])
     }

@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::activations::{Activation, ActivationArg};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::initializers::Initializer;
+use crate::kernel_bias::{add_activity_penalty, KernelBias};
 use crate::layer::{config_with_name, single_input};
 use crate::layer_base_methods;
 use crate::regularizers::Regularizer;
-use crate::kernel_bias::{add_activity_penalty, KernelBias};
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape, Weight};
 
 /// `Dense`'s options, with Keras's defaults.

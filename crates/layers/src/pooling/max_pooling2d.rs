@@ -64,7 +64,10 @@ impl LayerConfig for MaxPooling2DConfig {
 
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
         if !self.pool_size.is_positive() || !self.strides.unwrap_or(self.pool_size).is_positive() {
-            return Err(Error::config(name, "pool_size and strides must be positive"));
+            return Err(Error::config(
+                name,
+                "pool_size and strides must be positive",
+            ));
         }
         Ok(Arc::new(MaxPooling2DLayer {
             base: LayerBase::new(name, trainable),
@@ -90,7 +93,10 @@ impl MaxPooling2DLayer {
         let p = self.config.pool_size;
         Error::shape(
             self.name(),
-            format!("an input of at least {}x{} with padding '{}'", p.0, p.1, self.config.padding),
+            format!(
+                "an input of at least {}x{} with padding '{}'",
+                p.0, p.1, self.config.padding
+            ),
             got,
         )
     }
@@ -106,7 +112,11 @@ impl Layer for MaxPooling2DLayer {
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
         let shape = single_input(self.name(), inputs)?;
         if shape.rank() != 4 {
-            return Err(Error::shape(self.name(), "(None, height, width, channels)", shape));
+            return Err(Error::shape(
+                self.name(),
+                "(None, height, width, channels)",
+                shape,
+            ));
         }
         let d = shape.dims();
         let (oh, ow) = match (d[1], d[2]) {
@@ -123,7 +133,11 @@ impl Layer for MaxPooling2DLayer {
         let x = single_input(self.name(), inputs)?;
         let dims = format!("{:?}", x.dims());
         let &[_, h, w, _] = x.dims() else {
-            return Err(Error::shape(self.name(), "(batch, height, width, channels)", dims));
+            return Err(Error::shape(
+                self.name(),
+                "(batch, height, width, channels)",
+                dims,
+            ));
         };
         let (padding, _) = self.geometry(h, w).ok_or_else(|| self.too_small(dims))?;
         let c = &self.config;

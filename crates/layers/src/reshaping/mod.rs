@@ -2,4 +2,4 @@
 
 pub mod flatten;
 pub mod reshape;
-// pub mod up_sampling2d;
+pub mod up_sampling2d;

@@ -66,7 +66,11 @@ impl Layer for UpSampling2DLayer {
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
         let shape = single_input(self.name(), inputs)?;
         if shape.rank() != 4 {
-            return Err(Error::shape(self.name(), "(None, height, width, channels)", shape));
+            return Err(Error::shape(
+                self.name(),
+                "(None, height, width, channels)",
+                shape,
+            ));
         }
         let d = shape.dims();
         let Size2(sh, sw) = self.config.size;
@@ -87,7 +91,10 @@ impl Layer for UpSampling2DLayer {
                 format!("{:?}", x.dims()),
             ));
         }
-        Ok(vec![rkeras_ops::upsample_nearest2d(x, self.config.size.pair())?])
+        Ok(vec![rkeras_ops::upsample_nearest2d(
+            x,
+            self.config.size.pair(),
+        )?])
     }
 
     fn config(&self) -> serde_json::Value {

@@ -21,6 +21,7 @@
 pub mod functional;
 pub mod graph;
 pub mod model;
+pub mod saving;
 pub mod tensor_list;
 
 pub use functional::Functional;

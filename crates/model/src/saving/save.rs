@@ -1,0 +1,79 @@
+//! Saving a model (architecture, weights, extras) or its weights alone, atomically.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use super::atomic::write_atomically;
+use super::error::SaveError;
+use super::format::{
+    EXTRA_METADATA_PREFIX, FORMAT, FORMAT_VERSION, KEY_COMPILE_CONFIG, KEY_FORMAT,
+    KEY_FORMAT_VERSION, KEY_MODEL,
+};
+use super::options::SaveExtras;
+use super::spec::Describer;
+use super::weights::tensors_to_save;
+use crate::Model;
+
+/// Saves `model` to one `.safetensors` file at `path`: every weight under its path
+/// (`encoder/dense/kernel`), the architecture and `extras` in the metadata. The file is
+/// replaced atomically: a failed save leaves any previous file as it was.
+pub fn save_model(
+    model: &Model,
+    path: impl AsRef<Path>,
+    extras: &SaveExtras,
+) -> Result<(), SaveError> {
+    let path = path.as_ref();
+    let unsavable = |reason: String| SaveError::Unsavable {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let spec = Describer::default()
+        .describe(model.name(), model.trainable(), model.graph())
+        .map_err(unsavable)?;
+    let mut metadata = header();
+    let architecture = serde_json::to_string(&spec).map_err(|e| unsavable(e.to_string()))?;
+    metadata.insert(KEY_MODEL.into(), architecture);
+    if let Some(config) = &extras.compile_config {
+        metadata.insert(KEY_COMPILE_CONFIG.into(), config.to_string());
+    }
+    for (key, value) in &extras.extra_metadata {
+        metadata.insert(format!("{EXTRA_METADATA_PREFIX}{key}"), value.clone());
+    }
+    write(model, &extras.extra_tensors, metadata, path)
+}
+
+/// Saves `model`'s weights alone (Keras's `save_weights`), atomically.
+pub fn save_weights(model: &Model, path: impl AsRef<Path>) -> Result<(), SaveError> {
+    let path = path.as_ref();
+    write(model, &[], header(), path)
+}
+
+/// Saves `model` with no extras (see [`save_model`]).
+pub fn save(model: &Model, path: impl AsRef<Path>) -> Result<(), SaveError> {
+    save_model(model, path, &SaveExtras::default())
+}
+
+/// The metadata every file this crate writes starts with.
+fn header() -> HashMap<String, String> {
+    HashMap::from([
+        (KEY_FORMAT.to_string(), FORMAT.to_string()),
+        (KEY_FORMAT_VERSION.to_string(), FORMAT_VERSION.to_string()),
+    ])
+}
+
+fn write(
+    model: &Model,
+    extra_tensors: &[(String, candle_core::Tensor)],
+    metadata: HashMap<String, String>,
+    path: &Path,
+) -> Result<(), SaveError> {
+    let tensors = tensors_to_save(model, extra_tensors, path)?;
+    let bytes =
+        safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
+            .map_err(|e| SaveError::Unsavable {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+    write_atomically(path, |file| file.write_all(&bytes))
+}

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use rkeras_layers::random::{normal, uniform};
 use rkeras_layers::session::{clear_session, set_random_seed};
-use rkeras_layers::{Dense, Flatten, Input, Lambda, Regularizer, Reshape};
+use rkeras_layers::{
+    Conv2D, Dense, Flatten, Input, Lambda, MaxPooling2D, Regularizer, Reshape, SymbolicFn,
+    SymbolicTensor, UpSampling2D,
+};
 use rkeras_model::saving::{
     load, load_model, load_model_from_bytes, load_weights, save, save_model, save_weights,
     LoadOptions, Registry, SaveError, SaveExtras, WeightMismatch,
@@ -473,38 +476,40 @@ fn a_header_claiming_a_huge_size_is_refused_before_allocating() {
     assert!(load_error(&bytes).contains("the header claims"));
 }
 
-// CONV-LAYERS (re-enable with the blocks in src/saving/registry.rs and limits.rs once
-// rkeras-layers exports Conv2D, MaxPooling2D and UpSampling2D again):
-//
-// /// `layers` applied in turn to `x`.
-// fn chain(x: SymbolicTensor, layers: &[&SymbolicFn]) -> SymbolicTensor {
-//     layers.iter().fold(x, |x, layer| layer(x))
-// }
-//
-// #[test]
-// fn the_convolutional_autoencoder_round_trips() {
-//     use rkeras_layers::{Conv2D, MaxPooling2D, SymbolicFn, SymbolicTensor, UpSampling2D};
-//     let image = Input::new(&[28, 28, 1]);
-//     let code = chain(image, &[
-//         &*Conv2D::new(128, (7, 7)).activation("relu").padding("same"),
-//         &*MaxPooling2D::new((2, 2)).padding("same"),
-//         &*Conv2D::new(32, (2, 2)).activation("relu").padding("same"),
-//         &*MaxPooling2D::new((2, 2)).padding("same"),
-//         &*Conv2D::new(1, (7, 7)).activation("relu").padding("same"),
-//     ]);
-//     let encoder = Model::named("encoder", image, code).unwrap();
-//     let code_input = Input::new(&[7, 7, 1]);
-//     let decoded = chain(code_input, &[
-//         &*Conv2D::new(32, (7, 7)).activation("relu").padding("same"),
-//         &*UpSampling2D::new((2, 2)),
-//         &*Conv2D::new(128, (2, 2)).activation("relu").padding("same"),
-//         &*UpSampling2D::new((2, 2)),
-//         &*Conv2D::new(1, (7, 7)).activation("sigmoid").padding("same"),
-//     ]);
-//     let decoder = Model::named("decoder", code_input, decoded).unwrap();
-//     let model = Model::named("autoencoder", image, decoder(encoder(image))).unwrap();
-//     assert_eq!(model.count_params(), 48_770);
-//     let loaded = round_trip(&model);
-//     assert_same_predictions(&model, &loaded, &images(7, 2));
-//     assert!(loaded.get_model("decoder").is_some());
-// }
+/// `layers` applied in turn to `x`.
+fn chain(x: SymbolicTensor, layers: &[&SymbolicFn]) -> SymbolicTensor {
+    layers.iter().fold(x, |x, layer| layer(x))
+}
+
+#[test]
+fn the_convolutional_autoencoder_round_trips() {
+    let image = Input::new(&[28, 28, 1]);
+    let code = chain(
+        image,
+        &[
+            &*Conv2D::new(128, (7, 7)).activation("relu").padding("same"),
+            &*MaxPooling2D::new((2, 2)).padding("same"),
+            &*Conv2D::new(32, (2, 2)).activation("relu").padding("same"),
+            &*MaxPooling2D::new((2, 2)).padding("same"),
+            &*Conv2D::new(1, (7, 7)).activation("relu").padding("same"),
+        ],
+    );
+    let encoder = Model::named("encoder", image, code).unwrap();
+    let code_input = Input::new(&[7, 7, 1]);
+    let decoded = chain(
+        code_input,
+        &[
+            &*Conv2D::new(32, (7, 7)).activation("relu").padding("same"),
+            &*UpSampling2D::new((2, 2)),
+            &*Conv2D::new(128, (2, 2)).activation("relu").padding("same"),
+            &*UpSampling2D::new((2, 2)),
+            &*Conv2D::new(1, (7, 7)).activation("sigmoid").padding("same"),
+        ],
+    );
+    let decoder = Model::named("decoder", code_input, decoded).unwrap();
+    let model = Model::named("autoencoder", image, decoder(encoder(image))).unwrap();
+    assert_eq!(model.count_params(), 48_770);
+    let loaded = round_trip(&model);
+    assert_same_predictions(&model, &loaded, &images(7, 2));
+    assert!(loaded.get_model("decoder").is_some());
+}

@@ -2,12 +2,20 @@
 //! overflow shape arithmetic inside the layers: every size a file gives is checked before a
 //! layer is made or built.
 
+use rkeras_layers::convolutional::conv2d::Conv2DConfig;
+use rkeras_layers::convolutional::conv2d::Conv2DLayer;
+use rkeras_layers::convolutional::options::Size2;
 use rkeras_layers::core::dense::DenseConfig;
+use rkeras_layers::pooling::max_pooling2d::MaxPooling2DConfig;
 use rkeras_layers::reshaping::reshape::ReshapeConfig;
+use rkeras_layers::reshaping::up_sampling2d::UpSampling2DConfig;
 use rkeras_layers::{DenseLayer, Layer, SymbolicShape};
 
 /// The most values one sample of any tensor in a loaded graph may hold (2³²).
 pub const MAX_SAMPLE_ELEMENTS: u64 = 1 << 32;
+
+/// The largest window, stride, dilation or up-sampling factor a loaded layer may have (2¹⁶).
+pub const MAX_WINDOW: usize = 1 << 16;
 
 /// The number of values per sample of `dims` (batch excluded), if it stays within
 /// [`MAX_SAMPLE_ELEMENTS`].
@@ -85,47 +93,48 @@ pub fn new_weight_elements(layer: &dyn Layer, inputs: &[SymbolicShape]) -> Optio
         let units = dense.dense_config().units as u64;
         return input_last().checked_mul(units)?.checked_add(units);
     }
-    // CONV-LAYERS (re-enable with the block in `registry.rs`):
-    // if let Some(conv) = any.downcast_ref::<Conv2DLayer>() {
-    //     let c = conv.conv_config();
-    //     let filters = c.filters as u64;
-    //     let window = (c.kernel_size.0 as u64).checked_mul(c.kernel_size.1 as u64)?;
-    //     return window.checked_mul(input_last())?.checked_mul(filters)?.checked_add(filters);
-    // }
+    if let Some(conv) = any.downcast_ref::<Conv2DLayer>() {
+        let c = conv.conv_config();
+        let filters = c.filters as u64;
+        let window = (c.kernel_size.0 as u64).checked_mul(c.kernel_size.1 as u64)?;
+        return window
+            .checked_mul(input_last())?
+            .checked_mul(filters)?
+            .checked_add(filters);
+    }
     Some(0)
 }
 
-// CONV-LAYERS (re-enable with the block in `registry.rs`):
-// /// The largest window, stride, dilation or up-sampling factor a loaded layer may have (2¹⁶).
-// pub const MAX_WINDOW: usize = 1 << 16;
-//
-// fn check_window(what: &str, size: Size2) -> Result<(), String> {
-//     if size.0 > MAX_WINDOW || size.1 > MAX_WINDOW {
-//         return Err(format!("{what} {size:?} exceeds the limit of {MAX_WINDOW}"));
-//     }
-//     Ok(())
-// }
-//
-// /// Checks `Conv2D` options.
-// pub fn check_conv2d(c: &Conv2DConfig) -> Result<(), String> {
-//     if c.filters as u64 > MAX_SAMPLE_ELEMENTS {
-//         return Err(format!("filters {} exceeds the limit of {MAX_SAMPLE_ELEMENTS}", c.filters));
-//     }
-//     check_window("kernel_size", c.kernel_size)?;
-//     check_window("strides", c.strides)?;
-//     check_window("dilation_rate", c.dilation_rate)
-// }
-//
-// /// Checks `MaxPooling2D` options.
-// pub fn check_max_pooling2d(c: &MaxPooling2DConfig) -> Result<(), String> {
-//     check_window("pool_size", c.pool_size)?;
-//     c.strides.map_or(Ok(()), |s| check_window("strides", s))
-// }
-//
-// /// Checks `UpSampling2D` options.
-// pub fn check_up_sampling2d(c: &UpSampling2DConfig) -> Result<(), String> {
-//     check_window("size", c.size)
-// }
+fn check_window(what: &str, size: Size2) -> Result<(), String> {
+    if size.0 > MAX_WINDOW || size.1 > MAX_WINDOW {
+        return Err(format!("{what} {size:?} exceeds the limit of {MAX_WINDOW}"));
+    }
+    Ok(())
+}
+
+/// Checks `Conv2D` options.
+pub fn check_conv2d(c: &Conv2DConfig) -> Result<(), String> {
+    if c.filters as u64 > MAX_SAMPLE_ELEMENTS {
+        return Err(format!(
+            "filters {} exceeds the limit of {MAX_SAMPLE_ELEMENTS}",
+            c.filters
+        ));
+    }
+    check_window("kernel_size", c.kernel_size)?;
+    check_window("strides", c.strides)?;
+    check_window("dilation_rate", c.dilation_rate)
+}
+
+/// Checks `MaxPooling2D` options.
+pub fn check_max_pooling2d(c: &MaxPooling2DConfig) -> Result<(), String> {
+    check_window("pool_size", c.pool_size)?;
+    c.strides.map_or(Ok(()), |s| check_window("strides", s))
+}
+
+/// Checks `UpSampling2D` options.
+pub fn check_up_sampling2d(c: &UpSampling2DConfig) -> Result<(), String> {
+    check_window("size", c.size)
+}
 
 #[cfg(test)]
 mod tests {
@@ -151,6 +160,29 @@ mod tests {
         assert!(check_dense(&DenseConfig::new(10)).is_ok());
         assert!(check_dense(&DenseConfig::new(usize::MAX)).is_err());
         assert!(check_lambda_output(&[usize::MAX, 2]).is_err());
+    }
+
+    #[test]
+    fn windows_are_bounded() {
+        use rkeras_layers::{Conv2D, MaxPooling2D, UpSampling2D};
+        let conv = |k: usize| Conv2D::new(8, (3, k)).config().clone();
+        assert!(check_conv2d(&conv(3)).is_ok());
+        assert!(check_conv2d(&conv(MAX_WINDOW + 1)).is_err());
+        let pool = MaxPooling2D::new((2, 2)).strides((1, usize::MAX));
+        assert!(check_max_pooling2d(pool.config()).is_err());
+        assert!(check_max_pooling2d(MaxPooling2D::new((2, 2)).config()).is_ok());
+        assert!(check_up_sampling2d(UpSampling2D::new((1 << 20, 2)).config()).is_err());
+    }
+
+    #[test]
+    fn counts_the_weights_a_conv_layer_will_make() {
+        let conv = rkeras_layers::Conv2D::new(4, (3, 2)).config().clone();
+        let layer = conv.make("c".into(), true).unwrap();
+        let input = SymbolicShape::batched(None, &[8, 8, 5]);
+        assert_eq!(
+            new_weight_elements(&*layer, &[input]),
+            Some(3 * 2 * 5 * 4 + 4)
+        );
     }
 
     #[test]

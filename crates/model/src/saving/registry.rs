@@ -7,11 +7,14 @@ use std::sync::Arc;
 
 use candle_core::Tensor;
 use rkeras_layers::builder::LayerConfig;
+use rkeras_layers::convolutional::conv2d::Conv2DConfig;
 use rkeras_layers::core::activation::ActivationConfig;
 use rkeras_layers::core::dense::DenseConfig;
 use rkeras_layers::core::lambda::LambdaFn;
+use rkeras_layers::pooling::max_pooling2d::MaxPooling2DConfig;
 use rkeras_layers::reshaping::flatten::FlattenConfig;
 use rkeras_layers::reshaping::reshape::ReshapeConfig;
+use rkeras_layers::reshaping::up_sampling2d::UpSampling2DConfig;
 use rkeras_layers::{Error, InputLayer, Layer, Result, SymbolicShape};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -58,12 +61,15 @@ impl Default for Registry {
             "Reshape",
             from_config::<ReshapeConfig>(limits::check_reshape),
         );
-        // CONV-LAYERS (re-enable with the block in `limits.rs`): rkeras-layers has its
-        // convolutional, pooling and up-sampling modules commented out in its lib.rs until
-        // rkeras-ops lands; uncomment these three lines (and the imports) when they are back.
-        // registry.register_layer("Conv2D", from_config::<Conv2DConfig>(limits::check_conv2d));
-        // registry.register_layer("MaxPooling2D", from_config::<MaxPooling2DConfig>(limits::check_max_pooling2d));
-        // registry.register_layer("UpSampling2D", from_config::<UpSampling2DConfig>(limits::check_up_sampling2d));
+        registry.register_layer("Conv2D", from_config::<Conv2DConfig>(limits::check_conv2d));
+        registry.register_layer(
+            "MaxPooling2D",
+            from_config::<MaxPooling2DConfig>(limits::check_max_pooling2d),
+        );
+        registry.register_layer(
+            "UpSampling2D",
+            from_config::<UpSampling2DConfig>(limits::check_up_sampling2d),
+        );
         registry
     }
 }

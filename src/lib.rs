@@ -26,9 +26,9 @@
 
 mod error;
 
-pub use error::{Error, Result};
 /// The candle crate rkeras runs on (tensors, devices, dtypes).
 pub use candle_core as candle;
+pub use error::{Error, Result};
 /// Datasets: MNIST.
 pub use rkeras_datasets as datasets;
 /// Training: compile, fit, evaluate, predict, summary, losses, optimizers, metrics, callbacks.
@@ -59,7 +59,7 @@ pub mod prelude {
         BinaryCrossentropy, CategoricalCrossentropy, Huber, KLDivergence, MeanAbsoluteError,
         MeanSquaredError, SparseCategoricalCrossentropy,
     };
-    pub use rkeras_fit::optimizers::{Adagrad, Adam, AdamW, RmsProp, Sgd};
+    pub use rkeras_fit::optimizers::{Adagrad, Adam, AdamW, ExponentialDecay, RMSprop, SGD};
     pub use rkeras_fit::{FitOptions, Summary, Training};
     pub use rkeras_layers::{
         Activation, ActivationLayer, Conv2D, Dense, Flatten, Initializer, Input, Lambda,

@@ -5,6 +5,12 @@ use std::path::PathBuf;
 /// Everything that can go wrong while compiling, training, evaluating or reporting.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Building or running a layer or a model failed.
+    #[error(transparent)]
+    Layers(#[from] rkeras_layers::Error),
+    /// Saving or loading a model failed.
+    #[error(transparent)]
+    Saving(#[from] rkeras_model::saving::SaveError),
     /// A tensor operation failed inside candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

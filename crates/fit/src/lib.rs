@@ -2,10 +2,25 @@
 //! metrics, callbacks and Keras-style progress output.
 #![warn(missing_docs)]
 
+mod batches;
 pub mod callbacks;
+pub mod compile;
 pub mod error;
+mod fit_options;
 pub mod history;
+pub mod losses;
+pub mod metrics;
+pub mod optimizers;
 pub mod progress;
+mod restore;
+pub mod saving;
+mod summary;
 pub mod summary_table;
+mod trainer;
+mod training;
 
 pub use error::{Error, Result};
+pub use fit_options::FitOptions;
+pub use saving::{load_checkpoint, load_model, Checkpoint};
+pub use summary::Summary;
+pub use training::Training;

@@ -1,0 +1,141 @@
+//! Splitting arrays into batches: rows in order, or in a shuffled order that continues across
+//! epochs when `steps_per_epoch` stops an epoch early.
+
+use candle_core::{Device, Tensor};
+use rand::seq::SliceRandom;
+use rkeras_layers::session::with_rng;
+
+use crate::Result;
+
+/// Row indices handed out batch by batch; reshuffled each time they run out.
+pub(crate) struct BatchOrder {
+    order: Vec<u32>,
+    position: usize,
+    shuffle: bool,
+}
+
+impl BatchOrder {
+    /// An order over `rows` rows.
+    pub fn new(rows: usize, shuffle: bool) -> Self {
+        BatchOrder {
+            order: (0..rows as u32).collect(),
+            position: rows,
+            shuffle,
+        }
+    }
+
+    /// Starts a new pass over the rows (shuffled when asked).
+    pub fn restart(&mut self) {
+        if self.shuffle {
+            with_rng(|rng| self.order.shuffle(rng));
+        }
+        self.position = 0;
+    }
+
+    /// Whether the current pass is over.
+    pub fn exhausted(&self) -> bool {
+        self.position >= self.order.len()
+    }
+
+    /// The next batch of at most `size` rows: contiguous `(start, len)` without shuffling,
+    /// explicit indices with it.
+    pub fn next(&mut self, size: usize) -> Rows<'_> {
+        if self.exhausted() {
+            self.restart();
+        }
+        let start = self.position;
+        let len = size.min(self.order.len() - start);
+        self.position += len;
+        if self.shuffle {
+            Rows::Indices(&self.order[start..start + len])
+        } else {
+            Rows::Range(start, len)
+        }
+    }
+}
+
+/// Which rows make a batch.
+pub(crate) enum Rows<'a> {
+    /// `len` rows from `start`.
+    Range(usize, usize),
+    /// These rows.
+    Indices(&'a [u32]),
+}
+
+impl Rows<'_> {
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::Range(_, len) => *len,
+            Rows::Indices(ids) => ids.len(),
+        }
+    }
+
+    /// The batch of `data` (rows along axis 0), on `device`.
+    pub fn take(&self, data: &Tensor, device: &Device) -> Result<Tensor> {
+        let batch = match self {
+            Rows::Range(start, len) => data.narrow(0, *start, *len)?,
+            Rows::Indices(ids) => {
+                let ids = Tensor::from_slice(ids, ids.len(), data.device())?;
+                data.index_select(&ids, 0)?
+            }
+        };
+        Ok(batch.to_device(device)?)
+    }
+}
+
+/// The number of batches of `size` in `rows` rows (the last may be partial).
+pub(crate) fn batch_count(rows: usize, size: usize) -> usize {
+    rows.div_ceil(size.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordered_batches_cover_every_row_once_with_a_partial_last() {
+        let mut order = BatchOrder::new(10, false);
+        let lens: Vec<(usize, usize)> = (0..3)
+            .map(|_| match order.next(4) {
+                Rows::Range(s, l) => (s, l),
+                Rows::Indices(_) => unreachable!("not shuffled"),
+            })
+            .collect();
+        assert_eq!(lens, vec![(0, 4), (4, 4), (8, 2)]);
+        assert!(order.exhausted());
+        assert_eq!(batch_count(10, 4), 3);
+    }
+
+    #[test]
+    fn shuffled_batches_are_a_permutation() {
+        rkeras_layers::session::set_random_seed(1);
+        let mut order = BatchOrder::new(9, true);
+        let mut seen: Vec<u32> = Vec::new();
+        for _ in 0..3 {
+            if let Rows::Indices(ids) = order.next(3) {
+                seen.extend_from_slice(ids);
+            }
+        }
+        assert_ne!(seen, (0..9).collect::<Vec<u32>>());
+        seen.sort_unstable();
+        assert_eq!(seen, (0..9).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn take_selects_rows() {
+        let data = Tensor::arange(0f32, 12.0, &Device::Cpu)
+            .unwrap()
+            .reshape((6, 2))
+            .unwrap();
+        let rows = Rows::Indices(&[4, 1]);
+        let got: Vec<Vec<f32>> = rows.take(&data, &Device::Cpu).unwrap().to_vec2().unwrap();
+        assert_eq!(got, vec![vec![8.0, 9.0], vec![2.0, 3.0]]);
+        let got: Vec<Vec<f32>> = Rows::Range(5, 1)
+            .take(&data, &Device::Cpu)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        assert_eq!(got, vec![vec![10.0, 11.0]]);
+    }
+}

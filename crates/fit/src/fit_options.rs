@@ -1,0 +1,97 @@
+//! `FitOptions`: Keras's `fit` keyword arguments, with Keras's defaults.
+
+use candle_core::Tensor;
+
+use crate::callbacks::Callback;
+
+/// How `fit` trains: `FitOptions::new().epochs(50).batch_size(256).validation_data(&x, &x)`.
+pub struct FitOptions<'a> {
+    pub(crate) epochs: usize,
+    pub(crate) batch_size: Option<usize>,
+    pub(crate) shuffle: bool,
+    pub(crate) validation_data: Option<(&'a Tensor, &'a Tensor)>,
+    pub(crate) validation_split: f64,
+    pub(crate) steps_per_epoch: Option<usize>,
+    pub(crate) initial_epoch: usize,
+    pub(crate) verbose: Option<u8>,
+    pub(crate) callbacks: Vec<Box<dyn Callback + 'a>>,
+}
+
+impl Default for FitOptions<'_> {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 1,
+            batch_size: None,
+            shuffle: true,
+            validation_data: None,
+            validation_split: 0.0,
+            steps_per_epoch: None,
+            initial_epoch: 0,
+            verbose: None,
+            callbacks: Vec::new(),
+        }
+    }
+}
+
+impl<'a> FitOptions<'a> {
+    /// Keras's defaults: 1 epoch, batch 32 (or the input's fixed batch), shuffled, verbose 1.
+    pub fn new() -> Self {
+        FitOptions::default()
+    }
+
+    /// The epoch to stop after (0 trains nothing).
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+
+    /// Samples per step (default 32, or the fixed batch size of the model's input).
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = Some(batch_size);
+        self
+    }
+
+    /// Whether the training samples are shuffled every epoch (default true).
+    pub fn shuffle(mut self, shuffle: bool) -> Self {
+        self.shuffle = shuffle;
+        self
+    }
+
+    /// Data to compute `val_loss` and `val_*` metrics on after each epoch.
+    pub fn validation_data(mut self, x: &'a Tensor, y: &'a Tensor) -> Self {
+        self.validation_data = Some((x, y));
+        self
+    }
+
+    /// The fraction of the data, taken from its end before shuffling, kept for validation.
+    pub fn validation_split(mut self, fraction: f64) -> Self {
+        self.validation_split = fraction;
+        self
+    }
+
+    /// Steps per epoch instead of one pass over the data (the data then continues where the
+    /// previous epoch stopped).
+    pub fn steps_per_epoch(mut self, steps: usize) -> Self {
+        self.steps_per_epoch = Some(steps);
+        self
+    }
+
+    /// The epoch to start at (to resume training).
+    pub fn initial_epoch(mut self, epoch: usize) -> Self {
+        self.initial_epoch = epoch;
+        self
+    }
+
+    /// 0 silent, 1 a progress bar (one line per epoch when stdout is not a terminal), 2 one
+    /// line per epoch.
+    pub fn verbose(mut self, verbose: u8) -> Self {
+        self.verbose = Some(verbose);
+        self
+    }
+
+    /// Adds a callback.
+    pub fn callback(mut self, callback: impl Callback + 'a) -> Self {
+        self.callbacks.push(Box::new(callback));
+        self
+    }
+}

@@ -1,0 +1,274 @@
+//! Adam, after `keras/src/optimizers/adam.py`.
+
+use super::base::BaseOptimizer;
+use super::update_rule::{slot_mismatch, StepScalars, UpdateRule};
+use candle_core::{Result, Tensor};
+use serde_json::json;
+
+/// Adam's hyper-parameters and update rule. Keras's formula, with epsilon applied to the
+/// bias-uncorrected second moment ("epsilon hat"):
+/// `alpha = lr·sqrt(1-β2^t)/(1-β1^t)`; `m += (g-m)(1-β1)`; `v += (g²-v)(1-β2)`;
+/// with amsgrad `v̂ = max(v̂, v)` replaces `v` below; `w -= m·alpha/(sqrt(v)+ε)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamRule {
+    beta_1: f64,
+    beta_2: f64,
+    epsilon: f64,
+    amsgrad: bool,
+}
+
+impl Default for AdamRule {
+    fn default() -> Self {
+        Self {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            amsgrad: false,
+        }
+    }
+}
+
+/// Adam (Keras defaults: learning rate 1e-3, β1 0.9, β2 0.999, ε 1e-7, no amsgrad).
+pub type Adam = BaseOptimizer<AdamRule>;
+
+impl Adam {
+    /// Adam with Keras's defaults.
+    pub fn new() -> Self {
+        Self::with_rule(AdamRule::default(), 1e-3)
+    }
+}
+
+impl Default for Adam {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Optimizers built on Adam's rule (Adam, AdamW), which share its hyper-parameter builders.
+pub trait AdamFamily {
+    /// The Adam rule inside.
+    fn adam_rule(&mut self) -> &mut AdamRule;
+}
+
+impl AdamFamily for AdamRule {
+    fn adam_rule(&mut self) -> &mut AdamRule {
+        self
+    }
+}
+
+impl<R: AdamFamily> BaseOptimizer<R> {
+    /// Decay rate of the first moment.
+    pub fn beta_1(mut self, beta_1: f64) -> Self {
+        self.rule.adam_rule().beta_1 = beta_1;
+        self
+    }
+
+    /// Decay rate of the second moment.
+    pub fn beta_2(mut self, beta_2: f64) -> Self {
+        self.rule.adam_rule().beta_2 = beta_2;
+        self
+    }
+
+    /// The constant added to `sqrt(v)`.
+    pub fn epsilon(mut self, epsilon: f64) -> Self {
+        self.rule.adam_rule().epsilon = epsilon;
+        self
+    }
+
+    /// Whether to use the running maximum of `v` (AMSGrad).
+    pub fn amsgrad(mut self, amsgrad: bool) -> Self {
+        self.rule.adam_rule().amsgrad = amsgrad;
+        self
+    }
+}
+
+/// The f32 constants of one step, computed once as Keras does in the variable's dtype.
+struct AdamScalars {
+    alpha: f32,
+    one_minus_beta_1: f32,
+    one_minus_beta_2: f32,
+    epsilon: f32,
+}
+
+impl AdamRule {
+    fn scalars(&self, step: &StepScalars) -> AdamScalars {
+        let t = step.step as f64;
+        let alpha =
+            step.learning_rate * (1.0 - self.beta_2.powf(t)).sqrt() / (1.0 - self.beta_1.powf(t));
+        AdamScalars {
+            alpha: alpha as f32,
+            one_minus_beta_1: (1.0 - self.beta_1) as f32,
+            one_minus_beta_2: (1.0 - self.beta_2) as f32,
+            epsilon: self.epsilon as f32,
+        }
+    }
+}
+
+impl UpdateRule for AdamRule {
+    fn name(&self) -> &'static str {
+        "adam"
+    }
+
+    fn slot_groups(&self) -> Vec<&'static [&'static str]> {
+        let mut groups: Vec<&'static [&'static str]> = vec![&["momentum", "velocity"]];
+        if self.amsgrad {
+            groups.push(&["velocity_hat"]);
+        }
+        groups
+    }
+
+    fn update_host(
+        &self,
+        step: &StepScalars,
+        weights: &mut [f32],
+        grads: &[f32],
+        slots: &mut [Vec<f32>],
+    ) -> Result<()> {
+        let s = self.scalars(step);
+        match slots {
+            [m, v] => {
+                let moments = m.iter_mut().zip(v.iter_mut());
+                for ((w, &g), (m, v)) in weights.iter_mut().zip(grads).zip(moments) {
+                    *m += (g - *m) * s.one_minus_beta_1;
+                    *v += (g * g - *v) * s.one_minus_beta_2;
+                    *w -= *m * s.alpha / (v.sqrt() + s.epsilon);
+                }
+            }
+            [m, v, v_hat] => {
+                let moments = m.iter_mut().zip(v.iter_mut()).zip(v_hat.iter_mut());
+                for ((w, &g), ((m, v), v_hat)) in weights.iter_mut().zip(grads).zip(moments) {
+                    *m += (g - *m) * s.one_minus_beta_1;
+                    *v += (g * g - *v) * s.one_minus_beta_2;
+                    *v_hat = v_hat.max(*v);
+                    *w -= *m * s.alpha / (v_hat.sqrt() + s.epsilon);
+                }
+            }
+            other => return Err(slot_mismatch(self.name(), other.len())),
+        }
+        Ok(())
+    }
+
+    fn update_tensor(
+        &self,
+        step: &StepScalars,
+        weights: &Tensor,
+        grads: &Tensor,
+        slots: &mut [Tensor],
+    ) -> Result<Tensor> {
+        let s = self.scalars(step);
+        let (m, v, v_hat) = match slots {
+            [m, v] => (m, v, None),
+            [m, v, v_hat] => (m, v, Some(v_hat)),
+            other => return Err(slot_mismatch(self.name(), other.len())),
+        };
+        *m = (&*m + (grads - &*m)?.affine(s.one_minus_beta_1 as f64, 0.0)?)?;
+        *v = (&*v + (grads.sqr()? - &*v)?.affine(s.one_minus_beta_2 as f64, 0.0)?)?;
+        let second_moment = match v_hat {
+            Some(v_hat) => {
+                *v_hat = v_hat.maximum(&*v)?;
+                v_hat.clone()
+            }
+            None => v.clone(),
+        };
+        let denominator = (second_moment.sqrt()? + s.epsilon as f64)?;
+        weights - (m.affine(s.alpha as f64, 0.0)? / denominator)?
+    }
+
+    fn config(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut config = serde_json::Map::new();
+        config.insert("beta_1".into(), json!(self.beta_1));
+        config.insert("beta_2".into(), json!(self.beta_2));
+        config.insert("epsilon".into(), json!(self.epsilon));
+        config.insert("amsgrad".into(), json!(self.amsgrad));
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optimizers::test_support::{assert_close, assert_paths_agree, run, var};
+    use crate::optimizers::Optimizer;
+    use crate::Result;
+
+    /// Keras's Adam in f64, step by step.
+    fn reference(w0: &[f64], grads: &[&[f32]], lr: f64, b2: f64, amsgrad: bool) -> Vec<Vec<f64>> {
+        let (b1, eps) = (0.9f64, 1e-7f64);
+        let mut w = w0.to_vec();
+        let (mut m, mut v, mut v_hat) = (
+            vec![0.0; w.len()],
+            vec![0.0; w.len()],
+            vec![0.0f64; w.len()],
+        );
+        let mut history = Vec::new();
+        for (t, g) in grads.iter().enumerate() {
+            let t = (t + 1) as i32;
+            let alpha = lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
+            for i in 0..w.len() {
+                let g = g[i] as f64;
+                m[i] += (g - m[i]) * (1.0 - b1);
+                v[i] += (g * g - v[i]) * (1.0 - b2);
+                v_hat[i] = v_hat[i].max(v[i]);
+                let second = if amsgrad { v_hat[i] } else { v[i] };
+                w[i] -= m[i] * alpha / (second.sqrt() + eps);
+            }
+            history.push(w.clone());
+        }
+        history
+    }
+
+    #[test]
+    fn two_steps_follow_keras_formula() -> Result<()> {
+        let grads: [&[f32]; 2] = [&[0.5, -1.0, 0.0], &[0.1, 0.3, 2.0]];
+        let w = var(&[1.0, -2.0, 0.5])?;
+        let mut adam = Adam::new().learning_rate(0.01);
+        let history = run(&mut adam, &w, &grads)?;
+        // Step 1 moves every non-zero-gradient weight by ~lr against its gradient's sign.
+        assert_close(&history[0], &[0.99, -1.99, 0.5], 1e-6);
+        let expected = reference(&[1.0, -2.0, 0.5], &grads, 0.01, 0.999, false);
+        assert_close(&history[0], &expected[0], 1e-6);
+        assert_close(&history[1], &expected[1], 1e-6);
+        assert_eq!(adam.iterations(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn amsgrad_uses_the_running_maximum_of_v() -> Result<()> {
+        // A large then small gradients with β2 = 0.5: v shrinks fast but v̂ keeps the maximum.
+        let grads: [&[f32]; 3] = [&[3.0, -1.0], &[0.01, 0.02], &[0.01, 0.02]];
+        let w = var(&[0.0, 0.0])?;
+        let mut adam = Adam::new().learning_rate(0.1).beta_2(0.5).amsgrad(true);
+        let history = run(&mut adam, &w, &grads)?;
+        let expected = reference(&[0.0, 0.0], &grads, 0.1, 0.5, true);
+        let plain = reference(&[0.0, 0.0], &grads, 0.1, 0.5, false);
+        assert!(
+            (expected[2][0] - plain[2][0]).abs() > 1e-4,
+            "the test must tell amsgrad apart"
+        );
+        for (got, want) in history.iter().zip(&expected) {
+            assert_close(got, want, 1e-6);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn host_and_tensor_paths_agree() -> Result<()> {
+        let grads: [&[f32]; 3] = [&[0.5, -1.0, 1e-3], &[0.1, 0.3, -2.0], &[-0.7, 0.0, 0.4]];
+        assert_paths_agree(&AdamRule::default(), &[1.0, -2.0, 0.5], &grads, 0.01)?;
+        let amsgrad = Adam::new().amsgrad(true).rule;
+        assert_paths_agree(&amsgrad, &[1.0, -2.0, 0.5], &grads, 0.01)
+    }
+
+    #[test]
+    fn config_and_variable_count() {
+        let adam = Adam::new().beta_1(0.5);
+        let config = Optimizer::config(&adam);
+        assert_eq!(config["name"], "adam");
+        assert_eq!(config["beta_1"], 0.5);
+        assert_eq!(config["epsilon"], 1e-7);
+        assert_eq!(config["learning_rate"], 1e-3);
+        // keras-behaviours.md: 2 × 9 + 2 = 20.
+        assert_eq!(adam.variable_count(9), 20);
+        assert_eq!(Adam::new().amsgrad(true).variable_count(9), 29);
+    }
+}

@@ -1,0 +1,186 @@
+//! Rebuilding a compile config saved with a model: the optimizer with its options, and the
+//! loss (the inverse of their `config()`, as Keras's `optimizers.deserialize` and
+//! `losses.deserialize`).
+
+use serde_json::Value;
+
+use crate::losses::{self, BinaryCrossentropy, CategoricalCrossentropy, Huber, Loss};
+use crate::optimizers::{
+    Adagrad, Adam, AdamW, BaseOptimizer, ExponentialDecay, Optimizer, RMSprop, UpdateRule, SGD,
+};
+use crate::{Error, Result};
+
+fn number(config: &Value, key: &str) -> Option<f64> {
+    config.get(key).and_then(Value::as_f64)
+}
+
+fn flag(config: &Value, key: &str) -> Option<bool> {
+    config.get(key).and_then(Value::as_bool)
+}
+
+fn bad(what: &str, config: &Value) -> Error {
+    Error::Config(format!(
+        "cannot rebuild the {what} from the saved config {config}"
+    ))
+}
+
+/// The options every optimizer shares: learning rate or schedule, weight decay, clipping.
+fn with_base_options<R: UpdateRule>(
+    mut optimizer: BaseOptimizer<R>,
+    config: &Value,
+) -> Result<BaseOptimizer<R>> {
+    match config.get("learning_rate") {
+        Some(Value::Number(n)) => {
+            optimizer = optimizer.learning_rate(n.as_f64().ok_or_else(|| bad("optimizer", config))?)
+        }
+        Some(schedule @ Value::Object(_)) => {
+            let c = &schedule["config"];
+            match schedule["class_name"].as_str() {
+                Some("ExponentialDecay") => {
+                    let decay = ExponentialDecay::new(
+                        number(c, "initial_learning_rate").ok_or_else(|| bad("schedule", c))?,
+                        c["decay_steps"]
+                            .as_u64()
+                            .ok_or_else(|| bad("schedule", c))?,
+                        number(c, "decay_rate").ok_or_else(|| bad("schedule", c))?,
+                    )
+                    .staircase(flag(c, "staircase").unwrap_or(false));
+                    optimizer = optimizer.schedule(decay);
+                }
+                _ => return Err(bad("learning-rate schedule", schedule)),
+            }
+        }
+        _ => {}
+    }
+    if let Some(w) = number(config, "weight_decay") {
+        optimizer = optimizer.weight_decay(w);
+    }
+    if let Some(v) = number(config, "clipnorm") {
+        optimizer = optimizer.clipnorm(v);
+    }
+    if let Some(v) = number(config, "global_clipnorm") {
+        optimizer = optimizer.global_clipnorm(v);
+    }
+    if let Some(v) = number(config, "clipvalue") {
+        optimizer = optimizer.clipvalue(v);
+    }
+    Ok(optimizer)
+}
+
+/// The optimizer a saved `config()` describes.
+pub(crate) fn optimizer_from_config(config: &Value) -> Result<Box<dyn Optimizer>> {
+    let get = |key: &str, default: f64| number(config, key).unwrap_or(default);
+    let optimizer: Box<dyn Optimizer> = match config["name"].as_str() {
+        Some("adam") => {
+            let o = Adam::new()
+                .beta_1(get("beta_1", 0.9))
+                .beta_2(get("beta_2", 0.999))
+                .epsilon(get("epsilon", 1e-7))
+                .amsgrad(flag(config, "amsgrad").unwrap_or(false));
+            Box::new(with_base_options(o, config)?)
+        }
+        Some("adamw") => {
+            let o = AdamW::new()
+                .beta_1(get("beta_1", 0.9))
+                .beta_2(get("beta_2", 0.999))
+                .epsilon(get("epsilon", 1e-7))
+                .amsgrad(flag(config, "amsgrad").unwrap_or(false));
+            Box::new(with_base_options(o, config)?)
+        }
+        Some("sgd") => {
+            let o = SGD::new()
+                .momentum(get("momentum", 0.0))
+                .nesterov(flag(config, "nesterov").unwrap_or(false));
+            Box::new(with_base_options(o, config)?)
+        }
+        Some("rmsprop") => {
+            let o = RMSprop::new()
+                .rho(get("rho", 0.9))
+                .momentum(get("momentum", 0.0))
+                .epsilon(get("epsilon", 1e-7))
+                .centered(flag(config, "centered").unwrap_or(false));
+            Box::new(with_base_options(o, config)?)
+        }
+        Some("adagrad") => {
+            let o = Adagrad::new()
+                .initial_accumulator_value(get("initial_accumulator_value", 0.1))
+                .epsilon(get("epsilon", 1e-7));
+            Box::new(with_base_options(o, config)?)
+        }
+        _ => return Err(bad("optimizer", config)),
+    };
+    Ok(optimizer)
+}
+
+/// The loss a saved `config()` describes.
+pub(crate) fn loss_from_config(config: &Value) -> Result<Box<dyn Loss>> {
+    let name = config["name"].as_str().ok_or_else(|| bad("loss", config))?;
+    let from_logits = flag(config, "from_logits").unwrap_or(false);
+    let smoothing = number(config, "label_smoothing").unwrap_or(0.0);
+    Ok(match name {
+        "binary_crossentropy" => Box::new(
+            BinaryCrossentropy::new()
+                .from_logits(from_logits)
+                .label_smoothing(smoothing),
+        ),
+        "categorical_crossentropy" => Box::new(
+            CategoricalCrossentropy::new()
+                .from_logits(from_logits)
+                .label_smoothing(smoothing),
+        ),
+        "sparse_categorical_crossentropy" => {
+            Box::new(losses::SparseCategoricalCrossentropy::new().from_logits(from_logits))
+        }
+        "huber" => Box::new(Huber::new().delta(number(config, "delta").unwrap_or(1.0))),
+        other => losses::get(other)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optimizers_come_back_with_their_options() {
+        let adam = Adam::new()
+            .learning_rate(3e-4)
+            .beta_1(0.5)
+            .amsgrad(true)
+            .clipnorm(1.0);
+        let rebuilt = optimizer_from_config(&Optimizer::config(&adam)).unwrap();
+        assert_eq!(rebuilt.config(), Optimizer::config(&adam));
+
+        let sgd = SGD::new()
+            .momentum(0.9)
+            .nesterov(true)
+            .schedule(ExponentialDecay::new(0.1, 10, 0.5).staircase(true));
+        let rebuilt = optimizer_from_config(&Optimizer::config(&sgd)).unwrap();
+        assert_eq!(rebuilt.config(), Optimizer::config(&sgd));
+
+        for name in ["adamw", "rmsprop", "adagrad"] {
+            let original = crate::optimizers::get(name).unwrap();
+            let rebuilt = optimizer_from_config(&original.config()).unwrap();
+            assert_eq!(rebuilt.config(), original.config(), "{name}");
+        }
+        assert!(optimizer_from_config(&serde_json::json!({ "name": "lion" })).is_err());
+    }
+
+    #[test]
+    fn losses_come_back_with_their_options() {
+        let bce = BinaryCrossentropy::new().from_logits(true);
+        assert_eq!(
+            loss_from_config(&bce.config()).unwrap().config(),
+            bce.config()
+        );
+        let huber = Huber::new().delta(2.5);
+        assert_eq!(
+            loss_from_config(&huber.config()).unwrap().config(),
+            huber.config()
+        );
+        let mse = losses::get("mse").unwrap();
+        assert_eq!(
+            loss_from_config(&mse.config()).unwrap().config(),
+            mse.config()
+        );
+    }
+}

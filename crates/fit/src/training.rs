@@ -1,0 +1,152 @@
+//! `Training`: Keras's model methods (`compile`, `fit`, `evaluate`, `predict`,
+//! `train_on_batch`, `test_on_batch`, `save`) on [`Model`], through one trait in the prelude.
+
+use std::path::Path;
+
+use candle_core::{Tensor, Var};
+use rkeras_model::Model;
+
+use crate::callbacks::Logs;
+use crate::compile::{attach, detach, with_compiled, Compiled, IntoLoss, IntoOptimizer};
+use crate::fit_options::FitOptions;
+use crate::history::History;
+use crate::trainer::{self, check_samples, resolve_batch_size, train_step, Tracker};
+use crate::Result;
+
+/// Keras's training methods on a model.
+pub trait Training {
+    /// Keras's `compile(optimizer, loss)`: `model.compile("adam", "binary_crossentropy")?`.
+    fn compile(&self, optimizer: impl IntoOptimizer, loss: impl IntoLoss) -> Result<()>;
+
+    /// `compile` with metrics by Keras name (`"mae"`, `"accuracy"`...).
+    fn compile_with_metrics(
+        &self,
+        optimizer: impl IntoOptimizer,
+        loss: impl IntoLoss,
+        metrics: &[&str],
+    ) -> Result<()>;
+
+    /// Whether the model has been compiled.
+    fn is_compiled(&self) -> bool;
+
+    /// Keras's `fit(x, y, ...)`: trains and returns the per-epoch history.
+    fn fit(&self, x: &Tensor, y: &Tensor, options: FitOptions<'_>) -> Result<History>;
+
+    /// Keras's `evaluate(x, y, batch_size)`: the loss (and metrics) without training.
+    fn evaluate(&self, x: &Tensor, y: &Tensor, batch_size: Option<usize>) -> Result<Logs>;
+
+    /// Keras's `predict(x, batch_size)`: works on any model, compiled or not.
+    fn predict(&self, x: &Tensor, batch_size: Option<usize>) -> Result<Tensor>;
+
+    /// One optimizer step on one batch; returns its loss and metrics.
+    fn train_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs>;
+
+    /// The loss and metrics of one batch, without training.
+    fn test_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs>;
+
+    /// The number of optimizer steps taken so far (0 for a model not compiled).
+    fn optimizer_iterations(&self) -> u64;
+
+    /// Saves the model (graph, weights, compile config and optimizer state) to one
+    /// `.safetensors` file.
+    fn save(&self, path: impl AsRef<Path>) -> Result<()>;
+
+    /// Saves the weights only, to a `.safetensors` file.
+    fn save_weights(&self, path: impl AsRef<Path>) -> Result<()>;
+}
+
+/// Puts the compile state back on the model whatever `run` returns.
+fn with_detached<R>(
+    model: &Model,
+    action: &str,
+    run: impl FnOnce(&mut Compiled) -> Result<R>,
+) -> Result<R> {
+    let mut compiled = detach(model, action)?;
+    let result = run(&mut compiled);
+    attach(model, compiled);
+    result
+}
+
+impl Training for Model {
+    fn compile(&self, optimizer: impl IntoOptimizer, loss: impl IntoLoss) -> Result<()> {
+        self.compile_with_metrics(optimizer, loss, &[])
+    }
+
+    fn compile_with_metrics(
+        &self,
+        optimizer: impl IntoOptimizer,
+        loss: impl IntoLoss,
+        metrics: &[&str],
+    ) -> Result<()> {
+        let compiled = Compiled {
+            optimizer: optimizer.into_optimizer()?,
+            loss: loss.into_loss()?,
+            metric_names: metrics.iter().map(|m| m.to_string()).collect(),
+        };
+        let output_shape: Vec<usize> = self.output_shapes()[0]
+            .dims()
+            .iter()
+            .map(|d| d.unwrap_or(1))
+            .collect();
+        compiled.make_metrics(&output_shape)?;
+        attach(self, compiled);
+        Ok(())
+    }
+
+    fn is_compiled(&self) -> bool {
+        with_compiled(self, |c| c.is_some())
+    }
+
+    fn fit(&self, x: &Tensor, y: &Tensor, options: FitOptions<'_>) -> Result<History> {
+        with_detached(self, "fit", |compiled| {
+            trainer::fit(self, compiled, x, y, options)
+        })
+    }
+
+    fn evaluate(&self, x: &Tensor, y: &Tensor, batch_size: Option<usize>) -> Result<Logs> {
+        let batch_size = resolve_batch_size(self, batch_size)?;
+        with_detached(self, "evaluate", |compiled| {
+            trainer::evaluate_arrays(self, compiled, x, y, batch_size, "")
+        })
+    }
+
+    fn predict(&self, x: &Tensor, batch_size: Option<usize>) -> Result<Tensor> {
+        trainer::predict(self, x, batch_size)
+    }
+
+    fn train_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs> {
+        let rows = check_samples(x, y, "train_on_batch")?;
+        with_detached(self, "train_on_batch", |compiled| {
+            let trainable: Vec<Var> = self
+                .trainable_weights()
+                .into_iter()
+                .map(|w| w.var)
+                .collect();
+            let device = self.device();
+            let (xb, yb) = (x.to_device(&device)?, y.to_device(&device)?);
+            let (loss, y_pred) = train_step(self, compiled, &trainable, &xb, &yb)?;
+            let mut tracker = Tracker::new(compiled.make_metrics(yb.dims())?);
+            tracker.update(loss, rows, &yb, &y_pred)?;
+            Ok(tracker.logs(""))
+        })
+    }
+
+    fn test_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs> {
+        let rows = check_samples(x, y, "test_on_batch")?;
+        self.evaluate(x, y, Some(rows))
+    }
+
+    fn optimizer_iterations(&self) -> u64 {
+        with_compiled(self, |c| c.map_or(0, |c| c.optimizer.iterations()))
+    }
+
+    fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let guard = self.extension();
+        let compiled = guard.as_ref().and_then(|b| b.downcast_ref::<Compiled>());
+        crate::saving::save_model(self, compiled, path.as_ref())
+    }
+
+    fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        crate::saving::save_weights(self, path.as_ref())
+    }
+}

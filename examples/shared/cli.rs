@@ -1,0 +1,66 @@
+//! The command-line options every tutorial example takes.
+
+use std::path::PathBuf;
+
+/// `--epochs N --steps-per-epoch N --batch-size N --data DIR --out DIR --history FILE --save FILE --seed N`.
+pub struct Args {
+    /// Epochs to train (0: build, print the summaries and stop).
+    pub epochs: usize,
+    /// Steps per epoch instead of a full pass over the data.
+    pub steps_per_epoch: Option<usize>,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Where the MNIST files are (default: the usual search, see `rkeras::datasets::mnist`).
+    pub data: Option<PathBuf>,
+    /// Where pictures and the history go.
+    pub out: PathBuf,
+    /// Where to write the History as JSON (default: `<out>/history.json`).
+    pub history: Option<PathBuf>,
+    /// Where to save the trained model.
+    pub save: Option<PathBuf>,
+    /// The random seed (weights, shuffling, noise).
+    pub seed: u64,
+}
+
+impl Args {
+    /// Parses the process arguments, with the tutorial's settings as defaults.
+    pub fn parse(example: &str, epochs: usize, batch_size: usize) -> Result<Args, String> {
+        let mut args = Args {
+            epochs,
+            steps_per_epoch: None,
+            batch_size,
+            data: None,
+            out: PathBuf::from("target/examples").join(example),
+            history: None,
+            save: None,
+            seed: 0,
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(flag) = it.next() {
+            if flag == "--help" || flag == "-h" {
+                return Err(format!(
+                    "usage: cargo run --release --example {example} -- [--epochs N (default {epochs})] \
+                     [--steps-per-epoch N] [--batch-size N (default {batch_size})] [--data DIR] \
+                     [--out DIR] [--history FILE] [--save FILE] [--seed N]"
+                ));
+            }
+            let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+            let number = |v: &str| {
+                v.parse::<usize>()
+                    .map_err(|_| format!("{flag} takes a number, got '{v}'"))
+            };
+            match flag.as_str() {
+                "--epochs" => args.epochs = number(&value)?,
+                "--steps-per-epoch" => args.steps_per_epoch = Some(number(&value)?),
+                "--batch-size" => args.batch_size = number(&value)?,
+                "--data" => args.data = Some(value.into()),
+                "--out" => args.out = value.into(),
+                "--history" => args.history = Some(value.into()),
+                "--save" => args.save = Some(value.into()),
+                "--seed" => args.seed = number(&value)? as u64,
+                other => return Err(format!("unknown option '{other}' (try --help)")),
+            }
+        }
+        Ok(args)
+    }
+}

@@ -1,0 +1,83 @@
+//! The tutorial's sparse autoencoder: a 16-wide linear code under an L1 activity penalty
+//! (added to the loss, divided by the batch size as Keras 3 does), 400 epochs of batch 256.
+//! Afterwards it decodes the mean code with one dimension at a time set to its maximum.
+//!
+//! `cargo run --release --example sparse_autoencoder -- --epochs 5`
+
+#[path = "shared/cli.rs"]
+mod cli;
+#[path = "shared/models.rs"]
+mod models;
+#[path = "shared/pictures.rs"]
+mod pictures;
+#[path = "shared/run.rs"]
+mod run;
+
+use rkeras::prelude::*;
+
+fn main() -> rkeras::Result<()> {
+    let args = match cli::Args::parse("sparse_autoencoder", 400, 256) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    rkeras::utils::set_random_seed(args.seed);
+
+    let models::Autoencoder {
+        encoder: s_encoder,
+        decoder: s_decoder,
+        autoencoder: s_autoencoder,
+    } = models::create_sparse_ae()?;
+    s_encoder.summary();
+    s_decoder.summary();
+    s_autoencoder.summary();
+    if args.epochs == 0 {
+        return Ok(());
+    }
+
+    let (x_train, x_test) = run::load_mnist(&args)?;
+    s_autoencoder.compile("adam", "binary_crossentropy")?;
+    run::train(
+        "sparse autoencoder",
+        &s_autoencoder,
+        &args,
+        (&x_train, &x_train),
+        (&x_test, &x_test),
+    )?;
+
+    let n = 10;
+    let imgs = x_test.narrow(0, 0, n)?;
+    let encoded_imgs = s_encoder.predict(&imgs, Some(n))?;
+    println!(
+        "code of x_test[1]: {:?}",
+        encoded_imgs.get(1)?.to_vec1::<f32>()?
+    );
+    let decoded_imgs = s_decoder.predict(&encoded_imgs, Some(n))?;
+    pictures::plot_digits(
+        &args.out.join("reconstructions.png"),
+        &[&imgs, &decoded_imgs],
+    )?;
+
+    // The mean code of the test set, with one dimension at a time set to its maximum.
+    let encoded_imgs = s_encoder.predict(&x_test, Some(16))?;
+    let mean = encoded_imgs.mean(0)?.to_vec1::<f32>()?;
+    let max = encoded_imgs.max(0)?.to_vec1::<f32>()?;
+    let dims = mean.len();
+    let codes: Vec<f32> = (0..dims)
+        .flat_map(|row| (0..dims).map(move |col| (row, col)))
+        .map(|(row, col)| if row == col { max[col] } else { mean[col] })
+        .collect();
+    let codes = Tensor::from_vec(codes, (dims, dims), &Device::Cpu)?;
+    let decoded_features = s_decoder.predict(&codes, Some(16))?;
+    let half = dims / 2;
+    pictures::plot_digits(
+        &args.out.join("decoded_features.png"),
+        &[
+            &decoded_features.narrow(0, 0, half)?,
+            &decoded_features.narrow(0, half, dims - half)?,
+        ],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! `summary()` prints Keras 3's table character for character.
+//!
+//! The golden files under `tests/golden/` are Keras 3.15's own output for the tutorial's dense
+//! models (`keras-summaries/dense.txt` of the project's references), except that Keras numbers
+//! the autoencoder's input `input_layer_2` (it rebuilds the input layer of a model whose input
+//! already belongs to another model), where rkeras keeps the one input layer: `input_layer`.
+
+#[path = "../examples/shared/models.rs"]
+mod models;
+
+use rkeras::prelude::*;
+
+#[test]
+fn dense_autoencoder_summaries_match_keras() -> rkeras::Result<()> {
+    rkeras::utils::clear_session();
+    let ae = models::create_dense_ae()?;
+    assert_eq!(
+        ae.encoder.summary_string()?,
+        include_str!("golden/dense_encoder.txt")
+    );
+    assert_eq!(
+        ae.decoder.summary_string()?,
+        include_str!("golden/dense_decoder.txt")
+    );
+    assert_eq!(
+        ae.autoencoder.summary_string()?,
+        include_str!("golden/dense_autoencoder.txt")
+    );
+    Ok(())
+}
+
+#[test]
+fn a_branching_model_gets_the_connected_to_column() -> rkeras::Result<()> {
+    rkeras::utils::clear_session();
+    let a = Input::new(&[3]);
+    let b = Input::new(&[3]);
+    let shared = Dense::new(2);
+    let model = Model::new([a, b], [shared(a), shared(b)])?;
+    let text = model.summary_string()?;
+    assert!(text.starts_with("Model: \"functional\"\n"), "{text}");
+    assert!(text.contains("Connected to"), "{text}");
+    // Both calls of the shared layer are listed (cut with … to the column, as rich does).
+    assert!(
+        text.contains("│ input_layer[0][0… │") && text.contains("│ input_layer_1[0]… │"),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.chars().count() <= 76), "{text}");
+    Ok(())
+}
+
+#[test]
+fn frozen_weights_count_as_non_trainable_and_adam_adds_its_line_after_fit() -> rkeras::Result<()> {
+    rkeras::utils::clear_session();
+    let ae = models::create_dense_ae()?;
+    ae.encoder.set_trainable(false);
+    let text = ae.autoencoder.summary_string()?;
+    assert!(
+        text.contains(" Trainable params: 39,200 (153.12 KB)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(" Non-trainable params: 38,465 (150.25 KB)\n"),
+        "{text}"
+    );
+
+    ae.autoencoder.compile("adam", "binary_crossentropy")?;
+    let x = Tensor::zeros((4, 28, 28, 1), DType::F32, &Device::Cpu)?;
+    ae.autoencoder.train_on_batch(&x, &x)?;
+    let text = ae.autoencoder.summary_string()?;
+    // Adam keeps two moments per trainable weight, plus its iteration count and learning rate.
+    assert!(
+        text.contains(" Optimizer params: 78,402 (306.26 KB)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(" Total params: 156,067 (609.64 KB)\n"),
+        "{text}"
+    );
+    Ok(())
+}

@@ -54,7 +54,7 @@ fn sigmoid(z: f32) -> f32 {
 }
 
 /// The CPU loss as a candle custom op on (logits, targets).
-struct BceWithLogitsOp;
+pub(crate) struct BceWithLogitsOp;
 
 impl CustomOp2 for BceWithLogitsOp {
     fn name(&self) -> &'static str {

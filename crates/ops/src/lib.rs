@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod bce;
+mod buffer;
 mod check;
 mod conv2d;
 mod error;

@@ -3,6 +3,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::buffer;
 use crate::check::expect_f32_rank;
 use crate::error::OpsError;
 use crate::storage::{cpu_f32, CpuView};
@@ -35,9 +36,11 @@ pub fn upsample_nearest2d(x: &Tensor, size: (usize, usize)) -> candle_core::Resu
 }
 
 /// The CPU upsampling as a candle custom op.
-struct UpsampleOp {
-    dims: [usize; 4],
-    size: (usize, usize),
+pub(crate) struct UpsampleOp {
+    /// The input shape (N, H, W, C).
+    pub(crate) dims: [usize; 4],
+    /// The (height, width) factors.
+    pub(crate) size: (usize, usize),
 }
 
 impl CustomOp1 for UpsampleOp {
@@ -65,7 +68,7 @@ impl CustomOp1 for UpsampleOp {
         }
         let x = cpu_f32(OP, "x", storage, layout)?;
         let out_row = w * fw * c;
-        let mut y = vec![0.0; n * h * fh * out_row];
+        let mut y = buffer::zeroed(n * h * fh * out_row);
         if !y.is_empty() {
             // One input row fills `fh` identical output rows.
             y.par_chunks_mut(fh * out_row)
@@ -101,11 +104,13 @@ impl CustomOp1 for UpsampleOp {
         let grad = CpuView::of(OP, "output gradient", grad_res)?;
         let dy = grad.f32()?;
         let out_row = w * fw * c;
-        let mut dx = vec![0.0f32; n * h * w * c];
+        let mut dx = buffer::zeroed(n * h * w * c);
         if !dx.is_empty() {
             dx.par_chunks_mut(w * c)
                 .zip(dy.par_chunks(fh * out_row))
                 .for_each(|(row, block)| {
+                    // Written before it is read: see `crate::fresh`.
+                    row.fill(0.0);
                     for out_row in block.chunks_exact(out_row) {
                         for (pixel, out_pixels) in
                             row.chunks_exact_mut(c).zip(out_row.chunks_exact(fw * c))

@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use crate::buffer;
 use crate::check::worker_threads;
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
 
@@ -83,7 +84,7 @@ pub(crate) fn backward(
     }
     let threads = worker_threads();
     let formulation = g.formulation();
-    let chunk = images_per_chunk(g.batch, g.scratch_per_image(formulation), threads);
+    let chunk = images_per_chunk(g.batch, g.working_set_per_image(formulation), threads);
     let chunks = g.batch.div_ceil(chunk);
     let lowering = match formulation {
         Formulation::Unfold => Lowering::Unfold(TapWalk::new(g)),
@@ -94,7 +95,7 @@ pub(crate) fn backward(
     };
     let inner_threads = if chunks < threads { threads } else { 1 };
 
-    let mut x_grad = wanted.x.then(|| vec![0.0; g.batch * g.in_image_len()]);
+    let mut x_grad = wanted.x.then(|| buffer::zeroed(g.batch * g.in_image_len()));
     let x_grad_chunks: Vec<Option<&mut [f32]>> = match x_grad.as_mut() {
         Some(all) => all.chunks_mut(chunk * g.in_image_len()).map(Some).collect(),
         None => (0..chunks).map(|_| None).collect(),
@@ -223,6 +224,8 @@ impl ChunkStep<'_> {
                 .chunks_exact(per_image)
                 .zip(x_grad.chunks_exact_mut(g.in_image_len()))
             {
+                // Written before it is read: see `crate::fresh`.
+                image_grad.fill(0.0);
                 walk.fold_add(image_cols, image_grad);
             }
         }

@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use crate::buffer;
 use crate::check::worker_threads;
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
 
@@ -18,13 +19,13 @@ pub(crate) fn forward(
     bias: Option<&[f32]>,
     relu: bool,
 ) -> Vec<f32> {
-    let mut y = vec![0.0; g.batch * g.out_image_len()];
+    let mut y = buffer::zeroed(g.batch * g.out_image_len());
     if y.is_empty() {
         return y;
     }
     let threads = worker_threads();
     let formulation = g.formulation();
-    let chunk = images_per_chunk(g.batch, g.scratch_per_image(formulation), threads);
+    let chunk = images_per_chunk(g.batch, g.working_set_per_image(formulation), threads);
     let inner_threads = if g.batch.div_ceil(chunk) < threads {
         threads
     } else {

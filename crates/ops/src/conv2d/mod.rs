@@ -18,8 +18,9 @@ use crate::check::{expect_f32_rank, expect_same_device};
 use crate::error::OpsError;
 use crate::padding::Padding2d;
 
-use geometry::{ConvGeometry, OP};
-use op::Conv2dOp;
+pub(crate) use geometry::ConvGeometry;
+use geometry::OP;
+pub(crate) use op::Conv2dOp;
 
 /// How a convolution window moves over the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

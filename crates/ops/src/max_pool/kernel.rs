@@ -4,6 +4,8 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use crate::buffer;
+
 use super::PoolGeometry;
 
 /// The input indices a window starting at output index `o` covers along one axis, inside the
@@ -34,13 +36,14 @@ fn for_each_window(
 /// The window maxima of contiguous NHWC `x`.
 pub(super) fn forward(g: &PoolGeometry, x: &[f32]) -> Vec<f32> {
     let c = g.channels;
-    let mut y = vec![f32::NEG_INFINITY; g.batch * g.out_image_len()];
+    let mut y = buffer::zeroed(g.batch * g.out_image_len());
     if y.is_empty() {
         return y;
     }
     y.par_chunks_mut(g.out_image_len())
         .zip(x.par_chunks(g.in_image_len()))
         .for_each(|(y, x)| {
+            y.fill(f32::NEG_INFINITY);
             for_each_window(g, |o, pixels| {
                 let best = &mut y[o * c..][..c];
                 for i in pixels {
@@ -56,7 +59,7 @@ pub(super) fn forward(g: &PoolGeometry, x: &[f32]) -> Vec<f32> {
 /// The input gradient: each output cell's gradient goes, whole, to its window's first maximum.
 pub(super) fn backward(g: &PoolGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let c = g.channels;
-    let mut dx = vec![0.0; g.batch * g.in_image_len()];
+    let mut dx = buffer::zeroed(g.batch * g.in_image_len());
     if dx.is_empty() || g.out_image_len() == 0 {
         return dx;
     }
@@ -66,6 +69,8 @@ pub(super) fn backward(g: &PoolGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         .for_each_init(
             || (vec![0f32; c], vec![0usize; c]),
             |(best, arg), ((dx, x), dy)| {
+                // Written before it is read: see `crate::fresh`.
+                dx.fill(0.0);
                 for_each_window(g, |o, pixels| {
                     // Every window holds a real pixel (the padding is smaller than the pool).
                     let Some(first) = pixels.next() else { return };

@@ -15,7 +15,7 @@ const OP: &str = "max_pool2d";
 
 /// Every size a pooling kernel needs, validated once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct PoolGeometry {
+pub(crate) struct PoolGeometry {
     batch: usize,
     in_h: usize,
     in_w: usize,
@@ -28,7 +28,8 @@ struct PoolGeometry {
 }
 
 impl PoolGeometry {
-    fn new(
+    /// Checks an NHWC input shape against the window and derives the output size.
+    pub(crate) fn new(
         x: &[usize],
         pool: (usize, usize),
         strides: (usize, usize),
@@ -119,8 +120,8 @@ pub fn max_pool2d(
 }
 
 /// The CPU max pooling as a candle custom op.
-struct MaxPool2dOp {
-    geometry: PoolGeometry,
+pub(crate) struct MaxPool2dOp {
+    pub(crate) geometry: PoolGeometry,
 }
 
 impl CustomOp1 for MaxPool2dOp {

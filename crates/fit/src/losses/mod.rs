@@ -59,6 +59,7 @@ pub const KNOWN_LOSSES: &[&str] = &[
     "categorical_crossentropy",
     "sparse_categorical_crossentropy",
     "huber",
+    "huber_loss",
     "kl_divergence",
     "kld",
 ];
@@ -71,7 +72,7 @@ pub fn get(name: &str) -> Result<Box<dyn Loss>> {
         "mae" | "mean_absolute_error" => Box::new(MeanAbsoluteError::new()),
         "categorical_crossentropy" => Box::new(CategoricalCrossentropy::new()),
         "sparse_categorical_crossentropy" => Box::new(SparseCategoricalCrossentropy::new()),
-        "huber" => Box::new(Huber::new()),
+        "huber" | "huber_loss" => Box::new(Huber::new()),
         "kl_divergence" | "kld" => Box::new(KLDivergence::new()),
         other => {
             return Err(Error::Config(format!(
@@ -100,6 +101,7 @@ mod tests {
                 "sparse_categorical_crossentropy",
             ),
             ("huber", "huber_loss"),
+            ("huber_loss", "huber_loss"),
             ("kl_divergence", "kl_divergence"),
             ("kld", "kl_divergence"),
         ];

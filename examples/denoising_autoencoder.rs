@@ -17,6 +17,9 @@ mod run;
 
 use rkeras::prelude::*;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> rkeras::Result<()> {
     let batch_size = 16;
     let args = match cli::Args::parse("denoising_autoencoder", 1, batch_size) {

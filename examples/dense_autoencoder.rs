@@ -14,6 +14,9 @@ mod run;
 
 use rkeras::prelude::*;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> rkeras::Result<()> {
     let args = match cli::Args::parse("dense_autoencoder", 50, 256) {
         Ok(args) => args,

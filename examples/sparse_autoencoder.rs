@@ -15,6 +15,9 @@ mod run;
 
 use rkeras::prelude::*;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> rkeras::Result<()> {
     let args = match cli::Args::parse("sparse_autoencoder", 400, 256) {
         Ok(args) => args,

@@ -109,7 +109,7 @@ fn nested_models_share_weights_with_their_originals() -> rkeras::Result<()> {
 
     // Changing the encoder's kernel changes what the autoencoder computes.
     let x = Tensor::ones((2, 28, 28, 1), DType::F32, &Device::Cpu)?;
-    let before = ae.autoencoder.forward(&[x.clone()])?.remove(0);
+    let before = ae.autoencoder.forward(std::slice::from_ref(&x))?.remove(0);
     let kernel = &ae.encoder.weights()[0].var;
     kernel.set(&kernel.as_tensor().affine(0.0, 0.01)?)?;
     let after = ae.autoencoder.forward(&[x])?.remove(0);
@@ -408,11 +408,9 @@ fn default_names_follow_keras_and_layers_are_found_by_name() -> rkeras::Result<(
         Some("Functional")
     );
     assert!(ae.autoencoder.get_layer("nope").is_none());
-    assert_eq!(
-        Model::new(Input::new(&[1]), Dense::new(1)(Input::new(&[1])))
-            .map(|_| ())
-            .is_err(),
-        true
+    assert!(
+        Model::new(Input::new(&[1]), Dense::new(1)(Input::new(&[1]))).is_err(),
+        "an output from another input is a disconnected graph"
     );
     Ok(())
 }

@@ -277,7 +277,7 @@ fn early_stopping_stops_and_restores_the_best_weights() -> rkeras::Result<()> {
 fn predict_and_evaluate_batch_without_compile_for_predict() -> rkeras::Result<()> {
     let ae = models::create_dense_ae()?;
     let x = blobs(70)?;
-    let whole = ae.autoencoder.forward(&[x.clone()])?.remove(0);
+    let whole = ae.autoencoder.forward(std::slice::from_ref(&x))?.remove(0);
     let batched = ae.autoencoder.predict(&x, Some(32))?;
     let diff = (whole - &batched)?.abs()?.max_all()?.to_scalar::<f32>()?;
     assert!(diff < 1e-6);

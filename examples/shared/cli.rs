@@ -1,4 +1,5 @@
 //! The command-line options every tutorial example takes.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 

@@ -1,6 +1,7 @@
 //! The tutorial's five autoencoders, written as the tutorial writes them in Keras
 //! ("Autoencoders in Keras, part 1"). Shared by the examples, the integration tests and the
-//! benchmarks.
+//! benchmarks; each of them uses some of these models.
+#![allow(dead_code)]
 
 use rkeras::prelude::*;
 
@@ -14,7 +15,7 @@ pub struct Autoencoder {
     pub autoencoder: Model,
 }
 
-/// 1. The dense (undercomplete) autoencoder: 784 -> 49 -> 784.
+/// Tutorial model 1, the dense (undercomplete) autoencoder: 784 -> 49 -> 784.
 pub fn create_dense_ae() -> rkeras::Result<Autoencoder> {
     let encoding_dim = 49;
 
@@ -36,7 +37,7 @@ pub fn create_dense_ae() -> rkeras::Result<Autoencoder> {
     })
 }
 
-/// 2. The deep dense autoencoder: 784 -> 147 -> 98 -> 49 -> 98 -> 147 -> 784.
+/// Tutorial model 2, the deep dense autoencoder: 784 -> 147 -> 98 -> 49 -> 98 -> 147 -> 784.
 pub fn create_deep_dense_ae() -> rkeras::Result<Autoencoder> {
     let encoding_dim = 49;
 
@@ -62,7 +63,7 @@ pub fn create_deep_dense_ae() -> rkeras::Result<Autoencoder> {
     })
 }
 
-/// 3. The convolutional autoencoder: 28x28x1 -> 7x7x1 -> 28x28x1.
+/// Tutorial model 3, the convolutional autoencoder: 28x28x1 -> 7x7x1 -> 28x28x1.
 pub fn create_deep_conv_ae() -> rkeras::Result<Autoencoder> {
     let input_img = Input::new(&[28, 28, 1]);
     let x = Conv2D::new(128, (7, 7)).activation("relu").padding("same")(input_img);
@@ -96,7 +97,7 @@ pub fn add_noise(x: &Tensor) -> rkeras::layers::Result<Tensor> {
     Ok((x + noise)?.clamp(0f32, 1f32)?)
 }
 
-/// 4. The denoising model: a noiser (a Lambda adding noise) in front of an existing
+/// Tutorial model 4, the denoising model: a noiser (a Lambda adding noise) in front of an existing
 /// autoencoder, with the tutorial's fixed batch of 16. Training it trains that autoencoder.
 pub fn create_denoising_model(autoencoder: &Model) -> rkeras::Result<(Model, Model)> {
     let batch_size = 16;
@@ -108,7 +109,7 @@ pub fn create_denoising_model(autoencoder: &Model) -> rkeras::Result<(Model, Mod
     Ok((noiser, denoiser_model))
 }
 
-/// 5. The sparse autoencoder: an L1 activity penalty on a 16-wide linear code.
+/// Tutorial model 5, the sparse autoencoder: an L1 activity penalty on a 16-wide linear code.
 pub fn create_sparse_ae() -> rkeras::Result<Autoencoder> {
     let encoding_dim = 16;
     let lambda_l1 = 0.00001;

@@ -1,4 +1,5 @@
 //! Pictures the examples write: digit grids from image tensors, and the loss curve.
+#![allow(dead_code)]
 
 use std::path::Path;
 

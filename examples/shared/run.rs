@@ -1,5 +1,6 @@
 //! What every tutorial example does around its model: load MNIST, train with the tutorial's
 //! settings, time the epochs, write the history and the loss curve, save the model.
+#![allow(dead_code)]
 
 use std::time::Instant;
 

@@ -3,7 +3,7 @@
 
 use candle_core::{Device, Tensor};
 use rand::seq::SliceRandom;
-use rkeras_layers::session::with_rng;
+use rkeras_layers::session::epoch_rng;
 
 use crate::Result;
 
@@ -12,6 +12,7 @@ pub(crate) struct BatchOrder {
     order: Vec<u32>,
     position: usize,
     shuffle: bool,
+    epoch: usize,
 }
 
 impl BatchOrder {
@@ -21,15 +22,22 @@ impl BatchOrder {
             order: (0..rows as u32).collect(),
             position: rows,
             shuffle,
+            epoch: 0,
         }
     }
 
-    /// Starts a new pass over the rows (shuffled when asked).
-    pub fn restart(&mut self) {
+    /// Starts a new pass over the rows of `epoch` (shuffled when asked, see
+    /// [`epoch_rng`]: a seeded run resumed at an epoch shuffles as the uninterrupted one).
+    pub fn restart(&mut self, epoch: usize) {
         if self.shuffle {
-            with_rng(|rng| self.order.shuffle(rng));
+            // From the identity each time, so the order depends on the epoch alone.
+            for (i, row) in self.order.iter_mut().enumerate() {
+                *row = i as u32;
+            }
+            self.order.shuffle(&mut epoch_rng(epoch));
         }
         self.position = 0;
+        self.epoch = epoch;
     }
 
     /// Whether the current pass is over.
@@ -41,7 +49,7 @@ impl BatchOrder {
     /// explicit indices with it.
     pub fn next(&mut self, size: usize) -> Rows<'_> {
         if self.exhausted() {
-            self.restart();
+            self.restart(self.epoch + 1);
         }
         let start = self.position;
         let len = size.min(self.order.len() - start);

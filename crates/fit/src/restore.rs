@@ -131,7 +131,9 @@ pub(crate) fn loss_from_config(config: &Value) -> Result<Box<dyn Loss>> {
         "sparse_categorical_crossentropy" => {
             Box::new(losses::SparseCategoricalCrossentropy::new().from_logits(from_logits))
         }
-        "huber" => Box::new(Huber::new().delta(number(config, "delta").unwrap_or(1.0))),
+        "huber" | "huber_loss" => {
+            Box::new(Huber::new().delta(number(config, "delta").unwrap_or(1.0)))
+        }
         other => losses::get(other)?,
     })
 }

@@ -309,8 +309,8 @@ pub(crate) fn fit(
         each(&mut callbacks, |c| c.on_epoch_begin(epoch, &mut ctl))?;
         progress.epoch_begin(epoch, epochs).map_err(io_error)?;
         let mut tracker = Tracker::new(ctl.compiled.make_metrics(&output_shape)?);
-        if steps_per_epoch.is_none() {
-            order.restart();
+        if steps_per_epoch.is_none() || epoch == initial_epoch {
+            order.restart(epoch);
         }
         for step in 0..steps {
             each(&mut callbacks, |c| c.on_train_batch_begin(step, &mut ctl))?;

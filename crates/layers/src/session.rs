@@ -14,6 +14,7 @@ use rand::SeedableRng;
 
 struct Session {
     name_counts: HashMap<String, usize>,
+    seed: Option<u64>,
     rng: StdRng,
     device: Device,
 }
@@ -22,6 +23,7 @@ impl Session {
     fn new() -> Self {
         Session {
             name_counts: HashMap::new(),
+            seed: None,
             rng: StdRng::from_os_rng(),
             device: Device::Cpu,
         }
@@ -50,7 +52,26 @@ pub fn unique_name(prefix: &str) -> String {
 /// Seeds the random generator behind weight initializers, shuffling and random ops
 /// (Keras's `keras.utils.set_random_seed`): the same seed gives the same run on CPU.
 pub fn set_random_seed(seed: u64) {
-    SESSION.with(|s| s.borrow_mut().rng = StdRng::seed_from_u64(seed));
+    SESSION.with(|s| {
+        let mut s = s.borrow_mut();
+        s.seed = Some(seed);
+        s.rng = StdRng::seed_from_u64(seed);
+    });
+}
+
+/// A generator for one epoch's shuffling: after `set_random_seed`, it depends only on the seed
+/// and the epoch, so a run resumed at epoch `e` shuffles exactly as the uninterrupted run did;
+/// unseeded, it is drawn from the session's generator.
+pub fn epoch_rng(epoch: usize) -> StdRng {
+    SESSION.with(|s| {
+        let mut s = s.borrow_mut();
+        match s.seed {
+            Some(seed) => {
+                StdRng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            }
+            None => StdRng::from_rng(&mut s.rng),
+        }
+    })
 }
 
 /// Runs `f` with the session's random generator.
@@ -89,6 +110,18 @@ mod tests {
         assert_eq!(unique_name("dense"), "dense_2");
         clear_session();
         assert_eq!(unique_name("dense"), "dense");
+    }
+
+    #[test]
+    fn epoch_generators_depend_on_seed_and_epoch_only() {
+        set_random_seed(9);
+        let draw = |epoch| epoch_rng(epoch).random::<u64>();
+        let (a0, a1) = (draw(0), draw(1));
+        let _ = with_rng(|r| r.random::<u64>());
+        assert_eq!((draw(0), draw(1)), (a0, a1));
+        assert_ne!(a0, a1);
+        set_random_seed(10);
+        assert_ne!(draw(0), a0);
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub struct Input;
 
 impl Input {
     /// An input for tensors shaped `(batch, shape...)`, any batch size.
+    // Keras's `Input(...)` returns a symbolic tensor, not an input object: so does this.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(shape: &[usize]) -> SymbolicTensor {
         Input::from_shape(SymbolicShape::batched(None, shape), None)
     }

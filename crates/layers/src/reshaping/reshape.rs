@@ -69,7 +69,7 @@ impl ReshapeLayer {
             .product();
         let has_unknown = self.config.target_shape.contains(&-1);
         let fits = if has_unknown {
-            features % known == 0
+            features.is_multiple_of(known)
         } else {
             features == known
         };

@@ -1,0 +1,153 @@
+//! Training and predict speed of the tutorial's dense, deep and conv autoencoders on the real
+//! MNIST, through `fit` and through a bare loop over the same layers (forward, loss, backward,
+//! Adam), so that the framework's own cost shows as a ratio.
+//!
+//! `cargo bench --bench training_speed` (all models), or with options after `--`:
+//! `--models dense,deep,conv --steps N --conv-steps N`.
+//! Epoch times are extrapolated from `steps` timed steps to the 235 steps of an epoch of
+//! batch 256, and labelled so. See `benches/README.md` for the latest figures.
+
+#[path = "../examples/shared/models.rs"]
+mod models;
+
+use std::time::Instant;
+
+use rkeras::datasets::mnist;
+use rkeras::fit::losses::{BinaryCrossentropy, Loss};
+use rkeras::fit::optimizers::Optimizer;
+use rkeras::layers::CallContext;
+use rkeras::prelude::*;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const BATCH: usize = 256;
+const STEPS_PER_EPOCH: usize = 235;
+
+struct Options {
+    models: Vec<String>,
+    steps: usize,
+    conv_steps: usize,
+}
+
+fn parse_options() -> Options {
+    let mut options = Options {
+        models: vec!["dense".into(), "deep".into(), "conv".into()],
+        steps: 100,
+        conv_steps: 8,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().unwrap_or_default();
+        match arg.as_str() {
+            "--models" => options.models = value().split(',').map(String::from).collect(),
+            "--steps" => options.steps = value().parse().unwrap_or(options.steps),
+            "--conv-steps" => options.conv_steps = value().parse().unwrap_or(options.conv_steps),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    options
+}
+
+fn build(name: &str) -> rkeras::Result<models::Autoencoder> {
+    match name {
+        "dense" => models::create_dense_ae(),
+        "deep" => models::create_deep_dense_ae(),
+        _ => models::create_deep_conv_ae(),
+    }
+}
+
+/// Seconds per step of `fit` over `steps` steps (after one warm-up step).
+fn time_fit(model: &Model, x: &Tensor, steps: usize) -> rkeras::Result<f64> {
+    model.compile("adam", "binary_crossentropy")?;
+    let options = || FitOptions::new().verbose(0).batch_size(BATCH);
+    model.fit(x, x, options().steps_per_epoch(1))?;
+    let start = Instant::now();
+    model.fit(x, x, options().steps_per_epoch(steps))?;
+    Ok(start.elapsed().as_secs_f64() / steps as f64)
+}
+
+/// Seconds per step of a hand-written loop over the same layers and kernels.
+fn time_bare_loop(model: &Model, x: &Tensor, steps: usize) -> rkeras::Result<f64> {
+    let loss_fn = BinaryCrossentropy::new();
+    let mut adam = rkeras::fit::optimizers::Adam::new();
+    let vars: Vec<_> = model
+        .trainable_weights()
+        .into_iter()
+        .map(|w| w.var)
+        .collect();
+    let rows = x.dims()[0];
+    let mut step = |i: usize| -> rkeras::Result<()> {
+        let start = (i * BATCH) % (rows - BATCH);
+        let xb = x.narrow(0, start, BATCH)?;
+        let y = model
+            .forward_t(std::slice::from_ref(&xb), &mut CallContext::new(true))?
+            .remove(0);
+        let loss = loss_fn.compute(&xb, &y)?;
+        let grads = loss.backward()?;
+        let pairs: Vec<_> = vars
+            .iter()
+            .filter_map(|v| grads.get(v.as_tensor()).map(|g| (v, g)))
+            .collect();
+        adam.apply_gradients(&pairs)?;
+        loss.to_scalar::<f32>()?;
+        Ok(())
+    };
+    step(0)?;
+    let start = Instant::now();
+    for i in 1..=steps {
+        step(i)?;
+    }
+    Ok(start.elapsed().as_secs_f64() / steps as f64)
+}
+
+/// Seconds for `encoder.predict` then `decoder.predict` on `x` (batch 32, Keras's default).
+fn time_predict(ae: &models::Autoencoder, x: &Tensor) -> rkeras::Result<f64> {
+    let start = Instant::now();
+    let codes = ae.encoder.predict(x, None)?;
+    ae.decoder.predict(&codes, None)?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn main() -> rkeras::Result<()> {
+    let options = parse_options();
+    let ((x_train, _), (x_test, _)) = mnist::load_data()?;
+    let (x_train, x_test) = (
+        mnist::to_unit_images(&x_train)?,
+        mnist::to_unit_images(&x_test)?,
+    );
+    println!(
+        "{:<6} {:>6} {:>12} {:>12} {:>10} {:>16} {:>18}",
+        "model",
+        "steps",
+        "fit ms/step",
+        "bare ms/step",
+        "fit/bare",
+        "epoch s (extrap.)",
+        "predict 10k (s)"
+    );
+    for name in &options.models {
+        let steps = if name == "conv" {
+            options.conv_steps
+        } else {
+            options.steps
+        };
+        rkeras::utils::set_random_seed(0);
+        let through_fit = build(name)?;
+        let fit = time_fit(&through_fit.autoencoder, &x_train, steps)?;
+        rkeras::utils::set_random_seed(0);
+        let bare = time_bare_loop(&build(name)?.autoencoder, &x_train, steps)?;
+        let predict = time_predict(&through_fit, &x_test)?;
+        println!(
+            "{:<6} {:>6} {:>12.2} {:>12.2} {:>10.3} {:>16.2} {:>18.3}",
+            name,
+            steps,
+            fit * 1e3,
+            bare * 1e3,
+            fit / bare,
+            fit * STEPS_PER_EPOCH as f64,
+            predict
+        );
+    }
+    Ok(())
+}

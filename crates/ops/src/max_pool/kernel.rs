@@ -1,4 +1,4 @@
-//! The CPU max-pooling loops: forward, and backward to the first arg-max of each window.
+//! The CPU max-pooling loops: forward, and backward to the first maximum of each window.
 
 use std::ops::Range;
 
@@ -56,8 +56,9 @@ pub(super) fn forward(g: &PoolGeometry, x: &[f32]) -> Vec<f32> {
     y
 }
 
-/// The input gradient: each output cell's gradient goes, whole, to its window's first maximum.
-pub(super) fn backward(g: &PoolGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+/// The input gradient of contiguous NHWC `x` whose window maxima are `y`: each output cell's
+/// gradient goes, whole, to the first cell of its window that holds the maximum.
+pub(super) fn backward(g: &PoolGeometry, x: &[f32], y: &[f32], dy: &[f32]) -> Vec<f32> {
     let c = g.channels;
     let mut dx = buffer::zeroed(g.batch * g.in_image_len());
     if dx.is_empty() || g.out_image_len() == 0 {
@@ -65,28 +66,25 @@ pub(super) fn backward(g: &PoolGeometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     }
     dx.par_chunks_mut(g.in_image_len())
         .zip(x.par_chunks(g.in_image_len()))
+        .zip(y.par_chunks(g.out_image_len()))
         .zip(dy.par_chunks(g.out_image_len()))
         .for_each_init(
-            || (vec![0f32; c], vec![0usize; c]),
-            |(best, arg), ((dx, x), dy)| {
-                // Written before it is read: see `crate::fresh`.
+            || vec![false; c],
+            |pending, (((dx, x), y), dy)| {
+                // Written before it is read: see `crate::buffer`.
                 dx.fill(0.0);
                 for_each_window(g, |o, pixels| {
-                    // Every window holds a real pixel (the padding is smaller than the pool).
-                    let Some(first) = pixels.next() else { return };
-                    best.copy_from_slice(&x[first * c..][..c]);
-                    arg.fill(first);
+                    let (maxima, grads) = (&y[o * c..][..c], &dy[o * c..][..c]);
+                    pending.fill(true);
+                    // Branch-free over the channels, so that the loop vectorises.
                     for i in pixels {
-                        for (channel, &v) in x[i * c..][..c].iter().enumerate() {
-                            if v > best[channel] {
-                                best[channel] = v;
-                                arg[channel] = i;
-                            }
+                        let cells = dx[i * c..][..c].iter_mut().zip(&x[i * c..][..c]);
+                        let window = maxima.iter().zip(grads).zip(pending.iter_mut());
+                        for ((d, &v), ((&max, &grad), pending)) in cells.zip(window) {
+                            let first_max = *pending & (v == max);
+                            *d += if first_max { grad } else { 0.0 };
+                            *pending &= !first_max;
                         }
-                    }
-                    for (channel, (&pixel, &grad)) in arg.iter().zip(&dy[o * c..][..c]).enumerate()
-                    {
-                        dx[pixel * c + channel] += grad;
                     }
                 });
             },

@@ -154,15 +154,16 @@ impl CustomOp1 for MaxPool2dOp {
     fn bwd(
         &self,
         arg: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
         if !arg.track_op() {
             return Ok(None);
         }
         let x = CpuView::of(OP, "x", arg)?;
+        let y = CpuView::of(OP, "output", res)?;
         let grad = CpuView::of(OP, "output gradient", grad_res)?;
-        let x_grad = kernel::backward(&self.geometry, &x.f32()?, &grad.f32()?);
+        let x_grad = kernel::backward(&self.geometry, &x.f32()?, &y.f32()?, &grad.f32()?);
         Ok(Some(Tensor::from_vec(x_grad, arg.shape(), arg.device())?))
     }
 }

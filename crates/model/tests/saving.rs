@@ -88,9 +88,13 @@ fn round_trip(model: &Model) -> Model {
 #[test]
 fn the_dense_autoencoder_round_trips_with_its_sub_models() {
     let model = dense_autoencoder();
+    model.get_model("decoder").unwrap().set_trainable(false);
     let loaded = round_trip(&model);
     assert_eq!(loaded.name(), "autoencoder");
     assert_eq!(loaded.count_params(), 77_665);
+    // The frozen decoder stays frozen: only the encoder's 38,465 values train.
+    let trainable: usize = loaded.trainable_weights().iter().map(|w| w.count()).sum();
+    assert_eq!(trainable, 38_465);
     let x = images(1, 3);
     assert_same_predictions(&model, &loaded, &x);
 

@@ -82,6 +82,7 @@ impl Registry {
 
     /// Registers (or replaces) how to make layers of class `class_name` from their saved
     /// config, for custom layers: the class name is the one `Layer::class_name` returns.
+    /// `Functional` and `Lambda` are built by the loader itself, never through a factory.
     pub fn register_layer(
         &mut self,
         class_name: impl Into<String>,

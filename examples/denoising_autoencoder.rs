@@ -22,13 +22,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> rkeras::Result<()> {
     let batch_size = 16;
-    let args = match cli::Args::parse("denoising_autoencoder", 1, batch_size) {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
+    let args = run::args_or_exit("denoising_autoencoder", 1, batch_size);
     rkeras::utils::set_random_seed(args.seed);
 
     let models::Autoencoder {

@@ -19,49 +19,13 @@ use rkeras::prelude::*;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> rkeras::Result<()> {
-    let args = match cli::Args::parse("sparse_autoencoder", 400, 256) {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
+    let args = run::args_or_exit("sparse_autoencoder", 400, 256);
     rkeras::utils::set_random_seed(args.seed);
-
-    let models::Autoencoder {
-        encoder: s_encoder,
-        decoder: s_decoder,
-        autoencoder: s_autoencoder,
-    } = models::create_sparse_ae()?;
-    s_encoder.summary();
-    s_decoder.summary();
-    s_autoencoder.summary();
-    if args.epochs == 0 {
+    let sparse = models::create_sparse_ae()?;
+    let Some(x_test) = run::tutorial_autoencoder("sparse autoencoder", &args, &sparse)? else {
         return Ok(());
-    }
-
-    let (x_train, x_test) = run::load_mnist(&args)?;
-    s_autoencoder.compile("adam", "binary_crossentropy")?;
-    run::train(
-        "sparse autoencoder",
-        &s_autoencoder,
-        &args,
-        (&x_train, &x_train),
-        (&x_test, &x_test),
-    )?;
-
-    let n = 10;
-    let imgs = x_test.narrow(0, 0, n)?;
-    let encoded_imgs = s_encoder.predict(&imgs, Some(n))?;
-    println!(
-        "code of x_test[1]: {:?}",
-        encoded_imgs.get(1)?.to_vec1::<f32>()?
-    );
-    let decoded_imgs = s_decoder.predict(&encoded_imgs, Some(n))?;
-    pictures::plot_digits(
-        &args.out.join("reconstructions.png"),
-        &[&imgs, &decoded_imgs],
-    )?;
+    };
+    let (s_encoder, s_decoder) = (&sparse.encoder, &sparse.decoder);
 
     // The mean code of the test set, with one dimension at a time set to its maximum.
     let encoded_imgs = s_encoder.predict(&x_test, Some(16))?;

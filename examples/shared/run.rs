@@ -8,7 +8,66 @@ use rkeras::datasets::mnist;
 use rkeras::prelude::*;
 
 use super::cli::Args;
-use super::pictures::plot_loss;
+use super::models::Autoencoder;
+use super::pictures::{plot_digits, plot_loss};
+
+/// The options of `example`, with the tutorial's defaults; prints the usage and exits on a
+/// bad option.
+pub fn args_or_exit(example: &str, epochs: usize, batch_size: usize) -> Args {
+    match Args::parse(example, epochs, batch_size) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The tutorial's steps for one autoencoder: print the three summaries, train on MNIST
+/// (`x -> x`, validated on the test set), print the code of `x_test[0]`, plot ten digits and
+/// their reconstructions, time predict. Returns the test images, or `None` with `--epochs 0`.
+pub fn tutorial_autoencoder(
+    title: &str,
+    args: &Args,
+    ae: &Autoencoder,
+) -> rkeras::Result<Option<Tensor>> {
+    let Autoencoder {
+        encoder,
+        decoder,
+        autoencoder,
+    } = ae;
+    encoder.summary();
+    decoder.summary();
+    autoencoder.summary();
+    if args.epochs == 0 {
+        return Ok(None);
+    }
+
+    let (x_train, x_test) = load_mnist(args)?;
+    autoencoder.compile("adam", "binary_crossentropy")?;
+    train(
+        title,
+        autoencoder,
+        args,
+        (&x_train, &x_train),
+        (&x_test, &x_test),
+    )?;
+
+    let n = 10;
+    let imgs = x_test.narrow(0, 0, n)?;
+    let encoded_imgs = encoder.predict(&imgs, Some(n))?;
+    println!(
+        "code of x_test[0]: {:?}",
+        encoded_imgs.get(0)?.flatten_all()?.to_vec1::<f32>()?
+    );
+    let decoded_imgs = decoder.predict(&encoded_imgs, Some(n))?;
+    plot_digits(
+        &args.out.join("reconstructions.png"),
+        &[&imgs, &decoded_imgs],
+    )?;
+    time_predict(encoder, decoder, &x_test)?;
+    Ok(Some(x_test))
+}
 
 /// The tutorial's data: `(x_train, x_test)` as f32 `(N, 28, 28, 1)` in [0, 1].
 pub fn load_mnist(args: &Args) -> rkeras::Result<(Tensor, Tensor)> {

@@ -1,0 +1,20 @@
+//! Loads arbitrary bytes as a saved model: every input must give `Ok` or `Err`, never a
+//! panic, an abort, a hang or a huge allocation.
+//!
+//! `cargo fuzz run load_model seeds/load_model -- -dict=load_model.dict`
+
+#![no_main]
+
+use std::path::Path;
+
+use libfuzzer_sys::fuzz_target;
+use rkeras_layers::session::clear_session;
+use rkeras_model::saving::{load_model_from_bytes, Registry};
+
+fuzz_target!(|bytes: &[u8]| {
+    // Forget the symbolic tensors of earlier inputs, so that memory stays flat.
+    clear_session();
+    let mut registry = Registry::default();
+    registry.register_lambda("identity", |x| Ok(x.clone()), None);
+    let _ = load_model_from_bytes(bytes, Path::new("fuzz.safetensors"), &registry);
+});

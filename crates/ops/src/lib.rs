@@ -10,6 +10,7 @@ mod bce;
 mod buffer;
 mod check;
 mod conv2d;
+pub mod dense;
 mod error;
 mod matmul;
 mod max_pool;
@@ -23,6 +24,7 @@ mod upsample;
 
 pub use bce::binary_cross_entropy_with_logits;
 pub use conv2d::{conv2d, Conv2dParams};
+pub use dense::{bias_activation, binary_cross_entropy, FusedActivation};
 pub use error::OpsError;
 pub use max_pool::max_pool2d;
 pub use padding::{conv_output_len, same_padding, Padding2d};

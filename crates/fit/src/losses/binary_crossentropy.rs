@@ -4,7 +4,7 @@
 use super::reduction::{align_targets, mean_over_last_axis_then_batch, require_float};
 use super::{Loss, EPSILON};
 use crate::{Error, Result};
-use candle_core::Tensor;
+use candle_core::{DType, Tensor};
 use serde_json::json;
 
 /// `mean(-(y·log p + (1-y)·log(1-p)), axis=-1)`, reduced over the batch.
@@ -51,6 +51,14 @@ impl Loss for BinaryCrossentropy {
             )));
         }
         let (mut y, pred) = align_targets(self.name(), y_true, y_pred)?;
+        if !self.from_logits
+            && self.label_smoothing == 0.0
+            && pred.dtype() == DType::F32
+            && pred.elem_count() > 0
+        {
+            // Clip, both logarithms and the mean in one pass each way.
+            return Ok(rkeras_ops::binary_cross_entropy(&y, &pred)?);
+        }
         if self.label_smoothing > 0.0 {
             y = y.affine(1.0 - self.label_smoothing, 0.5 * self.label_smoothing)?;
         }
@@ -212,6 +220,42 @@ mod tests {
                 "{i}: {} vs {expected}",
                 grad[i]
             );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fused_and_composed_paths_agree_in_value_and_gradient() -> Result<()> {
+        // f32 predictions take the fused kernel, f64 ones the composed candle ops.
+        let y = [0f32, 1., 0.25, 1., 0., 0.75];
+        let p = [0.3f32, 0.8, 0.5, 1.0, 0.0, 0.6];
+        let loss_and_grad = |dtype: DType| -> Result<(f64, Vec<f64>)> {
+            let y_true = Tensor::new(&y, &Device::Cpu)?.reshape((2, 3))?;
+            let pred = Var::from_tensor(
+                &Tensor::new(&p, &Device::Cpu)?
+                    .reshape((2, 3))?
+                    .to_dtype(dtype)?,
+            )?;
+            let loss = BinaryCrossentropy::new().compute(&y_true, pred.as_tensor())?;
+            let grads = loss.backward()?;
+            let grad = grads
+                .get(pred.as_tensor())
+                .map(|g| g.flatten_all())
+                .transpose()?;
+            let grad = grad
+                .map(|g| g.to_dtype(DType::F64)?.to_vec1::<f64>())
+                .transpose()?
+                .unwrap_or_default();
+            Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, grad))
+        };
+        let (fused, fused_grad) = loss_and_grad(DType::F32)?;
+        let (composed, composed_grad) = loss_and_grad(DType::F64)?;
+        assert!(close(fused, composed, 1e-6), "{fused} vs {composed}");
+        assert_eq!(fused_grad.len(), 6);
+        // p = 1 and p = 0 lie outside the clip range: no gradient.
+        assert_eq!((fused_grad[3], fused_grad[4]), (0.0, 0.0));
+        for (f, c) in fused_grad.iter().zip(&composed_grad) {
+            assert!(close(*f, *c, 1e-5), "{fused_grad:?} vs {composed_grad:?}");
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use candle_core::Tensor;
+use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::activations::{Activation, ActivationArg};
@@ -204,11 +204,19 @@ impl Layer for DenseLayer {
         } else {
             x.reshape((rows, w.input_dim))?
         };
-        let mut y = flat.matmul(w.params.kernel.as_tensor())?;
-        if let Some(bias) = &w.params.bias {
-            y = y.broadcast_add(bias.as_tensor())?;
-        }
-        let y = self.config.activation.apply(&y)?;
+        let z = flat.matmul(w.params.kernel.as_tensor())?;
+        let bias = w.params.bias.as_ref().map(|b| b.as_tensor());
+        let y = match self.config.activation.fused() {
+            // Bias and activation in one pass each way.
+            Some(fused) if z.dtype() == DType::F32 => rkeras_ops::bias_activation(&z, bias, fused)?,
+            _ => {
+                let z = match bias {
+                    Some(bias) => z.broadcast_add(bias)?,
+                    None => z,
+                };
+                self.config.activation.apply(&z)?
+            }
+        };
         let y = if dims.len() == 2 {
             y
         } else {
@@ -236,5 +244,127 @@ impl Layer for DenseLayer {
             w.params
                 .penalties(c.kernel_regularizer.as_ref(), c.bias_regularizer.as_ref())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// A built `Dense` from `input_dim` to `units` with the given weights.
+    fn dense(
+        activation: Activation,
+        kernel: &[f32],
+        bias: Option<&[f32]>,
+        input_dim: usize,
+    ) -> DenseLayer {
+        let units = kernel.len() / input_dim;
+        let config = DenseConfig {
+            activation,
+            use_bias: bias.is_some(),
+            ..DenseConfig::new(units)
+        };
+        let layer = DenseLayer::new("dense_test".into(), true, config).unwrap();
+        layer
+            .build(&[SymbolicShape::batched(None, &[input_dim])])
+            .unwrap();
+        let weights = layer.weights();
+        let kernel_tensor = Tensor::from_slice(kernel, (input_dim, units), &Device::Cpu).unwrap();
+        weights[0].var.set(&kernel_tensor).unwrap();
+        if let Some(bias) = bias {
+            weights[1]
+                .var
+                .set(&Tensor::new(bias, &Device::Cpu).unwrap())
+                .unwrap();
+        }
+        layer
+    }
+
+    fn flat(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    fn assert_close(what: &str, got: &[f32], want: &[f64]) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (*g as f64 - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                "{what}: {got:?} vs {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn call_and_gradients_match_naive_loops_for_fused_and_generic_activations() -> Result<()> {
+        // x: 2 samples of 2 rows of 3 features (rank 3), kernel 3 -> 2, bias [0.5, -1].
+        let xs = [
+            0.5f32, -1.0, 2.0, 0.0, 1.0, -0.5, 1.5, 0.25, -2.0, -1.0, 0.0, 3.0,
+        ];
+        let kernel = [0.2f32, -0.4, 0.1, 0.3, -0.5, 0.6];
+        let bias = [0.5f32, -1.0];
+        let upstream: Vec<f32> = (0..8).map(|i| 0.25 * i as f32 - 1.0).collect();
+        fn sigmoid(z: f64) -> (f64, f64) {
+            let s = 1.0 / (1.0 + (-z).exp());
+            (s, s * (1.0 - s))
+        }
+        fn elu(z: f64) -> (f64, f64) {
+            if z > 0.0 {
+                (z, 1.0)
+            } else {
+                (z.exp() - 1.0, z.exp())
+            }
+        }
+        // Each activation with its value and derivative at the pre-activation.
+        type ValueAndSlope = fn(f64) -> (f64, f64);
+        let cases: [(Activation, ValueAndSlope); 4] = [
+            (Activation::Linear, |z| (z, 1.0)),
+            (Activation::Relu, |z| {
+                (z.max(0.0), if z > 0.0 { 1.0 } else { 0.0 })
+            }),
+            (Activation::Sigmoid, sigmoid),
+            (Activation::Elu, elu),
+        ];
+        for (activation, reference) in cases {
+            for with_bias in [true, false] {
+                let layer = dense(activation, &kernel, with_bias.then_some(&bias[..]), 3);
+                let x = Tensor::from_slice(&xs, (2, 2, 3), &Device::Cpu)?;
+                let y = layer.call(&[x], &mut CallContext::new(true))?.remove(0);
+                assert_eq!(y.dims(), &[2, 2, 2]);
+                let up = Tensor::from_slice(&upstream, (2, 2, 2), &Device::Cpu)?;
+                let grads = (&y * &up)?.sum_all()?.backward()?;
+                let (mut want_y, mut want_kernel, mut want_bias) =
+                    (vec![], vec![0.0; 6], vec![0.0; 2]);
+                for row in 0..4 {
+                    for unit in 0..2 {
+                        let mut z = if with_bias { bias[unit] as f64 } else { 0.0 };
+                        for k in 0..3 {
+                            z += xs[row * 3 + k] as f64 * kernel[k * 2 + unit] as f64;
+                        }
+                        let (value, slope) = reference(z);
+                        want_y.push(value);
+                        let g = upstream[row * 2 + unit] as f64 * slope;
+                        want_bias[unit] += g;
+                        for k in 0..3 {
+                            want_kernel[k * 2 + unit] += xs[row * 3 + k] as f64 * g;
+                        }
+                    }
+                }
+                let what = format!("{activation} bias {with_bias}");
+                assert_close(&what, &flat(&y), &want_y);
+                let weights = layer.weights();
+                let kernel_grad = grads
+                    .get(weights[0].var.as_tensor())
+                    .expect("kernel gradient");
+                assert_close(&what, &flat(kernel_grad), &want_kernel);
+                if with_bias {
+                    let bias_grad = grads
+                        .get(weights[1].var.as_tensor())
+                        .expect("bias gradient");
+                    assert_close(&what, &flat(bias_grad), &want_bias);
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,466 @@
+//! `activation(x + bias)` over the rows of a matrix, in one pass forward and one pass backward.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+
+use super::activation::{with_scalar_activation, ScalarActivation};
+use super::parallel::{in_row_chunks, in_row_chunks_mut};
+use super::FusedActivation;
+use crate::buffer::zeroed;
+use crate::check::{expect_f32_rank, expect_same_device};
+use crate::error::OpsError;
+use crate::storage::{cpu_f32, CpuView};
+
+/// Name used in messages.
+const OP: &str = "bias_activation";
+
+/// `activation(x + bias)` for `x` of shape `(rows, n)` and `bias` of shape `(n)` (added to every
+/// row), in one pass.
+///
+/// The backward pass reads only the saved output: `grad_x = grad ⊙ activation'(y)` and
+/// `grad_bias` = its column sums, in one pass split over rows when large. The ReLU's gradient is 0
+/// at 0, as TensorFlow's. Without a bias and with [`FusedActivation::Linear`] this is `x` itself.
+pub fn bias_activation(
+    x: &Tensor,
+    bias: Option<&Tensor>,
+    activation: FusedActivation,
+) -> candle_core::Result<Tensor> {
+    let cols = expect_f32_rank(OP, "x", x, 2)?[1];
+    if let Some(bias) = bias {
+        let bias_len = expect_f32_rank(OP, "bias", bias, 1)?[0];
+        expect_same_device(OP, x, bias)?;
+        if bias_len != cols {
+            return Err(OpsError::ShapeMismatch {
+                op: OP,
+                expected: "bias must have one value per column of x",
+                lhs_name: "x",
+                lhs: x.shape().clone(),
+                rhs_name: "bias",
+                rhs: bias.shape().clone(),
+            }
+            .into());
+        }
+    }
+    if !x.device().is_cpu() {
+        return composed(x, bias, activation);
+    }
+    match bias {
+        Some(bias) => x.apply_op2(bias, BiasActivationOp { activation }),
+        None if activation == FusedActivation::Linear => Ok(x.clone()),
+        None => x.apply_op1(ActivationOp { activation }),
+    }
+}
+
+/// The same map from candle ops, for devices without a fused kernel.
+fn composed(
+    x: &Tensor,
+    bias: Option<&Tensor>,
+    activation: FusedActivation,
+) -> candle_core::Result<Tensor> {
+    let z = match bias {
+        Some(bias) => x.broadcast_add(bias)?,
+        None => x.clone(),
+    };
+    match activation {
+        FusedActivation::Linear => Ok(z),
+        FusedActivation::Relu => z.relu(),
+        FusedActivation::Sigmoid => (z.neg()?.exp()? + 1.0)?.recip(),
+        FusedActivation::Tanh => z.tanh(),
+    }
+}
+
+/// `A(x + bias)` row by row (`bias` empty for none) into a fresh buffer.
+fn forward<A: ScalarActivation>(x: &[f32], bias: &[f32], cols: usize) -> Vec<f32> {
+    let mut y = zeroed(x.len());
+    if cols == 0 {
+        return y;
+    }
+    in_row_chunks_mut(&mut y, cols, |rows, y_rows| {
+        let x_rows = &x[rows.start * cols..rows.end * cols];
+        for (y_row, x_row) in y_rows.chunks_exact_mut(cols).zip(x_rows.chunks_exact(cols)) {
+            if bias.is_empty() {
+                for (out, &v) in y_row.iter_mut().zip(x_row) {
+                    *out = A::value(v);
+                }
+            } else {
+                for ((out, &v), &b) in y_row.iter_mut().zip(x_row).zip(bias) {
+                    *out = A::value(v + b);
+                }
+            }
+        }
+    });
+    y
+}
+
+/// The gradients of `A(x + bias)` from the upstream `grad` and the saved output `y`, both
+/// `(rows, cols)`: `grad ⊙ A'(y)` if `want_x`, and its column sums if `want_bias`.
+fn backward<A: ScalarActivation>(
+    grad: &[f32],
+    y: &[f32],
+    cols: usize,
+    want_x: bool,
+    want_bias: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    if cols == 0 {
+        return (want_x.then(Vec::new), want_bias.then(Vec::new));
+    }
+    let rows = y.len() / cols;
+    let chunk_sums = |range: std::ops::Range<usize>, mut out: Option<&mut [f32]>| {
+        let mut sums = vec![0.0f32; if want_bias { cols } else { 0 }];
+        let span = range.start * cols..range.end * cols;
+        let (grad_rows, y_rows) = (&grad[span.clone()], &y[span]);
+        for (r, (g_row, y_row)) in grad_rows
+            .chunks_exact(cols)
+            .zip(y_rows.chunks_exact(cols))
+            .enumerate()
+        {
+            let out_row = out.as_deref_mut().map(|o| &mut o[r * cols..(r + 1) * cols]);
+            match (out_row, want_bias) {
+                (Some(out_row), true) => {
+                    for (((o, s), &g), &v) in
+                        out_row.iter_mut().zip(&mut sums).zip(g_row).zip(y_row)
+                    {
+                        *o = g * A::slope_from_output(v);
+                        *s += *o;
+                    }
+                }
+                (Some(out_row), false) => {
+                    for ((o, &g), &v) in out_row.iter_mut().zip(g_row).zip(y_row) {
+                        *o = g * A::slope_from_output(v);
+                    }
+                }
+                (None, _) => {
+                    for ((s, &g), &v) in sums.iter_mut().zip(g_row).zip(y_row) {
+                        *s += g * A::slope_from_output(v);
+                    }
+                }
+            }
+        }
+        sums
+    };
+    let (grad_x, partial_sums) = if want_x {
+        let mut grad_x = zeroed(y.len());
+        let sums = in_row_chunks_mut(&mut grad_x, cols, |range, out| chunk_sums(range, Some(out)));
+        (Some(grad_x), sums)
+    } else {
+        (
+            None,
+            in_row_chunks(rows, cols, |range| chunk_sums(range, None)),
+        )
+    };
+    let grad_bias = want_bias.then(|| {
+        let mut total = vec![0.0f32; cols];
+        for sums in &partial_sums {
+            for (t, s) in total.iter_mut().zip(sums) {
+                *t += s;
+            }
+        }
+        total
+    });
+    (grad_x, grad_bias)
+}
+
+/// Reads the upstream gradient and the saved output of a fused op and runs [`backward`].
+fn backward_tensors(
+    activation: FusedActivation,
+    y: &Tensor,
+    grad_y: &Tensor,
+    want_x: bool,
+    want_bias: bool,
+) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    let cols = y.dims()[1];
+    let (y_view, grad_view) = (CpuView::of(OP, "y", y)?, CpuView::of(OP, "grad", grad_y)?);
+    let (y_data, grad_data) = (y_view.f32()?, grad_view.f32()?);
+    let (grad_x, grad_bias) = with_scalar_activation!(activation, A => {
+        backward::<A>(&grad_data, &y_data, cols, want_x, want_bias)
+    });
+    let grad_x = grad_x
+        .map(|g| Tensor::from_vec(g, y.shape(), y.device()))
+        .transpose()?;
+    let grad_bias = grad_bias
+        .map(|g| Tensor::from_vec(g, cols, y.device()))
+        .transpose()?;
+    Ok((grad_x, grad_bias))
+}
+
+/// The CPU kernel on `(x, bias)`.
+struct BiasActivationOp {
+    activation: FusedActivation,
+}
+
+impl CustomOp2 for BiasActivationOp {
+    fn name(&self) -> &'static str {
+        "rkeras-bias-activation"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        bias: &CpuStorage,
+        bias_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x_data = cpu_f32(OP, "x", x, x_layout)?;
+        let bias_data = cpu_f32(OP, "bias", bias, bias_layout)?;
+        let cols = x_layout.dims()[1];
+        let y =
+            with_scalar_activation!(self.activation, A => forward::<A>(&x_data, &bias_data, cols));
+        Ok((CpuStorage::F32(y), x_layout.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        bias: &Tensor,
+        y: &Tensor,
+        grad_y: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        backward_tensors(self.activation, y, grad_y, x.track_op(), bias.track_op())
+    }
+}
+
+/// The CPU kernel on `x` alone (no bias).
+struct ActivationOp {
+    activation: FusedActivation,
+}
+
+impl CustomOp1 for ActivationOp {
+    fn name(&self) -> &'static str {
+        "rkeras-activation"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x_data = cpu_f32(OP, "x", x, x_layout)?;
+        let cols = x_layout.dims()[1];
+        let y = with_scalar_activation!(self.activation, A => forward::<A>(&x_data, &[], cols));
+        Ok((CpuStorage::F32(y), x_layout.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, y: &Tensor, grad_y: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(backward_tensors(self.activation, y, grad_y, true, false)?.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{assert_close, random_tensor, random_var, values, Lcg};
+    use candle_core::{DType, Device, Var};
+
+    const ALL: [FusedActivation; 4] = [
+        FusedActivation::Linear,
+        FusedActivation::Relu,
+        FusedActivation::Sigmoid,
+        FusedActivation::Tanh,
+    ];
+
+    /// The activation and its derivative at the pre-activation `z`, in f64.
+    fn reference(activation: FusedActivation, z: f64) -> (f64, f64) {
+        match activation {
+            FusedActivation::Linear => (z, 1.0),
+            FusedActivation::Relu => (z.max(0.0), if z > 0.0 { 1.0 } else { 0.0 }),
+            FusedActivation::Sigmoid => {
+                let s = 1.0 / (1.0 + (-z).exp());
+                (s, s * (1.0 - s))
+            }
+            FusedActivation::Tanh => (z.tanh(), 1.0 - z.tanh().powi(2)),
+        }
+    }
+
+    /// Output, grad_x and grad_bias of `sum(activation(x + bias) ⊙ upstream)` by naive loops.
+    fn naive(
+        activation: FusedActivation,
+        x: &[f32],
+        bias: &[f32],
+        upstream: &[f32],
+        cols: usize,
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (mut y, mut grad_x, mut grad_bias) = (vec![], vec![], vec![0.0; cols]);
+        for (i, (&v, &u)) in x.iter().zip(upstream).enumerate() {
+            let b = bias.get(i % cols).copied().unwrap_or(0.0);
+            let (value, slope) = reference(activation, (v + b) as f64);
+            y.push(value);
+            grad_x.push(u as f64 * slope);
+            grad_bias[i % cols] += u as f64 * slope;
+        }
+        (y, grad_x, grad_bias)
+    }
+
+    #[test]
+    fn forward_and_gradients_match_naive_loops() -> candle_core::Result<()> {
+        let mut rng = Lcg::new(7);
+        for (rows, cols) in [(1, 1), (3, 5), (4, 1), (256, 784), (9, 3000), (1000, 49)] {
+            for activation in ALL {
+                let x = random_var(&mut rng, &[rows, cols]);
+                // Spread the inputs to [-4, 4) so that sigmoid and tanh reach their tails.
+                x.set(&(x.as_tensor() * 4.0)?)?;
+                let bias = random_var(&mut rng, &[cols]);
+                let upstream = random_tensor(&mut rng, &[rows, cols]);
+                let y = bias_activation(x.as_tensor(), Some(bias.as_tensor()), activation)?;
+                let grads = (&y * &upstream)?.sum_all()?.backward()?;
+                let (want_y, want_gx, want_gb) = naive(
+                    activation,
+                    &values(x.as_tensor()),
+                    &values(bias.as_tensor()),
+                    &values(&upstream),
+                    cols,
+                );
+                let what = format!("{activation:?} {rows}x{cols}");
+                assert_close(&format!("{what} y"), &values(&y), &want_y, 1e-6);
+                let grad_x = grads.get(x.as_tensor()).expect("x gradient");
+                assert_close(&format!("{what} grad_x"), &values(grad_x), &want_gx, 1e-6);
+                let grad_bias = grads.get(bias.as_tensor()).expect("bias gradient");
+                assert_eq!(grad_bias.dims(), &[cols]);
+                // Column sums of up to 1000 f32 terms.
+                assert_close(
+                    &format!("{what} grad_bias"),
+                    &values(grad_bias),
+                    &want_gb,
+                    1e-4,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn without_bias_matches_naive_loops() -> candle_core::Result<()> {
+        let mut rng = Lcg::new(3);
+        for (rows, cols) in [(2, 3), (300, 300)] {
+            for activation in ALL {
+                let x = random_var(&mut rng, &[rows, cols]);
+                let upstream = random_tensor(&mut rng, &[rows, cols]);
+                let y = bias_activation(x.as_tensor(), None, activation)?;
+                let grads = (&y * &upstream)?.sum_all()?.backward()?;
+                let (want_y, want_gx, _) = naive(
+                    activation,
+                    &values(x.as_tensor()),
+                    &[],
+                    &values(&upstream),
+                    cols,
+                );
+                let what = format!("{activation:?} {rows}x{cols} without bias");
+                assert_close(&format!("{what} y"), &values(&y), &want_y, 1e-6);
+                let grad_x = grads.get(x.as_tensor()).expect("x gradient");
+                assert_close(&format!("{what} grad_x"), &values(grad_x), &want_gx, 1e-6);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn relu_gradient_is_zero_at_zero() -> candle_core::Result<()> {
+        // x + bias = [-1, 0, 2]: gradients [0, 0, 1] for x, summed [0, 0, 1] for the bias.
+        let x = Var::new(&[[-1.5f32, -0.5, 1.5]], &Device::Cpu)?;
+        let bias = Var::new(&[0.5f32, 0.5, 0.5], &Device::Cpu)?;
+        let y = bias_activation(x.as_tensor(), Some(bias.as_tensor()), FusedActivation::Relu)?;
+        assert_eq!(values(&y), vec![0.0, 0.0, 2.0]);
+        let grads = y.sum_all()?.backward()?;
+        assert_eq!(
+            values(grads.get(x.as_tensor()).unwrap()),
+            vec![0.0, 0.0, 1.0]
+        );
+        assert_eq!(
+            values(grads.get(bias.as_tensor()).unwrap()),
+            vec![0.0, 0.0, 1.0]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn only_the_tracked_argument_gets_a_gradient() -> candle_core::Result<()> {
+        let mut rng = Lcg::new(11);
+        let (x_var, bias_var) = (random_var(&mut rng, &[5, 4]), random_var(&mut rng, &[4]));
+        let (x, bias) = (
+            random_tensor(&mut rng, &[5, 4]),
+            random_tensor(&mut rng, &[4]),
+        );
+        // Bias only: its gradient is the column sums of sigmoid'(z) (upstream 1).
+        let y = bias_activation(&x, Some(bias_var.as_tensor()), FusedActivation::Sigmoid)?;
+        let (_, _, want_gb) = naive(
+            FusedActivation::Sigmoid,
+            &values(&x),
+            &values(bias_var.as_tensor()),
+            &[1.0; 20],
+            4,
+        );
+        let grads = y.sum_all()?.backward()?;
+        assert_close(
+            "bias only",
+            &values(grads.get(bias_var.as_tensor()).unwrap()),
+            &want_gb,
+            1e-6,
+        );
+        assert!(grads.get(&x).is_none());
+        let op = BiasActivationOp {
+            activation: FusedActivation::Sigmoid,
+        };
+        let ones = Tensor::ones((5, 4), DType::F32, &Device::Cpu)?;
+        let (gx, gb) = op.bwd(&x, bias_var.as_tensor(), &y, &ones)?;
+        assert!(gx.is_none() && gb.is_some());
+        // x only.
+        let y = bias_activation(x_var.as_tensor(), Some(&bias), FusedActivation::Tanh)?;
+        let (gx, gb) = BiasActivationOp {
+            activation: FusedActivation::Tanh,
+        }
+        .bwd(x_var.as_tensor(), &bias, &y, &ones)?;
+        assert!(gx.is_some() && gb.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn linear_without_bias_is_the_input_and_strided_inputs_are_read_in_order(
+    ) -> candle_core::Result<()> {
+        let x = Tensor::arange(0f32, 6., &Device::Cpu)?.reshape((2, 3))?;
+        let same = bias_activation(&x, None, FusedActivation::Linear)?;
+        assert_eq!(same.id(), x.id());
+        // x^T = [[0, 3], [1, 4], [2, 5]] plus [10, 20].
+        let bias = Tensor::new(&[10f32, 20.], &Device::Cpu)?;
+        let y = bias_activation(&x.t()?, Some(&bias), FusedActivation::Linear)?;
+        assert_eq!(values(&y), vec![10., 23., 11., 24., 12., 25.]);
+        Ok(())
+    }
+
+    #[test]
+    fn composed_fallback_agrees_with_the_kernel() -> candle_core::Result<()> {
+        let mut rng = Lcg::new(5);
+        let (x, bias) = (
+            random_tensor(&mut rng, &[6, 7]),
+            random_tensor(&mut rng, &[7]),
+        );
+        for activation in ALL {
+            let fused = values(&bias_activation(&x, Some(&bias), activation)?);
+            let reference: Vec<f64> = values(&composed(&x, Some(&bias), activation)?)
+                .iter()
+                .map(|&v| v as f64)
+                .collect();
+            assert_close(&format!("{activation:?}"), &fused, &reference, 1e-6);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn arguments_are_checked() {
+        let x = Tensor::zeros((2, 3), DType::F32, &Device::Cpu).unwrap();
+        let message = |r: candle_core::Result<Tensor>| r.unwrap_err().to_string();
+        let short_bias = Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap();
+        let m = message(bias_activation(
+            &x,
+            Some(&short_bias),
+            FusedActivation::Relu,
+        ));
+        assert!(
+            m.contains("one value per column") && m.contains("[2, 3]") && m.contains("[2]"),
+            "{m}"
+        );
+        let flat = Tensor::zeros(6, DType::F32, &Device::Cpu).unwrap();
+        let m = message(bias_activation(&flat, None, FusedActivation::Relu));
+        assert!(m.contains("rank 2"), "{m}");
+        let ints = Tensor::zeros((2, 3), DType::U32, &Device::Cpu).unwrap();
+        let m = message(bias_activation(&ints, None, FusedActivation::Relu));
+        assert!(m.contains("f32"), "{m}");
+    }
+}

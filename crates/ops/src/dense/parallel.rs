@@ -1,0 +1,112 @@
+//! Row-wise work split over rayon's threads, only when it is large enough to pay for the hand-off.
+//!
+//! These kernels run their own loops instead of candle's elementwise ops, whose spinning thread
+//! pool stalls a loaded machine; small work stays on the calling thread.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use crate::check::worker_threads;
+
+/// The fewest elements one task gets: below this the hand-off to another thread costs more than
+/// the work.
+const MIN_TASK_ELEMENTS: usize = 16 * 1024;
+
+/// Tasks per thread, so that a thread slowed by other processes does not hold up the rest.
+const TASKS_PER_THREAD: usize = 4;
+
+/// Rows per task for `rows` rows of `cols` elements: at least [`MIN_TASK_ELEMENTS`] elements, and
+/// no smaller than needed for [`TASKS_PER_THREAD`] tasks a thread.
+fn rows_per_task(rows: usize, cols: usize) -> usize {
+    let by_size = MIN_TASK_ELEMENTS.div_ceil(cols.max(1));
+    let by_threads = rows.div_ceil(worker_threads() * TASKS_PER_THREAD);
+    by_size.max(by_threads).clamp(1, rows.max(1))
+}
+
+/// `task(row_range)` over consecutive row ranges covering `0..rows`, in parallel when the work is
+/// large; the results in row order.
+pub(crate) fn in_row_chunks<T, F>(rows: usize, cols: usize, task: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(Range<usize>) -> T + Sync,
+{
+    let step = rows_per_task(rows, cols);
+    if step >= rows {
+        return vec![task(0..rows)];
+    }
+    (0..rows.div_ceil(step))
+        .into_par_iter()
+        .map(|chunk| task(chunk * step..rows.min((chunk + 1) * step)))
+        .collect()
+}
+
+/// `task(row_range, rows_of_out)` over consecutive row ranges of the row-major `out` (rows of
+/// `cols` elements), in parallel when the work is large; the results in row order. When `out`
+/// ends with a partial row, the last task's slice also holds it (its range counts whole rows).
+pub(crate) fn in_row_chunks_mut<T, F>(out: &mut [f32], cols: usize, task: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(Range<usize>, &mut [f32]) -> T + Sync,
+{
+    let rows = out.len().checked_div(cols).unwrap_or(0);
+    let step = rows_per_task(rows, cols);
+    if step >= rows {
+        return vec![task(0..rows, out)];
+    }
+    out.par_chunks_mut(step * cols)
+        .enumerate()
+        .map(|(chunk, rows_out)| {
+            let first = chunk * step;
+            task(first..first + rows_out.len() / cols, rows_out)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_every_row_once_in_order() {
+        for (rows, cols) in [(0, 5), (1, 1), (3, 7), (256, 784), (1000, 3), (257, 1024)] {
+            let ranges = in_row_chunks(rows, cols, |r| r);
+            let covered: Vec<usize> = ranges.iter().flat_map(|r| r.clone()).collect();
+            assert_eq!(covered, (0..rows).collect::<Vec<_>>(), "{rows}x{cols}");
+
+            let mut out = vec![0.0f32; rows * cols];
+            let ranges = in_row_chunks_mut(&mut out, cols, |r, chunk| {
+                assert_eq!(chunk.len(), r.len() * cols);
+                for (i, row) in r.clone().zip(chunk.chunks_mut(cols)) {
+                    row.fill(i as f32);
+                }
+                r
+            });
+            let covered: Vec<usize> = ranges.iter().flat_map(|r| r.clone()).collect();
+            assert_eq!(covered, (0..rows).collect::<Vec<_>>(), "{rows}x{cols}");
+            for (i, row) in out.chunks(cols.max(1)).enumerate() {
+                assert!(row.iter().all(|&v| v == i as f32), "{rows}x{cols} row {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_partial_last_row_goes_to_the_last_task() {
+        for len in [5, 1024 * 40 + 17] {
+            let mut out = vec![0.0f32; len];
+            let tails = in_row_chunks_mut(&mut out, 1024, |_, chunk| {
+                chunk.fill(1.0);
+                chunk.len() % 1024
+            });
+            assert!(out.iter().all(|&v| v == 1.0), "{len}");
+            assert_eq!(tails.last(), Some(&(len % 1024)));
+        }
+    }
+
+    #[test]
+    fn large_work_is_split_and_small_work_is_not() {
+        assert_eq!(rows_per_task(16, 100), 16);
+        let step = rows_per_task(256, 784);
+        assert!(step < 256 && step * 784 >= MIN_TASK_ELEMENTS, "{step}");
+    }
+}

@@ -23,9 +23,9 @@ mod timing;
 mod upsample;
 
 pub use bce::binary_cross_entropy_with_logits;
-pub use conv2d::{conv2d, Conv2dParams};
+pub use conv2d::{conv2d, conv2d_backward, Conv2dGradients, Conv2dParams, Conv2dWanted};
 pub use dense::{bias_activation, binary_cross_entropy, FusedActivation};
 pub use error::OpsError;
-pub use max_pool::max_pool2d;
+pub use max_pool::{max_pool2d, max_pool2d_backward};
 pub use padding::{conv_output_len, same_padding, Padding2d};
-pub use upsample::upsample_nearest2d;
+pub use upsample::{upsample_nearest2d, upsample_nearest2d_backward};

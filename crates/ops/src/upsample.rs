@@ -99,33 +99,69 @@ impl CustomOp1 for UpsampleOp {
         if !arg.track_op() {
             return Ok(None);
         }
-        let [n, h, w, c] = self.dims;
-        let (fh, fw) = self.size;
-        let grad = CpuView::of(OP, "output gradient", grad_res)?;
-        let dy = grad.f32()?;
-        let out_row = w * fw * c;
-        let mut dx = buffer::zeroed(n * h * w * c);
-        if !dx.is_empty() {
-            dx.par_chunks_mut(w * c)
-                .zip(dy.par_chunks(fh * out_row))
-                .for_each(|(row, block)| {
-                    // Written before it is read: see `crate::fresh`.
-                    row.fill(0.0);
-                    for out_row in block.chunks_exact(out_row) {
-                        for (pixel, out_pixels) in
-                            row.chunks_exact_mut(c).zip(out_row.chunks_exact(fw * c))
-                        {
-                            for out_pixel in out_pixels.chunks_exact(c) {
-                                for (d, g) in pixel.iter_mut().zip(out_pixel) {
-                                    *d += g;
-                                }
+        block_sums(self.dims, self.size, grad_res).map(Some)
+    }
+}
+
+/// The input gradient of an upsampling of an input of `dims` by `size`: the sum of each block of
+/// the output gradient.
+fn block_sums(
+    dims: [usize; 4],
+    size: (usize, usize),
+    grad_output: &Tensor,
+) -> candle_core::Result<Tensor> {
+    let [n, h, w, c] = dims;
+    let (fh, fw) = size;
+    let grad = CpuView::of(OP, "output gradient", grad_output)?;
+    let dy = grad.f32()?;
+    let out_row = w * fw * c;
+    let mut dx = buffer::zeroed(n * h * w * c);
+    if !dx.is_empty() {
+        dx.par_chunks_mut(w * c)
+            .zip(dy.par_chunks(fh * out_row))
+            .for_each(|(row, block)| {
+                // Written before it is read: see `crate::fresh`.
+                row.fill(0.0);
+                for out_row in block.chunks_exact(out_row) {
+                    for (pixel, out_pixels) in
+                        row.chunks_exact_mut(c).zip(out_row.chunks_exact(fw * c))
+                    {
+                        for out_pixel in out_pixels.chunks_exact(c) {
+                            for (d, g) in pixel.iter_mut().zip(out_pixel) {
+                                *d += g;
                             }
                         }
                     }
-                });
-        }
-        Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
+                }
+            });
     }
+    Tensor::from_vec(dx, dims.as_slice(), grad_output.device())
+}
+
+/// The backward pass of [`upsample_nearest2d`] as a plain function: the input gradient, each
+/// input pixel receiving the sum of its `size` block of `grad_output` (N, H·fh, W·fw, C).
+/// Nothing is recorded for candle's autograd; CPU tensors only.
+pub fn upsample_nearest2d_backward(
+    grad_output: &Tensor,
+    size: (usize, usize),
+) -> candle_core::Result<Tensor> {
+    let dims = expect_f32_rank(OP, "output gradient", grad_output, 4)?;
+    let (fh, fw) = size;
+    if fh == 0 || fw == 0 || dims[1] % fh != 0 || dims[2] % fw != 0 {
+        return Err(OpsError::Config {
+            op: OP,
+            reason: format!(
+                "factors {size:?} must be positive and divide the output gradient's height and width ({:?})",
+                dims
+            ),
+        }
+        .into());
+    }
+    block_sums(
+        [dims[0], dims[1] / fh, dims[2] / fw, dims[3]],
+        size,
+        grad_output,
+    )
 }
 
 #[cfg(test)]
@@ -182,6 +218,10 @@ mod tests {
                 }
             }
         }
+        // The plain function gives the same block sums.
+        let plain = upsample_nearest2d_backward(&upstream, (2, 3)).unwrap();
+        assert_eq!(plain.dims(), x.dims());
+        assert_eq!(values(&plain), dx);
         // The composed (non-CPU) form gives the same values.
         let composed = x
             .reshape((2, 3, 1, 4, 1, 5))
@@ -203,6 +243,8 @@ mod tests {
         };
         assert!(op.bwd(&x, &y, &y).unwrap().is_none());
         assert!(upsample_nearest2d(&x, (0, 2)).is_err());
+        assert!(upsample_nearest2d_backward(&y, (3, 2)).is_err());
+        assert!(upsample_nearest2d_backward(&y, (0, 2)).is_err());
         let v = Var::zeros((2, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
         assert!(upsample_nearest2d(&v, (2, 2))
             .unwrap_err()

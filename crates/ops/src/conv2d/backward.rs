@@ -12,9 +12,9 @@ use super::geometry::{images_per_chunk, ConvGeometry, Formulation};
 use super::project::{to_channel_major, Planes};
 use super::unfold::{add_assign, TapWalk};
 
-/// Which gradients the caller needs.
+/// Which gradients of a convolution the caller needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Wanted {
+pub struct Conv2dWanted {
     /// The gradient with respect to the input.
     pub x: bool,
     /// The gradient with respect to the kernel.
@@ -55,7 +55,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(g: &ConvGeometry, wanted: Wanted) -> Self {
+    fn new(g: &ConvGeometry, wanted: Conv2dWanted) -> Self {
         Self {
             kernel_grad: vec![0.0; if wanted.kernel { g.kernel_len() } else { 0 }],
             bias_grad: vec![0.0; if wanted.bias { g.out_c } else { 0 }],
@@ -77,7 +77,7 @@ pub(crate) fn backward(
     g: &ConvGeometry,
     record: &ForwardRecord<'_>,
     dy: &[f32],
-    wanted: Wanted,
+    wanted: Conv2dWanted,
 ) -> Gradients {
     if !(wanted.x || wanted.kernel || wanted.bias) {
         return Gradients::default();
@@ -155,7 +155,7 @@ enum Lowering<'g> {
 /// The backward work of one chunk of images.
 struct ChunkStep<'a> {
     g: &'a ConvGeometry,
-    wanted: Wanted,
+    wanted: Conv2dWanted,
     images: usize,
     /// The chunk's input images.
     x: &'a [f32],

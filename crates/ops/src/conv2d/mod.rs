@@ -18,6 +18,7 @@ use crate::check::{expect_f32_rank, expect_same_device};
 use crate::error::OpsError;
 use crate::padding::Padding2d;
 
+pub use backward::Conv2dWanted;
 pub(crate) use geometry::ConvGeometry;
 use geometry::OP;
 pub(crate) use op::Conv2dOp;
@@ -109,4 +110,51 @@ pub fn conv2d(
         Some(bias) => x.apply_op3(kernel, bias, op),
         None => x.apply_op2(kernel, op),
     }
+}
+
+/// The gradients of a convolution's arguments, each present when it was asked for.
+#[derive(Debug, Clone)]
+pub struct Conv2dGradients {
+    /// The input's gradient, (N, H, W, Cin).
+    pub x: Option<Tensor>,
+    /// The kernel's gradient, (KH, KW, Cin, Cout).
+    pub kernel: Option<Tensor>,
+    /// The bias's gradient, (Cout).
+    pub bias: Option<Tensor>,
+}
+
+/// The backward pass of [`conv2d`] as a plain function: the gradients `wanted` of
+/// `relu?(conv(x, kernel) + bias)` given the forward's `output` and its gradient `grad_output`
+/// (both (N, OH, OW, Cout)). `output` is read only when `relu` is fused (its positive cells let
+/// the gradient through). Nothing is recorded for candle's autograd; CPU tensors only.
+pub fn conv2d_backward(
+    x: &Tensor,
+    kernel: &Tensor,
+    output: &Tensor,
+    grad_output: &Tensor,
+    params: &Conv2dParams,
+    relu: bool,
+    wanted: Conv2dWanted,
+) -> candle_core::Result<Conv2dGradients> {
+    expect_f32_rank(OP, "x", x, 4)?;
+    expect_f32_rank(OP, "kernel", kernel, 4)?;
+    let geometry = ConvGeometry::new(x.dims(), kernel.dims(), params)?;
+    let out_shape: candle_core::Shape = geometry.out_dims().into();
+    for (name, tensor) in [("output", output), ("output gradient", grad_output)] {
+        if tensor.shape() != &out_shape {
+            return Err(OpsError::ShapeMismatch {
+                op: OP,
+                expected: "the output and its gradient must have the convolution's output shape",
+                lhs_name: name,
+                lhs: tensor.shape().clone(),
+                rhs_name: "expected",
+                rhs: out_shape.clone(),
+            }
+            .into());
+        }
+    }
+    for tensor in [kernel, output, grad_output] {
+        expect_same_device(OP, x, tensor)?;
+    }
+    op::cpu_gradients(&geometry, relu, x, kernel, output, grad_output, wanted)
 }

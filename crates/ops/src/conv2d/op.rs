@@ -5,9 +5,10 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use crate::error::OpsError;
 use crate::storage::{cpu_f32, CpuView};
 
-use super::backward::{backward, ForwardRecord, Wanted};
+use super::backward::{backward, Conv2dWanted, ForwardRecord};
 use super::forward::forward;
 use super::geometry::{ConvGeometry, OP};
+use super::Conv2dGradients;
 
 /// A convolution of known geometry: a [`CustomOp2`] on (x, kernel) or a [`CustomOp3`] on
 /// (x, kernel, bias).
@@ -69,42 +70,49 @@ impl Conv2dOp {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<ArgGradients> {
-        let wanted = Wanted {
+        let wanted = Conv2dWanted {
             x: x.track_op(),
             kernel: kernel.track_op(),
             bias: bias.is_some_and(Tensor::track_op),
         };
-        let x_view = CpuView::of(OP, "x", x)?;
-        let kernel_view = CpuView::of(OP, "kernel", kernel)?;
-        let res_view = CpuView::of(OP, "output", res)?;
-        let grad_view = CpuView::of(OP, "output gradient", grad_res)?;
-        let (x_data, kernel_data, grad_data) =
-            (x_view.f32()?, kernel_view.f32()?, grad_view.f32()?);
-        let res_data = if self.relu {
-            Some(res_view.f32()?)
-        } else {
-            None
-        };
-        let record = ForwardRecord {
-            x: &x_data,
-            kernel: &kernel_data,
-            relu_output: res_data.as_deref(),
-        };
-        let grads = backward(&self.geometry, &record, &grad_data, wanted);
-        let device = x.device();
-        let to_tensor = |data: Option<Vec<f32>>, like: &Tensor| {
-            data.map(|data| Tensor::from_vec(data, like.shape(), device))
-                .transpose()
-        };
-        Ok((
-            to_tensor(grads.x, x)?,
-            to_tensor(grads.kernel, kernel)?,
-            match bias {
-                Some(bias) => to_tensor(grads.bias, bias)?,
-                None => None,
-            },
-        ))
+        let grads = cpu_gradients(&self.geometry, self.relu, x, kernel, res, grad_res, wanted)?;
+        Ok((grads.x, grads.kernel, grads.bias))
     }
+}
+
+/// The gradients `wanted` of `relu?(conv(x, kernel) + bias)` on the CPU, as tensors: `output` is
+/// the forward's result (read only when `relu` is fused), `grad_output` its gradient.
+pub(crate) fn cpu_gradients(
+    geometry: &ConvGeometry,
+    relu: bool,
+    x: &Tensor,
+    kernel: &Tensor,
+    output: &Tensor,
+    grad_output: &Tensor,
+    wanted: Conv2dWanted,
+) -> candle_core::Result<Conv2dGradients> {
+    let x_view = CpuView::of(OP, "x", x)?;
+    let kernel_view = CpuView::of(OP, "kernel", kernel)?;
+    let res_view = CpuView::of(OP, "output", output)?;
+    let grad_view = CpuView::of(OP, "output gradient", grad_output)?;
+    let (x_data, kernel_data, grad_data) = (x_view.f32()?, kernel_view.f32()?, grad_view.f32()?);
+    let res_data = if relu { Some(res_view.f32()?) } else { None };
+    let record = ForwardRecord {
+        x: &x_data,
+        kernel: &kernel_data,
+        relu_output: res_data.as_deref(),
+    };
+    let grads = backward(geometry, &record, &grad_data, wanted);
+    let device = x.device();
+    let to_tensor = |data: Option<Vec<f32>>, shape: Shape| {
+        data.map(|data| Tensor::from_vec(data, shape, device))
+            .transpose()
+    };
+    Ok(Conv2dGradients {
+        x: to_tensor(grads.x, x.shape().clone())?,
+        kernel: to_tensor(grads.kernel, kernel.shape().clone())?,
+        bias: to_tensor(grads.bias, geometry.out_c.into())?,
+    })
 }
 
 impl CustomOp2 for Conv2dOp {

@@ -6,7 +6,7 @@ use candle_core::{CustomOp3, Device, Tensor};
 use super::composed;
 use super::geometry::ConvGeometry;
 use super::op::Conv2dOp;
-use super::{conv2d, Conv2dParams};
+use super::{conv2d, conv2d_backward, Conv2dParams, Conv2dWanted};
 use crate::test_util::{assert_close, random_tensor, random_var, values, Lcg};
 
 /// A convolution problem in plain arrays.
@@ -181,6 +181,51 @@ impl Problem {
         assert_close(
             &format!("{what}: dbias"),
             &grad(&bias),
+            &reference.bias_grad,
+            tolerance,
+        );
+        self.check_plain_backward(&what, [&x, &kernel, &y, &upstream], &reference, tolerance);
+    }
+
+    /// The plain-function backward, on untracked tensors, against the same reference.
+    fn check_plain_backward(
+        &self,
+        what: &str,
+        [x, kernel, y, upstream]: [&Tensor; 4],
+        reference: &Reference,
+        tolerance: f64,
+    ) {
+        let all = Conv2dWanted {
+            x: true,
+            kernel: true,
+            bias: true,
+        };
+        let grads = conv2d_backward(
+            &x.detach(),
+            &kernel.detach(),
+            &y.detach(),
+            upstream,
+            &self.params,
+            self.relu,
+            all,
+        )
+        .unwrap();
+        let got = |t: Option<Tensor>| values(&t.expect("asked-for gradient present"));
+        assert_close(
+            &format!("{what}: plain dx"),
+            &got(grads.x),
+            &reference.x_grad,
+            tolerance,
+        );
+        assert_close(
+            &format!("{what}: plain dkernel"),
+            &got(grads.kernel),
+            &reference.kernel_grad,
+            tolerance,
+        );
+        assert_close(
+            &format!("{what}: plain dbias"),
+            &got(grads.bias),
             &reference.bias_grad,
             tolerance,
         );
@@ -432,4 +477,48 @@ fn wrong_arguments_are_refused_with_both_shapes() {
     assert!(err.to_string().contains("f32"), "{err}");
     let err = conv2d(&x, &f32_zeros(&[7, 3, 3, 2]), None, &params, false).unwrap_err();
     assert!(err.to_string().contains("smaller than the window"), "{err}");
+}
+
+#[test]
+fn plain_backward_computes_only_what_is_asked_and_checks_shapes() {
+    let problem = same([2, 5, 5, 2], [3, 3, 2, 3], (1, 1), (1, 1), true);
+    let mut rng = Lcg::new(31);
+    let x = random_tensor(&mut rng, &problem.x_dims);
+    let kernel = random_tensor(&mut rng, &problem.k_dims);
+    let bias = random_tensor(&mut rng, &[3]);
+    let y = conv2d(&x, &kernel, Some(&bias), &problem.params, true).unwrap();
+    let upstream = random_tensor(&mut rng, y.dims());
+    let reference = problem.reference(
+        &values(&x),
+        &values(&kernel),
+        &values(&bias),
+        &values(&upstream),
+    );
+    let kernel_only = Conv2dWanted {
+        x: false,
+        kernel: true,
+        bias: false,
+    };
+    let grads = conv2d_backward(
+        &x,
+        &kernel,
+        &y,
+        &upstream,
+        &problem.params,
+        true,
+        kernel_only,
+    )
+    .unwrap();
+    assert!(grads.x.is_none() && grads.bias.is_none());
+    assert_close(
+        "kernel only",
+        &values(&grads.kernel.unwrap()),
+        &reference.kernel_grad,
+        1e-5,
+    );
+    let wrong = upstream.narrow(1, 0, 2).unwrap();
+    let error = conv2d_backward(&x, &kernel, &y, &wrong, &problem.params, true, kernel_only)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("output gradient"), "{error}");
 }

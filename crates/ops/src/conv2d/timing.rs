@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::backward::{backward, ForwardRecord, Wanted};
+use super::backward::{backward, Conv2dWanted, ForwardRecord};
 use super::forward::forward;
 use super::geometry::ConvGeometry;
 use super::Conv2dParams;
@@ -70,12 +70,12 @@ fn conv_timing() {
             kernel: &kernel,
             relu_output: Some(&y),
         };
-        let input_only = Wanted {
+        let input_only = Conv2dWanted {
             x: true,
             kernel: false,
             bias: false,
         };
-        let weights_only = Wanted {
+        let weights_only = Conv2dWanted {
             x: false,
             kernel: true,
             bias: true,

@@ -160,12 +160,52 @@ impl CustomOp1 for MaxPool2dOp {
         if !arg.track_op() {
             return Ok(None);
         }
-        let x = CpuView::of(OP, "x", arg)?;
-        let y = CpuView::of(OP, "output", res)?;
-        let grad = CpuView::of(OP, "output gradient", grad_res)?;
-        let x_grad = kernel::backward(&self.geometry, &x.f32()?, &y.f32()?, &grad.f32()?);
-        Ok(Some(Tensor::from_vec(x_grad, arg.shape(), arg.device())?))
+        input_gradient(&self.geometry, arg, res, grad_res).map(Some)
     }
+}
+
+/// The input gradient of a CPU max pooling of `x` whose result is `y`, given `y`'s gradient.
+fn input_gradient(
+    g: &PoolGeometry,
+    x: &Tensor,
+    y: &Tensor,
+    grad_y: &Tensor,
+) -> candle_core::Result<Tensor> {
+    let x_view = CpuView::of(OP, "x", x)?;
+    let y_view = CpuView::of(OP, "output", y)?;
+    let grad = CpuView::of(OP, "output gradient", grad_y)?;
+    let x_grad = kernel::backward(g, &x_view.f32()?, &y_view.f32()?, &grad.f32()?);
+    Tensor::from_vec(x_grad, x.shape(), x.device())
+}
+
+/// The backward pass of [`max_pool2d`] as a plain function: the gradient of `x` given the
+/// pooling's `output` and its gradient `grad_output`, each routed whole to the first maximum of
+/// its window. Nothing is recorded for candle's autograd; CPU tensors only.
+pub fn max_pool2d_backward(
+    x: &Tensor,
+    output: &Tensor,
+    grad_output: &Tensor,
+    pool: (usize, usize),
+    strides: (usize, usize),
+    padding: Padding2d,
+) -> candle_core::Result<Tensor> {
+    expect_f32_rank(OP, "x", x, 4)?;
+    let geometry = PoolGeometry::new(x.dims(), pool, strides, padding)?;
+    let out_shape: Shape = geometry.out_dims().as_slice().into();
+    for (name, tensor) in [("output", output), ("output gradient", grad_output)] {
+        if tensor.shape() != &out_shape || tensor.dtype() != candle_core::DType::F32 {
+            return Err(OpsError::ShapeMismatch {
+                op: OP,
+                expected: "the output and its gradient must be f32 of the pooling's output shape",
+                lhs_name: name,
+                lhs: tensor.shape().clone(),
+                rhs_name: "expected",
+                rhs: out_shape.clone(),
+            }
+            .into());
+        }
+    }
+    input_gradient(&geometry, x, output, grad_output)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use candle_core::{Device, Tensor};
 
 use super::composed;
-use super::max_pool2d;
+use super::{max_pool2d, max_pool2d_backward};
 use crate::padding::Padding2d;
 use crate::test_util::{assert_close, random_tensor, random_var, values, Lcg};
 
@@ -75,6 +75,13 @@ fn check(
     assert_close(
         "max_pool2d dx",
         &values(grads.get(&x).unwrap()),
+        &expected,
+        1e-6,
+    );
+    let plain = max_pool2d_backward(&x.detach(), &y.detach(), &upstream, pool, strides, pad);
+    assert_close(
+        "max_pool2d plain dx",
+        &values(&plain.unwrap()),
         &expected,
         1e-6,
     );
@@ -185,4 +192,14 @@ fn bad_configurations_are_refused() {
         .unwrap_err()
         .to_string()
         .contains("rank 4"));
+}
+
+#[test]
+fn plain_backward_refuses_an_output_of_the_wrong_shape() {
+    let x = Tensor::zeros((1, 4, 4, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let wrong = Tensor::zeros((1, 3, 2, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let error = max_pool2d_backward(&x, &wrong, &wrong, (2, 2), (2, 2), Padding2d::VALID)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("output"), "{error}");
 }

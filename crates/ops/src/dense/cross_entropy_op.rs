@@ -3,8 +3,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use super::parallel::{in_row_chunks, in_row_chunks_mut};
-use crate::buffer::zeroed;
+use super::parallel::{in_row_chunks, map_pairs};
 use crate::check::{expect_f32, expect_same_device};
 use crate::error::OpsError;
 use crate::storage::{cpu_f32, CpuView};
@@ -133,24 +132,12 @@ impl CustomOp2 for BinaryCrossEntropyOp {
             CpuView::of(OP, "y_pred", y_pred)?,
         );
         let (y, p) = (y_view.f32()?, p_view.f32()?);
-        let elementwise = |f: fn(f32, f32) -> f32| {
-            let mut out = zeroed(p.len());
-            // Units of UNIT elements; the last task also gets the tail shorter than a unit.
-            in_row_chunks_mut(&mut out, UNIT, |units, out| {
-                let start = units.start * UNIT;
-                let span = start..start + out.len();
-                for ((o, &y), &p) in out.iter_mut().zip(&y[span.clone()]).zip(&p[span]) {
-                    *o = f(y, p) * scale;
-                }
-            });
-            out
-        };
         let grad_true = y_true
             .track_op()
             .then(|| {
-                let grad = elementwise(|_, p| {
+                let grad = map_pairs(&y, &p, |_, p| {
                     let p = clip(p);
-                    (1.0 - p).ln() - p.ln()
+                    ((1.0 - p).ln() - p.ln()) * scale
                 });
                 Tensor::from_vec(grad, y_true.shape(), y_true.device())
             })
@@ -158,7 +145,7 @@ impl CustomOp2 for BinaryCrossEntropyOp {
         let grad_pred = y_pred
             .track_op()
             .then(|| {
-                let grad = elementwise(element_grad_pred);
+                let grad = map_pairs(&y, &p, |y, p| element_grad_pred(y, p) * scale);
                 Tensor::from_vec(grad, y_pred.shape(), y_pred.device())
             })
             .transpose()?;

@@ -63,6 +63,24 @@ where
         .collect()
 }
 
+/// `f(a[i], b[i])` for every `i`, written straight into the result (no zero fill first), split
+/// over threads when large.
+pub(crate) fn map_pairs<F>(a: &[f32], b: &[f32], f: F) -> Vec<f32>
+where
+    F: Fn(f32, f32) -> f32 + Sync,
+{
+    let pair = |(&a, &b): (&f32, &f32)| f(a, b);
+    if a.len() < 2 * MIN_TASK_ELEMENTS {
+        a.iter().zip(b).map(pair).collect()
+    } else {
+        a.par_iter()
+            .zip(b)
+            .with_min_len(MIN_TASK_ELEMENTS)
+            .map(pair)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +118,20 @@ mod tests {
             });
             assert!(out.iter().all(|&v| v == 1.0), "{len}");
             assert_eq!(tails.last(), Some(&(len % 1024)));
+        }
+    }
+
+    #[test]
+    fn pairs_are_mapped_in_order_small_and_large() {
+        for len in [0, 3, 5 * MIN_TASK_ELEMENTS + 1] {
+            let a: Vec<f32> = (0..len).map(|i| i as f32).collect();
+            let b: Vec<f32> = (0..len).map(|i| (i % 7) as f32).collect();
+            let out = map_pairs(&a, &b, |x, y| x * 10.0 + y);
+            assert_eq!(out.len(), len);
+            assert!(out
+                .iter()
+                .enumerate()
+                .all(|(i, &v)| v == i as f32 * 10.0 + (i % 7) as f32));
         }
     }
 

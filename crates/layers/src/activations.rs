@@ -84,7 +84,8 @@ impl Activation {
             Activation::Relu => x.relu()?,
             Activation::Sigmoid => candle_nn::ops::sigmoid(x)?,
             Activation::Tanh => x.tanh()?,
-            Activation::Softmax => candle_nn::ops::softmax_last_dim(x)?,
+            // Composed, so autograd reaches it: candle's fused `softmax_last_dim` has no backward.
+            Activation::Softmax => candle_nn::ops::softmax(x, candle_core::D::Minus1)?,
             Activation::Elu => x.elu(1.0)?,
             Activation::Gelu => x.gelu_erf()?,
             // relu(x) + log(1 + exp(-|x|)): no overflow for large |x|.

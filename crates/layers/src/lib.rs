@@ -19,6 +19,8 @@ pub mod error;
 pub mod initializers;
 mod kernel_bias;
 pub mod layer;
+#[cfg(test)]
+mod layer_tests;
 pub mod pooling;
 pub mod random;
 pub mod regularizers;

@@ -29,6 +29,44 @@ fn dense_autoencoder_summaries_match_keras() -> rkeras::Result<()> {
     Ok(())
 }
 
+/// Asserts the three summaries of a tutorial model against Keras's.
+fn assert_keras_summaries(
+    ae: &models::Autoencoder,
+    encoder: &str,
+    decoder: &str,
+    autoencoder: &str,
+) -> rkeras::Result<()> {
+    assert_eq!(ae.encoder.summary_string()?, encoder);
+    assert_eq!(ae.decoder.summary_string()?, decoder);
+    assert_eq!(ae.autoencoder.summary_string()?, autoencoder);
+    Ok(())
+}
+
+#[test]
+fn deep_conv_and_sparse_summaries_match_keras() -> rkeras::Result<()> {
+    rkeras::utils::clear_session();
+    assert_keras_summaries(
+        &models::create_deep_dense_ae()?,
+        include_str!("golden/deep_encoder.txt"),
+        include_str!("golden/deep_decoder.txt"),
+        include_str!("golden/deep_autoencoder.txt"),
+    )?;
+    rkeras::utils::clear_session();
+    assert_keras_summaries(
+        &models::create_deep_conv_ae()?,
+        include_str!("golden/conv_encoder.txt"),
+        include_str!("golden/conv_decoder.txt"),
+        include_str!("golden/conv_autoencoder.txt"),
+    )?;
+    rkeras::utils::clear_session();
+    assert_keras_summaries(
+        &models::create_sparse_ae()?,
+        include_str!("golden/sparse_encoder.txt"),
+        include_str!("golden/sparse_decoder.txt"),
+        include_str!("golden/sparse_autoencoder.txt"),
+    )
+}
+
 #[test]
 fn a_branching_model_gets_the_connected_to_column() -> rkeras::Result<()> {
     rkeras::utils::clear_session();

@@ -1,9 +1,10 @@
 //! The `Layer` trait every layer (and every model) implements, with its weights and call context.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use candle_core::{Tensor, Var};
+use candle_core::{Tensor, TensorId, Var};
 
 use crate::{Result, SymbolicShape};
 
@@ -41,12 +42,16 @@ impl Weight {
     }
 }
 
-/// What a call needs besides its inputs: whether it runs in training, and where it puts the
-/// losses it adds (activity penalties), which training adds to the loss.
+/// What a call needs besides its inputs: whether it runs in training, whether candle's autograd
+/// sees the weights, and where it puts the losses it adds (activity penalties), which training
+/// adds to the loss.
 #[derive(Debug, Default)]
 pub struct CallContext {
     /// True inside `fit`, false in `predict` and `evaluate`.
     pub training: bool,
+    /// True when the weights enter the call as constants, so that candle records no graph
+    /// (the layer-level backward pass computes the gradients instead).
+    detached_weights: bool,
     losses: Vec<Tensor>,
 }
 
@@ -55,7 +60,28 @@ impl CallContext {
     pub fn new(training: bool) -> Self {
         CallContext {
             training,
+            detached_weights: false,
             losses: Vec::new(),
+        }
+    }
+
+    /// A training context whose calls read the weights detached: candle builds no graph, and
+    /// [`Layer::backward`] computes the gradients from the [`CallRecord`]s.
+    pub fn detached_training() -> Self {
+        CallContext {
+            training: true,
+            detached_weights: true,
+            losses: Vec::new(),
+        }
+    }
+
+    /// A weight as the call must read it: the variable itself, or a detached view of its
+    /// storage under [`CallContext::detached_training`].
+    pub fn weight(&self, var: &Var) -> Tensor {
+        if self.detached_weights {
+            var.as_tensor().detach()
+        } else {
+            var.as_tensor().clone()
         }
     }
 
@@ -113,6 +139,36 @@ pub trait Layer: Any + Send + Sync {
     /// How many tensors a call returns.
     fn output_count(&self) -> usize {
         1
+    }
+
+    /// Whether [`Layer::backward`] is implemented; training falls back to candle's autograd for
+    /// the whole step when any layer of the model says no.
+    fn has_backward(&self) -> bool {
+        false
+    }
+
+    /// Runs the layer for training and keeps what [`Layer::backward`] needs: by default the
+    /// inputs and outputs.
+    fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
+        let outputs = self.call(inputs, ctx)?;
+        Ok(CallRecord::new(inputs.to_vec(), outputs))
+    }
+
+    /// The layer's backward pass: given the record of a call and the gradients of the loss with
+    /// respect to its outputs, adds the gradients of its trainable weights to `weight_grads` and
+    /// returns those of its inputs (`None` where `needs_input_grad` is false).
+    fn backward(
+        &self,
+        record: CallRecord,
+        grad_outputs: &[Tensor],
+        needs_input_grad: &[bool],
+        weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let _ = (record, grad_outputs, needs_input_grad, weight_grads);
+        Err(crate::Error::config(
+            self.name(),
+            format!("{} has no layer-level backward pass", self.class_name()),
+        ))
     }
 
     /// The layer as `Any`, to recover its concrete type.
@@ -203,4 +259,99 @@ pub fn config_with_name<T: serde::Serialize>(options: &T, base: &LayerBase) -> s
     value["name"] = base.name().into();
     value["trainable"] = base.trainable().into();
     value
+}
+
+/// What a training call keeps for its backward pass: its inputs, its outputs and any state of
+/// the layer's own (a nested model keeps the records of its nodes).
+pub struct CallRecord {
+    /// The tensors the call read.
+    pub inputs: Vec<Tensor>,
+    /// The tensors the call returned.
+    pub outputs: Vec<Tensor>,
+    /// Whatever else the layer's backward needs.
+    pub state: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl CallRecord {
+    /// A record of `inputs` and `outputs` with no extra state.
+    pub fn new(inputs: Vec<Tensor>, outputs: Vec<Tensor>) -> Self {
+        CallRecord {
+            inputs,
+            outputs,
+            state: None,
+        }
+    }
+
+    /// The only input and output and the only output gradient of a single-input layer's call,
+    /// or an error naming the layer.
+    pub fn single<'a>(
+        &'a self,
+        layer: &str,
+        grad_outputs: &'a [Tensor],
+    ) -> Result<(&'a Tensor, &'a Tensor, &'a Tensor)> {
+        match (&self.inputs[..], &self.outputs[..], grad_outputs) {
+            ([x], [y], [dy]) if y.shape() == dy.shape() => Ok((x, y, dy)),
+            _ => Err(crate::Error::config(
+                layer,
+                format!(
+                    "backward expects one input, one output and one output gradient of the \
+                     output's shape, got {} input(s), {} output(s) and {} gradient(s)",
+                    self.inputs.len(),
+                    self.outputs.len(),
+                    grad_outputs.len()
+                ),
+            )),
+        }
+    }
+}
+
+/// The gradients of the loss with respect to the trainable weights, summed per variable (a layer
+/// called twice contributes twice). Weights outside the trainable set are ignored.
+pub struct WeightGrads {
+    trainable: HashMap<TensorId, Var>,
+    grads: HashMap<TensorId, Tensor>,
+}
+
+impl WeightGrads {
+    /// An empty sum over the variables `trainable`.
+    pub fn new(trainable: &[Var]) -> Self {
+        WeightGrads {
+            trainable: trainable
+                .iter()
+                .map(|v| (v.as_tensor().id(), v.clone()))
+                .collect(),
+            grads: HashMap::new(),
+        }
+    }
+
+    /// Whether `var`'s gradient is wanted (it is trainable).
+    pub fn wants(&self, var: &Var) -> bool {
+        self.trainable.contains_key(&var.as_tensor().id())
+    }
+
+    /// Adds `grad` to `var`'s sum; ignored when `var` is not trainable. The shapes must agree.
+    pub fn add(&mut self, var: &Var, grad: Tensor) -> Result<()> {
+        let id = var.as_tensor().id();
+        if !self.trainable.contains_key(&id) {
+            return Ok(());
+        }
+        if grad.shape() != var.shape() {
+            return Err(crate::Error::shape(
+                "weight gradient",
+                format!("{:?}", var.dims()),
+                format!("{:?}", grad.dims()),
+            ));
+        }
+        let sum = match self.grads.remove(&id) {
+            Some(previous) => (previous + grad)?,
+            None => grad,
+        };
+        self.grads.insert(id, sum);
+        Ok(())
+    }
+
+    /// `var`'s summed gradient, if any call contributed one.
+    pub fn get(&self, var: &Var) -> Option<&Tensor> {
+        self.grads.get(&var.as_tensor().id())
+    }
 }

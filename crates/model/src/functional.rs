@@ -5,11 +5,13 @@ use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
 
 use candle_core::Tensor;
+use rkeras_layers::layer::{CallRecord, WeightGrads};
 use rkeras_layers::layer_base_methods;
 use rkeras_layers::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape, Weight};
 use serde_json::json;
 
-use crate::graph::Graph;
+use crate::backward;
+use crate::graph::{Graph, Node};
 
 /// State another crate attaches to a model (the training crate keeps its compile state here).
 pub type Extension = Option<Box<dyn Any + Send>>;
@@ -45,6 +47,32 @@ impl Functional {
 
     /// Runs the graph on concrete inputs, in order, freeing each value after its last reader.
     pub fn run(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>> {
+        self.execute(inputs, |node, args| node.layer.call(args, ctx))
+    }
+
+    /// Runs the graph for training and keeps every node's [`CallRecord`], in node order, for
+    /// the backward pass.
+    fn run_recorded(
+        &self,
+        inputs: &[Tensor],
+        ctx: &mut CallContext,
+    ) -> Result<(Vec<Tensor>, Vec<CallRecord>)> {
+        let mut records = Vec::with_capacity(self.graph.nodes.len());
+        let outputs = self.execute(inputs, |node, args| {
+            let record = node.layer.call_recorded(args, ctx)?;
+            let outputs = record.outputs.clone();
+            records.push(record);
+            Ok(outputs)
+        })?;
+        Ok((outputs, records))
+    }
+
+    /// Runs the graph, calling each node through `call_node`.
+    fn execute(
+        &self,
+        inputs: &[Tensor],
+        mut call_node: impl FnMut(&Node, &[Tensor]) -> Result<Vec<Tensor>>,
+    ) -> Result<Vec<Tensor>> {
         let g = &self.graph;
         if inputs.len() != g.input_slots.len() {
             return Err(Error::Graph(format!(
@@ -77,7 +105,7 @@ impl Functional {
                 })?;
                 args.push(value);
             }
-            let outputs = node.layer.call(&args, ctx)?;
+            let outputs = call_node(node, &args)?;
             if outputs.len() != node.outputs.len() {
                 return Err(Error::Graph(format!(
                     "layer '{}' returned {} outputs, expected {}",
@@ -199,5 +227,42 @@ impl Layer for Functional {
 
     fn output_count(&self) -> usize {
         self.graph.output_slots.len()
+    }
+
+    fn has_backward(&self) -> bool {
+        self.graph.layers().iter().all(|layer| layer.has_backward())
+    }
+
+    fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
+        let (outputs, records) = self.run_recorded(inputs, ctx)?;
+        let mut record = CallRecord::new(inputs.to_vec(), outputs);
+        record.state = Some(Box::new(records));
+        Ok(record)
+    }
+
+    /// Runs the nodes backward, in reverse order, from the records of their calls.
+    fn backward(
+        &self,
+        record: CallRecord,
+        grad_outputs: &[Tensor],
+        needs_input_grad: &[bool],
+        weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let records = record
+            .state
+            .and_then(|state| state.downcast::<Vec<CallRecord>>().ok())
+            .ok_or_else(|| {
+                Error::Graph(format!(
+                    "model '{}': backward needs the record of a call_recorded run",
+                    self.name()
+                ))
+            })?;
+        backward::run(
+            &self.graph,
+            *records,
+            grad_outputs,
+            needs_input_grad,
+            weight_grads,
+        )
     }
 }

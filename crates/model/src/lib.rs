@@ -18,6 +18,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod backward;
 pub mod functional;
 pub mod graph;
 pub mod model;

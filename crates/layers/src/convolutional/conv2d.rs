@@ -2,17 +2,20 @@
 //! (`keras/src/layers/convolutional/conv2d.py`, `base_conv.py`). The kernel is stored as Keras
 //! stores it, `(kh, kw, in, out)`; the work is done by `rkeras_ops::conv2d`.
 
+use std::any::Any;
 use std::sync::{Arc, OnceLock};
 
 use candle_core::Tensor;
+use rkeras_ops::Conv2dWanted;
 use serde::{Deserialize, Serialize};
 
 use crate::activations::{Activation, ActivationArg};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::convolutional::options::{spatial_geometry, Padding, PaddingArg, Size2};
+use crate::core::activation::{activation_gradient, derivative_from_output};
 use crate::initializers::Initializer;
 use crate::kernel_bias::{add_activity_penalty, KernelBias};
-use crate::layer::{config_with_name, single_input};
+use crate::layer::{config_with_name, single_input, CallRecord, WeightGrads};
 use crate::layer_base_methods;
 use crate::regularizers::Regularizer;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape, Weight};
@@ -182,6 +185,67 @@ impl Conv2DLayer {
         spatial_geometry((h, w), c.kernel_size, c.strides, c.dilation_rate, c.padding)
     }
 
+    /// The built weights and the window parameters for input `x`, or an error saying what
+    /// does not fit.
+    fn checked(&self, x: &Tensor) -> Result<(&ConvWeights, rkeras_ops::Conv2dParams)> {
+        let w = self.weights.get().ok_or_else(|| {
+            Error::config(self.name(), "called before it was built on an input shape")
+        })?;
+        let (h, wd) = match x.dims() {
+            &[_, h, wd, c] if c == w.in_channels => (h, wd),
+            dims => {
+                return Err(Error::shape(
+                    self.name(),
+                    format!("(batch, height, width, {})", w.in_channels),
+                    format!("{dims:?}"),
+                ))
+            }
+        };
+        let (padding, _) = self.geometry(h, wd).ok_or_else(|| {
+            Error::shape(
+                self.name(),
+                "an input at least as large as the window",
+                format!("{:?}", x.dims()),
+            )
+        })?;
+        let c = &self.config;
+        let params = rkeras_ops::Conv2dParams {
+            strides: c.strides.pair(),
+            dilation: c.dilation_rate.pair(),
+            padding,
+        };
+        Ok((w, params))
+    }
+
+    /// The convolution and its activation, returning the pre-activation too when
+    /// `keep_pre_activation` (and the activation is not fused into the kernel).
+    fn forward(
+        &self,
+        inputs: &[Tensor],
+        ctx: &mut CallContext,
+        keep_pre_activation: bool,
+    ) -> Result<(Option<Tensor>, Tensor)> {
+        let x = single_input(self.name(), inputs)?;
+        let (w, params) = self.checked(x)?;
+        let c = &self.config;
+        let fuse_relu = c.activation == Activation::Relu;
+        let z = rkeras_ops::conv2d(
+            x,
+            &ctx.weight(&w.params.kernel),
+            w.params.bias.as_ref().map(|b| ctx.weight(b)).as_ref(),
+            &params,
+            fuse_relu,
+        )?;
+        let (z, y) = if fuse_relu {
+            (None, z)
+        } else {
+            let y = c.activation.apply(&z)?;
+            (keep_pre_activation.then_some(z), y)
+        };
+        add_activity_penalty(c.activity_regularizer.as_ref(), &y, ctx)?;
+        Ok((z, y))
+    }
+
     fn make_weights(&self, in_channels: usize) -> Result<ConvWeights> {
         let c = &self.config;
         let shape = [c.kernel_size.0, c.kernel_size.1, in_channels, c.filters];
@@ -242,48 +306,62 @@ impl Layer for Conv2DLayer {
     }
 
     fn call(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>> {
-        let x = single_input(self.name(), inputs)?;
-        let w = self.weights.get().ok_or_else(|| {
-            Error::config(self.name(), "called before it was built on an input shape")
-        })?;
-        let (h, wd) = match x.dims() {
-            &[_, h, wd, c] if c == w.in_channels => (h, wd),
-            dims => {
-                return Err(Error::shape(
-                    self.name(),
-                    format!("(batch, height, width, {})", w.in_channels),
-                    format!("{dims:?}"),
-                ))
-            }
-        };
-        let (padding, _) = self.geometry(h, wd).ok_or_else(|| {
-            Error::shape(
-                self.name(),
-                "an input at least as large as the window",
-                format!("{:?}", x.dims()),
-            )
-        })?;
-        let c = &self.config;
-        let params = rkeras_ops::Conv2dParams {
-            strides: c.strides.pair(),
-            dilation: c.dilation_rate.pair(),
-            padding,
-        };
-        let fuse_relu = c.activation == Activation::Relu;
-        let y = rkeras_ops::conv2d(
-            x,
-            w.params.kernel.as_tensor(),
-            w.params.bias.as_ref().map(|b| b.as_tensor()),
-            &params,
-            fuse_relu,
-        )?;
-        let y = if fuse_relu {
-            y
-        } else {
-            c.activation.apply(&y)?
-        };
-        add_activity_penalty(c.activity_regularizer.as_ref(), &y, ctx)?;
+        let (_, y) = self.forward(inputs, ctx, false)?;
         Ok(vec![y])
+    }
+
+    fn has_backward(&self) -> bool {
+        // An activity penalty is a loss added by the call: only candle's autograd follows it.
+        self.config.activity_regularizer.is_none()
+    }
+
+    fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
+        let keep_pre_activation = !derivative_from_output(self.config.activation);
+        let (pre_activation, y) = self.forward(inputs, ctx, keep_pre_activation)?;
+        let mut record = CallRecord::new(inputs.to_vec(), vec![y]);
+        record.state = pre_activation.map(|z| Box::new(z) as Box<dyn Any + Send + Sync>);
+        Ok(record)
+    }
+
+    fn backward(
+        &self,
+        record: CallRecord,
+        grad_outputs: &[Tensor],
+        needs_input_grad: &[bool],
+        weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let (x, y, dy) = record.single(self.name(), grad_outputs)?;
+        let (w, params) = self.checked(x)?;
+        let (kernel, bias) = (&w.params.kernel, w.params.bias.as_ref());
+        let wanted = Conv2dWanted {
+            x: needs_input_grad.first().copied().unwrap_or(false),
+            kernel: weight_grads.wants(kernel),
+            bias: bias.is_some_and(|b| weight_grads.wants(b)),
+        };
+        if !(wanted.x || wanted.kernel || wanted.bias) {
+            return Ok(vec![None]);
+        }
+        let activation = self.config.activation;
+        let relu = activation == Activation::Relu;
+        // ReLU's mask is applied by the kernel itself, from the output.
+        let dz = if relu {
+            dy.clone()
+        } else {
+            let z = record
+                .state
+                .as_ref()
+                .and_then(|s| s.downcast_ref::<Tensor>());
+            activation_gradient(activation, z, y, dy)?
+        };
+        let grads =
+            rkeras_ops::conv2d_backward(x, kernel.as_tensor(), y, &dz, &params, relu, wanted)?;
+        if let Some(grad) = grads.kernel {
+            weight_grads.add(kernel, grad)?;
+        }
+        if let (Some(bias), Some(grad)) = (bias, grads.bias) {
+            weight_grads.add(bias, grad)?;
+        }
+        Ok(vec![grads.x])
     }
 
     fn weights(&self) -> Vec<Weight> {

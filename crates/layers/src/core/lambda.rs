@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use candle_core::Tensor;
+use candle_core::{Tensor, Var};
 use serde_json::json;
 
 use crate::builder::{LayerBuilder, LayerConfig};
-use crate::layer::single_input;
+use crate::layer::{single_input, CallRecord, WeightGrads};
 use crate::layer_base_methods;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
 
@@ -112,5 +112,39 @@ impl Layer for LambdaLayer {
             "function": self.config.function_name,
             "output_shape": self.config.output_shape,
         })
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    /// Differentiates the function by candle's autograd on a graph of its own: the function
+    /// runs again on a variable copy of the input.
+    fn backward(
+        &self,
+        record: CallRecord,
+        grad_outputs: &[Tensor],
+        needs_input_grad: &[bool],
+        _weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let (x, _, dy) = record.single(self.name(), grad_outputs)?;
+        if !needs_input_grad.first().copied().unwrap_or(false) {
+            return Ok(vec![None]);
+        }
+        let x = Var::from_tensor(&x.detach())?;
+        let y = (self.config.function)(x.as_tensor())?;
+        if y.shape() != dy.shape() {
+            return Err(Error::shape(
+                self.name(),
+                format!("{:?} from the function, as in the forward pass", dy.dims()),
+                format!("{:?}", y.dims()),
+            ));
+        }
+        let grads = (y * dy.detach())?.sum_all()?.backward()?;
+        let dx = match grads.get(x.as_tensor()) {
+            Some(dx) => dx.clone(),
+            None => x.as_tensor().zeros_like()?,
+        };
+        Ok(vec![Some(dx)])
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::convolutional::options::{spatial_geometry, Padding, PaddingArg, Size2};
-use crate::layer::{config_with_name, single_input};
+use crate::layer::{config_with_name, single_input, CallRecord, WeightGrads};
 use crate::layer_base_methods;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
 
@@ -76,6 +76,9 @@ impl LayerConfig for MaxPooling2DConfig {
     }
 }
 
+/// Where the windows go over one input: (pool, strides, padding).
+type Window = ((usize, usize), (usize, usize), rkeras_ops::Padding2d);
+
 /// The layer a [`MaxPooling2D`] builder makes.
 pub struct MaxPooling2DLayer {
     base: LayerBase,
@@ -87,6 +90,22 @@ impl MaxPooling2DLayer {
         let c = &self.config;
         let strides = c.strides.unwrap_or(c.pool_size);
         spatial_geometry((h, w), c.pool_size, strides, Size2(1, 1), c.padding)
+    }
+
+    /// The (pool, strides, padding) of the windows over `x`, or why `x` does not fit.
+    fn window(&self, x: &Tensor) -> Result<Window> {
+        let dims = format!("{:?}", x.dims());
+        let &[_, h, w, _] = x.dims() else {
+            return Err(Error::shape(
+                self.name(),
+                "(batch, height, width, channels)",
+                dims,
+            ));
+        };
+        let (padding, _) = self.geometry(h, w).ok_or_else(|| self.too_small(dims))?;
+        let c = &self.config;
+        let strides = c.strides.unwrap_or(c.pool_size);
+        Ok((c.pool_size.pair(), strides.pair(), padding))
     }
 
     fn too_small(&self, got: impl std::fmt::Display) -> Error {
@@ -131,23 +150,28 @@ impl Layer for MaxPooling2DLayer {
 
     fn call(&self, inputs: &[Tensor], _ctx: &mut CallContext) -> Result<Vec<Tensor>> {
         let x = single_input(self.name(), inputs)?;
-        let dims = format!("{:?}", x.dims());
-        let &[_, h, w, _] = x.dims() else {
-            return Err(Error::shape(
-                self.name(),
-                "(batch, height, width, channels)",
-                dims,
-            ));
-        };
-        let (padding, _) = self.geometry(h, w).ok_or_else(|| self.too_small(dims))?;
-        let c = &self.config;
-        let strides = c.strides.unwrap_or(c.pool_size);
-        Ok(vec![rkeras_ops::max_pool2d(
-            x,
-            c.pool_size.pair(),
-            strides.pair(),
-            padding,
-        )?])
+        let (pool, strides, padding) = self.window(x)?;
+        Ok(vec![rkeras_ops::max_pool2d(x, pool, strides, padding)?])
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    fn backward(
+        &self,
+        record: CallRecord,
+        grad_outputs: &[Tensor],
+        needs_input_grad: &[bool],
+        _weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let (x, y, dy) = record.single(self.name(), grad_outputs)?;
+        if !needs_input_grad.first().copied().unwrap_or(false) {
+            return Ok(vec![None]);
+        }
+        let (pool, strides, padding) = self.window(x)?;
+        let dx = rkeras_ops::max_pool2d_backward(x, y, dy, pool, strides, padding)?;
+        Ok(vec![Some(dx)])
     }
 
     fn config(&self) -> serde_json::Value {

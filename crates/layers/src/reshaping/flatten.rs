@@ -7,7 +7,7 @@ use candle_core::Tensor;
 use serde_json::json;
 
 use crate::builder::{LayerBuilder, LayerConfig};
-use crate::layer::single_input;
+use crate::layer::{single_input, CallRecord, WeightGrads};
 use crate::layer_base_methods;
 use crate::{CallContext, Layer, LayerBase, Result, SymbolicShape};
 
@@ -72,5 +72,24 @@ impl Layer for FlattenLayer {
 
     fn config(&self) -> serde_json::Value {
         json!({ "name": self.name(), "trainable": self.trainable() })
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    fn backward(
+        &self,
+        record: CallRecord,
+        grad_outputs: &[Tensor],
+        needs_input_grad: &[bool],
+        _weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let (x, _, dy) = record.single(self.name(), grad_outputs)?;
+        if !needs_input_grad.first().copied().unwrap_or(false) {
+            return Ok(vec![None]);
+        }
+        // A row-major reshape: the gradient is the output gradient in the input's shape.
+        Ok(vec![Some(dy.reshape(x.shape())?)])
     }
 }

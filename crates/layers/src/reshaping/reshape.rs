@@ -7,7 +7,7 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::builder::{LayerBuilder, LayerConfig};
-use crate::layer::{config_with_name, single_input};
+use crate::layer::{config_with_name, single_input, CallRecord, WeightGrads};
 use crate::layer_base_methods;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
 
@@ -142,5 +142,24 @@ impl Layer for ReshapeLayer {
 
     fn config(&self) -> serde_json::Value {
         config_with_name(&self.config, &self.base)
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    fn backward(
+        &self,
+        record: CallRecord,
+        grad_outputs: &[Tensor],
+        needs_input_grad: &[bool],
+        _weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let (x, _, dy) = record.single(self.name(), grad_outputs)?;
+        if !needs_input_grad.first().copied().unwrap_or(false) {
+            return Ok(vec![None]);
+        }
+        // A row-major reshape: the gradient is the output gradient in the input's shape.
+        Ok(vec![Some(dy.reshape(x.shape())?)])
     }
 }

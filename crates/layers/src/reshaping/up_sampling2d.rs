@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::convolutional::options::Size2;
-use crate::layer::{config_with_name, single_input};
+use crate::layer::{config_with_name, single_input, CallRecord, WeightGrads};
 use crate::layer_base_methods;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
 
@@ -99,5 +99,24 @@ impl Layer for UpSampling2DLayer {
 
     fn config(&self) -> serde_json::Value {
         config_with_name(&self.config, &self.base)
+    }
+
+    fn has_backward(&self) -> bool {
+        true
+    }
+
+    fn backward(
+        &self,
+        record: CallRecord,
+        grad_outputs: &[Tensor],
+        needs_input_grad: &[bool],
+        _weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let (_, _, dy) = record.single(self.name(), grad_outputs)?;
+        if !needs_input_grad.first().copied().unwrap_or(false) {
+            return Ok(vec![None]);
+        }
+        let dx = rkeras_ops::upsample_nearest2d_backward(dy, self.config.size.pair())?;
+        Ok(vec![Some(dx)])
     }
 }

@@ -1,0 +1,321 @@
+//! The layer-level backward pass against candle's autograd over the whole model: same loss,
+//! same gradient for every trainable weight, same training.
+
+use candle_core::{Device, Tensor, Var};
+use rkeras_layers::{
+    ActivationLayer, Conv2D, Dense, Flatten, Input, Lambda, MaxPooling2D, Regularizer, Reshape,
+    UpSampling2D,
+};
+use rkeras_model::Model;
+
+use super::{autograd_gradients, layer_gradients, step_path, train_step, StepPath, FORCE_AUTOGRAD};
+use crate::compile::{Compiled, IntoLoss, IntoOptimizer};
+use crate::{FitOptions, Training};
+
+/// Deterministic values spread over (0, 1): 0.5 + 0.45 sin(0.37 i + phase).
+fn pseudo_random(dims: &[usize], phase: f64) -> Tensor {
+    let n: usize = dims.iter().product();
+    Tensor::arange(0f32, n as f32, &Device::Cpu)
+        .and_then(|t| t.affine(0.37, phase))
+        .and_then(|t| t.sin())
+        .and_then(|t| t.affine(0.45, 0.5))
+        .and_then(|t| t.reshape(dims))
+        .unwrap()
+}
+
+fn compiled(loss: &str) -> Compiled {
+    Compiled {
+        optimizer: "sgd".into_optimizer().unwrap(),
+        loss: loss.into_loss().unwrap(),
+        metric_names: Vec::new(),
+    }
+}
+
+fn trainable(model: &Model) -> Vec<Var> {
+    model
+        .trainable_weights()
+        .into_iter()
+        .map(|w| w.var)
+        .collect()
+}
+
+/// Both paths on one batch: the losses agree, and every trainable weight's gradient agrees to
+/// 1e-5 relative to the gradient's largest magnitude. Returns how many weights had a gradient.
+fn assert_same_gradients(model: &Model, loss: &str, x: &Tensor, y: &Tensor) -> usize {
+    assert_eq!(
+        step_path(model),
+        StepPath::LayerBackward,
+        "{}",
+        model.name()
+    );
+    let compiled = compiled(loss);
+    let vars = trainable(model);
+    let (loss_ref, pred_ref, grads_ref) = autograd_gradients(model, &compiled, x, y).unwrap();
+    let (loss_new, pred_new, grads_new) = layer_gradients(model, &compiled, &vars, x, y).unwrap();
+    let (a, b) = (
+        loss_ref.to_scalar::<f32>().unwrap(),
+        loss_new.to_scalar::<f32>().unwrap(),
+    );
+    assert!((a - b).abs() <= 1e-6 * a.abs().max(1.0), "loss {a} vs {b}");
+    let max_diff = (pred_ref - &pred_new)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert_eq!(max_diff, 0.0, "the predictions differ");
+    let mut compared = 0;
+    for (weight, var) in model.trainable_weights().iter().zip(&vars) {
+        let expected = grads_ref.get(var.as_tensor());
+        let got = grads_new.get(var);
+        match (expected, got) {
+            (Some(expected), Some(got)) => {
+                let e: Vec<f32> = expected.flatten_all().unwrap().to_vec1().unwrap();
+                let g: Vec<f32> = got.flatten_all().unwrap().to_vec1().unwrap();
+                let scale = e.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+                for (i, (e, g)) in e.iter().zip(&g).enumerate() {
+                    assert!(
+                        (e - g).abs() <= 1e-5 * scale,
+                        "{}[{i}]: autograd {e} vs layer-level {g} (scale {scale})",
+                        weight.path
+                    );
+                }
+                compared += 1;
+            }
+            (None, None) => {}
+            (e, g) => panic!(
+                "{}: autograd has a gradient: {}, layer-level has one: {}",
+                weight.path,
+                e.is_some(),
+                g.is_some()
+            ),
+        }
+    }
+    compared
+}
+
+/// The tutorial's conv autoencoder (all 'same', ReLU, sigmoid head).
+fn conv_autoencoder() -> Model {
+    let input = Input::new(&[28, 28, 1]);
+    let h = Conv2D::new(128, (7, 7)).activation("relu").padding("same")(input);
+    let h = MaxPooling2D::new((2, 2)).padding("same")(h);
+    let h = Conv2D::new(32, (2, 2)).activation("relu").padding("same")(h);
+    let h = MaxPooling2D::new((2, 2)).padding("same")(h);
+    let code = Conv2D::new(1, (7, 7)).activation("relu").padding("same")(h);
+    let h = Conv2D::new(32, (7, 7)).activation("relu").padding("same")(code);
+    let h = UpSampling2D::new((2, 2))(h);
+    let h = Conv2D::new(128, (2, 2)).activation("relu").padding("same")(h);
+    let h = UpSampling2D::new((2, 2))(h);
+    let out = Conv2D::new(1, (7, 7)).activation("sigmoid").padding("same")(h);
+    Model::new(input, out).unwrap()
+}
+
+#[test]
+fn conv_autoencoder_gradients_match_autograd() {
+    let model = conv_autoencoder();
+    let x = pseudo_random(&[3, 28, 28, 1], 0.0);
+    assert_eq!(
+        assert_same_gradients(&model, "binary_crossentropy", &x, &x),
+        12
+    );
+}
+
+#[test]
+fn strides_valid_padding_even_kernels_and_other_activations_match_autograd() {
+    let input = Input::new(&[9, 9, 2]);
+    let h = Conv2D::new(4, (3, 3)).strides((2, 2)).activation("tanh")(input);
+    let h = Conv2D::new(3, (2, 2))
+        .padding("same")
+        .use_bias(false)
+        .activation("elu")(h);
+    let h = MaxPooling2D::new((3, 3)).strides((1, 1)).padding("same")(h);
+    let h = ActivationLayer::new("softplus")(h);
+    let h = Flatten::new()(h);
+    let h = Reshape::new(&[4, 4, 3])(h);
+    let h = UpSampling2D::new((2, 1))(h);
+    let h = Conv2D::new(2, (2, 3))
+        .dilation_rate((2, 1))
+        .activation("silu")(h);
+    let h = Lambda::new(|x| Ok((x * x)?))(h);
+    let out = Conv2D::new(3, (1, 1)).activation("softmax")(h);
+    let model = Model::new(input, out).unwrap();
+    let x = pseudo_random(&[2, 9, 9, 2], 1.0);
+    let y = pseudo_random(&[2, 6, 2, 3], 2.0);
+    assert_eq!(assert_same_gradients(&model, "mse", &x, &y), 7);
+}
+
+#[test]
+fn a_layer_called_twice_sums_its_gradients() {
+    let shared = Conv2D::new(2, (3, 3)).padding("same").activation("relu");
+    let input = Input::new(&[6, 6, 2]);
+    let once = shared(input);
+    let twice = shared(MaxPooling2D::new((2, 2)).strides((1, 1)).padding("same")(
+        once,
+    ));
+    let out = Conv2D::new(1, (1, 1)).activation("sigmoid")(twice);
+    let model = Model::new(input, out).unwrap();
+    let x = pseudo_random(&[2, 6, 6, 2], 0.5);
+    let y = pseudo_random(&[2, 6, 6, 1], 1.5);
+    assert_eq!(
+        assert_same_gradients(&model, "binary_crossentropy", &x, &y),
+        4
+    );
+}
+
+/// An encoder and a decoder, each a model, nested in an autoencoder.
+fn nested_autoencoder() -> (Model, Model) {
+    let input = Input::new(&[8, 8, 1]);
+    let h = Conv2D::new(4, (3, 3)).padding("same").activation("relu")(input);
+    let code = MaxPooling2D::new((2, 2))(h);
+    let encoder = Model::named("encoder", input, code).unwrap();
+    let code_in = Input::new(&[4, 4, 4]);
+    let h = UpSampling2D::new((2, 2))(code_in);
+    let out = Conv2D::new(1, (3, 3)).padding("same").activation("sigmoid")(h);
+    let decoder = Model::named("decoder", code_in, out).unwrap();
+    let outer_input = Input::new(&[8, 8, 1]);
+    let model = Model::new(outer_input, decoder(encoder(outer_input))).unwrap();
+    (model, encoder)
+}
+
+#[test]
+fn nested_models_run_their_own_nodes_backward() {
+    let (model, _) = nested_autoencoder();
+    let x = pseudo_random(&[2, 8, 8, 1], 0.25);
+    assert_eq!(
+        assert_same_gradients(&model, "binary_crossentropy", &x, &x),
+        4
+    );
+}
+
+#[test]
+fn a_frozen_sub_model_gets_no_weight_gradient_but_passes_its_input_gradient() {
+    let (model, encoder) = nested_autoencoder();
+    encoder.set_trainable(false);
+    let x = pseudo_random(&[2, 8, 8, 1], 0.75);
+    assert_eq!(
+        assert_same_gradients(&model, "binary_crossentropy", &x, &x),
+        2
+    );
+    // Frozen first layer: the gradient still flows through it to nothing, and the rest trains.
+    let (model, _) = nested_autoencoder();
+    let first = model.get_model("encoder").unwrap().layers()[1].clone();
+    first.set_trainable(false);
+    assert_eq!(
+        assert_same_gradients(&model, "binary_crossentropy", &x, &x),
+        2
+    );
+}
+
+#[test]
+fn weight_penalties_are_differentiated_beside_the_layers() {
+    let input = Input::new(&[5, 5, 1]);
+    let h = Conv2D::new(2, (3, 3))
+        .kernel_regularizer(Regularizer::l2(0.1))
+        .bias_regularizer(Regularizer::l1(0.05))
+        .activation("relu")(input);
+    let out = Conv2D::new(1, (3, 3)).activation("sigmoid")(h);
+    let model = Model::new(input, out).unwrap();
+    let x = pseudo_random(&[2, 5, 5, 1], 0.1);
+    let y = pseudo_random(&[2, 1, 1, 1], 0.2);
+    assert_eq!(
+        assert_same_gradients(&model, "binary_crossentropy", &x, &y),
+        4
+    );
+}
+
+#[test]
+fn dense_layers_and_activity_penalties_keep_the_autograd_path() {
+    let input = Input::new(&[4, 4, 1]);
+    let out = Dense::new(2)(Flatten::new()(input));
+    assert_eq!(
+        step_path(&Model::new(input, out).unwrap()),
+        StepPath::Autograd
+    );
+    let input = Input::new(&[4, 4, 1]);
+    let out = Conv2D::new(1, (3, 3)).activity_regularizer(Regularizer::l1(0.01))(input);
+    assert_eq!(
+        step_path(&Model::new(input, out).unwrap()),
+        StepPath::Autograd
+    );
+    // Nested: one such layer inside a sub-model is enough.
+    let inner_input = Input::new(&[4, 4, 1]);
+    let inner = Model::new(inner_input, Dense::new(3)(inner_input)).unwrap();
+    let input = Input::new(&[4, 4, 1]);
+    let out = Conv2D::new(1, (1, 1))(inner(input));
+    assert_eq!(
+        step_path(&Model::new(input, out).unwrap()),
+        StepPath::Autograd
+    );
+    let input = Input::new(&[4, 4, 1]);
+    let out = Conv2D::new(1, (3, 3)).kernel_regularizer(Regularizer::l2(0.1))(input);
+    assert_eq!(
+        step_path(&Model::new(input, out).unwrap()),
+        StepPath::LayerBackward
+    );
+}
+
+/// The weights' values, in order.
+fn weight_values(model: &Model) -> Vec<Vec<f32>> {
+    model
+        .weights()
+        .iter()
+        .map(|w| w.var.as_tensor().flatten_all().unwrap().to_vec1().unwrap())
+        .collect()
+}
+
+#[test]
+fn fit_gives_the_same_losses_and_weights_on_both_paths() {
+    let (model, _) = nested_autoencoder();
+    let start = weight_values(&model);
+    let x = pseudo_random(&[12, 8, 8, 1], 0.3);
+    let run = |force_autograd: bool| {
+        for (w, values) in model.weights().iter().zip(&start) {
+            let t = Tensor::from_slice(values, w.var.shape(), &Device::Cpu).unwrap();
+            w.var.set(&t).unwrap();
+        }
+        model.compile("adam", "binary_crossentropy").unwrap();
+        FORCE_AUTOGRAD.set(force_autograd);
+        let history = model.fit(
+            &x,
+            &x,
+            FitOptions::new()
+                .epochs(3)
+                .batch_size(4)
+                .shuffle(false)
+                .verbose(0),
+        );
+        FORCE_AUTOGRAD.set(false);
+        (
+            history.unwrap().history["loss"].clone(),
+            weight_values(&model),
+        )
+    };
+    let (losses_ref, weights_ref) = run(true);
+    let (losses_new, weights_new) = run(false);
+    assert_eq!(losses_ref.len(), 3);
+    for (a, b) in losses_ref.iter().zip(&losses_new) {
+        assert!((a - b).abs() <= 1e-5 * a.abs(), "loss {a} vs {b}");
+    }
+    assert!(losses_new[2] < losses_new[0], "training lowers the loss");
+    for (a, b) in weights_ref
+        .iter()
+        .flatten()
+        .zip(weights_new.iter().flatten())
+    {
+        assert!((a - b).abs() <= 1e-4, "weight {a} vs {b}");
+    }
+}
+
+#[test]
+fn one_train_step_on_the_layer_path_updates_the_weights() {
+    let (model, _) = nested_autoencoder();
+    let before = weight_values(&model);
+    let mut compiled = compiled("binary_crossentropy");
+    let x = pseudo_random(&[2, 8, 8, 1], 0.9);
+    let (loss, y_pred) = train_step(&model, &mut compiled, &trainable(&model), &x, &x).unwrap();
+    assert!(loss.is_finite() && loss > 0.0);
+    assert_eq!(y_pred.dims(), x.dims());
+    assert_ne!(before, weight_values(&model));
+}

@@ -319,3 +319,54 @@ fn one_train_step_on_the_layer_path_updates_the_weights() {
     assert_eq!(y_pred.dims(), x.dims());
     assert_ne!(before, weight_values(&model));
 }
+
+/// This process's CPU time (user + system, all threads) in seconds, from `/proc/self/stat`.
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // The fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("stat format") + 2..]
+        .split(' ')
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // USER_HZ is 100 on Linux.
+    ticks / 100.0
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The tutorial autoencoder's training step at batch 256 on both paths, alternating, medians of
+/// CPU and wall time (run with `cargo test -p rkeras-fit --release -- --ignored --nocapture
+/// autoencoder_step_paths`).
+#[test]
+#[ignore]
+fn autoencoder_step_paths() {
+    let model = conv_autoencoder();
+    let x = pseudo_random(&[256, 28, 28, 1], 0.0);
+    let vars = trainable(&model);
+    let mut compiled = compiled("binary_crossentropy");
+    let mut times = [(Vec::new(), Vec::new()), (Vec::new(), Vec::new())];
+    for round in 0..8 {
+        for (path, force) in [(0, true), (1, false)] {
+            FORCE_AUTOGRAD.set(force);
+            let (cpu, wall) = (process_cpu_seconds(), std::time::Instant::now());
+            train_step(&model, &mut compiled, &vars, &x, &x).unwrap();
+            let (cpu, wall) = (process_cpu_seconds() - cpu, wall.elapsed().as_secs_f64());
+            if round > 0 {
+                times[path].0.push(cpu);
+                times[path].1.push(wall);
+            }
+        }
+    }
+    FORCE_AUTOGRAD.set(false);
+    for (name, (cpu, wall)) in ["autograd", "layer-level"].iter().zip(times) {
+        println!(
+            "{name:>12}: CPU {:.0} ms, wall {:.0} ms (median of {})",
+            median(cpu.clone()) * 1e3,
+            median(wall) * 1e3,
+            cpu.len()
+        );
+    }
+}

@@ -30,7 +30,9 @@ fn values(count: usize, salt: usize) -> Vec<f32> {
 
 /// `sum(layer(x) * r)`, the scalar the gradients are taken of.
 fn objective(layer: &dyn Layer, x: &Tensor, r: &Tensor) -> Tensor {
-    let y = layer.call(&[x.clone()], &mut CallContext::new(true)).expect("call");
+    let y = layer
+        .call(std::slice::from_ref(x), &mut CallContext::new(true))
+        .expect("call");
     (&y[0] * r).expect("mul").sum_all().expect("sum")
 }
 
@@ -47,6 +49,9 @@ fn assert_close(what: &str, analytic: f64, numeric: f64) {
 }
 
 /// Checks `layer` (already built by a symbolic call on `(None, dims...)`) on a batch of 2.
+///
+/// The weights come from a fixed seed, so that no relu pre-activation sits within the finite
+/// difference's step of its kink.
 fn run_layer_test(layer: &Arc<dyn Layer>, dims: &[usize], expected_shape: &str, params: usize) {
     let name = layer.name().to_string();
     let out = call_layer(layer, &[Input::new(dims)])[0]
@@ -66,14 +71,18 @@ fn run_layer_test(layer: &Arc<dyn Layer>, dims: &[usize], expected_shape: &str, 
         .expect("call")
         .remove(0);
     let batched = SymbolicShape(out.dims().to_vec()).with_batch(Some(2));
-    assert!(batched.accepts(y.dims()), "{name}: built {out} but called {:?}", y.dims());
+    assert!(
+        batched.accepts(y.dims()),
+        "{name}: built {out} but called {:?}",
+        y.dims()
+    );
     let r = Tensor::from_vec(values(y.elem_count(), 2), y.dims(), &Device::Cpu).expect("r");
 
     let loss = objective(layer.as_ref(), x.as_tensor(), &r);
     let grads = loss.backward().expect("backward");
     let mut checked: Vec<(String, Var)> = vec![("input".into(), x.clone())];
     checked.extend(layer.weights().into_iter().map(|w| (w.path, w.var)));
-    let eps = 1e-2f32;
+    let eps = 1e-3f32;
     for (what, var) in checked {
         let grad = grads
             .get(var.as_tensor())
@@ -81,7 +90,11 @@ fn run_layer_test(layer: &Arc<dyn Layer>, dims: &[usize], expected_shape: &str, 
             .flatten_all()
             .and_then(|g| g.to_vec1::<f32>())
             .expect("grad");
-        let original = var.as_tensor().flatten_all().and_then(|t| t.to_vec1::<f32>()).expect("v");
+        let original = var
+            .as_tensor()
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .expect("v");
         let step = (original.len() / 7).max(1);
         for i in (0..original.len()).step_by(step) {
             let mut shifted = original.clone();
@@ -101,6 +114,7 @@ fn run_layer_test(layer: &Arc<dyn Layer>, dims: &[usize], expected_shape: &str, 
 
 #[test]
 fn dense_layers() {
+    crate::session::set_random_seed(17);
     let dense = Dense::new(3).activation("relu");
     let _ = dense(Input::new(&[4]));
     run_layer_test(&dense.layer().expect("dense"), &[4], "(None, 3)", 15);
@@ -111,11 +125,28 @@ fn dense_layers() {
 
 #[test]
 fn conv2d_layers() {
+    crate::session::set_random_seed(17);
     let cases: Vec<(Conv2D, &str, usize)> = vec![
-        (Conv2D::new(3, (2, 2)).activation("relu").padding("same"), "(None, 5, 6, 3)", 39),
-        (Conv2D::new(2, (3, 3)).strides(2).padding("valid"), "(None, 2, 2, 2)", 56),
-        (Conv2D::new(1, (3, 3)).activation("sigmoid").padding("same"), "(None, 5, 6, 1)", 28),
-        (Conv2D::new(2, (2, 2)).dilation_rate(2).padding("same"), "(None, 5, 6, 2)", 26),
+        (
+            Conv2D::new(3, (2, 2)).activation("relu").padding("same"),
+            "(None, 5, 6, 3)",
+            39,
+        ),
+        (
+            Conv2D::new(2, (3, 3)).strides(2).padding("valid"),
+            "(None, 2, 2, 2)",
+            56,
+        ),
+        (
+            Conv2D::new(1, (3, 3)).activation("sigmoid").padding("same"),
+            "(None, 5, 6, 1)",
+            28,
+        ),
+        (
+            Conv2D::new(2, (2, 2)).dilation_rate(2).padding("same"),
+            "(None, 5, 6, 2)",
+            26,
+        ),
     ];
     for (conv, shape, params) in cases {
         let _ = conv(Input::new(&[5, 6, 3]));
@@ -125,12 +156,23 @@ fn conv2d_layers() {
 
 #[test]
 fn pooling_and_upsampling_layers() {
+    crate::session::set_random_seed(17);
     let pool = MaxPooling2D::new((2, 2)).padding("same");
     let _ = pool(Input::new(&[5, 5, 2]));
-    run_layer_test(&pool.layer().expect("pool"), &[5, 5, 2], "(None, 3, 3, 2)", 0);
+    run_layer_test(
+        &pool.layer().expect("pool"),
+        &[5, 5, 2],
+        "(None, 3, 3, 2)",
+        0,
+    );
     let pool = MaxPooling2D::new((3, 3)).strides((2, 1));
     let _ = pool(Input::new(&[5, 4, 1]));
-    run_layer_test(&pool.layer().expect("pool"), &[5, 4, 1], "(None, 2, 2, 1)", 0);
+    run_layer_test(
+        &pool.layer().expect("pool"),
+        &[5, 4, 1],
+        "(None, 2, 2, 1)",
+        0,
+    );
     let up = UpSampling2D::new((2, 3));
     let _ = up(Input::new(&[2, 3, 2]));
     run_layer_test(&up.layer().expect("up"), &[2, 3, 2], "(None, 4, 9, 2)", 0);
@@ -138,16 +180,34 @@ fn pooling_and_upsampling_layers() {
 
 #[test]
 fn reshaping_and_activation_layers() {
+    crate::session::set_random_seed(17);
     let flatten = Flatten::new();
     let _ = flatten(Input::new(&[2, 3, 2]));
-    run_layer_test(&flatten.layer().expect("flatten"), &[2, 3, 2], "(None, 12)", 0);
+    run_layer_test(
+        &flatten.layer().expect("flatten"),
+        &[2, 3, 2],
+        "(None, 12)",
+        0,
+    );
     let reshape = Reshape::new(&[3, -1]);
     let _ = reshape(Input::new(&[2, 3, 2]));
-    run_layer_test(&reshape.layer().expect("reshape"), &[2, 3, 2], "(None, 3, 4)", 0);
-    for name in ["tanh", "softmax", "elu", "gelu", "softplus", "silu", "sigmoid"] {
+    run_layer_test(
+        &reshape.layer().expect("reshape"),
+        &[2, 3, 2],
+        "(None, 3, 4)",
+        0,
+    );
+    for name in [
+        "tanh", "softmax", "elu", "gelu", "softplus", "silu", "sigmoid",
+    ] {
         let activation = ActivationLayer::new(name);
         let _ = activation(Input::new(&[5]));
-        run_layer_test(&activation.layer().expect("activation"), &[5], "(None, 5)", 0);
+        run_layer_test(
+            &activation.layer().expect("activation"),
+            &[5],
+            "(None, 5)",
+            0,
+        );
     }
 }
 
@@ -155,8 +215,13 @@ fn reshaping_and_activation_layers() {
 fn building_on_the_wrong_shape_after_first_use_is_an_error() {
     let dense = Dense::new(2).name("picky");
     let _ = dense(Input::new(&[4]));
-    let err = dense(Input::new(&[5])).shape().expect_err("wrong input size");
-    assert!(err.to_string().contains("picky") && err.to_string().contains("(None, 5)"), "{err}");
+    let err = dense(Input::new(&[5]))
+        .shape()
+        .expect_err("wrong input size");
+    assert!(
+        err.to_string().contains("picky") && err.to_string().contains("(None, 5)"),
+        "{err}"
+    );
     let zero = Tensor::zeros((1, 5), DType::F32, &Device::Cpu).expect("zeros");
     let layer = dense.layer().expect("layer");
     assert!(layer.call(&[zero], &mut CallContext::new(false)).is_err());

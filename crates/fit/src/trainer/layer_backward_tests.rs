@@ -226,9 +226,36 @@ fn weight_penalties_are_differentiated_beside_the_layers() {
 }
 
 #[test]
-fn dense_layers_and_activity_penalties_keep_the_autograd_path() {
+fn dense_autoencoders_gradients_match_autograd() {
+    let input = Input::new(&[6, 6, 1]);
+    let code = Dense::new(5).activation("relu")(Flatten::new()(input));
+    let encoder = Model::new(input, code).unwrap();
+    let code_input = Input::new(&[5]);
+    let h = Dense::new(7).activation("tanh")(code_input);
+    let h = Dense::new(4).activation("linear")(h);
+    let image = Reshape::new(&[6, 6, 1])(Dense::new(36).activation("sigmoid")(h));
+    let decoder = Model::new(code_input, image).unwrap();
+    let autoencoder = Model::new(input, decoder(encoder(input))).unwrap();
+    assert_eq!(step_path(&autoencoder), StepPath::LayerBackward);
+    let x = pseudo_random(&[3, 6, 6, 1], 0.3);
+    assert_eq!(
+        assert_same_gradients(&autoencoder, "binary_crossentropy", &x, &x),
+        8
+    );
+
+    // Dense over the last axis of a rank-3 input, and without a bias.
+    let input = Input::new(&[3, 4]);
+    let out = Dense::new(2).use_bias(false).activation("relu")(Dense::new(5)(input));
+    let model = Model::new(input, out).unwrap();
+    let x = pseudo_random(&[2, 3, 4], 0.7);
+    let y = pseudo_random(&[2, 3, 2], 0.1);
+    assert_eq!(assert_same_gradients(&model, "mse", &x, &y), 3);
+}
+
+#[test]
+fn other_activations_and_activity_penalties_keep_the_autograd_path() {
     let input = Input::new(&[4, 4, 1]);
-    let out = Dense::new(2)(Flatten::new()(input));
+    let out = Dense::new(2).activation("elu")(Flatten::new()(input));
     assert_eq!(
         step_path(&Model::new(input, out).unwrap()),
         StepPath::Autograd
@@ -241,7 +268,11 @@ fn dense_layers_and_activity_penalties_keep_the_autograd_path() {
     );
     // Nested: one such layer inside a sub-model is enough.
     let inner_input = Input::new(&[4, 4, 1]);
-    let inner = Model::new(inner_input, Dense::new(3)(inner_input)).unwrap();
+    let inner = Model::new(
+        inner_input,
+        Dense::new(3).activity_regularizer(Regularizer::l1(0.1))(inner_input),
+    )
+    .unwrap();
     let input = Input::new(&[4, 4, 1]);
     let out = Conv2D::new(1, (1, 1))(inner(input));
     assert_eq!(

@@ -9,7 +9,7 @@ use crate::activations::{Activation, ActivationArg};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::initializers::Initializer;
 use crate::kernel_bias::{add_activity_penalty, KernelBias};
-use crate::layer::{config_with_name, single_input};
+use crate::layer::{config_with_name, single_input, CallRecord, WeightGrads};
 use crate::layer_base_methods;
 use crate::regularizers::Regularizer;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape, Weight};
@@ -139,6 +139,49 @@ impl DenseLayer {
         &self.config
     }
 
+    /// The output, reading the weights as `ctx` says.
+    fn forward(&self, x: &Tensor, ctx: &mut CallContext) -> Result<Tensor> {
+        let w = self.built()?;
+        let dims = x.dims();
+        if dims.len() < 2 || dims[dims.len() - 1] != w.input_dim {
+            return Err(Error::shape(
+                self.name(),
+                format!("(batch, ..., {})", w.input_dim),
+                format!("{dims:?}"),
+            ));
+        }
+        let rows = x.elem_count() / w.input_dim;
+        let flat = if dims.len() == 2 {
+            x.clone()
+        } else {
+            x.reshape((rows, w.input_dim))?
+        };
+        let z = flat.matmul(&ctx.weight(&w.params.kernel))?;
+        let bias = w.params.bias.as_ref().map(|b| ctx.weight(b));
+        let y = match self.config.activation.fused() {
+            // Bias and activation in one pass each way.
+            Some(fused) if z.dtype() == DType::F32 => {
+                rkeras_ops::bias_activation(&z, bias.as_ref(), fused)?
+            }
+            _ => {
+                let z = match &bias {
+                    Some(bias) => z.broadcast_add(bias)?,
+                    None => z,
+                };
+                self.config.activation.apply(&z)?
+            }
+        };
+        let y = if dims.len() == 2 {
+            y
+        } else {
+            let mut out_dims = dims.to_vec();
+            out_dims[dims.len() - 1] = self.config.units;
+            y.reshape(out_dims)?
+        };
+        add_activity_penalty(self.config.activity_regularizer.as_ref(), &y, ctx)?;
+        Ok(y)
+    }
+
     fn built(&self) -> Result<&DenseWeights> {
         self.weights.get().ok_or_else(|| {
             Error::config(self.name(), "called before it was built on an input shape")
@@ -188,44 +231,65 @@ impl Layer for DenseLayer {
     }
 
     fn call(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>> {
-        let x = single_input(self.name(), inputs)?;
-        let w = self.built()?;
-        let dims = x.dims();
-        if dims.len() < 2 || dims[dims.len() - 1] != w.input_dim {
-            return Err(Error::shape(
-                self.name(),
-                format!("(batch, ..., {})", w.input_dim),
-                format!("{dims:?}"),
-            ));
-        }
-        let rows = x.elem_count() / w.input_dim;
-        let flat = if dims.len() == 2 {
-            x.clone()
-        } else {
-            x.reshape((rows, w.input_dim))?
-        };
-        let z = flat.matmul(w.params.kernel.as_tensor())?;
-        let bias = w.params.bias.as_ref().map(|b| b.as_tensor());
-        let y = match self.config.activation.fused() {
-            // Bias and activation in one pass each way.
-            Some(fused) if z.dtype() == DType::F32 => rkeras_ops::bias_activation(&z, bias, fused)?,
-            _ => {
-                let z = match bias {
-                    Some(bias) => z.broadcast_add(bias)?,
-                    None => z,
-                };
-                self.config.activation.apply(&z)?
-            }
-        };
-        let y = if dims.len() == 2 {
-            y
-        } else {
-            let mut out_dims = dims.to_vec();
-            *out_dims.last_mut().expect("rank checked above") = self.config.units;
-            y.reshape(out_dims)?
-        };
-        add_activity_penalty(self.config.activity_regularizer.as_ref(), &y, ctx)?;
+        let y = self.forward(single_input(self.name(), inputs)?, ctx)?;
         Ok(vec![y])
+    }
+
+    fn has_backward(&self) -> bool {
+        // An activity penalty is a loss added by the call: only candle's autograd follows it.
+        self.config.activity_regularizer.is_none() && self.config.activation.fused().is_some()
+    }
+
+    fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
+        let y = self.forward(single_input(self.name(), inputs)?, ctx)?;
+        Ok(CallRecord::new(inputs.to_vec(), vec![y]))
+    }
+
+    fn backward(
+        &self,
+        record: CallRecord,
+        grad_outputs: &[Tensor],
+        needs_input_grad: &[bool],
+        weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let (x, y, dy) = record.single(self.name(), grad_outputs)?;
+        let w = self.built()?;
+        let (kernel, bias) = (&w.params.kernel, w.params.bias.as_ref());
+        let want_x = needs_input_grad.first().copied().unwrap_or(false);
+        let want_kernel = weight_grads.wants(kernel);
+        let want_bias = bias.is_some_and(|b| weight_grads.wants(b));
+        if !(want_x || want_kernel || want_bias) {
+            return Ok(vec![None]);
+        }
+        let activation = self
+            .config
+            .activation
+            .fused()
+            .ok_or_else(|| Error::config(self.name(), "backward needs a fused activation"))?;
+        let rows = y.elem_count() / self.config.units;
+        let (dz, grad_bias) = rkeras_ops::bias_activation_backward(
+            activation,
+            &y.reshape((rows, self.config.units))?,
+            &dy.reshape((rows, self.config.units))?,
+            want_bias,
+        )?;
+        let flat = x.reshape((rows, w.input_dim))?;
+        if want_kernel {
+            weight_grads.add(kernel, flat.t()?.matmul(&dz)?)?;
+        }
+        if let (Some(bias), Some(grad)) = (bias, grad_bias) {
+            weight_grads.add(bias, grad)?;
+        }
+        // The first layer's input is data: its gradient is never computed.
+        let grad_x = if want_x {
+            Some(
+                dz.matmul(&kernel.as_tensor().detach().t()?)?
+                    .reshape(x.dims())?,
+            )
+        } else {
+            None
+        };
+        Ok(vec![grad_x])
     }
 
     fn weights(&self) -> Vec<Weight> {

@@ -182,6 +182,34 @@ fn backward_tensors(
     Ok((grad_x, grad_bias))
 }
 
+/// The backward of [`bias_activation`] as a plain function, for callers that run their own
+/// backward pass: from the forward's output `y` (rows, n) and its gradient, the gradient of
+/// the pre-activation `x` and, when `want_bias`, of the bias (the column sums). CPU only.
+pub fn bias_activation_backward(
+    activation: FusedActivation,
+    y: &Tensor,
+    grad_y: &Tensor,
+    want_bias: bool,
+) -> candle_core::Result<(Tensor, Option<Tensor>)> {
+    expect_f32_rank(OP, "y", y, 2)?;
+    if y.dims() != grad_y.dims() {
+        return Err(OpsError::ShapeMismatch {
+            op: OP,
+            expected: "y and grad_y of one shape",
+            lhs_name: "y",
+            lhs: y.shape().clone(),
+            rhs_name: "grad_y",
+            rhs: grad_y.shape().clone(),
+        }
+        .into());
+    }
+    let (grad_x, grad_bias) = backward_tensors(activation, y, grad_y, true, want_bias)?;
+    match grad_x {
+        Some(grad_x) => Ok((grad_x, grad_bias)),
+        None => Err(candle_core::Error::Msg(format!("{OP}: no input gradient"))),
+    }
+}
+
 /// The CPU kernel on `(x, bias)`.
 struct BiasActivationOp {
     activation: FusedActivation,

@@ -8,5 +8,5 @@ mod cross_entropy_op;
 mod parallel;
 
 pub use activation::FusedActivation;
-pub use bias_activation_op::bias_activation;
+pub use bias_activation_op::{bias_activation, bias_activation_backward};
 pub use cross_entropy_op::binary_cross_entropy;

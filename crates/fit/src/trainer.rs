@@ -508,7 +508,8 @@ pub(crate) fn predict(model: &Model, x: &Tensor, batch_size: Option<usize>) -> R
     for _ in 0..batch_count(rows, batch_size) {
         let batch: Rows<'_> = order.next(batch_size);
         let xb = batch.take(x, &device)?;
-        outputs.push(single_output(model, model.forward(&[xb])?)?);
+        // Detached: a kept output must not keep its batch's whole forward graph alive.
+        outputs.push(single_output(model, model.forward(&[xb])?)?.detach());
     }
     Ok(Tensor::cat(&outputs, 0)?)
 }

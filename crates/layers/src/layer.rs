@@ -57,10 +57,13 @@ pub struct CallContext {
 
 impl CallContext {
     /// A context for a training (`true`) or inference (`false`) call.
+    ///
+    /// An inference context reads the weights detached, so that candle records no graph and
+    /// every intermediate tensor is freed as soon as the next layer has read it.
     pub fn new(training: bool) -> Self {
         CallContext {
             training,
-            detached_weights: false,
+            detached_weights: !training,
             losses: Vec::new(),
         }
     }

@@ -1,7 +1,7 @@
 //! Adam, after `keras/src/optimizers/adam.py`.
 
 use super::base::BaseOptimizer;
-use super::update_rule::{slot_mismatch, StepScalars, UpdateRule};
+use super::update_rule::{flush_denormal, slot_mismatch, StepScalars, UpdateRule};
 use candle_core::{Result, Tensor};
 use serde_json::json;
 
@@ -125,22 +125,29 @@ impl UpdateRule for AdamRule {
         slots: &mut [Vec<f32>],
     ) -> Result<()> {
         let s = self.scalars(step);
+        // Indexed loops over slices of one length: the compiler drops the bounds checks and
+        // vectorises the square roots and divisions (a zip of four iterators stayed scalar and
+        // took a third of a batch-16 step).
+        let n = weights.len().min(grads.len());
+        let (weights, grads) = (&mut weights[..n], &grads[..n]);
         match slots {
-            [m, v] => {
-                let moments = m.iter_mut().zip(v.iter_mut());
-                for ((w, &g), (m, v)) in weights.iter_mut().zip(grads).zip(moments) {
-                    *m += (g - *m) * s.one_minus_beta_1;
-                    *v += (g * g - *v) * s.one_minus_beta_2;
-                    *w -= *m * s.alpha / (v.sqrt() + s.epsilon);
+            [m, v] if m.len() >= n && v.len() >= n => {
+                let (m, v) = (&mut m[..n], &mut v[..n]);
+                for i in 0..n {
+                    let g = grads[i];
+                    m[i] = flush_denormal(m[i] + (g - m[i]) * s.one_minus_beta_1);
+                    v[i] = flush_denormal(v[i] + (g * g - v[i]) * s.one_minus_beta_2);
+                    weights[i] -= m[i] * s.alpha / (v[i].sqrt() + s.epsilon);
                 }
             }
-            [m, v, v_hat] => {
-                let moments = m.iter_mut().zip(v.iter_mut()).zip(v_hat.iter_mut());
-                for ((w, &g), ((m, v), v_hat)) in weights.iter_mut().zip(grads).zip(moments) {
-                    *m += (g - *m) * s.one_minus_beta_1;
-                    *v += (g * g - *v) * s.one_minus_beta_2;
-                    *v_hat = v_hat.max(*v);
-                    *w -= *m * s.alpha / (v_hat.sqrt() + s.epsilon);
+            [m, v, v_hat] if m.len() >= n && v.len() >= n && v_hat.len() >= n => {
+                let (m, v, v_hat) = (&mut m[..n], &mut v[..n], &mut v_hat[..n]);
+                for i in 0..n {
+                    let g = grads[i];
+                    m[i] = flush_denormal(m[i] + (g - m[i]) * s.one_minus_beta_1);
+                    v[i] = flush_denormal(v[i] + (g * g - v[i]) * s.one_minus_beta_2);
+                    v_hat[i] = v_hat[i].max(v[i]);
+                    weights[i] -= m[i] * s.alpha / (v_hat[i].sqrt() + s.epsilon);
                 }
             }
             other => return Err(slot_mismatch(self.name(), other.len())),

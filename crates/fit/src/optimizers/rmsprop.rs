@@ -1,7 +1,7 @@
 //! RMSprop, after `keras/src/optimizers/rmsprop.py`.
 
 use super::base::BaseOptimizer;
-use super::update_rule::{slot_mismatch, StepScalars, UpdateRule};
+use super::update_rule::{flush_denormal, slot_mismatch, StepScalars, UpdateRule};
 use candle_core::{Result, Tensor};
 use serde_json::json;
 
@@ -110,7 +110,7 @@ impl UpdateRule for RmsPropRule {
         let mut averages: Option<&mut [f32]> = averages.map(|a| a.as_mut_slice());
         for (i, (w, &g)) in weights.iter_mut().zip(grads).enumerate() {
             let v = &mut velocity[i];
-            *v = rho * *v + one_minus_rho * (g * g);
+            *v = flush_denormal(rho * *v + one_minus_rho * (g * g));
             let denominator = match averages.as_deref_mut() {
                 Some(a) => {
                     a[i] = rho * a[i] + one_minus_rho * g;
@@ -121,7 +121,7 @@ impl UpdateRule for RmsPropRule {
             let increment = lr * g / denominator.sqrt();
             match momenta.as_deref_mut() {
                 Some(m) => {
-                    m[i] = momentum * m[i] + increment;
+                    m[i] = flush_denormal(momentum * m[i] + increment);
                     *w -= m[i];
                 }
                 None => *w -= increment,

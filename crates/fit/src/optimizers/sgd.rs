@@ -1,7 +1,7 @@
 //! Stochastic gradient descent, after `keras/src/optimizers/sgd.py`.
 
 use super::base::BaseOptimizer;
-use super::update_rule::{slot_mismatch, StepScalars, UpdateRule};
+use super::update_rule::{flush_denormal, slot_mismatch, StepScalars, UpdateRule};
 use candle_core::{Result, Tensor};
 use serde_json::json;
 
@@ -71,13 +71,13 @@ impl UpdateRule for SgdRule {
             }
             [m] if self.nesterov => {
                 for ((w, &g), m) in weights.iter_mut().zip(grads).zip(m.iter_mut()) {
-                    *m = *m * momentum - g * lr;
+                    *m = flush_denormal(*m * momentum - g * lr);
                     *w += *m * momentum - g * lr;
                 }
             }
             [m] => {
                 for ((w, &g), m) in weights.iter_mut().zip(grads).zip(m.iter_mut()) {
-                    *m = *m * momentum - g * lr;
+                    *m = flush_denormal(*m * momentum - g * lr);
                     *w += *m;
                 }
             }

@@ -60,3 +60,29 @@ pub(crate) fn slot_mismatch(rule: &str, got: usize) -> candle_core::Error {
         "{rule}: unexpected number of optimizer slots ({got})"
     ))
 }
+
+/// Zero for a subnormal value, for optimizer slots. Moments of weights whose gradient stays zero (the corner pixels
+/// of MNIST) decay into the subnormal range, where every arithmetic instruction costs ~100
+/// cycles: the update of a batch-16 step took a third of the step. TensorFlow runs its CPU
+/// kernels with denormals flushed to zero, so Keras's moments do the same.
+#[inline]
+pub(crate) fn flush_denormal(x: f32) -> f32 {
+    if x.abs() < f32::MIN_POSITIVE {
+        0.0
+    } else {
+        x
+    }
+}
+
+#[cfg(test)]
+mod flush_tests {
+    use super::flush_denormal;
+
+    #[test]
+    fn subnormals_become_zero_and_normals_stay() {
+        assert_eq!(flush_denormal(f32::MIN_POSITIVE / 2.0), 0.0);
+        assert_eq!(flush_denormal(-1e-40), 0.0);
+        assert_eq!(flush_denormal(f32::MIN_POSITIVE), f32::MIN_POSITIVE);
+        assert_eq!(flush_denormal(-0.5), -0.5);
+    }
+}

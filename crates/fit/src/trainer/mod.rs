@@ -1,0 +1,229 @@
+//! The training loop: batches, forward, loss plus added losses, backward, optimizer step,
+//! callbacks, validation and progress (Keras's `trainers/trainer.py` and `epoch_iterator.py`).
+
+mod evaluation;
+mod inputs;
+mod step;
+mod tracking;
+
+use std::path::Path;
+
+use candle_core::{Tensor, Var};
+use rkeras_model::Model;
+
+use crate::batches::{batch_count, BatchOrder};
+use crate::callbacks::{Callback, Logs, TrainingControl};
+use crate::compile::Compiled;
+use crate::fit_options::FitOptions;
+use crate::history::History;
+use crate::progress::{Progress, ProgressOutput};
+use crate::{Error, Result};
+
+pub(crate) use evaluation::{evaluate_arrays, predict};
+pub(crate) use inputs::{check_samples, resolve_batch_size};
+pub(crate) use step::train_step;
+pub(crate) use tracking::{display_order, Tracker};
+
+/// What callbacks reach while `fit` runs.
+struct LoopControl<'a> {
+    model: &'a Model,
+    compiled: &'a mut Compiled,
+    epochs_completed: usize,
+    stop: bool,
+}
+
+impl TrainingControl for LoopControl<'_> {
+    fn stop_training(&mut self) {
+        self.stop = true;
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.compiled.optimizer.learning_rate()
+    }
+
+    fn set_learning_rate(&mut self, learning_rate: f64) {
+        self.compiled.optimizer.set_learning_rate(learning_rate)
+    }
+
+    fn get_weights(&self) -> Result<Vec<Tensor>> {
+        self.model
+            .weights()
+            .iter()
+            .map(|w| Ok(w.var.as_tensor().copy()?))
+            .collect()
+    }
+
+    fn set_weights(&mut self, weights: &[Tensor]) -> Result<()> {
+        let vars = self.model.weights();
+        if vars.len() != weights.len() {
+            return Err(Error::Config(format!(
+                "set_weights: model '{}' has {} weights, got {}",
+                self.model.name(),
+                vars.len(),
+                weights.len()
+            )));
+        }
+        for (w, value) in vars.iter().zip(weights) {
+            w.var.set(value)?;
+        }
+        Ok(())
+    }
+
+    fn save_model(&self, path: &Path) -> Result<()> {
+        crate::saving::save_checkpoint(
+            self.model,
+            Some(self.compiled),
+            Some(self.epochs_completed),
+            path,
+        )
+    }
+
+    fn save_weights(&self, path: &Path) -> Result<()> {
+        crate::saving::save_weights(self.model, path)
+    }
+}
+
+/// Keras's `fit` on arrays.
+pub(crate) fn fit(
+    model: &Model,
+    compiled: &mut Compiled,
+    x: &Tensor,
+    y: &Tensor,
+    options: FitOptions<'_>,
+) -> Result<History> {
+    let FitOptions {
+        epochs,
+        batch_size,
+        shuffle,
+        validation_data,
+        validation_split,
+        steps_per_epoch,
+        initial_epoch,
+        verbose,
+        mut callbacks,
+    } = options;
+    let rows = check_samples(x, y, "fit")?;
+    let batch_size = resolve_batch_size(model, batch_size)?;
+    if !(0.0..1.0).contains(&validation_split) {
+        return Err(Error::Config(format!(
+            "validation_split must be in [0, 1), got {validation_split}"
+        )));
+    }
+    // Keras takes the validation split from the end of the data, before shuffling.
+    let train_rows = (rows as f64 * (1.0 - validation_split)).floor() as usize;
+    if train_rows == 0 {
+        return Err(Error::Config(
+            "validation_split leaves no training samples".into(),
+        ));
+    }
+    let split =
+        (validation_split > 0.0 && train_rows < rows).then(|| -> Result<(Tensor, Tensor)> {
+            Ok((
+                x.narrow(0, train_rows, rows - train_rows)?,
+                y.narrow(0, train_rows, rows - train_rows)?,
+            ))
+        });
+    let split = split.transpose()?;
+    let (x_train, y_train) = if train_rows < rows {
+        (x.narrow(0, 0, train_rows)?, y.narrow(0, 0, train_rows)?)
+    } else {
+        (x.clone(), y.clone())
+    };
+    let validation: Option<(&Tensor, &Tensor)> = match (&validation_data, &split) {
+        (Some((vx, vy)), _) => Some((vx, vy)),
+        (None, Some((vx, vy))) => Some((vx, vy)),
+        (None, None) => None,
+    };
+    let steps = steps_per_epoch.unwrap_or_else(|| batch_count(train_rows, batch_size));
+    let verbose = verbose.unwrap_or(1);
+    let mut progress = Progress::new(verbose, Some(steps), ProgressOutput::Stdout);
+    let mut history = History::new(epochs, steps, verbose);
+    let trainable: Vec<Var> = model
+        .trainable_weights()
+        .into_iter()
+        .map(|w| w.var)
+        .collect();
+    let output_shape: Vec<usize> = model.output_shapes()[0]
+        .dims()
+        .iter()
+        .map(|d| d.unwrap_or(1))
+        .collect();
+    let device = model.device();
+    let mut order = BatchOrder::new(train_rows, shuffle);
+    let mut ctl = LoopControl {
+        model,
+        compiled,
+        epochs_completed: initial_epoch,
+        stop: false,
+    };
+    let mut last_logs = Logs::new();
+    each(&mut callbacks, |c| c.on_train_begin(&mut ctl))?;
+    for epoch in initial_epoch..epochs {
+        each(&mut callbacks, |c| c.on_epoch_begin(epoch, &mut ctl))?;
+        progress.epoch_begin(epoch, epochs).map_err(io_error)?;
+        let mut tracker = Tracker::new(ctl.compiled.make_metrics(&output_shape)?);
+        if steps_per_epoch.is_none() || epoch == initial_epoch {
+            order.restart(epoch);
+        }
+        for step in 0..steps {
+            each(&mut callbacks, |c| c.on_train_batch_begin(step, &mut ctl))?;
+            let batch = order.next(batch_size);
+            let (xb, yb) = (
+                batch.take(&x_train, &device)?,
+                batch.take(&y_train, &device)?,
+            );
+            let (loss, y_pred) = train_step(model, ctl.compiled, &trainable, &xb, &yb)?;
+            tracker.update(loss, batch.len(), &yb, &y_pred)?;
+            let logs = tracker.logs("");
+            progress
+                .update(step + 1, &display_order(&logs))
+                .map_err(io_error)?;
+            each(&mut callbacks, |c| {
+                c.on_train_batch_end(step, &logs, &mut ctl)
+            })?;
+            if ctl.stop {
+                break;
+            }
+        }
+        let mut logs = tracker.logs("");
+        if let Some((vx, vy)) = validation {
+            logs.extend(evaluate_arrays(
+                model,
+                ctl.compiled,
+                vx,
+                vy,
+                batch_size,
+                "val_",
+            )?);
+        }
+        ctl.epochs_completed = epoch + 1;
+        each(&mut callbacks, |c| {
+            c.on_epoch_end(epoch, &mut logs, &mut ctl)
+        })?;
+        history.record_epoch(epoch, &logs);
+        progress.finish(&display_order(&logs)).map_err(io_error)?;
+        last_logs = logs;
+        if ctl.stop {
+            break;
+        }
+    }
+    each(&mut callbacks, |c| c.on_train_end(&last_logs, &mut ctl))?;
+    Ok(history)
+}
+
+fn each<'c>(
+    callbacks: &mut [Box<dyn Callback + 'c>],
+    mut hook: impl FnMut(&mut dyn Callback) -> Result<()>,
+) -> Result<()> {
+    for c in callbacks.iter_mut() {
+        hook(c.as_mut())?;
+    }
+    Ok(())
+}
+
+fn io_error(source: std::io::Error) -> Error {
+    Error::Io {
+        path: "<stdout>".into(),
+        source,
+    }
+}

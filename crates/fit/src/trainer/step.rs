@@ -1,0 +1,169 @@
+//! One training step: forward, loss, gradients (through candle's autograd or the layers' own
+//! backward passes), optimizer update.
+
+use candle_core::{Tensor, Var};
+use rkeras_layers::layer::WeightGrads;
+use rkeras_layers::CallContext;
+use rkeras_model::Model;
+
+use super::inputs::single_output;
+use crate::compile::Compiled;
+use crate::{Error, Result};
+
+/// The total loss of a batch (compiled loss + losses the call added + weight penalties) and
+/// the prediction.
+pub(crate) fn batch_loss(
+    model: &Model,
+    compiled: &Compiled,
+    x: &Tensor,
+    y: &Tensor,
+    training: bool,
+) -> Result<(Tensor, Tensor)> {
+    let mut ctx = CallContext::new(training);
+    let y_pred = single_output(model, model.forward_t(std::slice::from_ref(x), &mut ctx)?)?;
+    let mut total = compiled.loss.compute(y, &y_pred)?;
+    for added in ctx.take_losses() {
+        total = (total + added)?;
+    }
+    for penalty in model.regularization_losses()? {
+        total = (total + penalty)?;
+    }
+    Ok((total, y_pred))
+}
+
+/// How a training step computes its gradients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StepPath {
+    /// candle's autograd over the whole step.
+    Autograd,
+    /// The layers' own backward passes (every layer has one, the model runs on the CPU and no
+    /// call adds a loss): candle's autograd only over the loss and the weight penalties.
+    LayerBackward,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Set by tests to run the autograd path on a model that could take the other one.
+    static FORCE_AUTOGRAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The path `train_step` takes for `model`.
+pub(crate) fn step_path(model: &Model) -> StepPath {
+    #[cfg(test)]
+    if FORCE_AUTOGRAD.get() {
+        return StepPath::Autograd;
+    }
+    if model.device().is_cpu() && model.as_layer().has_backward() {
+        StepPath::LayerBackward
+    } else {
+        StepPath::Autograd
+    }
+}
+
+/// One optimizer step on one batch; returns the batch loss and the (detached) prediction.
+pub(crate) fn train_step(
+    model: &Model,
+    compiled: &mut Compiled,
+    trainable: &[Var],
+    x: &Tensor,
+    y: &Tensor,
+) -> Result<(f64, Tensor)> {
+    match step_path(model) {
+        StepPath::Autograd => autograd_step(model, compiled, trainable, x, y),
+        StepPath::LayerBackward => layer_backward_step(model, compiled, trainable, x, y),
+    }
+}
+
+/// The step through candle's autograd over the whole model.
+fn autograd_step(
+    model: &Model,
+    compiled: &mut Compiled,
+    trainable: &[Var],
+    x: &Tensor,
+    y: &Tensor,
+) -> Result<(f64, Tensor)> {
+    let (loss, y_pred, grads) = autograd_gradients(model, compiled, x, y)?;
+    let pairs: Vec<(&Var, &Tensor)> = trainable
+        .iter()
+        .filter_map(|v| grads.get(v.as_tensor()).map(|g| (v, g)))
+        .collect();
+    compiled.optimizer.apply_gradients(&pairs)?;
+    Ok((loss.to_scalar::<f32>()? as f64, y_pred.detach()))
+}
+
+/// The batch loss, the prediction and the gradients of everything the loss depends on, by
+/// candle's autograd over the whole model.
+fn autograd_gradients(
+    model: &Model,
+    compiled: &Compiled,
+    x: &Tensor,
+    y: &Tensor,
+) -> Result<(Tensor, Tensor, candle_core::backprop::GradStore)> {
+    let (loss, y_pred) = batch_loss(model, compiled, x, y, true)?;
+    let grads = loss.backward()?;
+    Ok((loss, y_pred, grads))
+}
+
+/// The step through the layers' own backward passes.
+fn layer_backward_step(
+    model: &Model,
+    compiled: &mut Compiled,
+    trainable: &[Var],
+    x: &Tensor,
+    y: &Tensor,
+) -> Result<(f64, Tensor)> {
+    let (total, y_pred, weight_grads) = layer_gradients(model, compiled, trainable, x, y)?;
+    let pairs: Vec<(&Var, &Tensor)> = trainable
+        .iter()
+        .filter_map(|v| weight_grads.get(v).map(|g| (v, g)))
+        .collect();
+    compiled.optimizer.apply_gradients(&pairs)?;
+    Ok((total.to_scalar::<f32>()? as f64, y_pred))
+}
+
+/// The batch loss, the (detached) prediction and the trainable weights' gradients through the
+/// layers' own backward passes: a forward that builds no candle graph and records what each
+/// layer needs, candle's autograd over the loss (of a variable copy of the prediction) and the
+/// weight penalties only, then the model's backward from the prediction's gradient. The loss is
+/// the same sum as [`autograd_gradients`]'s.
+fn layer_gradients(
+    model: &Model,
+    compiled: &Compiled,
+    trainable: &[Var],
+    x: &Tensor,
+    y: &Tensor,
+) -> Result<(Tensor, Tensor, WeightGrads)> {
+    let layer = model.as_layer();
+    let mut ctx = CallContext::detached_training();
+    let record = layer.call_recorded(std::slice::from_ref(x), &mut ctx)?;
+    if !ctx.losses().is_empty() {
+        return Err(Error::Config(format!(
+            "model '{}': a layer added a loss during a layer-level backward step, which only \
+             candle's autograd can follow",
+            model.name()
+        )));
+    }
+    let y_pred = single_output(model, record.outputs.clone())?;
+    let y_pred_var = Var::from_tensor(&y_pred)?;
+    let mut total = compiled.loss.compute(y, y_pred_var.as_tensor())?;
+    for penalty in model.regularization_losses()? {
+        total = (total + penalty)?;
+    }
+    let autograd = total.backward()?;
+    let mut weight_grads = WeightGrads::new(trainable);
+    for var in trainable {
+        if let Some(grad) = autograd.get(var.as_tensor()) {
+            weight_grads.add(var, grad.clone())?;
+        }
+    }
+    let grad_pred = match autograd.get(y_pred_var.as_tensor()) {
+        Some(grad) => grad.clone(),
+        None => y_pred.zeros_like()?,
+    };
+    layer.backward(record, &[grad_pred], &[false], &mut weight_grads)?;
+    Ok((total, y_pred, weight_grads))
+}
+
+#[cfg(test)]
+#[path = "layer_backward_tests.rs"]
+mod layer_backward_tests;

@@ -67,3 +67,51 @@ pub(crate) fn add_activity_penalty(
     }
     Ok(())
 }
+
+/// The builder methods of a layer with a kernel and a bias (`Dense`, `Conv2D`), whose config
+/// has the fields `activation`, `use_bias`, `kernel_initializer`, `bias_initializer`,
+/// `kernel_regularizer`, `bias_regularizer` and `activity_regularizer`.
+macro_rules! kernel_layer_options {
+    () => {
+        /// The activation, by value (`Activation::Relu`) or Keras name (`"relu"`).
+        pub fn activation(self, activation: impl Into<ActivationArg>) -> Self {
+            let arg = activation.into();
+            self.with_checked(|c| {
+                c.activation = arg.0?;
+                Ok(())
+            })
+        }
+
+        /// Whether the layer has a bias.
+        pub fn use_bias(self, use_bias: bool) -> Self {
+            self.with(|c| c.use_bias = use_bias)
+        }
+
+        /// The kernel initializer.
+        pub fn kernel_initializer(self, init: Initializer) -> Self {
+            self.with(|c| c.kernel_initializer = init)
+        }
+
+        /// The bias initializer.
+        pub fn bias_initializer(self, init: Initializer) -> Self {
+            self.with(|c| c.bias_initializer = init)
+        }
+
+        /// A penalty on the kernel.
+        pub fn kernel_regularizer(self, r: Regularizer) -> Self {
+            self.with(|c| c.kernel_regularizer = Some(r))
+        }
+
+        /// A penalty on the bias.
+        pub fn bias_regularizer(self, r: Regularizer) -> Self {
+            self.with(|c| c.bias_regularizer = Some(r))
+        }
+
+        /// A penalty on the output.
+        pub fn activity_regularizer(self, r: Regularizer) -> Self {
+            self.with(|c| c.activity_regularizer = Some(r))
+        }
+    };
+}
+
+pub(crate) use kernel_layer_options;

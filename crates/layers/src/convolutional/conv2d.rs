@@ -14,7 +14,7 @@ use crate::builder::{LayerBuilder, LayerConfig};
 use crate::convolutional::options::{spatial_geometry, Padding, PaddingArg, Size2};
 use crate::core::activation::{activation_gradient, derivative_from_output};
 use crate::initializers::Initializer;
-use crate::kernel_bias::{add_activity_penalty, KernelBias};
+use crate::kernel_bias::{add_activity_penalty, kernel_layer_options, KernelBias};
 use crate::layer::{config_with_name, single_input, CallRecord, WeightGrads};
 use crate::layer_base_methods;
 use crate::regularizers::Regularizer;
@@ -53,6 +53,8 @@ pub struct Conv2DConfig {
 pub type Conv2D = LayerBuilder<Conv2DConfig>;
 
 impl Conv2D {
+    kernel_layer_options!();
+
     /// `filters` output channels over a `kernel_size` window, Keras's defaults otherwise.
     pub fn new(filters: usize, kernel_size: impl Into<Size2>) -> Self {
         LayerBuilder::from_config(Conv2DConfig {
@@ -68,15 +70,6 @@ impl Conv2D {
             kernel_regularizer: None,
             bias_regularizer: None,
             activity_regularizer: None,
-        })
-    }
-
-    /// The activation, by value or Keras name.
-    pub fn activation(self, activation: impl Into<ActivationArg>) -> Self {
-        let arg = activation.into();
-        self.with_checked(|c| {
-            c.activation = arg.0?;
-            Ok(())
         })
     }
 
@@ -99,36 +92,6 @@ impl Conv2D {
     pub fn dilation_rate(self, dilation: impl Into<Size2>) -> Self {
         let dilation = dilation.into();
         self.with(|c| c.dilation_rate = dilation)
-    }
-
-    /// Whether the layer has a bias.
-    pub fn use_bias(self, use_bias: bool) -> Self {
-        self.with(|c| c.use_bias = use_bias)
-    }
-
-    /// The kernel initializer.
-    pub fn kernel_initializer(self, init: Initializer) -> Self {
-        self.with(|c| c.kernel_initializer = init)
-    }
-
-    /// The bias initializer.
-    pub fn bias_initializer(self, init: Initializer) -> Self {
-        self.with(|c| c.bias_initializer = init)
-    }
-
-    /// A penalty on the kernel.
-    pub fn kernel_regularizer(self, r: Regularizer) -> Self {
-        self.with(|c| c.kernel_regularizer = Some(r))
-    }
-
-    /// A penalty on the bias.
-    pub fn bias_regularizer(self, r: Regularizer) -> Self {
-        self.with(|c| c.bias_regularizer = Some(r))
-    }
-
-    /// A penalty on the output.
-    pub fn activity_regularizer(self, r: Regularizer) -> Self {
-        self.with(|c| c.activity_regularizer = Some(r))
     }
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::activations::{Activation, ActivationArg};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::initializers::Initializer;
-use crate::kernel_bias::{add_activity_penalty, KernelBias};
+use crate::kernel_bias::{add_activity_penalty, kernel_layer_options, KernelBias};
 use crate::layer::{config_with_name, single_input, CallRecord, WeightGrads};
 use crate::layer_base_methods;
 use crate::regularizers::Regularizer;
@@ -61,44 +61,7 @@ impl Dense {
         LayerBuilder::from_config(DenseConfig::new(units))
     }
 
-    /// The activation, by value (`Activation::Relu`) or Keras name (`"relu"`).
-    pub fn activation(self, activation: impl Into<ActivationArg>) -> Self {
-        let arg = activation.into();
-        self.with_checked(|c| {
-            c.activation = arg.0?;
-            Ok(())
-        })
-    }
-
-    /// Whether the layer has a bias.
-    pub fn use_bias(self, use_bias: bool) -> Self {
-        self.with(|c| c.use_bias = use_bias)
-    }
-
-    /// The kernel initializer.
-    pub fn kernel_initializer(self, init: Initializer) -> Self {
-        self.with(|c| c.kernel_initializer = init)
-    }
-
-    /// The bias initializer.
-    pub fn bias_initializer(self, init: Initializer) -> Self {
-        self.with(|c| c.bias_initializer = init)
-    }
-
-    /// A penalty on the kernel.
-    pub fn kernel_regularizer(self, r: Regularizer) -> Self {
-        self.with(|c| c.kernel_regularizer = Some(r))
-    }
-
-    /// A penalty on the bias.
-    pub fn bias_regularizer(self, r: Regularizer) -> Self {
-        self.with(|c| c.bias_regularizer = Some(r))
-    }
-
-    /// A penalty on the output.
-    pub fn activity_regularizer(self, r: Regularizer) -> Self {
-        self.with(|c| c.activity_regularizer = Some(r))
-    }
+    kernel_layer_options!();
 }
 
 impl LayerConfig for DenseConfig {

@@ -40,7 +40,9 @@ fn trainable(model: &Model) -> Vec<Var> {
 }
 
 /// Both paths on one batch: the losses agree, and every trainable weight's gradient agrees to
-/// 1e-5 relative to the gradient's largest magnitude. Returns how many weights had a gradient.
+/// 1e-4 relative to the gradient's largest magnitude (the kernels' parallel reductions may sum
+/// in another order from run to run; a 0.1% error in a derivative is still caught). Returns how
+/// many weights had a gradient.
 fn assert_same_gradients(model: &Model, loss: &str, x: &Tensor, y: &Tensor) -> usize {
     assert_eq!(
         step_path(model),
@@ -77,7 +79,7 @@ fn assert_same_gradients(model: &Model, loss: &str, x: &Tensor, y: &Tensor) -> u
                 let scale = e.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
                 for (i, (e, g)) in e.iter().zip(&g).enumerate() {
                     assert!(
-                        (e - g).abs() <= 1e-5 * scale,
+                        (e - g).abs() <= 1e-4 * scale,
                         "{}[{i}]: autograd {e} vs layer-level {g} (scale {scale})",
                         weight.path
                     );
@@ -399,5 +401,48 @@ fn autoencoder_step_paths() {
             median(wall) * 1e3,
             cpu.len()
         );
+    }
+}
+
+#[test]
+fn a_random_lambda_is_differentiated_through_the_call_the_forward_made() {
+    // A dropout-like mask drawn afresh on every call: the backward pass must use the forward's
+    // mask, not draw a new one.
+    let input = Input::new(&[6]);
+    let h = Dense::new(8).activation("relu")(input);
+    let masked = Lambda::new(|x: &Tensor| {
+        let draw = rkeras_layers::random::uniform(x.dims(), 0.0, 1.0, x.device())?;
+        Ok((x * draw.ge(0.5)?.to_dtype(x.dtype())?)?)
+    })(h);
+    let model = Model::new(input, Dense::new(3)(masked)).unwrap();
+    assert_eq!(step_path(&model), StepPath::LayerBackward);
+    let (x, y) = (pseudo_random(&[5, 6], 0.2), pseudo_random(&[5, 3], 0.9));
+    let compiled = compiled("mse");
+    let vars = trainable(&model);
+    rkeras_layers::session::set_random_seed(3);
+    let (_, _, reference) = autograd_gradients(&model, &compiled, &x, &y).unwrap();
+    rkeras_layers::session::set_random_seed(3);
+    let (_, _, layered) = layer_gradients(&model, &compiled, &vars, &x, &y).unwrap();
+    for var in &vars {
+        let expected: Vec<f32> = reference
+            .get(var.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let got: Vec<f32> = layered
+            .get(var)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for (e, g) in expected.iter().zip(&got) {
+            assert!(
+                (e - g).abs() <= 1e-5 * e.abs().max(1.0),
+                "autograd {e} vs layer-level {g}"
+            );
+        }
     }
 }

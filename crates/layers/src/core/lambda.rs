@@ -73,6 +73,18 @@ impl LambdaLayer {
     pub fn lambda_config(&self) -> &LambdaConfig {
         &self.config
     }
+
+    /// Checks the function's output against the declared output shape, if any.
+    fn check_output(&self, y: &Tensor) -> Result<()> {
+        match &self.config.output_shape {
+            Some(dims) if y.dims().get(1..) != Some(dims.as_slice()) => Err(Error::shape(
+                self.name(),
+                format!("(batch, {dims:?}) from the function"),
+                format!("{:?}", y.dims()),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Layer for LambdaLayer {
@@ -93,15 +105,7 @@ impl Layer for LambdaLayer {
     fn call(&self, inputs: &[Tensor], _ctx: &mut CallContext) -> Result<Vec<Tensor>> {
         let x = single_input(self.name(), inputs)?;
         let y = (self.config.function)(x)?;
-        if let Some(dims) = &self.config.output_shape {
-            if y.dims().get(1..) != Some(dims.as_slice()) {
-                return Err(Error::shape(
-                    self.name(),
-                    format!("(batch, {dims:?}) from the function"),
-                    format!("{:?}", y.dims()),
-                ));
-            }
-        }
+        self.check_output(&y)?;
         Ok(vec![y])
     }
 
@@ -118,8 +122,20 @@ impl Layer for LambdaLayer {
         true
     }
 
-    /// Differentiates the function by candle's autograd on a graph of its own: the function
-    /// runs again on a variable copy of the input.
+    /// Runs the function on a variable copy of the input and keeps that call's own small
+    /// candle graph, so that the backward pass differentiates the very call the forward made:
+    /// a random function (noise, a dropout-like mask) is not drawn again.
+    fn call_recorded(&self, inputs: &[Tensor], _ctx: &mut CallContext) -> Result<CallRecord> {
+        let x = single_input(self.name(), inputs)?;
+        let input = Var::from_tensor(&x.detach())?;
+        let tracked = (self.config.function)(input.as_tensor())?;
+        self.check_output(&tracked)?;
+        let mut record = CallRecord::new(inputs.to_vec(), vec![tracked.detach()]);
+        record.state = Some(Box::new((input, tracked)));
+        Ok(record)
+    }
+
+    /// Differentiates the recorded call by candle's autograd on its own graph.
     fn backward(
         &self,
         record: CallRecord,
@@ -127,23 +143,24 @@ impl Layer for LambdaLayer {
         needs_input_grad: &[bool],
         _weight_grads: &mut WeightGrads,
     ) -> Result<Vec<Option<Tensor>>> {
-        let (x, _, dy) = record.single(self.name(), grad_outputs)?;
+        let (_, _, dy) = record.single(self.name(), grad_outputs)?;
         if !needs_input_grad.first().copied().unwrap_or(false) {
             return Ok(vec![None]);
         }
-        let x = Var::from_tensor(&x.detach())?;
-        let y = (self.config.function)(x.as_tensor())?;
-        if y.shape() != dy.shape() {
-            return Err(Error::shape(
+        let Some((input, tracked)) = record
+            .state
+            .as_ref()
+            .and_then(|s| s.downcast_ref::<(Var, Tensor)>())
+        else {
+            return Err(Error::config(
                 self.name(),
-                format!("{:?} from the function, as in the forward pass", dy.dims()),
-                format!("{:?}", y.dims()),
+                "backward without a recorded call",
             ));
-        }
-        let grads = (y * dy.detach())?.sum_all()?.backward()?;
-        let dx = match grads.get(x.as_tensor()) {
+        };
+        let grads = (tracked * dy.detach())?.sum_all()?.backward()?;
+        let dx = match grads.get(input.as_tensor()) {
             Some(dx) => dx.clone(),
-            None => x.as_tensor().zeros_like()?,
+            None => input.as_tensor().zeros_like()?,
         };
         Ok(vec![Some(dx)])
     }

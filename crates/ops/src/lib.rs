@@ -24,7 +24,10 @@ mod upsample;
 
 pub use bce::binary_cross_entropy_with_logits;
 pub use conv2d::{conv2d, conv2d_backward, Conv2dGradients, Conv2dParams, Conv2dWanted};
-pub use dense::{bias_activation, bias_activation_backward, binary_cross_entropy, FusedActivation};
+pub use dense::{
+    bias_activation, bias_activation_backward, binary_cross_entropy, binary_cross_entropy_gradient,
+    FusedActivation,
+};
 pub use error::OpsError;
 pub use max_pool::{max_pool2d, max_pool2d_backward};
 pub use padding::{conv_output_len, same_padding, Padding2d};

@@ -37,6 +37,16 @@ impl BinaryCrossentropy {
     }
 }
 
+impl BinaryCrossentropy {
+    /// Whether the fused kernel computes this loss: probabilities, no smoothing, f32.
+    fn has_kernel(&self, pred: &Tensor) -> bool {
+        !self.from_logits
+            && self.label_smoothing == 0.0
+            && pred.dtype() == DType::F32
+            && pred.elem_count() > 0
+    }
+}
+
 impl Loss for BinaryCrossentropy {
     fn name(&self) -> &str {
         "binary_crossentropy"
@@ -51,11 +61,7 @@ impl Loss for BinaryCrossentropy {
             )));
         }
         let (mut y, pred) = align_targets(self.name(), y_true, y_pred)?;
-        if !self.from_logits
-            && self.label_smoothing == 0.0
-            && pred.dtype() == DType::F32
-            && pred.elem_count() > 0
-        {
+        if self.has_kernel(&pred) {
             // Clip, both logarithms and the mean in one pass each way.
             return Ok(rkeras_ops::binary_cross_entropy(&y, &pred)?);
         }
@@ -74,6 +80,21 @@ impl Loss for BinaryCrossentropy {
             ((&y * log_p)? + (not_y * log_not_p)?)?.neg()?
         };
         mean_over_last_axis_then_batch(&elementwise)
+    }
+
+    fn value_and_gradient(
+        &self,
+        y_true: &Tensor,
+        y_pred: &Tensor,
+    ) -> Result<Option<(Tensor, Tensor)>> {
+        let (y, pred) = align_targets(self.name(), y_true, y_pred)?;
+        if !self.has_kernel(&pred) || !pred.device().is_cpu() {
+            return Ok(None);
+        }
+        let (y, pred) = (y.detach(), pred.detach());
+        let loss = rkeras_ops::binary_cross_entropy(&y, &pred)?;
+        let grad = rkeras_ops::binary_cross_entropy_gradient(&y, &pred)?.reshape(y_pred.dims())?;
+        Ok(Some((loss, grad)))
     }
 
     fn config(&self) -> serde_json::Value {

@@ -47,6 +47,15 @@ pub trait Loss: Send + Sync {
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor>;
     /// JSON config (name + options), for saving the compile config.
     fn config(&self) -> serde_json::Value;
+    /// The loss and its gradient with respect to `y_pred` computed directly, without candle's
+    /// autograd, when the loss has such a kernel for these tensors (`None`: use `compute`).
+    fn value_and_gradient(
+        &self,
+        _y_true: &Tensor,
+        _y_pred: &Tensor,
+    ) -> Result<Option<(Tensor, Tensor)>> {
+        Ok(None)
+    }
 }
 
 /// The identifiers [`get`] accepts, aliases included.

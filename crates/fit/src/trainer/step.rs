@@ -144,9 +144,18 @@ fn layer_gradients(
         )));
     }
     let y_pred = single_output(model, record.outputs.clone())?;
+    let penalties = model.regularization_losses()?;
+    if penalties.is_empty() {
+        if let Some((total, grad_pred)) = compiled.loss.value_and_gradient(y, &y_pred)? {
+            // The loss's own kernel gives its gradient: no candle graph at all.
+            let mut weight_grads = WeightGrads::new(trainable);
+            layer.backward(record, &[grad_pred], &[false], &mut weight_grads)?;
+            return Ok((total, y_pred, weight_grads));
+        }
+    }
     let y_pred_var = Var::from_tensor(&y_pred)?;
     let mut total = compiled.loss.compute(y, y_pred_var.as_tensor())?;
-    for penalty in model.regularization_losses()? {
+    for penalty in penalties {
         total = (total + penalty)?;
     }
     let autograd = total.backward()?;

@@ -49,6 +49,36 @@ pub fn binary_cross_entropy(y_true: &Tensor, y_pred: &Tensor) -> candle_core::Re
     y_true.apply_op2(y_pred, BinaryCrossEntropyOp)
 }
 
+/// The gradient of [`binary_cross_entropy`] with respect to `y_pred` as a plain function, for
+/// callers that run their own backward pass (the loss's own gradient is 1). CPU only.
+pub fn binary_cross_entropy_gradient(
+    y_true: &Tensor,
+    y_pred: &Tensor,
+) -> candle_core::Result<Tensor> {
+    expect_f32(OP, "y_true", y_true)?;
+    expect_f32(OP, "y_pred", y_pred)?;
+    if y_true.shape() != y_pred.shape() || y_pred.elem_count() == 0 {
+        return Err(OpsError::ShapeMismatch {
+            op: OP,
+            expected: "y_true and y_pred must have the same, non-empty shape",
+            lhs_name: "y_true",
+            lhs: y_true.shape().clone(),
+            rhs_name: "y_pred",
+            rhs: y_pred.shape().clone(),
+        }
+        .into());
+    }
+    let scale = 1.0 / y_pred.elem_count() as f32;
+    let (y_view, p_view) = (
+        CpuView::of(OP, "y_true", y_true)?,
+        CpuView::of(OP, "y_pred", y_pred)?,
+    );
+    let grad = map_pairs(&y_view.f32()?, &p_view.f32()?, |y, p| {
+        element_grad_pred(y, p) * scale
+    });
+    Tensor::from_vec(grad, y_pred.shape(), y_pred.device())
+}
+
 /// The same loss from candle ops, for devices without the kernel.
 fn composed(y_true: &Tensor, y_pred: &Tensor) -> candle_core::Result<Tensor> {
     let p = y_pred.clamp(LOW, HIGH)?;

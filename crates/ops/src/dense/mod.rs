@@ -9,4 +9,4 @@ mod parallel;
 
 pub use activation::FusedActivation;
 pub use bias_activation_op::{bias_activation, bias_activation_backward};
-pub use cross_entropy_op::binary_cross_entropy;
+pub use cross_entropy_op::{binary_cross_entropy, binary_cross_entropy_gradient};

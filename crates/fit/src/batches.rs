@@ -90,6 +90,17 @@ impl Rows<'_> {
         };
         Ok(batch.to_device(device)?)
     }
+
+    /// The batches of `x` and `y`: one gather when `y` is `x` (an autoencoder's target).
+    pub fn take_pair(&self, x: &Tensor, y: &Tensor, device: &Device) -> Result<(Tensor, Tensor)> {
+        let xb = self.take(x, device)?;
+        let yb = if y.id() == x.id() {
+            xb.clone()
+        } else {
+            self.take(y, device)?
+        };
+        Ok((xb, yb))
+    }
 }
 
 /// The number of batches of `size` in `rows` rows (the last may be partial).

@@ -10,7 +10,7 @@ use crate::callbacks::Logs;
 use crate::compile::{attach, detach, with_compiled, Compiled, IntoLoss, IntoOptimizer};
 use crate::fit_options::FitOptions;
 use crate::history::History;
-use crate::trainer::{self, check_samples, resolve_batch_size, train_step, Tracker};
+use crate::trainer::{self, check_samples, resolve_batch_size, step_path, train_step, Tracker};
 use crate::Result;
 
 /// Keras's training methods on a model.
@@ -124,7 +124,7 @@ impl Training for Model {
                 .collect();
             let device = self.device();
             let (xb, yb) = (x.to_device(&device)?, y.to_device(&device)?);
-            let (loss, y_pred) = train_step(self, compiled, &trainable, &xb, &yb)?;
+            let (loss, y_pred) = train_step(self, compiled, &trainable, step_path(self), &xb, &yb)?;
             let mut tracker = Tracker::new(compiled.make_metrics(yb.dims())?);
             tracker.update(loss, rows, &yb, &y_pred)?;
             Ok(tracker.logs(""))

@@ -31,7 +31,7 @@ pub(crate) fn evaluate_arrays(
     let mut order = BatchOrder::new(rows, false);
     for _ in 0..batch_count(rows, batch_size) {
         let batch = order.next(batch_size);
-        let (xb, yb) = (batch.take(x, &device)?, batch.take(y, &device)?);
+        let (xb, yb) = batch.take_pair(x, y, &device)?;
         let (loss, y_pred) = batch_loss(model, compiled, &xb, &yb, false)?;
         tracker.update(loss.to_scalar::<f32>()? as f64, batch.len(), &yb, &y_pred)?;
     }

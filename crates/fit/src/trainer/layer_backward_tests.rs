@@ -347,7 +347,15 @@ fn one_train_step_on_the_layer_path_updates_the_weights() {
     let before = weight_values(&model);
     let mut compiled = compiled("binary_crossentropy");
     let x = pseudo_random(&[2, 8, 8, 1], 0.9);
-    let (loss, y_pred) = train_step(&model, &mut compiled, &trainable(&model), &x, &x).unwrap();
+    let (loss, y_pred) = train_step(
+        &model,
+        &mut compiled,
+        &trainable(&model),
+        step_path(&model),
+        &x,
+        &x,
+    )
+    .unwrap();
     assert!(loss.is_finite() && loss > 0.0);
     assert_eq!(y_pred.dims(), x.dims());
     assert_ne!(before, weight_values(&model));
@@ -385,7 +393,7 @@ fn autoencoder_step_paths() {
         for (path, force) in [(0, true), (1, false)] {
             FORCE_AUTOGRAD.set(force);
             let (cpu, wall) = (process_cpu_seconds(), std::time::Instant::now());
-            train_step(&model, &mut compiled, &vars, &x, &x).unwrap();
+            train_step(&model, &mut compiled, &vars, step_path(&model), &x, &x).unwrap();
             let (cpu, wall) = (process_cpu_seconds() - cpu, wall.elapsed().as_secs_f64());
             if round > 0 {
                 times[path].0.push(cpu);

@@ -21,7 +21,7 @@ use crate::{Error, Result};
 
 pub(crate) use evaluation::{evaluate_arrays, predict};
 pub(crate) use inputs::{check_samples, resolve_batch_size};
-pub(crate) use step::train_step;
+pub(crate) use step::{step_path, train_step};
 pub(crate) use tracking::{display_order, Tracker};
 
 /// What callbacks reach while `fit` runs.
@@ -116,19 +116,10 @@ pub(crate) fn fit(
             "validation_split leaves no training samples".into(),
         ));
     }
-    let split =
-        (validation_split > 0.0 && train_rows < rows).then(|| -> Result<(Tensor, Tensor)> {
-            Ok((
-                x.narrow(0, train_rows, rows - train_rows)?,
-                y.narrow(0, train_rows, rows - train_rows)?,
-            ))
-        });
-    let split = split.transpose()?;
-    let (x_train, y_train) = if train_rows < rows {
-        (x.narrow(0, 0, train_rows)?, y.narrow(0, 0, train_rows)?)
-    } else {
-        (x.clone(), y.clone())
-    };
+    let split = (validation_split > 0.0 && train_rows < rows)
+        .then(|| rows_of(x, y, train_rows, rows - train_rows))
+        .transpose()?;
+    let (x_train, y_train) = rows_of(x, y, 0, train_rows)?;
     let validation: Option<(&Tensor, &Tensor)> = match (&validation_data, &split) {
         (Some((vx, vy)), _) => Some((vx, vy)),
         (None, Some((vx, vy))) => Some((vx, vy)),
@@ -149,6 +140,8 @@ pub(crate) fn fit(
         .map(|d| d.unwrap_or(1))
         .collect();
     let device = model.device();
+    // Decided once: it walks every layer of the model.
+    let path = step_path(model);
     let mut order = BatchOrder::new(train_rows, shuffle);
     let mut ctl = LoopControl {
         model,
@@ -168,11 +161,8 @@ pub(crate) fn fit(
         for step in 0..steps {
             each(&mut callbacks, |c| c.on_train_batch_begin(step, &mut ctl))?;
             let batch = order.next(batch_size);
-            let (xb, yb) = (
-                batch.take(&x_train, &device)?,
-                batch.take(&y_train, &device)?,
-            );
-            let (loss, y_pred) = train_step(model, ctl.compiled, &trainable, &xb, &yb)?;
+            let (xb, yb) = batch.take_pair(&x_train, &y_train, &device)?;
+            let (loss, y_pred) = train_step(model, ctl.compiled, &trainable, path, &xb, &yb)?;
             tracker.update(loss, batch.len(), &yb, &y_pred)?;
             let logs = tracker.logs("");
             progress
@@ -209,6 +199,18 @@ pub(crate) fn fit(
     }
     each(&mut callbacks, |c| c.on_train_end(&last_logs, &mut ctl))?;
     Ok(history)
+}
+
+/// Rows `start..start + len` of `x` and of `y`: one tensor twice when `y` is `x` (an
+/// autoencoder), so that each batch is gathered once.
+fn rows_of(x: &Tensor, y: &Tensor, start: usize, len: usize) -> Result<(Tensor, Tensor)> {
+    let xs = x.narrow(0, start, len)?;
+    let ys = if y.id() == x.id() {
+        xs.clone()
+    } else {
+        y.narrow(0, start, len)?
+    };
+    Ok((xs, ys))
 }
 
 fn each<'c>(

@@ -60,15 +60,17 @@ pub(crate) fn step_path(model: &Model) -> StepPath {
     }
 }
 
-/// One optimizer step on one batch; returns the batch loss and the (detached) prediction.
+/// One optimizer step on one batch along `path` (from [`step_path`]); returns the batch loss
+/// and the (detached) prediction.
 pub(crate) fn train_step(
     model: &Model,
     compiled: &mut Compiled,
     trainable: &[Var],
+    path: StepPath,
     x: &Tensor,
     y: &Tensor,
 ) -> Result<(f64, Tensor)> {
-    match step_path(model) {
+    match path {
         StepPath::Autograd => autograd_step(model, compiled, trainable, x, y),
         StepPath::LayerBackward => layer_backward_step(model, compiled, trainable, x, y),
     }

@@ -5,7 +5,8 @@
 //! is faster than the hand-written candle loop, not merely close to it.
 //!
 //! `cargo bench --bench training_speed` (all models), or with options after `--`:
-//! `--models dense,deep,conv --steps N --conv-steps N`.
+//! `--models dense,deep,conv --steps N --conv-steps N`, and `--fit-only` to time `fit` alone
+//! (for profiling it).
 //! Epoch times are extrapolated from `steps` timed steps to the 235 steps of an epoch of
 //! batch 256, and labelled so. See `benches/README.md` for the latest figures.
 
@@ -30,6 +31,7 @@ struct Options {
     models: Vec<String>,
     steps: usize,
     conv_steps: usize,
+    fit_only: bool,
 }
 
 fn parse_options() -> Options {
@@ -37,6 +39,7 @@ fn parse_options() -> Options {
         models: vec!["dense".into(), "deep".into(), "conv".into()],
         steps: 100,
         conv_steps: 8,
+        fit_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -45,6 +48,7 @@ fn parse_options() -> Options {
             "--models" => options.models = value().split(',').map(String::from).collect(),
             "--steps" => options.steps = value().parse().unwrap_or(options.steps),
             "--conv-steps" => options.conv_steps = value().parse().unwrap_or(options.conv_steps),
+            "--fit-only" => options.fit_only = true,
             _ => {} // cargo bench passes --bench
         }
     }
@@ -137,6 +141,10 @@ fn main() -> rkeras::Result<()> {
         rkeras::utils::set_random_seed(0);
         let through_fit = build(name)?;
         let fit = time_fit(&through_fit.autoencoder, &x_train, steps)?;
+        if options.fit_only {
+            println!("{name:<6} {steps:>6} {:>12.2}", fit * 1e3);
+            continue;
+        }
         rkeras::utils::set_random_seed(0);
         let bare = time_bare_loop(&build(name)?.autoencoder, &x_train, steps)?;
         let predict = time_predict(&through_fit, &x_test)?;

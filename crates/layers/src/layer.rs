@@ -273,6 +273,14 @@ pub struct CallRecord {
     pub outputs: Vec<Tensor>,
     /// Whatever else the layer's backward needs.
     pub state: Option<Box<dyn Any + Send + Sync>>,
+    /// For outputs that are `sigmoid(logits)`, the logits where the layer kept them (indexed
+    /// like `outputs`; missing or `None`: not kept). A loss on probabilities can then be
+    /// computed from the logits, as Keras does on TensorFlow.
+    pub logits: Vec<Option<Tensor>>,
+    /// Which output gradients handed to `backward` are with respect to the kept `logits`
+    /// rather than to the outputs (indexed like `outputs`; missing: not). Set through
+    /// [`CallRecord::set_grad_wrt_logits`].
+    grad_wrt_logits: Vec<bool>,
 }
 
 impl CallRecord {
@@ -282,7 +290,35 @@ impl CallRecord {
             inputs,
             outputs,
             state: None,
+            logits: Vec::new(),
+            grad_wrt_logits: Vec::new(),
         }
+    }
+
+    /// The kept logits of output `index`, if the layer kept them.
+    pub fn output_logits(&self, index: usize) -> Option<&Tensor> {
+        self.logits.get(index).and_then(Option::as_ref)
+    }
+
+    /// Declares that the gradient of output `index` handed to `backward` is with respect to
+    /// its kept logits; an error if the call kept none for that output.
+    pub fn set_grad_wrt_logits(&mut self, index: usize) -> Result<()> {
+        if self.output_logits(index).is_none() {
+            return Err(crate::Error::Graph(format!(
+                "output {index} of the call kept no logits to take a gradient for"
+            )));
+        }
+        if self.grad_wrt_logits.len() <= index {
+            self.grad_wrt_logits.resize(index + 1, false);
+        }
+        self.grad_wrt_logits[index] = true;
+        Ok(())
+    }
+
+    /// Whether the gradient of output `index` is with respect to its logits (see
+    /// [`CallRecord::set_grad_wrt_logits`]).
+    pub fn is_grad_wrt_logits(&self, index: usize) -> bool {
+        self.grad_wrt_logits.get(index).copied().unwrap_or(false)
     }
 
     /// The only input and output and the only output gradient of a single-input layer's call,

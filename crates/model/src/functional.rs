@@ -236,6 +236,13 @@ impl Layer for Functional {
     fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
         let (outputs, records) = self.run_recorded(inputs, ctx)?;
         let mut record = CallRecord::new(inputs.to_vec(), outputs);
+        // An output's logits pass through when the node's output is the model's alone.
+        record.logits = (0..self.graph.output_slots.len())
+            .map(|output| {
+                let (node, position) = self.graph.sole_producer_of_output(output)?;
+                records[node].output_logits(position).cloned()
+            })
+            .collect();
         record.state = Some(Box::new(records));
         Ok(record)
     }
@@ -248,7 +255,10 @@ impl Layer for Functional {
         needs_input_grad: &[bool],
         weight_grads: &mut WeightGrads,
     ) -> Result<Vec<Option<Tensor>>> {
-        let records = record
+        let flagged: Vec<usize> = (0..self.graph.output_slots.len())
+            .filter(|&output| record.is_grad_wrt_logits(output))
+            .collect();
+        let mut records = record
             .state
             .and_then(|state| state.downcast::<Vec<CallRecord>>().ok())
             .ok_or_else(|| {
@@ -257,6 +267,12 @@ impl Layer for Functional {
                     self.name()
                 ))
             })?;
+        for output in flagged {
+            // `call_recorded` kept logits only for outputs with a sole producer.
+            if let Some((node, position)) = self.graph.sole_producer_of_output(output) {
+                records[node].set_grad_wrt_logits(position)?;
+            }
+        }
         backward::run(
             &self.graph,
             *records,

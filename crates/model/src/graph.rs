@@ -206,6 +206,22 @@ impl Graph {
         })
     }
 
+    /// The node and the index among its outputs that produce the graph's output `output`, when
+    /// that value goes nowhere else: no node reads it and no other output repeats it (so a
+    /// gradient given for it reaches that node's output alone).
+    pub fn sole_producer_of_output(&self, output: usize) -> Option<(usize, usize)> {
+        let slot = *self.output_slots.get(output)?;
+        let repeated = self.output_slots.iter().filter(|&&s| s == slot).count() > 1;
+        let read = self.nodes.iter().any(|node| node.inputs.contains(&slot));
+        if repeated || read {
+            return None;
+        }
+        self.nodes.iter().enumerate().find_map(|(index, node)| {
+            let position = node.outputs.iter().position(|&s| s == slot)?;
+            Some((index, position))
+        })
+    }
+
     /// Every distinct layer, inputs first, then in call order (Keras's `model.layers`).
     pub fn layers(&self) -> Vec<Arc<dyn Layer>> {
         let mut seen = HashSet::new();

@@ -12,9 +12,11 @@ mod check;
 mod conv2d;
 pub mod dense;
 mod error;
+mod math;
 mod matmul;
 mod max_pool;
 mod padding;
+mod simd;
 mod storage;
 #[cfg(test)]
 mod test_util;
@@ -25,8 +27,8 @@ mod upsample;
 pub use bce::binary_cross_entropy_with_logits;
 pub use conv2d::{conv2d, conv2d_backward, Conv2dGradients, Conv2dParams, Conv2dWanted};
 pub use dense::{
-    bias_activation, bias_activation_backward, binary_cross_entropy, binary_cross_entropy_gradient,
-    FusedActivation,
+    bias_activation, bias_activation_backward, bias_gradient, binary_cross_entropy,
+    binary_cross_entropy_with_gradient, sigmoid_cross_entropy_with_gradient, FusedActivation,
 };
 pub use error::OpsError;
 pub use max_pool::{max_pool2d, max_pool2d_backward};

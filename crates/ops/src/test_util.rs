@@ -13,13 +13,18 @@ impl Lcg {
         )
     }
 
-    /// Uniform in [-1, 1).
-    pub(crate) fn next(&mut self) -> f32 {
+    /// The next 32 random bits.
+    pub(crate) fn next_u32(&mut self) -> u32 {
         self.0 = self
             .0
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        (self.0 >> 32) as u32
+    }
+
+    /// Uniform in [-1, 1).
+    pub(crate) fn next(&mut self) -> f32 {
+        ((self.next_u32() >> 8) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
 
     pub(crate) fn vec(&mut self, len: usize) -> Vec<f32> {

@@ -92,9 +92,22 @@ impl Loss for BinaryCrossentropy {
             return Ok(None);
         }
         let (y, pred) = (y.detach(), pred.detach());
-        let loss = rkeras_ops::binary_cross_entropy(&y, &pred)?;
-        let grad = rkeras_ops::binary_cross_entropy_gradient(&y, &pred)?.reshape(y_pred.dims())?;
-        Ok(Some((loss, grad)))
+        let (loss, grad) = rkeras_ops::binary_cross_entropy_with_gradient(&y, &pred)?;
+        Ok(Some((loss, grad.reshape(y_pred.dims())?)))
+    }
+
+    fn value_and_gradient_from_sigmoid_logits(
+        &self,
+        y_true: &Tensor,
+        logits: &Tensor,
+    ) -> Result<Option<(Tensor, Tensor)>> {
+        let (y, z) = align_targets(self.name(), y_true, logits)?;
+        if !self.has_kernel(&z) || !z.device().is_cpu() {
+            return Ok(None);
+        }
+        let (loss, grad) =
+            rkeras_ops::sigmoid_cross_entropy_with_gradient(&y.detach(), &z.detach())?;
+        Ok(Some((loss, grad.reshape(logits.dims())?)))
     }
 
     fn config(&self) -> serde_json::Value {

@@ -56,6 +56,17 @@ pub trait Loss: Send + Sync {
     ) -> Result<Option<(Tensor, Tensor)>> {
         Ok(None)
     }
+    /// The loss of `sigmoid(logits)` and its gradient with respect to `logits`, computed from
+    /// the logits, for predictions that come from a sigmoid: what Keras does on TensorFlow
+    /// (`keras/src/backend/tensorflow/nn.py`, the sigmoid's `_keras_logits`). `None`: the loss
+    /// has no such form here; it is then computed from the probabilities.
+    fn value_and_gradient_from_sigmoid_logits(
+        &self,
+        _y_true: &Tensor,
+        _logits: &Tensor,
+    ) -> Result<Option<(Tensor, Tensor)>> {
+        Ok(None)
+    }
 }
 
 /// The identifiers [`get`] accepts, aliases included.

@@ -1,10 +1,11 @@
 //! `evaluate` and `predict` on arrays, in batches, without training.
 
 use candle_core::Tensor;
+use rkeras_layers::CallContext;
 use rkeras_model::Model;
 
 use super::inputs::{check_samples, resolve_batch_size, single_output};
-use super::step::batch_loss;
+use super::step::{batch_loss, logits_loss, step_path, StepPath};
 use super::tracking::Tracker;
 use crate::batches::{batch_count, BatchOrder, Rows};
 use crate::callbacks::Logs;
@@ -28,14 +29,42 @@ pub(crate) fn evaluate_arrays(
         .collect::<Vec<_>>();
     let mut tracker = Tracker::new(compiled.make_metrics(&output_shape)?);
     let device = model.device();
+    let path = step_path(model);
     let mut order = BatchOrder::new(rows, false);
     for _ in 0..batch_count(rows, batch_size) {
         let batch = order.next(batch_size);
         let (xb, yb) = batch.take_pair(x, y, &device)?;
-        let (loss, y_pred) = batch_loss(model, compiled, &xb, &yb, false)?;
+        let (loss, y_pred) = evaluation_loss(model, compiled, path, &xb, &yb)?;
         tracker.update(loss.to_scalar::<f32>()? as f64, batch.len(), &yb, &y_pred)?;
     }
     Ok(tracker.logs(prefix))
+}
+
+/// The batch loss (compiled loss, call losses, weight penalties) and the prediction, without
+/// training. Where training computes the loss from the output's sigmoid logits (the layer-level
+/// path), so does evaluation, so that `loss` and `val_loss` are the same function.
+fn evaluation_loss(
+    model: &Model,
+    compiled: &Compiled,
+    path: StepPath,
+    x: &Tensor,
+    y: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    if path == StepPath::LayerBackward {
+        let mut ctx = CallContext::new(false);
+        let record = model
+            .as_layer()
+            .call_recorded(std::slice::from_ref(x), &mut ctx)?;
+        if ctx.losses().is_empty() {
+            if let Some((mut total, _)) = logits_loss(compiled, y, &record)? {
+                for penalty in model.regularization_losses()? {
+                    total = (total + penalty.detach())?;
+                }
+                return Ok((total, single_output(model, record.outputs)?));
+            }
+        }
+    }
+    batch_loss(model, compiled, x, y, false)
 }
 
 /// Keras's `predict`: the model's output on `x`, computed in batches.

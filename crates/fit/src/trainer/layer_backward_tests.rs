@@ -3,8 +3,8 @@
 
 use candle_core::{Device, Tensor, Var};
 use rkeras_layers::{
-    ActivationLayer, Conv2D, Dense, Flatten, Input, Lambda, MaxPooling2D, Regularizer, Reshape,
-    UpSampling2D,
+    ActivationLayer, CallContext, Conv2D, Dense, Flatten, Initializer, Input, Lambda, MaxPooling2D,
+    Regularizer, Reshape, UpSampling2D,
 };
 use rkeras_model::Model;
 
@@ -453,4 +453,83 @@ fn a_random_lambda_is_differentiated_through_the_call_the_forward_made() {
             );
         }
     }
+}
+
+/// The tutorial's dense autoencoder in small: a nested encoder and decoder whose output is a
+/// sigmoid Dense.
+fn sigmoid_headed_autoencoder(decoder_head: Dense) -> Model {
+    let input = Input::new(&[12]);
+    let encoder = Model::new(input, Dense::new(4).activation("relu")(input)).unwrap();
+    let code = Input::new(&[4]);
+    let decoder = Model::new(code, decoder_head(code)).unwrap();
+    Model::new(input, decoder(encoder(input))).unwrap()
+}
+
+#[test]
+fn a_sigmoid_output_gives_the_loss_its_logits_through_nested_models() {
+    let heads = [
+        Dense::new(12).activation("sigmoid"),
+        Dense::new(12).activation("sigmoid").use_bias(false),
+        Dense::new(12)
+            .activation("sigmoid")
+            .kernel_regularizer(Regularizer::l2(0.01)),
+    ];
+    for head in heads {
+        let model = sigmoid_headed_autoencoder(head);
+        let x = pseudo_random(&[5, 12], 0.9);
+        let record = model
+            .as_layer()
+            .call_recorded(
+                std::slice::from_ref(&x),
+                &mut CallContext::detached_training(),
+            )
+            .unwrap();
+        assert!(record.output_logits(0).is_some(), "no logits kept");
+        // The loss from the logits equals the clipped one (nothing saturates here), and the
+        // gradients through the logits equal autograd's through the clip, the log and the sigmoid.
+        let with_gradient = assert_same_gradients(&model, "binary_crossentropy", &x, &x);
+        assert!(with_gradient >= 3, "{with_gradient}");
+    }
+}
+
+#[test]
+fn logits_are_kept_only_where_the_output_goes_nowhere_else() {
+    let input = Input::new(&[6]);
+    let probabilities = Dense::new(6).activation("sigmoid")(input);
+    let doubled = Model::new(input, vec![probabilities, probabilities]).unwrap();
+    let read_again = Model::new(input, vec![probabilities, Dense::new(2)(probabilities)]).unwrap();
+    let x = pseudo_random(&[2, 6], 0.2);
+    for model in [doubled, read_again] {
+        let record = model
+            .as_layer()
+            .call_recorded(
+                std::slice::from_ref(&x),
+                &mut CallContext::detached_training(),
+            )
+            .unwrap();
+        assert!(record.output_logits(0).is_none(), "{}", model.name());
+    }
+}
+
+#[test]
+fn training_and_evaluation_take_a_saturated_loss_from_the_logits() {
+    // Logits of -30 against targets of 1: the cross-entropy is 30 per element; clipping the
+    // probabilities at 1e-7 would report -ln(1e-7) = 16.12.
+    let input = Input::new(&[2]);
+    let head = Dense::new(2)
+        .activation("sigmoid")
+        .kernel_initializer(Initializer::Zeros)
+        .bias_initializer(Initializer::Constant { value: -30.0 });
+    let model = Model::new(input, head(input)).unwrap();
+    let x = Tensor::ones((3, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let compiled = compiled("binary_crossentropy");
+    let (loss, _, _) = layer_gradients(&model, &compiled, &trainable(&model), &x, &x).unwrap();
+    let loss = loss.to_scalar::<f32>().unwrap();
+    assert!((loss - 30.0).abs() < 1e-4, "training loss {loss}");
+    let logs = super::super::evaluate_arrays(&model, &compiled, &x, &x, 2, "").unwrap();
+    let evaluated = logs["loss"];
+    assert!(
+        (evaluated - 30.0).abs() < 1e-4,
+        "evaluation loss {evaluated}"
+    );
 }

@@ -2,7 +2,7 @@
 //! backward passes), optimizer update.
 
 use candle_core::{Tensor, Var};
-use rkeras_layers::layer::WeightGrads;
+use rkeras_layers::layer::{CallRecord, WeightGrads};
 use rkeras_layers::CallContext;
 use rkeras_model::Model;
 
@@ -125,9 +125,10 @@ fn layer_backward_step(
 
 /// The batch loss, the (detached) prediction and the trainable weights' gradients through the
 /// layers' own backward passes: a forward that builds no candle graph and records what each
-/// layer needs, candle's autograd over the loss (of a variable copy of the prediction) and the
-/// weight penalties only, then the model's backward from the prediction's gradient. The loss is
-/// the same sum as [`autograd_gradients`]'s.
+/// layer needs; the loss and its gradient from the loss's own kernel (from the logits when the
+/// output comes from a sigmoid that kept them, as Keras does on TensorFlow) or else by candle's
+/// autograd over the loss of a variable copy of the prediction; the weight penalties by candle's
+/// autograd; then the model's backward from the prediction's (or its logits') gradient.
 fn layer_gradients(
     model: &Model,
     compiled: &Compiled,
@@ -137,7 +138,7 @@ fn layer_gradients(
 ) -> Result<(Tensor, Tensor, WeightGrads)> {
     let layer = model.as_layer();
     let mut ctx = CallContext::detached_training();
-    let record = layer.call_recorded(std::slice::from_ref(x), &mut ctx)?;
+    let mut record = layer.call_recorded(std::slice::from_ref(x), &mut ctx)?;
     if !ctx.losses().is_empty() {
         return Err(Error::Config(format!(
             "model '{}': a layer added a loss during a layer-level backward step, which only \
@@ -146,33 +147,59 @@ fn layer_gradients(
         )));
     }
     let y_pred = single_output(model, record.outputs.clone())?;
-    let penalties = model.regularization_losses()?;
-    if penalties.is_empty() {
-        if let Some((total, grad_pred)) = compiled.loss.value_and_gradient(y, &y_pred)? {
-            // The loss's own kernel gives its gradient: no candle graph at all.
-            let mut weight_grads = WeightGrads::new(trainable);
-            layer.backward(record, &[grad_pred], &[false], &mut weight_grads)?;
-            return Ok((total, y_pred, weight_grads));
-        }
-    }
-    let y_pred_var = Var::from_tensor(&y_pred)?;
-    let mut total = compiled.loss.compute(y, y_pred_var.as_tensor())?;
-    for penalty in penalties {
-        total = (total + penalty)?;
-    }
-    let autograd = total.backward()?;
-    let mut weight_grads = WeightGrads::new(trainable);
-    for var in trainable {
-        if let Some(grad) = autograd.get(var.as_tensor()) {
-            weight_grads.add(var, grad.clone())?;
-        }
-    }
-    let grad_pred = match autograd.get(y_pred_var.as_tensor()) {
-        Some(grad) => grad.clone(),
-        None => y_pred.zeros_like()?,
+    let (mut total, grad) = if let Some(pair) = logits_loss(compiled, y, &record)? {
+        record.set_grad_wrt_logits(0)?;
+        pair
+    } else if let Some(pair) = compiled.loss.value_and_gradient(y, &y_pred)? {
+        pair
+    } else {
+        let y_pred_var = Var::from_tensor(&y_pred)?;
+        let loss = compiled.loss.compute(y, y_pred_var.as_tensor())?;
+        let grad = match loss.backward()?.get(y_pred_var.as_tensor()) {
+            Some(grad) => grad.clone(),
+            None => y_pred.zeros_like()?,
+        };
+        (loss.detach(), grad)
     };
-    layer.backward(record, &[grad_pred], &[false], &mut weight_grads)?;
+    let mut weight_grads = WeightGrads::new(trainable);
+    if let Some(penalty) = penalty_sum(model)? {
+        let autograd = penalty.backward()?;
+        for var in trainable {
+            if let Some(grad) = autograd.get(var.as_tensor()) {
+                weight_grads.add(var, grad.clone())?;
+            }
+        }
+        total = (total + penalty.detach())?;
+    }
+    layer.backward(record, &[grad], &[false], &mut weight_grads)?;
     Ok((total, y_pred, weight_grads))
+}
+
+/// The sum of the model's weight penalties, if it has any.
+fn penalty_sum(model: &Model) -> Result<Option<Tensor>> {
+    let mut sum: Option<Tensor> = None;
+    for penalty in model.regularization_losses()? {
+        sum = Some(match sum {
+            Some(sum) => (sum + penalty)?,
+            None => penalty,
+        });
+    }
+    Ok(sum)
+}
+
+/// The compiled loss and its gradient with respect to the logits `record` kept for the model's
+/// output, when the output is a sigmoid's that kept them and the loss has that form.
+pub(crate) fn logits_loss(
+    compiled: &Compiled,
+    y: &Tensor,
+    record: &CallRecord,
+) -> Result<Option<(Tensor, Tensor)>> {
+    match record.output_logits(0) {
+        Some(logits) => compiled
+            .loss
+            .value_and_gradient_from_sigmoid_logits(y, logits),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]

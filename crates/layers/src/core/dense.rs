@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use candle_core::{DType, Tensor};
+use rkeras_ops::FusedActivation;
 use serde::{Deserialize, Serialize};
 
 use crate::activations::{Activation, ActivationArg};
@@ -104,6 +105,17 @@ impl DenseLayer {
 
     /// The output, reading the weights as `ctx` says.
     fn forward(&self, x: &Tensor, ctx: &mut CallContext) -> Result<Tensor> {
+        Ok(self.forward_parts(x, ctx, false)?.0)
+    }
+
+    /// The output and, when `keep_logits` and the activation is a sigmoid computed by the fused
+    /// kernel, its logits (`x·kernel + bias`), both of the output's shape.
+    fn forward_parts(
+        &self,
+        x: &Tensor,
+        ctx: &mut CallContext,
+        keep_logits: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let w = self.built()?;
         let dims = x.dims();
         if dims.len() < 2 || dims[dims.len() - 1] != w.input_dim {
@@ -121,28 +133,35 @@ impl DenseLayer {
         };
         let z = flat.matmul(&ctx.weight(&w.params.kernel))?;
         let bias = w.params.bias.as_ref().map(|b| ctx.weight(b));
-        let y = match self.config.activation.fused() {
+        let (y, logits) = match self.config.activation.fused() {
+            Some(FusedActivation::Sigmoid) if keep_logits && z.dtype() == DType::F32 => {
+                let logits =
+                    rkeras_ops::bias_activation(&z, bias.as_ref(), FusedActivation::Linear)?;
+                let y = rkeras_ops::bias_activation(&logits, None, FusedActivation::Sigmoid)?;
+                (y, Some(logits))
+            }
             // Bias and activation in one pass each way.
             Some(fused) if z.dtype() == DType::F32 => {
-                rkeras_ops::bias_activation(&z, bias.as_ref(), fused)?
+                (rkeras_ops::bias_activation(&z, bias.as_ref(), fused)?, None)
             }
             _ => {
                 let z = match &bias {
                     Some(bias) => z.broadcast_add(bias)?,
                     None => z,
                 };
-                self.config.activation.apply(&z)?
+                (self.config.activation.apply(&z)?, None)
             }
         };
-        let y = if dims.len() == 2 {
-            y
+        let (y, logits) = if dims.len() == 2 {
+            (y, logits)
         } else {
             let mut out_dims = dims.to_vec();
             out_dims[dims.len() - 1] = self.config.units;
-            y.reshape(out_dims)?
+            let logits = logits.map(|l| l.reshape(out_dims.as_slice())).transpose()?;
+            (y.reshape(out_dims)?, logits)
         };
         add_activity_penalty(self.config.activity_regularizer.as_ref(), &y, ctx)?;
-        Ok(y)
+        Ok((y, logits))
     }
 
     fn built(&self) -> Result<&DenseWeights> {
@@ -204,8 +223,10 @@ impl Layer for DenseLayer {
     }
 
     fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
-        let y = self.forward(single_input(self.name(), inputs)?, ctx)?;
-        Ok(CallRecord::new(inputs.to_vec(), vec![y]))
+        let (y, logits) = self.forward_parts(single_input(self.name(), inputs)?, ctx, true)?;
+        let mut record = CallRecord::new(inputs.to_vec(), vec![y]);
+        record.logits = vec![logits];
+        Ok(record)
     }
 
     fn backward(
@@ -224,18 +245,26 @@ impl Layer for DenseLayer {
         if !(want_x || want_kernel || want_bias) {
             return Ok(vec![None]);
         }
-        let activation = self
-            .config
-            .activation
-            .fused()
-            .ok_or_else(|| Error::config(self.name(), "backward needs a fused activation"))?;
         let rows = y.elem_count() / self.config.units;
-        let (dz, grad_bias) = rkeras_ops::bias_activation_backward(
-            activation,
-            &y.reshape((rows, self.config.units))?,
-            &dy.reshape((rows, self.config.units))?,
-            want_bias,
-        )?;
+        let dy = dy.reshape((rows, self.config.units))?;
+        let (dz, grad_bias) = if record.is_grad_wrt_logits(0) {
+            // The gradient already is the pre-activation's.
+            let grad_bias = want_bias
+                .then(|| rkeras_ops::bias_gradient(&dy))
+                .transpose()?;
+            (dy, grad_bias)
+        } else {
+            let activation =
+                self.config.activation.fused().ok_or_else(|| {
+                    Error::config(self.name(), "backward needs a fused activation")
+                })?;
+            rkeras_ops::bias_activation_backward(
+                activation,
+                &y.reshape((rows, self.config.units))?,
+                &dy,
+                want_bias,
+            )?
+        };
         let flat = x.reshape((rows, w.input_dim))?;
         if want_kernel {
             weight_grads.add(kernel, flat.t()?.matmul(&dz)?)?;

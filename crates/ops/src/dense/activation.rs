@@ -1,5 +1,7 @@
 //! The activations the fused kernels cover, each differentiated from its own output.
 
+use crate::math::exp;
+
 /// An activation a fused kernel applies in the same pass as the bias, and differentiates from its
 /// output alone (so the backward pass needs no copy of the pre-activation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,14 +65,15 @@ impl ScalarActivation for ReluFn {
     }
 }
 
-/// 1 / (1 + exp(-x)): the formula candle-nn's sigmoid uses, saturating to 0 and 1 without NaN.
+/// 1 / (1 + exp(-x)): the formula candle-nn's sigmoid uses, saturating to 0 and 1 without NaN,
+/// with the vectorisable [`exp`].
 #[derive(Clone, Copy)]
 pub(crate) struct SigmoidFn;
 
 impl ScalarActivation for SigmoidFn {
     #[inline(always)]
     fn value(x: f32) -> f32 {
-        1.0 / (1.0 + (-x).exp())
+        1.0 / (1.0 + exp(-x))
     }
 
     #[inline(always)]

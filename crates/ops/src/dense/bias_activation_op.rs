@@ -1,5 +1,7 @@
 //! `activation(x + bias)` over the rows of a matrix, in one pass forward and one pass backward.
 
+use std::marker::PhantomData;
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use super::activation::{with_scalar_activation, ScalarActivation};
@@ -8,6 +10,7 @@ use super::FusedActivation;
 use crate::buffer::zeroed;
 use crate::check::{expect_f32_rank, expect_same_device};
 use crate::error::OpsError;
+use crate::simd::{vectorized, Kernel};
 use crate::storage::{cpu_f32, CpuView};
 
 /// Name used in messages.
@@ -75,20 +78,47 @@ fn forward<A: ScalarActivation>(x: &[f32], bias: &[f32], cols: usize) -> Vec<f32
         return y;
     }
     in_row_chunks_mut(&mut y, cols, |rows, y_rows| {
-        let x_rows = &x[rows.start * cols..rows.end * cols];
-        for (y_row, x_row) in y_rows.chunks_exact_mut(cols).zip(x_rows.chunks_exact(cols)) {
-            if bias.is_empty() {
+        vectorized(ForwardRows::<A> {
+            x: &x[rows.start * cols..rows.end * cols],
+            bias,
+            y: y_rows,
+            cols,
+            activation: PhantomData,
+        })
+    });
+    y
+}
+
+/// [`forward`] over some whole rows of `x`, into `y`.
+struct ForwardRows<'a, A> {
+    x: &'a [f32],
+    bias: &'a [f32],
+    y: &'a mut [f32],
+    cols: usize,
+    activation: PhantomData<A>,
+}
+
+impl<A: ScalarActivation> Kernel for ForwardRows<'_, A> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let rows = self
+            .y
+            .chunks_exact_mut(self.cols)
+            .zip(self.x.chunks_exact(self.cols));
+        for (y_row, x_row) in rows {
+            if self.bias.is_empty() {
                 for (out, &v) in y_row.iter_mut().zip(x_row) {
                     *out = A::value(v);
                 }
             } else {
-                for ((out, &v), &b) in y_row.iter_mut().zip(x_row).zip(bias) {
+                for ((out, &v), &b) in y_row.iter_mut().zip(x_row).zip(self.bias) {
                     *out = A::value(v + b);
                 }
             }
         }
-    });
-    y
+    }
 }
 
 /// The gradients of `A(x + bias)` from the upstream `grad` and the saved output `y`, both
@@ -104,38 +134,16 @@ fn backward<A: ScalarActivation>(
         return (want_x.then(Vec::new), want_bias.then(Vec::new));
     }
     let rows = y.len() / cols;
-    let chunk_sums = |range: std::ops::Range<usize>, mut out: Option<&mut [f32]>| {
-        let mut sums = vec![0.0f32; if want_bias { cols } else { 0 }];
+    let chunk_sums = |range: std::ops::Range<usize>, out: Option<&mut [f32]>| {
         let span = range.start * cols..range.end * cols;
-        let (grad_rows, y_rows) = (&grad[span.clone()], &y[span]);
-        for (r, (g_row, y_row)) in grad_rows
-            .chunks_exact(cols)
-            .zip(y_rows.chunks_exact(cols))
-            .enumerate()
-        {
-            let out_row = out.as_deref_mut().map(|o| &mut o[r * cols..(r + 1) * cols]);
-            match (out_row, want_bias) {
-                (Some(out_row), true) => {
-                    for (((o, s), &g), &v) in
-                        out_row.iter_mut().zip(&mut sums).zip(g_row).zip(y_row)
-                    {
-                        *o = g * A::slope_from_output(v);
-                        *s += *o;
-                    }
-                }
-                (Some(out_row), false) => {
-                    for ((o, &g), &v) in out_row.iter_mut().zip(g_row).zip(y_row) {
-                        *o = g * A::slope_from_output(v);
-                    }
-                }
-                (None, _) => {
-                    for ((s, &g), &v) in sums.iter_mut().zip(g_row).zip(y_row) {
-                        *s += g * A::slope_from_output(v);
-                    }
-                }
-            }
-        }
-        sums
+        vectorized(BackwardRows::<A> {
+            grad: &grad[span.clone()],
+            y: &y[span],
+            cols,
+            out,
+            want_bias,
+            activation: PhantomData,
+        })
     };
     let (grad_x, partial_sums) = if want_x {
         let mut grad_x = zeroed(y.len());
@@ -157,6 +165,58 @@ fn backward<A: ScalarActivation>(
         total
     });
     (grad_x, grad_bias)
+}
+
+/// [`backward`] over some whole rows: writes `grad ⊙ A'(y)` into `out` (when given) and returns
+/// its column sums (empty unless `want_bias`).
+struct BackwardRows<'a, A> {
+    grad: &'a [f32],
+    y: &'a [f32],
+    cols: usize,
+    out: Option<&'a mut [f32]>,
+    want_bias: bool,
+    activation: PhantomData<A>,
+}
+
+impl<A: ScalarActivation> Kernel for BackwardRows<'_, A> {
+    type Output = Vec<f32>;
+
+    #[inline(always)]
+    fn run(self) -> Vec<f32> {
+        let Self {
+            grad,
+            y,
+            cols,
+            mut out,
+            want_bias,
+            ..
+        } = self;
+        let mut sums = vec![0.0f32; if want_bias { cols } else { 0 }];
+        let rows = grad.chunks_exact(cols).zip(y.chunks_exact(cols));
+        for (r, (g_row, y_row)) in rows.enumerate() {
+            let out_row = out.as_deref_mut().map(|o| &mut o[r * cols..(r + 1) * cols]);
+            match (out_row, want_bias) {
+                (Some(out_row), true) => {
+                    let cells = out_row.iter_mut().zip(&mut sums).zip(g_row).zip(y_row);
+                    for (((o, s), &g), &v) in cells {
+                        *o = g * A::slope_from_output(v);
+                        *s += *o;
+                    }
+                }
+                (Some(out_row), false) => {
+                    for ((o, &g), &v) in out_row.iter_mut().zip(g_row).zip(y_row) {
+                        *o = g * A::slope_from_output(v);
+                    }
+                }
+                (None, _) => {
+                    for ((s, &g), &v) in sums.iter_mut().zip(g_row).zip(y_row) {
+                        *s += g * A::slope_from_output(v);
+                    }
+                }
+            }
+        }
+        sums
+    }
 }
 
 /// Reads the upstream gradient and the saved output of a fused op and runs [`backward`].
@@ -207,6 +267,17 @@ pub fn bias_activation_backward(
     match grad_x {
         Some(grad_x) => Ok((grad_x, grad_bias)),
         None => Err(candle_core::Error::Msg(format!("{OP}: no input gradient"))),
+    }
+}
+
+/// The gradient of a bias added to every row of a `(rows, n)` matrix, from the gradient of the
+/// sum: its column sums, shape `(n)`. CPU only.
+pub fn bias_gradient(grad: &Tensor) -> candle_core::Result<Tensor> {
+    expect_f32_rank(OP, "grad", grad, 2)?;
+    // With the identity, the saved output is never read: the gradient stands in for it.
+    match backward_tensors(FusedActivation::Linear, grad, grad, false, true)? {
+        (_, Some(grad_bias)) => Ok(grad_bias),
+        (_, None) => Err(candle_core::Error::Msg(format!("{OP}: no bias gradient"))),
     }
 }
 
@@ -467,6 +538,23 @@ mod tests {
                 .collect();
             assert_close(&format!("{activation:?}"), &fused, &reference, 1e-6);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn the_bias_gradient_is_the_column_sums() -> candle_core::Result<()> {
+        let mut rng = Lcg::new(41);
+        for (rows, cols) in [(1, 1), (3, 5), (256, 784)] {
+            let grad = random_tensor(&mut rng, &[rows, cols]);
+            let data = values(&grad);
+            let want: Vec<f64> = (0..cols)
+                .map(|c| (0..rows).map(|r| data[r * cols + c] as f64).sum())
+                .collect();
+            let got = bias_gradient(&grad)?;
+            assert_eq!(got.dims(), &[cols]);
+            assert_close(&format!("{rows}x{cols}"), &values(&got), &want, 1e-5);
+        }
+        assert!(bias_gradient(&Tensor::zeros(4, DType::F32, &Device::Cpu)?).is_err());
         Ok(())
     }
 

@@ -1,11 +1,15 @@
 //! Keras's binary cross-entropy on probabilities, averaged over every element, in one pass each
 //! way.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use super::parallel::{in_row_chunks, map_pairs};
+use super::parallel::{in_row_chunks, in_row_chunks_mut, map_pairs};
 use crate::check::{expect_f32, expect_same_device};
 use crate::error::OpsError;
+use crate::math::ln;
+use crate::simd::{vectorized, Kernel};
 use crate::storage::{cpu_f32, CpuView};
 
 /// Name used in messages.
@@ -29,6 +33,50 @@ const UNIT: usize = 1024;
 /// clip range (bounds included) and 0 outside it, as the clip's gradient in TensorFlow; the one
 /// with respect to `y_true` (when it needs one) is `(log(1-p) - log p) / N`.
 pub fn binary_cross_entropy(y_true: &Tensor, y_pred: &Tensor) -> candle_core::Result<Tensor> {
+    check_operands(y_true, y_pred)?;
+    if !y_pred.device().is_cpu() {
+        return composed(y_true, y_pred);
+    }
+    y_true.apply_op2(y_pred, BinaryCrossEntropyOp)
+}
+
+/// [`binary_cross_entropy`] and its gradient with respect to `y_pred` in one pass, for callers
+/// that run their own backward pass (the loss's own gradient taken as 1): the scalar loss and a
+/// gradient of `y_pred`'s shape. CPU only.
+pub fn binary_cross_entropy_with_gradient(
+    y_true: &Tensor,
+    y_pred: &Tensor,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    check_operands(y_true, y_pred)?;
+    let (y_view, p_view) = (
+        CpuView::of(OP, "y_true", y_true)?,
+        CpuView::of(OP, "y_pred", y_pred)?,
+    );
+    let (y, p) = (y_view.f32()?, p_view.f32()?);
+    let n = p.len();
+    let scale = 1.0 / n as f32;
+    let mut grad = Vec::with_capacity(n);
+    let partial_sums =
+        in_row_chunks_mut(&mut grad.spare_capacity_mut()[..n], UNIT, |units, out| {
+            let span = units.start * UNIT..units.start * UNIT + out.len();
+            vectorized(LossSum {
+                y: &y[span.clone()],
+                p: &p[span],
+                grad: Some((out, scale)),
+            })
+        });
+    // SAFETY: the tasks cover `0..n` (the last one takes the partial unit) and `LossSum` writes
+    // every element of its slice.
+    unsafe { grad.set_len(n) };
+    let loss = mean(&partial_sums, n);
+    Ok((
+        Tensor::new(loss, y_pred.device())?,
+        Tensor::from_vec(grad, y_pred.shape(), y_pred.device())?,
+    ))
+}
+
+/// Checks that both operands are f32 tensors of one non-empty shape on one device.
+fn check_operands(y_true: &Tensor, y_pred: &Tensor) -> candle_core::Result<()> {
     expect_f32(OP, "y_true", y_true)?;
     expect_f32(OP, "y_pred", y_pred)?;
     expect_same_device(OP, y_true, y_pred)?;
@@ -43,40 +91,65 @@ pub fn binary_cross_entropy(y_true: &Tensor, y_pred: &Tensor) -> candle_core::Re
         }
         .into());
     }
-    if !y_pred.device().is_cpu() {
-        return composed(y_true, y_pred);
-    }
-    y_true.apply_op2(y_pred, BinaryCrossEntropyOp)
+    Ok(())
 }
 
-/// The gradient of [`binary_cross_entropy`] with respect to `y_pred` as a plain function, for
-/// callers that run their own backward pass (the loss's own gradient is 1). CPU only.
-pub fn binary_cross_entropy_gradient(
-    y_true: &Tensor,
-    y_pred: &Tensor,
-) -> candle_core::Result<Tensor> {
-    expect_f32(OP, "y_true", y_true)?;
-    expect_f32(OP, "y_pred", y_pred)?;
-    if y_true.shape() != y_pred.shape() || y_pred.elem_count() == 0 {
-        return Err(OpsError::ShapeMismatch {
-            op: OP,
-            expected: "y_true and y_pred must have the same, non-empty shape",
-            lhs_name: "y_true",
-            lhs: y_true.shape().clone(),
-            rhs_name: "y_pred",
-            rhs: y_pred.shape().clone(),
+/// The mean of `n` elements from the chunks' partial sums, rounded to f32.
+fn mean(partial_sums: &[f64], n: usize) -> f32 {
+    (partial_sums.iter().sum::<f64>() / n as f64) as f32
+}
+
+/// Independent accumulators of [`LossSum`]: enough f64 lanes for the widest vectors.
+const LANES: usize = 16;
+
+/// The sum in f64 of the per-element losses (each computed in f32, as Keras does) of `y` and `p`,
+/// and, with `grad = Some((out, scale))`, every element's gradient times `scale` written into
+/// `out`. The sum runs in [`LANES`] independent accumulators, so the loop vectorises.
+struct LossSum<'a> {
+    y: &'a [f32],
+    p: &'a [f32],
+    grad: Option<(&'a mut [MaybeUninit<f32>], f32)>,
+}
+
+impl Kernel for LossSum<'_> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn run(self) -> f64 {
+        let Self { y, p, grad } = self;
+        let mut lanes = [0.0f64; LANES];
+        let whole = p.len() / LANES * LANES;
+        let (y_head, p_head) = (
+            y[..whole].chunks_exact(LANES),
+            p[..whole].chunks_exact(LANES),
+        );
+        match grad {
+            None => {
+                for (y, p) in y_head.zip(p_head) {
+                    for lane in 0..LANES {
+                        lanes[lane] += element_loss(y[lane], clip(p[lane])) as f64;
+                    }
+                }
+            }
+            Some((out, scale)) => {
+                for ((y, p), out) in y_head.zip(p_head).zip(out.chunks_exact_mut(LANES)) {
+                    for lane in 0..LANES {
+                        lanes[lane] += element_loss(y[lane], clip(p[lane])) as f64;
+                        out[lane].write(element_grad_pred(y[lane], p[lane]) * scale);
+                    }
+                }
+                for ((&y, &p), out) in y[whole..].iter().zip(&p[whole..]).zip(&mut out[whole..]) {
+                    out.write(element_grad_pred(y, p) * scale);
+                }
+            }
         }
-        .into());
+        let tail: f64 = y[whole..]
+            .iter()
+            .zip(&p[whole..])
+            .map(|(&y, &p)| element_loss(y, clip(p)) as f64)
+            .sum();
+        lanes.iter().sum::<f64>() + tail
     }
-    let scale = 1.0 / y_pred.elem_count() as f32;
-    let (y_view, p_view) = (
-        CpuView::of(OP, "y_true", y_true)?,
-        CpuView::of(OP, "y_pred", y_pred)?,
-    );
-    let grad = map_pairs(&y_view.f32()?, &p_view.f32()?, |y, p| {
-        element_grad_pred(y, p) * scale
-    });
-    Tensor::from_vec(grad, y_pred.shape(), y_pred.device())
 }
 
 /// The same loss from candle ops, for devices without the kernel.
@@ -94,25 +167,21 @@ fn clip(p: f32) -> f32 {
     p.clamp(LOW, HIGH)
 }
 
-/// `-(y·log p + (1-y)·log(1-p))` for a clipped `p`, skipping a logarithm whose weight is exactly 0
-/// (binary targets and the background of images), which changes no value.
+/// `-(y·log p + (1-y)·log(1-p))` for a clipped `p`. Both logarithms are finite inside the clip
+/// range, so a term whose weight is exactly 0 (binary targets, the background of images)
+/// contributes exactly 0, as when it is skipped.
 #[inline(always)]
 fn element_loss(y: f32, p: f32) -> f32 {
-    let mut sum = 0.0f32;
-    if y != 0.0 {
-        sum += y * p.ln();
-    }
-    if y != 1.0 {
-        sum += (1.0 - y) * (1.0 - p).ln();
-    }
-    -sum
+    -(y * ln(p) + (1.0 - y) * ln(1.0 - p))
 }
 
 /// dL/dp of one element, before the 1/N scale: 0 outside the clip range (NaN passes through).
 #[inline(always)]
 fn element_grad_pred(y: f32, p: f32) -> f32 {
-    if p.is_nan() || (LOW..=HIGH).contains(&p) {
-        -(y / p) + (1.0 - y) / (1.0 - p)
+    let inside = p.is_nan() || (LOW..=HIGH).contains(&p);
+    let grad = -(y / p) + (1.0 - y) / (1.0 - p);
+    if inside {
+        grad
     } else {
         0.0
     }
@@ -136,16 +205,15 @@ impl CustomOp2 for BinaryCrossEntropyOp {
         let y = cpu_f32(OP, "y_true", y_true, y_true_layout)?;
         let p = cpu_f32(OP, "y_pred", y_pred, y_pred_layout)?;
         let n = p.len();
-        // Per-element values in f32 as Keras computes them; their sum in f64.
         let partial_sums = in_row_chunks(n.div_ceil(UNIT), UNIT, |units| {
             let span = units.start * UNIT..n.min(units.end * UNIT);
-            y[span.clone()]
-                .iter()
-                .zip(&p[span])
-                .map(|(&y, &p)| element_loss(y, clip(p)) as f64)
-                .sum::<f64>()
+            vectorized(LossSum {
+                y: &y[span.clone()],
+                p: &p[span],
+                grad: None,
+            })
         });
-        let mean = (partial_sums.iter().sum::<f64>() / n as f64) as f32;
+        let mean = mean(&partial_sums, n);
         Ok((CpuStorage::F32(vec![mean]), Shape::from(())))
     }
 
@@ -167,7 +235,7 @@ impl CustomOp2 for BinaryCrossEntropyOp {
             .then(|| {
                 let grad = map_pairs(&y, &p, |_, p| {
                     let p = clip(p);
-                    ((1.0 - p).ln() - p.ln()) * scale
+                    (ln(1.0 - p) - ln(p)) * scale
                 });
                 Tensor::from_vec(grad, y_true.shape(), y_true.device())
             })
@@ -247,6 +315,35 @@ mod tests {
             assert_close(&format!("{what} grad y_pred"), &values(gp), &want_gp, 1e-5);
             let gt = grads.get(y_true.as_tensor()).expect("y_true gradient");
             assert_close(&format!("{what} grad y_true"), &values(gt), &want_gt, 1e-5);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_one_pass_loss_and_gradient_match_naive_loops() -> candle_core::Result<()> {
+        let mut rng = Lcg::new(29);
+        for dims in [
+            vec![1],
+            vec![17],
+            vec![3, 1025],
+            vec![256, 784],
+            vec![70, 1000],
+        ] {
+            let len: usize = dims.iter().product();
+            let (mut y, mut p) = data(&mut rng, len);
+            // Clipped predictions among them: their gradient is 0.
+            (y[0], p[0]) = (1.0, 0.0);
+            let (loss, grad) = binary_cross_entropy_with_gradient(
+                &Tensor::from_vec(y.clone(), dims.as_slice(), &Device::Cpu)?,
+                &Tensor::from_vec(p.clone(), dims.as_slice(), &Device::Cpu)?,
+            )?;
+            let (want_loss, want_grad, _) = naive(&y, &p);
+            let what = format!("{dims:?}");
+            assert_close(&what, &[loss.to_scalar::<f32>()?], &[want_loss], 1e-6);
+            assert_eq!(grad.dims(), dims.as_slice());
+            let grad = values(&grad);
+            assert_eq!(grad[0], 0.0, "{what}");
+            assert_close(&format!("{what} grad"), &grad, &want_grad, 1e-5);
         }
         Ok(())
     }

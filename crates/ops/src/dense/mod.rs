@@ -1,12 +1,15 @@
 //! Fused kernels for dense networks: the bias and activation after a matrix product, and the
-//! binary cross-entropy on probabilities, each one pass forward and one pass backward instead of
-//! a chain of candle elementwise ops (each with its own allocation and autograd node).
+//! binary cross-entropy on probabilities or on a sigmoid's logits, each one pass forward and one
+//! pass backward instead of a chain of candle elementwise ops (each with its own allocation and
+//! autograd node).
 
 mod activation;
 mod bias_activation_op;
 mod cross_entropy_op;
 mod parallel;
+mod sigmoid_cross_entropy;
 
 pub use activation::FusedActivation;
-pub use bias_activation_op::{bias_activation, bias_activation_backward};
-pub use cross_entropy_op::{binary_cross_entropy, binary_cross_entropy_gradient};
+pub use bias_activation_op::{bias_activation, bias_activation_backward, bias_gradient};
+pub use cross_entropy_op::{binary_cross_entropy, binary_cross_entropy_with_gradient};
+pub use sigmoid_cross_entropy::sigmoid_cross_entropy_with_gradient;

@@ -3,11 +3,13 @@
 //! These kernels run their own loops instead of candle's elementwise ops, whose spinning thread
 //! pool stalls a loaded machine; small work stays on the calling thread.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use rayon::prelude::*;
 
 use crate::check::worker_threads;
+use crate::simd::{vectorized, Kernel};
 
 /// The fewest elements one task gets: below this the hand-off to another thread costs more than
 /// the work.
@@ -44,10 +46,11 @@ where
 /// `task(row_range, rows_of_out)` over consecutive row ranges of the row-major `out` (rows of
 /// `cols` elements), in parallel when the work is large; the results in row order. When `out`
 /// ends with a partial row, the last task's slice also holds it (its range counts whole rows).
-pub(crate) fn in_row_chunks_mut<T, F>(out: &mut [f32], cols: usize, task: F) -> Vec<T>
+pub(crate) fn in_row_chunks_mut<E, T, F>(out: &mut [E], cols: usize, task: F) -> Vec<T>
 where
+    E: Send,
     T: Send,
-    F: Fn(Range<usize>, &mut [f32]) -> T + Sync,
+    F: Fn(Range<usize>, &mut [E]) -> T + Sync,
 {
     let rows = out.len().checked_div(cols).unwrap_or(0);
     let step = rows_per_task(rows, cols);
@@ -63,21 +66,53 @@ where
         .collect()
 }
 
-/// `f(a[i], b[i])` for every `i`, written straight into the result (no zero fill first), split
-/// over threads when large.
+/// Elements per row when [`map_pairs`] splits its work.
+const PAIR_ROW: usize = 1024;
+
+/// `f(a[i], b[i])` for every `i` (vectorised, see [`crate::simd`]), written straight into the
+/// result (no zero fill first), split over threads when large. `b` must be as long as `a`.
 pub(crate) fn map_pairs<F>(a: &[f32], b: &[f32], f: F) -> Vec<f32>
 where
     F: Fn(f32, f32) -> f32 + Sync,
 {
-    let pair = |(&a, &b): (&f32, &f32)| f(a, b);
-    if a.len() < 2 * MIN_TASK_ELEMENTS {
-        a.iter().zip(b).map(pair).collect()
-    } else {
-        a.par_iter()
-            .zip(b)
-            .with_min_len(MIN_TASK_ELEMENTS)
-            .map(pair)
-            .collect()
+    let len = a.len().min(b.len());
+    let mut out = Vec::with_capacity(len);
+    in_row_chunks_mut(
+        &mut out.spare_capacity_mut()[..len],
+        PAIR_ROW,
+        |rows, out| {
+            let start = rows.start * PAIR_ROW;
+            let span = start..start + out.len();
+            vectorized(PairMap {
+                a: &a[span.clone()],
+                b: &b[span],
+                out,
+                f: &f,
+            });
+        },
+    );
+    // SAFETY: the tasks above cover `0..len` (the last one takes the partial row) and write
+    // every element of it.
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// `out[i] = f(a[i], b[i])` over slices of one length.
+struct PairMap<'a, F> {
+    a: &'a [f32],
+    b: &'a [f32],
+    out: &'a mut [MaybeUninit<f32>],
+    f: &'a F,
+}
+
+impl<F: Fn(f32, f32) -> f32> Kernel for PairMap<'_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        for ((out, &a), &b) in self.out.iter_mut().zip(self.a).zip(self.b) {
+            out.write((self.f)(a, b));
+        }
     }
 }
 

@@ -1,0 +1,221 @@
+//! Binary cross-entropy of `sigmoid(logits)` computed from the logits, with its gradient with
+//! respect to the logits, in one pass: what Keras does on TensorFlow when the predictions come
+//! from a sigmoid (`keras/src/backend/tensorflow/nn.py`, `binary_crossentropy` reads the
+//! sigmoid's `_keras_logits` and calls `tf.nn.sigmoid_cross_entropy_with_logits`).
+
+use std::mem::MaybeUninit;
+
+use candle_core::Tensor;
+
+use super::parallel::in_row_chunks_mut;
+use crate::check::{expect_f32, expect_same_device};
+use crate::error::OpsError;
+use crate::math::{exp, ln_1p};
+use crate::simd::{vectorized, Kernel};
+use crate::storage::CpuView;
+
+/// Name used in messages.
+const OP: &str = "sigmoid_cross_entropy";
+
+/// Elements per parallel unit (a row of the flattened input).
+const UNIT: usize = 1024;
+
+/// Independent f64 accumulators of the sum: enough lanes for the widest vectors.
+const LANES: usize = 16;
+
+/// The mean over every element of `max(z, 0) - z·y + ln(1 + e^-|z|)` (TensorFlow's
+/// `sigmoid_cross_entropy_with_logits`: the cross-entropy of `sigmoid(z)` against `y`, without
+/// clipping), and its gradient with respect to the logits `z`, `(sigmoid(z) - y) / N`, for
+/// callers that run their own backward pass. CPU only.
+pub fn sigmoid_cross_entropy_with_gradient(
+    y_true: &Tensor,
+    logits: &Tensor,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    expect_f32(OP, "y_true", y_true)?;
+    expect_f32(OP, "logits", logits)?;
+    expect_same_device(OP, y_true, logits)?;
+    if y_true.shape() != logits.shape() || logits.elem_count() == 0 {
+        return Err(OpsError::ShapeMismatch {
+            op: OP,
+            expected: "y_true and logits must have the same, non-empty shape",
+            lhs_name: "y_true",
+            lhs: y_true.shape().clone(),
+            rhs_name: "logits",
+            rhs: logits.shape().clone(),
+        }
+        .into());
+    }
+    let (y_view, z_view) = (
+        CpuView::of(OP, "y_true", y_true)?,
+        CpuView::of(OP, "logits", logits)?,
+    );
+    let (y, z) = (y_view.f32()?, z_view.f32()?);
+    let n = z.len();
+    let scale = 1.0 / n as f32;
+    let mut grad = Vec::with_capacity(n);
+    let partial_sums =
+        in_row_chunks_mut(&mut grad.spare_capacity_mut()[..n], UNIT, |units, out| {
+            let span = units.start * UNIT..units.start * UNIT + out.len();
+            vectorized(LossAndGradient {
+                y: &y[span.clone()],
+                z: &z[span],
+                grad: out,
+                scale,
+            })
+        });
+    // SAFETY: the tasks cover `0..n` (the last one takes the partial unit) and
+    // `LossAndGradient` writes every element of its slice.
+    unsafe { grad.set_len(n) };
+    let mean = (partial_sums.iter().sum::<f64>() / n as f64) as f32;
+    Ok((
+        Tensor::new(mean, logits.device())?,
+        Tensor::from_vec(grad, logits.shape(), logits.device())?,
+    ))
+}
+
+/// One element's loss (in f32, as TensorFlow computes it) and its unscaled gradient
+/// `sigmoid(z) - y`, sharing `e^-|z|`.
+#[inline(always)]
+fn element(y: f32, z: f32) -> (f32, f32) {
+    let decay = exp(-z.abs());
+    let loss = z.max(0.0) - z * y + ln_1p(decay);
+    // sigmoid(z) = 1 / (1 + e^-z) for z >= 0 and e^z / (1 + e^z) below, both without overflow.
+    let sigmoid = if z >= 0.0 { 1.0 } else { decay } / (1.0 + decay);
+    (loss, sigmoid - y)
+}
+
+/// The f64 sum of the losses of `y` and `z`, writing each element's gradient times `scale` into
+/// `grad`. The sum runs in [`LANES`] independent accumulators, so the loop vectorises.
+struct LossAndGradient<'a> {
+    y: &'a [f32],
+    z: &'a [f32],
+    grad: &'a mut [MaybeUninit<f32>],
+    scale: f32,
+}
+
+impl Kernel for LossAndGradient<'_> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn run(self) -> f64 {
+        let Self { y, z, grad, scale } = self;
+        let mut lanes = [0.0f64; LANES];
+        let whole = z.len() / LANES * LANES;
+        let (head, tail) = grad.split_at_mut(whole);
+        let blocks = y.chunks_exact(LANES).zip(z.chunks_exact(LANES));
+        for ((y, z), grad) in blocks.zip(head.chunks_exact_mut(LANES)) {
+            for lane in 0..LANES {
+                let (loss, slope) = element(y[lane], z[lane]);
+                lanes[lane] += loss as f64;
+                grad[lane].write(slope * scale);
+            }
+        }
+        let mut total = lanes.iter().sum::<f64>();
+        for ((&y, &z), grad) in y[whole..].iter().zip(&z[whole..]).zip(tail) {
+            let (loss, slope) = element(y, z);
+            total += loss as f64;
+            grad.write(slope * scale);
+        }
+        total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{assert_close, values, Lcg};
+    use candle_core::Device;
+
+    /// The loss and its gradient by naive loops in f64.
+    fn naive(y: &[f32], z: &[f32]) -> (f64, Vec<f64>) {
+        let n = z.len() as f64;
+        let mut loss = 0.0;
+        let mut grad = Vec::new();
+        for (&y, &z) in y.iter().zip(z) {
+            let (y, z) = (y as f64, z as f64);
+            let p = 1.0 / (1.0 + (-z).exp());
+            // -(y ln p + (1 - y) ln(1 - p)), with ln(1 - p) = ln p - z.
+            loss += -(y * p.ln() + (1.0 - y) * (p.ln() - z));
+            grad.push((p - y) / n);
+        }
+        (loss / n, grad)
+    }
+
+    #[test]
+    fn loss_and_gradient_match_naive_loops() -> candle_core::Result<()> {
+        let mut rng = Lcg::new(31);
+        for dims in [vec![1], vec![15], vec![17], vec![3, 1025], vec![256, 784]] {
+            let len: usize = dims.iter().product();
+            let z: Vec<f32> = (0..len).map(|_| rng.next() * 12.0).collect();
+            let y: Vec<f32> = (0..len)
+                .map(|_| match rng.next() {
+                    v if v < -0.3 => 0.0,
+                    v if v > 0.6 => 1.0,
+                    v => (v + 0.3) / 0.9,
+                })
+                .collect();
+            let (loss, grad) = sigmoid_cross_entropy_with_gradient(
+                &Tensor::from_vec(y.clone(), dims.as_slice(), &Device::Cpu)?,
+                &Tensor::from_vec(z.clone(), dims.as_slice(), &Device::Cpu)?,
+            )?;
+            let (want_loss, want_grad) = naive(&y, &z);
+            let what = format!("{dims:?}");
+            assert_close(&what, &[loss.to_scalar::<f32>()?], &[want_loss], 1e-6);
+            assert_eq!(grad.dims(), dims.as_slice());
+            assert_close(&format!("{what} grad"), &values(&grad), &want_grad, 1e-6);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn saturated_logits_stay_exact_where_clipping_would_not() -> candle_core::Result<()> {
+        // z = -30 against y = 1: the loss is 30 (a clipped probability would give -ln 1e-7 =
+        // 16.1); z = 30 against y = 1 and z = -30 against y = 0 cost e^-30 = 9.36e-14.
+        let z = Tensor::new(&[-30f32, 30., -30.], &Device::Cpu)?;
+        let y = Tensor::new(&[1f32, 1., 0.], &Device::Cpu)?;
+        let (loss, grad) = sigmoid_cross_entropy_with_gradient(&y, &z)?;
+        let e = (-30f64).exp();
+        assert_close(
+            "loss",
+            &[loss.to_scalar::<f32>()?],
+            &[(30.0 + 3.0 * e) / 3.0],
+            1e-7,
+        );
+        assert_close(
+            "grad",
+            &values(&grad),
+            &[(e - 1.0) / 3.0, -e / 3.0, e / 3.0],
+            1e-7,
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn by_hand_at_zero_and_nan_propagates() -> candle_core::Result<()> {
+        // z = 0: loss ln 2 whatever y; gradient (1/2 - y) / 2.
+        let z = Tensor::new(&[0f32, 0.], &Device::Cpu)?;
+        let y = Tensor::new(&[0f32, 1.], &Device::Cpu)?;
+        let (loss, grad) = sigmoid_cross_entropy_with_gradient(&y, &z)?;
+        assert!((loss.to_scalar::<f32>()? - std::f32::consts::LN_2).abs() < 1e-7);
+        assert_eq!(values(&grad), vec![0.25, -0.25]);
+        let z = Tensor::new(&[f32::NAN, 0.], &Device::Cpu)?;
+        let (loss, _) = sigmoid_cross_entropy_with_gradient(&y, &z)?;
+        assert!(loss.to_scalar::<f32>()?.is_nan());
+        Ok(())
+    }
+
+    #[test]
+    fn shapes_and_dtypes_are_checked() {
+        let a = Tensor::zeros((2, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let b = Tensor::zeros((3, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let message = sigmoid_cross_entropy_with_gradient(&a, &b)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("[2, 3]") && message.contains("[3, 2]"),
+            "{message}"
+        );
+        let ints = Tensor::zeros((2, 3), candle_core::DType::U32, &Device::Cpu).unwrap();
+        assert!(sigmoid_cross_entropy_with_gradient(&a, &ints).is_err());
+    }
+}

@@ -1,13 +1,13 @@
 //! `activation(x + bias)` over the rows of a matrix, in one pass forward and one pass backward.
 
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use super::activation::{with_scalar_activation, ScalarActivation};
 use super::parallel::{in_row_chunks, in_row_chunks_mut};
 use super::FusedActivation;
-use crate::buffer::zeroed;
 use crate::check::{expect_f32_rank, expect_same_device};
 use crate::error::OpsError;
 use crate::simd::{vectorized, Kernel};
@@ -71,21 +71,28 @@ fn composed(
     }
 }
 
-/// `A(x + bias)` row by row (`bias` empty for none) into a fresh buffer.
+/// `A(x + bias)` row by row (`bias` empty for none) into a fresh buffer, written once (no zero
+/// fill first).
 fn forward<A: ScalarActivation>(x: &[f32], bias: &[f32], cols: usize) -> Vec<f32> {
-    let mut y = zeroed(x.len());
     if cols == 0 {
-        return y;
+        return Vec::new();
     }
-    in_row_chunks_mut(&mut y, cols, |rows, y_rows| {
-        vectorized(ForwardRows::<A> {
-            x: &x[rows.start * cols..rows.end * cols],
-            bias,
-            y: y_rows,
-            cols,
-            activation: PhantomData,
-        })
-    });
+    let mut y = Vec::with_capacity(x.len());
+    in_row_chunks_mut(
+        &mut y.spare_capacity_mut()[..x.len()],
+        cols,
+        |rows, y_rows| {
+            vectorized(ForwardRows::<A> {
+                x: &x[rows.start * cols..rows.end * cols],
+                bias,
+                y: y_rows,
+                cols,
+                activation: PhantomData,
+            })
+        },
+    );
+    // SAFETY: `x` holds whole rows; the tasks cover every row and write each of its cells.
+    unsafe { y.set_len(x.len()) };
     y
 }
 
@@ -93,7 +100,7 @@ fn forward<A: ScalarActivation>(x: &[f32], bias: &[f32], cols: usize) -> Vec<f32
 struct ForwardRows<'a, A> {
     x: &'a [f32],
     bias: &'a [f32],
-    y: &'a mut [f32],
+    y: &'a mut [MaybeUninit<f32>],
     cols: usize,
     activation: PhantomData<A>,
 }
@@ -110,11 +117,11 @@ impl<A: ScalarActivation> Kernel for ForwardRows<'_, A> {
         for (y_row, x_row) in rows {
             if self.bias.is_empty() {
                 for (out, &v) in y_row.iter_mut().zip(x_row) {
-                    *out = A::value(v);
+                    out.write(A::value(v));
                 }
             } else {
                 for ((out, &v), &b) in y_row.iter_mut().zip(x_row).zip(self.bias) {
-                    *out = A::value(v + b);
+                    out.write(A::value(v + b));
                 }
             }
         }
@@ -134,7 +141,7 @@ fn backward<A: ScalarActivation>(
         return (want_x.then(Vec::new), want_bias.then(Vec::new));
     }
     let rows = y.len() / cols;
-    let chunk_sums = |range: std::ops::Range<usize>, out: Option<&mut [f32]>| {
+    let chunk_sums = |range: std::ops::Range<usize>, out: Option<&mut [MaybeUninit<f32>]>| {
         let span = range.start * cols..range.end * cols;
         vectorized(BackwardRows::<A> {
             grad: &grad[span.clone()],
@@ -146,8 +153,14 @@ fn backward<A: ScalarActivation>(
         })
     };
     let (grad_x, partial_sums) = if want_x {
-        let mut grad_x = zeroed(y.len());
-        let sums = in_row_chunks_mut(&mut grad_x, cols, |range, out| chunk_sums(range, Some(out)));
+        let mut grad_x = Vec::with_capacity(y.len());
+        let sums = in_row_chunks_mut(
+            &mut grad_x.spare_capacity_mut()[..y.len()],
+            cols,
+            |range, out| chunk_sums(range, Some(out)),
+        );
+        // SAFETY: `y` holds whole rows; the tasks cover every row and write each of its cells.
+        unsafe { grad_x.set_len(y.len()) };
         (Some(grad_x), sums)
     } else {
         (
@@ -173,7 +186,7 @@ struct BackwardRows<'a, A> {
     grad: &'a [f32],
     y: &'a [f32],
     cols: usize,
-    out: Option<&'a mut [f32]>,
+    out: Option<&'a mut [MaybeUninit<f32>]>,
     want_bias: bool,
     activation: PhantomData<A>,
 }
@@ -199,13 +212,14 @@ impl<A: ScalarActivation> Kernel for BackwardRows<'_, A> {
                 (Some(out_row), true) => {
                     let cells = out_row.iter_mut().zip(&mut sums).zip(g_row).zip(y_row);
                     for (((o, s), &g), &v) in cells {
-                        *o = g * A::slope_from_output(v);
-                        *s += *o;
+                        let slope = g * A::slope_from_output(v);
+                        o.write(slope);
+                        *s += slope;
                     }
                 }
                 (Some(out_row), false) => {
                     for ((o, &g), &v) in out_row.iter_mut().zip(g_row).zip(y_row) {
-                        *o = g * A::slope_from_output(v);
+                        o.write(g * A::slope_from_output(v));
                     }
                 }
                 (None, _) => {

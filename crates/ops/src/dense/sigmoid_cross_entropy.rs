@@ -10,7 +10,7 @@ use candle_core::Tensor;
 use super::parallel::in_row_chunks_mut;
 use crate::check::{expect_f32, expect_same_device};
 use crate::error::OpsError;
-use crate::math::{exp, ln_1p};
+use crate::math::{exp, ln_1p_from_sum};
 use crate::simd::{vectorized, Kernel};
 use crate::storage::CpuView;
 
@@ -74,13 +74,19 @@ pub fn sigmoid_cross_entropy_with_gradient(
 }
 
 /// One element's loss (in f32, as TensorFlow computes it) and its unscaled gradient
-/// `sigmoid(z) - y`, sharing `e^-|z|`.
+/// `sigmoid(z) - y`, sharing `e^-|z|` and one division.
 #[inline(always)]
 fn element(y: f32, z: f32) -> (f32, f32) {
     let decay = exp(-z.abs());
-    let loss = z.max(0.0) - z * y + ln_1p(decay);
+    let sum = 1.0 + decay;
+    let reciprocal = 1.0 / sum;
+    let loss = z.max(0.0) - z * y + ln_1p_from_sum(decay, sum, reciprocal);
     // sigmoid(z) = 1 / (1 + e^-z) for z >= 0 and e^z / (1 + e^z) below, both without overflow.
-    let sigmoid = if z >= 0.0 { 1.0 } else { decay } / (1.0 + decay);
+    let sigmoid = if z >= 0.0 {
+        reciprocal
+    } else {
+        decay * reciprocal
+    };
     (loss, sigmoid - y)
 }
 

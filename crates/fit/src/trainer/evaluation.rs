@@ -50,21 +50,25 @@ fn evaluation_loss(
     x: &Tensor,
     y: &Tensor,
 ) -> Result<(Tensor, Tensor)> {
-    if path == StepPath::LayerBackward {
-        let mut ctx = CallContext::new(false);
-        let record = model
-            .as_layer()
-            .call_recorded(std::slice::from_ref(x), &mut ctx)?;
-        if ctx.losses().is_empty() {
-            if let Some((mut total, _)) = logits_loss(compiled, y, &record)? {
-                for penalty in model.regularization_losses()? {
-                    total = (total + penalty.detach())?;
-                }
-                return Ok((total, single_output(model, record.outputs)?));
-            }
-        }
+    if path != StepPath::LayerBackward {
+        return batch_loss(model, compiled, x, y, false);
     }
-    batch_loss(model, compiled, x, y, false)
+    let mut ctx = CallContext::new(false);
+    let record = model
+        .as_layer()
+        .call_recorded(std::slice::from_ref(x), &mut ctx)?;
+    let y_pred = single_output(model, record.outputs.clone())?;
+    let mut total = match logits_loss(compiled, y, &record)? {
+        Some((loss, _)) => loss,
+        None => compiled.loss.compute(y, &y_pred)?,
+    };
+    for added in ctx.take_losses() {
+        total = (total + added)?;
+    }
+    for penalty in model.regularization_losses()? {
+        total = (total + penalty)?;
+    }
+    Ok((total, y_pred))
 }
 
 /// Keras's `predict`: the model's output on `x`, computed in batches.

@@ -1,9 +1,11 @@
 //! Nearest-neighbour upsampling of NHWC images by integer factors.
 
+use std::iter::repeat_n;
+
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::buffer;
+use crate::buffer::Fresh;
 use crate::check::expect_f32_rank;
 use crate::error::OpsError;
 use crate::storage::{cpu_f32, CpuView};
@@ -68,25 +70,17 @@ impl CustomOp1 for UpsampleOp {
         }
         let x = cpu_f32(OP, "x", storage, layout)?;
         let out_row = w * fw * c;
-        let mut y = buffer::zeroed(n * h * fh * out_row);
-        if !y.is_empty() {
-            // One input row fills `fh` identical output rows.
-            y.par_chunks_mut(fh * out_row)
+        let mut y = Fresh::new(n * h * fh * out_row);
+        if y.len() > 0 {
+            // One input row fills `fh` identical output rows, each pixel `fw` times.
+            y.par_chunks(fh * out_row)
                 .zip(x.par_chunks(w * c))
                 .for_each(|(block, row)| {
-                    let (first, rest) = block.split_at_mut(out_row);
-                    for (out_pixels, pixel) in
-                        first.chunks_exact_mut(fw * c).zip(row.chunks_exact(c))
-                    {
-                        for out_pixel in out_pixels.chunks_exact_mut(c) {
-                            out_pixel.copy_from_slice(pixel);
-                        }
-                    }
-                    for copy in rest.chunks_exact_mut(out_row) {
-                        copy.copy_from_slice(first);
-                    }
+                    let out_row = row.chunks_exact(c).flat_map(|pixel| repeat_n(pixel, fw));
+                    block.concat(repeat_n(out_row, fh).flatten());
                 });
         }
+        let y = y.into_written();
         Ok((CpuStorage::F32(y), (n, h * fh, w * fw, c).into()))
     }
 
@@ -115,13 +109,13 @@ fn block_sums(
     let grad = CpuView::of(OP, "output gradient", grad_output)?;
     let dy = grad.f32()?;
     let out_row = w * fw * c;
-    let mut dx = buffer::zeroed(n * h * w * c);
-    if !dx.is_empty() {
-        dx.par_chunks_mut(w * c)
+    let mut dx = Fresh::new(n * h * w * c);
+    if dx.len() > 0 {
+        dx.par_chunks(w * c)
             .zip(dy.par_chunks(fh * out_row))
             .for_each(|(row, block)| {
-                // Written before it is read: see `crate::fresh`.
-                row.fill(0.0);
+                // Zeroed while the row is in cache, not in a pass over the whole result.
+                let row = row.fill(0.0);
                 for out_row in block.chunks_exact(out_row) {
                     for (pixel, out_pixels) in
                         row.chunks_exact_mut(c).zip(out_row.chunks_exact(fw * c))
@@ -135,6 +129,7 @@ fn block_sums(
                 }
             });
     }
+    let dx = dx.into_written();
     Tensor::from_vec(dx, dims.as_slice(), grad_output.device())
 }
 

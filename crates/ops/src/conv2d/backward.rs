@@ -3,14 +3,14 @@
 
 use rayon::prelude::*;
 
-use crate::buffer;
+use crate::buffer::{Fresh, Uninit};
 use crate::check::worker_threads;
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
 
 use super::forward::{kernel_from_cin_major, kernel_to_cin_major};
 use super::geometry::{images_per_chunk, ConvGeometry, Formulation};
 use super::project::{to_channel_major, Planes};
-use super::unfold::{add_assign, TapWalk};
+use super::unfold::{add_assign, Unfolder};
 
 /// Which gradients of a convolution the caller needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +52,8 @@ struct Worker {
     dy: Vec<f32>,
     /// Unfolded rows (unfolding) or the spread gradient planes (projecting).
     scratch: Vec<f32>,
+    /// One padded image (unfolding).
+    frame: Vec<f32>,
 }
 
 impl Worker {
@@ -61,6 +63,7 @@ impl Worker {
             bias_grad: vec![0.0; if wanted.bias { g.out_c } else { 0 }],
             dy: Vec::new(),
             scratch: Vec::new(),
+            frame: Vec::new(),
         }
     }
 
@@ -87,7 +90,7 @@ pub(crate) fn backward(
     let chunk = images_per_chunk(g.batch, g.working_set_per_image(formulation), threads);
     let chunks = g.batch.div_ceil(chunk);
     let lowering = match formulation {
-        Formulation::Unfold => Lowering::Unfold(TapWalk::new(g)),
+        Formulation::Unfold => Lowering::Unfold(Unfolder::new(g)),
         Formulation::Project => Lowering::Project {
             planes: Planes::new(g),
             kernel: kernel_to_cin_major(g, record.kernel),
@@ -95,9 +98,9 @@ pub(crate) fn backward(
     };
     let inner_threads = if chunks < threads { threads } else { 1 };
 
-    let mut x_grad = wanted.x.then(|| buffer::zeroed(g.batch * g.in_image_len()));
-    let x_grad_chunks: Vec<Option<&mut [f32]>> = match x_grad.as_mut() {
-        Some(all) => all.chunks_mut(chunk * g.in_image_len()).map(Some).collect(),
+    let mut x_grad = wanted.x.then(|| Fresh::new(g.batch * g.in_image_len()));
+    let x_grad_chunks: Vec<Option<Uninit<'_>>> = match x_grad.as_mut() {
+        Some(all) => all.chunks(chunk * g.in_image_len()).map(Some).collect(),
         None => (0..chunks).map(|_| None).collect(),
     };
 
@@ -121,7 +124,9 @@ pub(crate) fn backward(
                     inner_threads,
                 };
                 match &lowering {
-                    Lowering::Unfold(walk) => step.unfolded(walk, &mut worker, x_grad_chunk),
+                    Lowering::Unfold(unfolder) => {
+                        step.unfolded(unfolder, &mut worker, x_grad_chunk)
+                    }
                     Lowering::Project { planes, kernel } => {
                         step.projected(planes, kernel, &mut worker, x_grad_chunk)
                     }
@@ -136,7 +141,7 @@ pub(crate) fn backward(
         Formulation::Project => kernel_from_cin_major(g, &totals.kernel_grad),
     });
     Gradients {
-        x: x_grad,
+        x: x_grad.map(Fresh::into_written),
         kernel,
         bias: wanted.bias.then_some(totals.bias_grad),
     }
@@ -144,7 +149,7 @@ pub(crate) fn backward(
 
 /// The lowering's tables, built once per call.
 enum Lowering<'g> {
-    Unfold(TapWalk<'g>),
+    Unfold(Unfolder<'g>),
     Project {
         planes: Planes<'g>,
         /// The kernel in (Cin, taps * Cout) order.
@@ -171,26 +176,19 @@ struct ChunkStep<'a> {
 impl ChunkStep<'_> {
     /// im2col lowering: `dK += cols^T dy`, `dcols = dy K^T`, `dx = col2im(dcols)`.
     /// The kernel gradient accumulates in (taps * Cin, Cout) order.
-    fn unfolded(&self, walk: &TapWalk<'_>, worker: &mut Worker, x_grad: Option<&mut [f32]>) {
+    fn unfolded(&self, unfolder: &Unfolder<'_>, worker: &mut Worker, x_grad: Option<Uninit<'_>>) {
         let g = self.g;
         let dy = match self.relu_output {
-            Some(y) => {
-                worker.dy.clear();
-                worker.dy.extend(
-                    self.dy
-                        .iter()
-                        .zip(y)
-                        .map(|(&d, &y)| if y > 0.0 { d } else { 0.0 }),
-                );
-                &worker.dy[..]
+            Some(y) => mask_and_sum(self.dy, y, &mut worker.dy, &mut worker.bias_grad),
+            None => {
+                if self.wanted.bias {
+                    for row in self.dy.chunks_exact(g.out_c) {
+                        add_assign(&mut worker.bias_grad, row);
+                    }
+                }
+                self.dy
             }
-            None => self.dy,
         };
-        if self.wanted.bias {
-            for row in dy.chunks_exact(g.out_c) {
-                add_assign(&mut worker.bias_grad, row);
-            }
-        }
         let row_len = g.taps() * g.in_c;
         let per_image = g.out_pixels() * row_len;
         let rows = self.images * g.out_pixels();
@@ -202,7 +200,7 @@ impl ChunkStep<'_> {
                 .chunks_exact(g.in_image_len())
                 .zip(cols.chunks_exact_mut(per_image))
             {
-                walk.unfold(image, image_cols);
+                unfolder.unfold(image, &mut worker.frame, image_cols);
             }
             matmul(
                 MatMut::row_major(&mut worker.kernel_grad, row_len, g.out_c),
@@ -222,11 +220,9 @@ impl ChunkStep<'_> {
             );
             for (image_cols, image_grad) in cols
                 .chunks_exact(per_image)
-                .zip(x_grad.chunks_exact_mut(g.in_image_len()))
+                .zip(x_grad.pieces(g.in_image_len()))
             {
-                // Written before it is read: see `crate::fresh`.
-                image_grad.fill(0.0);
-                walk.fold_add(image_cols, image_grad);
+                unfolder.fold(image_cols, &mut worker.frame, image_grad);
             }
         }
     }
@@ -238,7 +234,7 @@ impl ChunkStep<'_> {
         planes: &Planes<'_>,
         projected_kernel: &[f32],
         worker: &mut Worker,
-        x_grad: Option<&mut [f32]>,
+        x_grad: Option<Uninit<'_>>,
     ) {
         let g = self.g;
         let (rows_in, rows_out) = (self.images * g.in_pixels(), self.images * g.out_pixels());
@@ -270,8 +266,9 @@ impl ChunkStep<'_> {
             );
         }
         if let Some(x_grad) = x_grad {
+            // Zeroed while the chunk is in cache: the product then overwrites it.
             matmul(
-                MatMut::row_major(x_grad, rows_in, g.in_c),
+                MatMut::row_major(x_grad.fill(0.0), rows_in, g.in_c),
                 MatRef::col_major(dz, rows_in, row_len),
                 MatRef::row_major(projected_kernel, g.in_c, row_len).t(),
                 Accumulate::Overwrite,
@@ -279,4 +276,36 @@ impl ChunkStep<'_> {
             );
         }
     }
+}
+
+/// The output gradient `dy` let through by the fused ReLU (where its output `y` is positive),
+/// written into `masked`, with each row added to `sums` (one value per channel, or empty when
+/// the bias gradient is not wanted) in the same pass.
+fn mask_and_sum<'m>(
+    dy: &[f32],
+    y: &[f32],
+    masked: &'m mut Vec<f32>,
+    sums: &mut [f32],
+) -> &'m [f32] {
+    masked.clear();
+    if sums.is_empty() {
+        masked.extend(
+            dy.iter()
+                .zip(y)
+                .map(|(&d, &y)| if y > 0.0 { d } else { 0.0 }),
+        );
+        return masked;
+    }
+    let channels = sums.len();
+    for (dy_row, y_row) in dy.chunks_exact(channels).zip(y.chunks_exact(channels)) {
+        let start = masked.len();
+        masked.extend(
+            dy_row
+                .iter()
+                .zip(y_row)
+                .map(|(&d, &y)| if y > 0.0 { d } else { 0.0 }),
+        );
+        add_assign(sums, &masked[start..]);
+    }
+    masked
 }

@@ -2,13 +2,13 @@
 
 use rayon::prelude::*;
 
-use crate::buffer;
+use crate::buffer::Fresh;
 use crate::check::worker_threads;
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
 
 use super::geometry::{images_per_chunk, ConvGeometry, Formulation};
 use super::project::{from_channel_major, Planes};
-use super::unfold::TapWalk;
+use super::unfold::Unfolder;
 
 /// `relu?(conv(x, kernel) + bias)` for contiguous NHWC `x` and (KH, KW, Cin, Cout) `kernel`;
 /// returns the contiguous (N, OH, OW, Cout) output.
@@ -19,9 +19,9 @@ pub(crate) fn forward(
     bias: Option<&[f32]>,
     relu: bool,
 ) -> Vec<f32> {
-    let mut y = buffer::zeroed(g.batch * g.out_image_len());
-    if y.is_empty() {
-        return y;
+    let mut y = Fresh::new(g.batch * g.out_image_len());
+    if y.len() == 0 {
+        return y.into_written();
     }
     let threads = worker_threads();
     let formulation = g.formulation();
@@ -31,15 +31,16 @@ pub(crate) fn forward(
     } else {
         1
     };
-    let chunks = y.par_chunks_mut(chunk * g.out_image_len()).enumerate();
+    let chunks = y.par_chunks(chunk * g.out_image_len()).enumerate();
     let input_of = |index: usize, images: usize| {
         &x[index * chunk * g.in_image_len()..][..images * g.in_image_len()]
     };
     match formulation {
         Formulation::Unfold => {
-            let walk = TapWalk::new(g);
+            let unfolder = Unfolder::new(g);
             let row_len = g.taps() * g.in_c;
-            chunks.for_each_init(Vec::new, |cols, (index, y_chunk)| {
+            let init = || (Vec::new(), Vec::new());
+            chunks.for_each_init(init, |(cols, frame), (index, y_chunk)| {
                 let images = y_chunk.len() / g.out_image_len();
                 let rows = images * g.out_pixels();
                 cols.resize(rows * row_len, 0.0);
@@ -47,14 +48,12 @@ pub(crate) fn forward(
                     .chunks_exact(g.in_image_len())
                     .zip(cols.chunks_exact_mut(g.out_pixels() * row_len))
                 {
-                    walk.unfold(image, image_cols);
+                    unfolder.unfold(image, frame, image_cols);
                 }
-                match bias {
-                    Some(bias) => y_chunk
-                        .chunks_exact_mut(g.out_c)
-                        .for_each(|row| row.copy_from_slice(bias)),
+                let y_chunk = match bias {
+                    Some(bias) => y_chunk.concat(std::iter::repeat_n(bias, rows)),
                     None => y_chunk.fill(0.0),
-                }
+                };
                 matmul(
                     MatMut::row_major(y_chunk, rows, g.out_c),
                     MatRef::row_major(cols, rows, row_len),
@@ -90,12 +89,13 @@ pub(crate) fn forward(
                         y_planes.extend(std::iter::repeat_n(start, rows_out));
                     }
                     planes.gather_add(images, z, y_planes);
-                    from_channel_major(y_planes, g.out_c, relu, y_chunk);
+                    // The chunk is small (Cout planes of the output): zeroing it first is cheap.
+                    from_channel_major(y_planes, g.out_c, relu, y_chunk.fill(0.0));
                 },
             );
         }
     }
-    y
+    y.into_written()
 }
 
 /// Rearranges a (taps, Cin, Cout) kernel into (Cin, taps, Cout).

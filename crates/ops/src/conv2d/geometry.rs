@@ -162,32 +162,6 @@ impl ConvGeometry {
     pub(crate) fn working_set_per_image(&self, formulation: Formulation) -> usize {
         self.in_image_len() + self.out_image_len() + self.scratch_per_image(formulation)
     }
-
-    /// Tap table of the height axis.
-    pub(crate) fn row_taps(&self) -> AxisTaps {
-        let p = &self.params;
-        AxisTaps::new(
-            self.out_h,
-            self.in_h,
-            self.k_h,
-            p.strides.0,
-            p.dilation.0,
-            p.padding.top,
-        )
-    }
-
-    /// Tap table of the width axis.
-    pub(crate) fn col_taps(&self) -> AxisTaps {
-        let p = &self.params;
-        AxisTaps::new(
-            self.out_w,
-            self.in_w,
-            self.k_w,
-            p.strides.1,
-            p.dilation.1,
-            p.padding.left,
-        )
-    }
 }
 
 /// How a convolution is lowered onto one large matrix product per chunk of images.
@@ -199,40 +173,6 @@ pub(crate) enum Formulation {
     /// Multiply every input pixel by the (Cin, taps * Cout) kernel first, then add each output
     /// pixel's taps together from the shifted products. Cheap when Cout is small.
     Project,
-}
-
-/// For each output index and kernel index along one axis, the input index read (if inside).
-#[derive(Debug, Clone)]
-pub(crate) struct AxisTaps {
-    kernel: usize,
-    table: Vec<Option<usize>>,
-}
-
-impl AxisTaps {
-    fn new(
-        out_len: usize,
-        in_len: usize,
-        kernel: usize,
-        stride: usize,
-        dilation: usize,
-        before: usize,
-    ) -> Self {
-        let table = (0..out_len)
-            .flat_map(|o| {
-                (0..kernel).map(move |k| {
-                    (o * stride + k * dilation)
-                        .checked_sub(before)
-                        .filter(|&i| i < in_len)
-                })
-            })
-            .collect();
-        Self { kernel, table }
-    }
-
-    /// The input indices read by output index `o`, one per kernel index.
-    pub(crate) fn of(&self, o: usize) -> &[Option<usize>] {
-        &self.table[o * self.kernel..(o + 1) * self.kernel]
-    }
 }
 
 /// How many images each parallel work item takes.
@@ -271,8 +211,7 @@ mod tests {
         let g = ConvGeometry::new(&[3, 14, 14, 128], &[2, 2, 128, 32], &p).unwrap();
         assert_eq!(g.out_dims(), (3, 14, 14, 32));
         // Padding (0, 1): the last row's second tap falls outside.
-        assert_eq!(g.row_taps().of(13), &[Some(13), None]);
-        assert_eq!(g.row_taps().of(0), &[Some(0), Some(1)]);
+        assert_eq!(g.params.padding.as_tuple(), (0, 1, 0, 1));
     }
 
     #[test]
@@ -299,7 +238,7 @@ mod tests {
     }
 
     #[test]
-    fn strided_dilated_taps() {
+    fn strided_dilated_output_size() {
         let p = Conv2dParams {
             strides: (2, 1),
             dilation: (1, 2),
@@ -313,9 +252,6 @@ mod tests {
         let g = ConvGeometry::new(&[1, 5, 4, 2], &[3, 3, 2, 1], &p).unwrap();
         // Height: (5 + 1 - 3) / 2 + 1 = 2; width: (4 + 4 - 5) / 1 + 1 = 4.
         assert_eq!((g.out_h, g.out_w), (2, 4));
-        assert_eq!(g.row_taps().of(1), &[Some(1), Some(2), Some(3)]);
-        assert_eq!(g.col_taps().of(0), &[None, Some(0), Some(2)]);
-        assert_eq!(g.col_taps().of(3), &[Some(1), Some(3), None]);
     }
 
     #[test]

@@ -1,112 +1,205 @@
-//! Data movement between images and the matrices the convolution multiplies, one image at a time.
+//! Data movement between images and their unfolded (im2col) rows, one image at a time.
 //!
-//! Every function walks the (output pixel, tap) pairs through the two axis tap tables; a tap that
-//! falls into the padding reads zero or writes nothing.
+//! The image is read through a zero-padded frame (a copy, unless the windows reach no padding),
+//! in which each kernel row of each output pixel is one contiguous run of `KW * Cin` values
+//! (`Cin` when the kernel is dilated along the width). An unfolded row is these runs one after
+//! the other, so unfolding is a sequence of copies and folding, its adjoint, a sequence of
+//! additions. Images with few channels have runs of a few floats, where a call to `memcpy` costs
+//! more than the copy: runs of up to 8 floats are moved by fixed-size, inlined code.
 
-use super::geometry::{AxisTaps, ConvGeometry};
+use crate::buffer::Uninit;
 
-/// A run of consecutive taps along the width axis that read consecutive input columns
-/// (or all read padding).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Run {
-    /// The first kernel column of the run.
-    tap: usize,
-    /// The input column of the first tap, or None for padding.
-    input: Option<usize>,
-    /// How many taps the run covers.
-    len: usize,
-}
+use super::geometry::ConvGeometry;
 
-/// Merges one output column's taps into runs.
-fn runs_of(taps: &[Option<usize>]) -> Vec<Run> {
-    let mut runs: Vec<Run> = Vec::new();
-    for (tap, &input) in taps.iter().enumerate() {
-        if let Some(last) = runs.last_mut() {
-            let continues = match (last.input, input) {
-                (None, None) => true,
-                (Some(start), Some(i)) => start + last.len == i,
-                _ => false,
-            };
-            if continues {
-                last.len += 1;
-                continue;
+/// Evaluates `$body` with the constant `$n` equal to `$len` when it is 1 to 8, and 0 otherwise
+/// (the length is then read at run time).
+macro_rules! with_short_len {
+    ($len:expr, $n:ident => $body:expr) => {
+        match $len {
+            1 => {
+                const $n: usize = 1;
+                $body
+            }
+            2 => {
+                const $n: usize = 2;
+                $body
+            }
+            3 => {
+                const $n: usize = 3;
+                $body
+            }
+            4 => {
+                const $n: usize = 4;
+                $body
+            }
+            5 => {
+                const $n: usize = 5;
+                $body
+            }
+            6 => {
+                const $n: usize = 6;
+                $body
+            }
+            7 => {
+                const $n: usize = 7;
+                $body
+            }
+            8 => {
+                const $n: usize = 8;
+                $body
+            }
+            _ => {
+                const $n: usize = 0;
+                $body
             }
         }
-        runs.push(Run { tap, input, len: 1 });
-    }
-    runs
+    };
 }
 
-/// The (output pixel, tap) → input pixel walk of one geometry.
-pub(crate) struct TapWalk<'g> {
-    geometry: &'g ConvGeometry,
-    rows: AxisTaps,
-    col_runs: Vec<Vec<Run>>,
+/// How one geometry's unfolded rows map onto its framed image.
+pub(crate) struct Unfolder<'g> {
+    g: &'g ConvGeometry,
+    /// Whether the image is copied into a zero-padded frame (otherwise it is read in place).
+    framed: bool,
+    /// The frame's width in pixels (the image's own when it is read in place).
+    frame_w: usize,
+    /// The frame's height in pixels.
+    frame_h: usize,
+    /// Values per run.
+    run_len: usize,
+    /// Runs per kernel row.
+    runs_per_row: usize,
 }
 
-impl<'g> TapWalk<'g> {
-    /// Builds the tap tables of `geometry`.
-    pub(crate) fn new(geometry: &'g ConvGeometry) -> Self {
-        let cols = geometry.col_taps();
+impl<'g> Unfolder<'g> {
+    /// The frame and runs of `g`.
+    pub(crate) fn new(g: &'g ConvGeometry) -> Self {
+        let p = &g.params;
+        // The rows (columns) the windows span, counted from the first padding row (column).
+        let reach_h = (g.out_h - 1) * p.strides.0 + (g.k_h - 1) * p.dilation.0 + 1;
+        let reach_w = (g.out_w - 1) * p.strides.1 + (g.k_w - 1) * p.dilation.1 + 1;
+        let framed =
+            p.padding.top > 0 || p.padding.left > 0 || reach_h > g.in_h || reach_w > g.in_w;
+        let (frame_h, frame_w) = if framed {
+            (
+                reach_h.max(p.padding.top + g.in_h),
+                reach_w.max(p.padding.left + g.in_w),
+            )
+        } else {
+            (g.in_h, g.in_w)
+        };
+        let (run_len, runs_per_row) = if p.dilation.1 == 1 {
+            (g.k_w * g.in_c, 1)
+        } else {
+            (g.in_c, g.k_w)
+        };
         Self {
-            geometry,
-            rows: geometry.row_taps(),
-            col_runs: (0..geometry.out_w).map(|ox| runs_of(cols.of(ox))).collect(),
+            g,
+            framed,
+            frame_w,
+            frame_h,
+            run_len,
+            runs_per_row,
         }
     }
 
-    /// Calls `visit(out_pixel, tap, in_pixel, len)` for runs of taps of every output pixel:
-    /// taps `tap..tap + len` read input pixels `in_pixel..in_pixel + len` (one image row), or
-    /// padding when `in_pixel` is None. Together the runs cover every tap exactly once.
-    #[inline]
-    fn for_each_run(&self, mut visit: impl FnMut(usize, usize, Option<usize>, usize)) {
-        let g = self.geometry;
+    /// im2col: `cols[out_pixel][tap][c] = x[in_pixel][c]` (zero in the padding), for `x` one
+    /// (H, W, Cin) image and `cols` its (out_pixels, taps * Cin) rows. `frame` is scratch.
+    pub(crate) fn unfold(&self, x: &[f32], frame: &mut Vec<f32>, cols: &mut [f32]) {
+        let src = if self.framed {
+            self.fill_frame(x, frame);
+            &frame[..]
+        } else {
+            x
+        };
+        with_short_len!(self.run_len, N => self.copy_runs::<N>(src, cols))
+    }
+
+    /// col2im, the adjoint of [`Self::unfold`]: writes `dx[in_pixel][c]`, the sum of the
+    /// `cols[out_pixel][tap][c]` that read it, over the whole image. `frame` is scratch.
+    pub(crate) fn fold(&self, cols: &[f32], frame: &mut Vec<f32>, dx: Uninit<'_>) {
+        if !self.framed {
+            let dx = dx.fill(0.0);
+            with_short_len!(self.run_len, N => self.add_runs::<N>(cols, dx));
+            return;
+        }
+        frame.clear();
+        frame.resize(self.frame_len(), 0.0);
+        with_short_len!(self.run_len, N => self.add_runs::<N>(cols, frame));
+        let g = self.g;
+        let (top, left) = (g.params.padding.top, g.params.padding.left);
+        let interior_rows = frame
+            .chunks_exact(self.frame_w * g.in_c)
+            .skip(top)
+            .take(g.in_h)
+            .map(|row| &row[left * g.in_c..][..g.in_w * g.in_c]);
+        dx.concat(interior_rows);
+    }
+
+    /// Elements of a frame.
+    fn frame_len(&self) -> usize {
+        self.frame_h * self.frame_w * self.g.in_c
+    }
+
+    /// Copies image `x` into the middle of a zeroed frame.
+    fn fill_frame(&self, x: &[f32], frame: &mut Vec<f32>) {
+        let g = self.g;
+        let (top, left) = (g.params.padding.top, g.params.padding.left);
+        let row_len = g.in_w * g.in_c;
+        frame.clear();
+        frame.resize(self.frame_len(), 0.0);
+        for (iy, row) in x.chunks_exact(row_len).enumerate() {
+            frame[((top + iy) * self.frame_w + left) * g.in_c..][..row_len].copy_from_slice(row);
+        }
+    }
+
+    /// `cols[run] = src[run]` over every run; `N` is the run length, or 0 for `self.run_len`.
+    fn copy_runs<const N: usize>(&self, src: &[f32], cols: &mut [f32]) {
+        let len = if N == 0 { self.run_len } else { N };
+        self.for_each_run(len, |from, to| {
+            cols[to..to + len].copy_from_slice(&src[from..from + len]);
+        });
+    }
+
+    /// `frame[run] += cols[run]` over every run; `N` as in [`Self::copy_runs`].
+    fn add_runs<const N: usize>(&self, cols: &[f32], frame: &mut [f32]) {
+        let len = if N == 0 { self.run_len } else { N };
+        self.for_each_run(len, |at, from| {
+            add_assign(&mut frame[at..at + len], &cols[from..from + len]);
+        });
+    }
+
+    /// Calls `visit(frame_offset, cols_offset)` for every run of `len` values, in the order of
+    /// the unfolded rows (so `cols_offset` steps by `len`).
+    #[inline(always)]
+    fn for_each_run(&self, len: usize, mut visit: impl FnMut(usize, usize)) {
+        let g = self.g;
+        let c = g.in_c;
+        let (s_h, s_w) = g.params.strides;
+        let (d_h, d_w) = g.params.dilation;
+        let (row_step, run_step) = (d_h * self.frame_w * c, d_w * c);
+        let mut to = 0;
         for oy in 0..g.out_h {
-            let row_taps = self.rows.of(oy);
-            for (ox, runs) in self.col_runs.iter().enumerate() {
-                let out_pixel = oy * g.out_w + ox;
-                for (ky, iy) in row_taps.iter().enumerate() {
-                    let row_start = ky * g.k_w;
-                    match iy {
-                        None => visit(out_pixel, row_start, None, g.k_w),
-                        Some(iy) => {
-                            for run in runs {
-                                let in_pixel = run.input.map(|ix| iy * g.in_w + ix);
-                                visit(out_pixel, row_start + run.tap, in_pixel, run.len);
-                            }
+            for ox in 0..g.out_w {
+                let mut row_start = (oy * s_h * self.frame_w + ox * s_w) * c;
+                for _ in 0..g.k_h {
+                    // One run per kernel row unless the kernel is dilated along the width: kept
+                    // apart so that the common case is straight-line code.
+                    if self.runs_per_row == 1 {
+                        visit(row_start, to);
+                        to += len;
+                    } else {
+                        let mut from = row_start;
+                        for _ in 0..self.runs_per_row {
+                            visit(from, to);
+                            from += run_step;
+                            to += len;
                         }
                     }
+                    row_start += row_step;
                 }
             }
         }
-    }
-
-    /// im2col: `cols[out_pixel][tap][c] = x[in_pixel][c]` (zero in the padding).
-    /// `x` is one (H, W, Cin) image, `cols` is (out_pixels, taps * Cin).
-    pub(crate) fn unfold(&self, x: &[f32], cols: &mut [f32]) {
-        let c = self.geometry.in_c;
-        let row_len = self.geometry.taps() * c;
-        self.for_each_run(|o, tap, i, len| {
-            let dst = &mut cols[o * row_len + tap * c..][..len * c];
-            match i {
-                Some(i) => dst.copy_from_slice(&x[i * c..][..len * c]),
-                None => dst.fill(0.0),
-            }
-        });
-    }
-
-    /// col2im: `dx[in_pixel][c] += cols[out_pixel][tap][c]`, the adjoint of [`Self::unfold`].
-    pub(crate) fn fold_add(&self, cols: &[f32], dx: &mut [f32]) {
-        let c = self.geometry.in_c;
-        let row_len = self.geometry.taps() * c;
-        self.for_each_run(|o, tap, i, len| {
-            if let Some(i) = i {
-                add_assign(
-                    &mut dx[i * c..][..len * c],
-                    &cols[o * row_len + tap * c..][..len * c],
-                );
-            }
-        });
     }
 }
 
@@ -121,10 +214,11 @@ pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buffer::Fresh;
     use crate::conv2d::Conv2dParams;
     use crate::padding::Padding2d;
 
-    fn geometry() -> ConvGeometry {
+    fn geometry(in_c: usize) -> ConvGeometry {
         let params = Conv2dParams {
             strides: (1, 2),
             dilation: (2, 1),
@@ -135,57 +229,77 @@ mod tests {
                 right: 0,
             },
         };
-        ConvGeometry::new(&[1, 4, 5, 2], &[2, 3, 2, 3], &params).unwrap()
+        ConvGeometry::new(&[1, 4, 5, in_c], &[2, 3, in_c, 3], &params).unwrap()
     }
 
-    /// <unfold(x), cols> must equal <x, fold_add(cols)>: the backward pass relies on the fold
-    /// being the exact adjoint of the unfold.
-    #[test]
-    fn unfold_and_fold_are_adjoint() {
-        let g = geometry();
-        let walk = TapWalk::new(&g);
-        let x: Vec<f32> = (0..g.in_image_len())
-            .map(|i| (i as f32 * 0.7).sin())
-            .collect();
-        let cols_len = g.out_pixels() * g.taps() * g.in_c;
-        let probe: Vec<f32> = (0..cols_len).map(|i| (i as f32 * 0.3).cos()).collect();
-        let mut cols = vec![f32::NAN; cols_len];
-        walk.unfold(&x, &mut cols);
-        let mut folded = vec![0.0; x.len()];
-        walk.fold_add(&probe, &mut folded);
-        let lhs: f32 = cols.iter().zip(&probe).map(|(a, b)| a * b).sum();
-        let rhs: f32 = x.iter().zip(&folded).map(|(a, b)| a * b).sum();
-        assert!((lhs - rhs).abs() < 1e-4, "{lhs} vs {rhs}");
+    /// The unfolded rows straight from the definition: for each output pixel and tap, the input
+    /// pixel's channels, or zeros in the padding.
+    fn naive_unfold(g: &ConvGeometry, x: &[f32]) -> Vec<f32> {
+        let p = &g.params;
+        let mut cols = Vec::new();
+        for oy in 0..g.out_h {
+            for ox in 0..g.out_w {
+                for ky in 0..g.k_h {
+                    for kx in 0..g.k_w {
+                        let iy = (oy * p.strides.0 + ky * p.dilation.0) as isize
+                            - p.padding.top as isize;
+                        let ix = (ox * p.strides.1 + kx * p.dilation.1) as isize
+                            - p.padding.left as isize;
+                        let inside = (0..g.in_h as isize).contains(&iy)
+                            && (0..g.in_w as isize).contains(&ix);
+                        for c in 0..g.in_c {
+                            cols.push(if inside {
+                                x[(iy as usize * g.in_w + ix as usize) * g.in_c + c]
+                            } else {
+                                0.0
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        cols
     }
 
+    fn fold(g: &ConvGeometry, cols: &[f32]) -> Vec<f32> {
+        let mut dx = Fresh::new(g.in_image_len());
+        for image in dx.chunks(g.in_image_len()) {
+            Unfolder::new(g).fold(cols, &mut Vec::new(), image);
+        }
+        dx.into_written()
+    }
+
+    /// Every lowering path (framed or read in place, short or long runs, dilated or not)
+    /// against the definition, and the fold against the unfold: <unfold(x), cols> must equal
+    /// <x, fold(cols)>, since the backward pass relies on the fold being the exact adjoint.
     #[test]
-    fn runs_merge_consecutive_columns_and_padding() {
-        let taps = [None, None, Some(0), Some(1), Some(3), None];
-        assert_eq!(
-            runs_of(&taps),
-            vec![
-                Run {
-                    tap: 0,
-                    input: None,
-                    len: 2
-                },
-                Run {
-                    tap: 2,
-                    input: Some(0),
-                    len: 2
-                },
-                Run {
-                    tap: 4,
-                    input: Some(3),
-                    len: 1
-                },
-                Run {
-                    tap: 5,
-                    input: None,
-                    len: 1
-                },
-            ]
-        );
+    fn unfold_matches_the_definition_and_fold_is_its_adjoint() {
+        let unpadded = |strides, dilation| Conv2dParams {
+            strides,
+            dilation,
+            padding: Padding2d::VALID,
+        };
+        let geometries = [
+            geometry(1),
+            geometry(4),
+            ConvGeometry::new(&[1, 6, 7, 1], &[3, 3, 1, 2], &unpadded((2, 2), (1, 1))).unwrap(),
+            ConvGeometry::new(&[1, 6, 7, 3], &[2, 2, 3, 2], &unpadded((1, 1), (2, 3))).unwrap(),
+            ConvGeometry::new(&[1, 5, 5, 3], &[3, 3, 3, 2], &unpadded((1, 1), (1, 1))).unwrap(),
+        ];
+        for g in &geometries {
+            let x: Vec<f32> = (0..g.in_image_len())
+                .map(|i| (i as f32 * 0.7).sin())
+                .collect();
+            let cols_len = g.out_pixels() * g.taps() * g.in_c;
+            let mut cols = vec![f32::NAN; cols_len];
+            Unfolder::new(g).unfold(&x, &mut Vec::new(), &mut cols);
+            assert_eq!(cols, naive_unfold(g, &x), "{g:?}");
+            let probe: Vec<f32> = (0..cols_len).map(|i| (i as f32 * 0.3).cos()).collect();
+            let folded = fold(g, &probe);
+            let lhs: f32 = cols.iter().zip(&probe).map(|(a, b)| a * b).sum();
+            let rhs: f32 = x.iter().zip(&folded).map(|(a, b)| a * b).sum();
+            assert!((lhs - rhs).abs() < 1e-4, "{lhs} vs {rhs} for {g:?}");
+        }
     }
 
     #[test]
@@ -204,7 +318,7 @@ mod tests {
         let g = ConvGeometry::new(&[1, 3, 3, 1], &[2, 2, 1, 1], &params).unwrap();
         let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
         let mut cols = vec![f32::NAN; 9 * 4];
-        TapWalk::new(&g).unfold(&x, &mut cols);
+        Unfolder::new(&g).unfold(&x, &mut Vec::new(), &mut cols);
         assert_eq!(&cols[0..4], &[1., 2., 4., 5.]);
         assert_eq!(&cols[2 * 4..3 * 4], &[3., 0., 6., 0.]);
         assert_eq!(&cols[8 * 4..9 * 4], &[9., 0., 0., 0.]);

@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::buffer;
+use crate::buffer::Fresh;
 
 use super::PoolGeometry;
 
@@ -36,14 +36,14 @@ fn for_each_window(
 /// The window maxima of contiguous NHWC `x`.
 pub(super) fn forward(g: &PoolGeometry, x: &[f32]) -> Vec<f32> {
     let c = g.channels;
-    let mut y = buffer::zeroed(g.batch * g.out_image_len());
-    if y.is_empty() {
-        return y;
+    let mut y = Fresh::new(g.batch * g.out_image_len());
+    if y.len() == 0 {
+        return y.into_written();
     }
-    y.par_chunks_mut(g.out_image_len())
+    y.par_chunks(g.out_image_len())
         .zip(x.par_chunks(g.in_image_len()))
         .for_each(|(y, x)| {
-            y.fill(f32::NEG_INFINITY);
+            let y = y.fill(f32::NEG_INFINITY);
             for_each_window(g, |o, pixels| {
                 let best = &mut y[o * c..][..c];
                 for i in pixels {
@@ -53,26 +53,26 @@ pub(super) fn forward(g: &PoolGeometry, x: &[f32]) -> Vec<f32> {
                 }
             });
         });
-    y
+    y.into_written()
 }
 
 /// The input gradient of contiguous NHWC `x` whose window maxima are `y`: each output cell's
 /// gradient goes, whole, to the first cell of its window that holds the maximum.
 pub(super) fn backward(g: &PoolGeometry, x: &[f32], y: &[f32], dy: &[f32]) -> Vec<f32> {
     let c = g.channels;
-    let mut dx = buffer::zeroed(g.batch * g.in_image_len());
-    if dx.is_empty() || g.out_image_len() == 0 {
-        return dx;
+    let mut dx = Fresh::new(g.batch * g.in_image_len());
+    if dx.len() == 0 {
+        return dx.into_written();
     }
-    dx.par_chunks_mut(g.in_image_len())
+    dx.par_chunks(g.in_image_len())
         .zip(x.par_chunks(g.in_image_len()))
         .zip(y.par_chunks(g.out_image_len()))
         .zip(dy.par_chunks(g.out_image_len()))
         .for_each_init(
             || vec![false; c],
             |pending, (((dx, x), y), dy)| {
-                // Written before it is read: see `crate::buffer`.
-                dx.fill(0.0);
+                // Zeroed while the image's chunk is in cache, not in a pass over the whole result.
+                let dx = dx.fill(0.0);
                 for_each_window(g, |o, pixels| {
                     let (maxima, grads) = (&y[o * c..][..c], &dy[o * c..][..c]);
                     pending.fill(true);
@@ -89,5 +89,5 @@ pub(super) fn backward(g: &PoolGeometry, x: &[f32], y: &[f32], dy: &[f32]) -> Ve
                 });
             },
         );
-    dx
+    dx.into_written()
 }

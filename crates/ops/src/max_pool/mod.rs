@@ -41,6 +41,12 @@ impl PoolGeometry {
                 reason: format!("expected an (N, H, W, C) input, got {x:?}"),
             });
         };
+        if in_h == 0 || in_w == 0 {
+            return Err(OpsError::Config {
+                op: OP,
+                reason: format!("the input's height and width must be positive, got {x:?}"),
+            });
+        }
         if pool.0 == 0 || pool.1 == 0 || strides.0 == 0 || strides.1 == 0 {
             return Err(OpsError::Config {
                 op: OP,

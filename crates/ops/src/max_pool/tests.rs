@@ -187,6 +187,16 @@ fn bad_configurations_are_refused() {
     let err = max_pool2d(&x, (2, 2), (2, 2), too_much).unwrap_err();
     assert!(err.to_string().contains("smaller than the pool"), "{err}");
     assert!(max_pool2d(&x, (5, 2), (1, 1), Padding2d::VALID).is_err());
+    // A window over padding alone (an image of no rows) is an error, not a panic.
+    let no_rows = Tensor::zeros((1, 0, 4, 1), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let pad_rows = Padding2d {
+        top: 1,
+        bottom: 1,
+        left: 0,
+        right: 0,
+    };
+    let err = max_pool2d(&no_rows, (2, 2), (2, 2), pad_rows).unwrap_err();
+    assert!(err.to_string().contains("must be positive"), "{err}");
     let flat = Tensor::zeros((4, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
     assert!(max_pool2d(&flat, (2, 2), (2, 2), Padding2d::VALID)
         .unwrap_err()

@@ -200,16 +200,15 @@ impl<A: ScalarActivation> Kernel for BackwardRows<'_, A> {
             grad,
             y,
             cols,
-            mut out,
+            out,
             want_bias,
             ..
         } = self;
         let mut sums = vec![0.0f32; if want_bias { cols } else { 0 }];
         let rows = grad.chunks_exact(cols).zip(y.chunks_exact(cols));
-        for (r, (g_row, y_row)) in rows.enumerate() {
-            let out_row = out.as_deref_mut().map(|o| &mut o[r * cols..(r + 1) * cols]);
-            match (out_row, want_bias) {
-                (Some(out_row), true) => {
+        match out {
+            Some(out) if want_bias => {
+                for ((g_row, y_row), out_row) in rows.zip(out.chunks_exact_mut(cols)) {
                     let cells = out_row.iter_mut().zip(&mut sums).zip(g_row).zip(y_row);
                     for (((o, s), &g), &v) in cells {
                         let slope = g * A::slope_from_output(v);
@@ -217,12 +216,16 @@ impl<A: ScalarActivation> Kernel for BackwardRows<'_, A> {
                         *s += slope;
                     }
                 }
-                (Some(out_row), false) => {
+            }
+            Some(out) => {
+                for ((g_row, y_row), out_row) in rows.zip(out.chunks_exact_mut(cols)) {
                     for ((o, &g), &v) in out_row.iter_mut().zip(g_row).zip(y_row) {
                         o.write(g * A::slope_from_output(v));
                     }
                 }
-                (None, _) => {
+            }
+            None => {
+                for (g_row, y_row) in rows {
                     for ((s, &g), &v) in sums.iter_mut().zip(g_row).zip(y_row) {
                         *s += g * A::slope_from_output(v);
                     }

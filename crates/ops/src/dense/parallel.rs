@@ -19,10 +19,15 @@ const MIN_TASK_ELEMENTS: usize = 16 * 1024;
 const TASKS_PER_THREAD: usize = 4;
 
 /// Rows per task for `rows` rows of `cols` elements: at least [`MIN_TASK_ELEMENTS`] elements, and
-/// no smaller than needed for [`TASKS_PER_THREAD`] tasks a thread.
+/// no smaller than needed for [`TASKS_PER_THREAD`] tasks a thread. With a single worker thread,
+/// every row: handing work to the pool's only thread would just add two context switches.
 fn rows_per_task(rows: usize, cols: usize) -> usize {
+    let threads = worker_threads();
+    if threads == 1 {
+        return rows.max(1);
+    }
     let by_size = MIN_TASK_ELEMENTS.div_ceil(cols.max(1));
-    let by_threads = rows.div_ceil(worker_threads() * TASKS_PER_THREAD);
+    let by_threads = rows.div_ceil(threads * TASKS_PER_THREAD);
     by_size.max(by_threads).clamp(1, rows.max(1))
 }
 
@@ -174,6 +179,24 @@ mod tests {
     fn large_work_is_split_and_small_work_is_not() {
         assert_eq!(rows_per_task(16, 100), 16);
         let step = rows_per_task(256, 784);
-        assert!(step < 256 && step * 784 >= MIN_TASK_ELEMENTS, "{step}");
+        if worker_threads() == 1 {
+            assert_eq!(step, 256);
+        } else {
+            assert!(step < 256 && step * 784 >= MIN_TASK_ELEMENTS, "{step}");
+        }
+    }
+
+    #[test]
+    fn one_worker_thread_takes_all_rows_in_one_task() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("a one-thread pool");
+        assert_eq!(pool.install(|| rows_per_task(100_000, 1024)), 100_000);
+        let two = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("a two-thread pool");
+        assert!(two.install(|| rows_per_task(100_000, 1024)) < 100_000);
     }
 }

@@ -28,7 +28,8 @@ pub use bce::binary_cross_entropy_with_logits;
 pub use conv2d::{conv2d, conv2d_backward, Conv2dGradients, Conv2dParams, Conv2dWanted};
 pub use dense::{
     bias_activation, bias_activation_backward, bias_gradient, binary_cross_entropy,
-    binary_cross_entropy_with_gradient, sigmoid_cross_entropy_with_gradient, FusedActivation,
+    binary_cross_entropy_with_gradient, matmul_2d, sigmoid_cross_entropy_with_gradient,
+    FusedActivation,
 };
 pub use error::OpsError;
 pub use max_pool::{max_pool2d, max_pool2d_backward};

@@ -50,6 +50,23 @@ impl<'a> MatRef<'a> {
         }
     }
 
+    /// The rows `range` of the view (no copy).
+    ///
+    /// Panics if the range reaches past the last row (an internal invariant).
+    pub(crate) fn rows(self, range: std::ops::Range<usize>) -> Self {
+        assert!(
+            range.start <= range.end && range.end <= self.rows,
+            "rows {range:?} of a {}-row matrix",
+            self.rows
+        );
+        let offset = (range.start * self.row_stride).min(self.data.len());
+        Self {
+            data: &self.data[offset..],
+            rows: range.len(),
+            ..self
+        }
+    }
+
     /// The transposed view (no copy).
     pub(crate) fn t(self) -> Self {
         Self {
@@ -255,6 +272,33 @@ mod tests {
             1,
         );
         assert_eq!(c, vec![0.0; 4]);
+    }
+
+    #[test]
+    fn a_row_range_of_a_plain_or_transposed_view() {
+        // a = [[0, 1, 2], [3, 4, 5]]; a^T = [[0, 3], [1, 4], [2, 5]].
+        let a: Vec<f32> = (0..6).map(|v| v as f32).collect();
+        let identity = [1.0, 0.0, 0.0, 1.0];
+        let mut out = vec![0.0; 4];
+        // Rows 1..3 of a^T times the 2x2 identity: [[1, 4], [2, 5]].
+        matmul(
+            MatMut::row_major(&mut out, 2, 2),
+            MatRef::row_major(&a, 2, 3).t().rows(1..3),
+            MatRef::row_major(&identity, 2, 2),
+            Accumulate::Overwrite,
+            1,
+        );
+        assert_eq!(out, vec![1.0, 4.0, 2.0, 5.0]);
+        let mut row = vec![0.0; 3];
+        matmul(
+            MatMut::row_major(&mut row, 1, 3),
+            MatRef::row_major(&identity[..2], 1, 2),
+            MatRef::row_major(&a, 2, 3).rows(0..2),
+            Accumulate::Overwrite,
+            1,
+        );
+        assert_eq!(row, vec![0.0, 1.0, 2.0]);
+        assert_eq!(MatRef::row_major(&a, 2, 3).rows(2..2).rows, 0);
     }
 
     #[test]

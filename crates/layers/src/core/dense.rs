@@ -131,7 +131,7 @@ impl DenseLayer {
         } else {
             x.reshape((rows, w.input_dim))?
         };
-        let z = flat.matmul(&ctx.weight(&w.params.kernel))?;
+        let z = product(&flat, false, &ctx.weight(&w.params.kernel), false)?;
         let bias = w.params.bias.as_ref().map(|b| ctx.weight(b));
         let (y, logits) = match self.config.activation.fused() {
             Some(FusedActivation::Sigmoid) if keep_logits && z.dtype() == DType::F32 => {
@@ -178,6 +178,23 @@ impl DenseLayer {
             params: KernelBias::new(&[input_dim, c.units], &c.kernel_initializer, bias)?,
         })
     }
+}
+
+/// `a · b` (each read transposed when asked): rkeras-ops' product where no operand tracks a
+/// gradient and both are f32 on the CPU (the layer-level backward pass, inference), candle's
+/// differentiable matmul otherwise.
+fn product(a: &Tensor, transpose_a: bool, b: &Tensor, transpose_b: bool) -> Result<Tensor> {
+    let plain = a.device().is_cpu()
+        && a.dtype() == DType::F32
+        && b.dtype() == DType::F32
+        && !a.track_op()
+        && !b.track_op();
+    if plain {
+        return Ok(rkeras_ops::matmul_2d(a, transpose_a, b, transpose_b)?);
+    }
+    let a = if transpose_a { a.t()? } else { a.clone() };
+    let b = if transpose_b { b.t()? } else { b.clone() };
+    Ok(a.matmul(&b)?)
 }
 
 impl Layer for DenseLayer {
@@ -267,17 +284,14 @@ impl Layer for DenseLayer {
         };
         let flat = x.reshape((rows, w.input_dim))?;
         if want_kernel {
-            weight_grads.add(kernel, flat.t()?.matmul(&dz)?)?;
+            weight_grads.add(kernel, product(&flat, true, &dz, false)?)?;
         }
         if let (Some(bias), Some(grad)) = (bias, grad_bias) {
             weight_grads.add(bias, grad)?;
         }
         // The first layer's input is data: its gradient is never computed.
         let grad_x = if want_x {
-            Some(
-                dz.matmul(&kernel.as_tensor().detach().t()?)?
-                    .reshape(x.dims())?,
-            )
+            Some(product(&dz, false, &kernel.as_tensor().detach(), true)?.reshape(x.dims())?)
         } else {
             None
         };

@@ -7,9 +7,11 @@ mod activation;
 mod bias_activation_op;
 mod cross_entropy_op;
 mod parallel;
+mod product;
 mod sigmoid_cross_entropy;
 
 pub use activation::FusedActivation;
 pub use bias_activation_op::{bias_activation, bias_activation_backward, bias_gradient};
 pub use cross_entropy_op::{binary_cross_entropy, binary_cross_entropy_with_gradient};
+pub use product::matmul_2d;
 pub use sigmoid_cross_entropy::sigmoid_cross_entropy_with_gradient;

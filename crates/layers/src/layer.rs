@@ -52,6 +52,9 @@ pub struct CallContext {
     /// True when the weights enter the call as constants, so that candle records no graph
     /// (the layer-level backward pass computes the gradients instead).
     detached_weights: bool,
+    /// Whether a recorded call keeps the logits of a sigmoid output (see
+    /// [`CallContext::keeps_logits`]).
+    keep_logits: bool,
     losses: Vec<Tensor>,
 }
 
@@ -64,6 +67,7 @@ impl CallContext {
         CallContext {
             training,
             detached_weights: !training,
+            keep_logits: false,
             losses: Vec::new(),
         }
     }
@@ -74,6 +78,7 @@ impl CallContext {
         CallContext {
             training: true,
             detached_weights: true,
+            keep_logits: false,
             losses: Vec::new(),
         }
     }
@@ -86,6 +91,19 @@ impl CallContext {
         } else {
             var.as_tensor().clone()
         }
+    }
+
+    /// Whether a recorded call whose output is a sigmoid's keeps the logits in its record
+    /// ([`CallRecord::logits`]), for a loss to use. Set by training and evaluation for the model
+    /// call, and by a model for the nodes that produce its outputs only, so that no other layer
+    /// pays for the extra tensor.
+    pub fn keeps_logits(&self) -> bool {
+        self.keep_logits
+    }
+
+    /// Sets [`CallContext::keeps_logits`]; returns the previous value.
+    pub fn set_keep_logits(&mut self, keep: bool) -> bool {
+        std::mem::replace(&mut self.keep_logits, keep)
     }
 
     /// Records a scalar loss produced by this call (Keras's `add_loss`).
@@ -274,8 +292,10 @@ pub struct CallRecord {
     /// Whatever else the layer's backward needs.
     pub state: Option<Box<dyn Any + Send + Sync>>,
     /// For outputs that are `sigmoid(logits)`, the logits where the layer kept them (indexed
-    /// like `outputs`; missing or `None`: not kept). A loss on probabilities can then be
-    /// computed from the logits, as Keras does on TensorFlow.
+    /// like `outputs`; missing or `None`: not kept), when the call's context asked for them
+    /// ([`CallContext::keeps_logits`]). A loss on probabilities can then be computed from the
+    /// logits, as Keras does on TensorFlow. A layer that keeps logits must honour
+    /// [`CallRecord::is_grad_wrt_logits`] in its backward pass.
     pub logits: Vec<Option<Tensor>>,
     /// Which output gradients handed to `backward` are with respect to the kept `logits`
     /// rather than to the outputs (indexed like `outputs`; missing: not). Set through

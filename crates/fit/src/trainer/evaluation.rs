@@ -54,6 +54,7 @@ fn evaluation_loss(
         return batch_loss(model, compiled, x, y, false);
     }
     let mut ctx = CallContext::new(false);
+    ctx.set_keep_logits(true);
     let record = model
         .as_layer()
         .call_recorded(std::slice::from_ref(x), &mut ctx)?;

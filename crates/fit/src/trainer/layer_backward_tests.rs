@@ -479,17 +479,26 @@ fn a_sigmoid_output_gives_the_loss_its_logits_through_nested_models() {
         let x = pseudo_random(&[5, 12], 0.9);
         let record = model
             .as_layer()
-            .call_recorded(
-                std::slice::from_ref(&x),
-                &mut CallContext::detached_training(),
-            )
+            .call_recorded(std::slice::from_ref(&x), &mut logits_context(true))
             .unwrap();
         assert!(record.output_logits(0).is_some(), "no logits kept");
+        let unasked = model
+            .as_layer()
+            .call_recorded(std::slice::from_ref(&x), &mut logits_context(false))
+            .unwrap();
+        assert!(unasked.output_logits(0).is_none(), "logits kept unasked");
         // The loss from the logits equals the clipped one (nothing saturates here), and the
         // gradients through the logits equal autograd's through the clip, the log and the sigmoid.
         let with_gradient = assert_same_gradients(&model, "binary_crossentropy", &x, &x);
         assert!(with_gradient >= 3, "{with_gradient}");
     }
+}
+
+/// A detached training context that asks (or not) for the output's logits.
+fn logits_context(keep: bool) -> CallContext {
+    let mut ctx = CallContext::detached_training();
+    ctx.set_keep_logits(keep);
+    ctx
 }
 
 #[test]
@@ -502,13 +511,38 @@ fn logits_are_kept_only_where_the_output_goes_nowhere_else() {
     for model in [doubled, read_again] {
         let record = model
             .as_layer()
-            .call_recorded(
-                std::slice::from_ref(&x),
-                &mut CallContext::detached_training(),
-            )
+            .call_recorded(std::slice::from_ref(&x), &mut logits_context(true))
             .unwrap();
         assert!(record.output_logits(0).is_none(), "{}", model.name());
     }
+}
+
+#[test]
+fn a_sigmoid_inside_the_model_keeps_no_logits() {
+    // The tutorial's decoders end with a Reshape after the sigmoid Dense: Keras computes the
+    // loss from the clipped probabilities there, and the Dense has no reason to keep logits.
+    let input = Input::new(&[6]);
+    let image = Reshape::new(&[2, 3])(Dense::new(6).activation("sigmoid")(input));
+    let model = Model::new(input, image).unwrap();
+    let x = pseudo_random(&[2, 6], 0.4);
+    let record = model
+        .as_layer()
+        .call_recorded(std::slice::from_ref(&x), &mut logits_context(true))
+        .unwrap();
+    assert!(record.output_logits(0).is_none());
+    let nodes = record
+        .state
+        .as_ref()
+        .and_then(|state| state.downcast_ref::<Vec<rkeras_layers::layer::CallRecord>>())
+        .expect("the nodes' records");
+    assert!(nodes
+        .iter()
+        .all(|node| node.logits.iter().all(Option::is_none)));
+    let y = pseudo_random(&[2, 2, 3], 0.6);
+    assert_eq!(
+        assert_same_gradients(&model, "binary_crossentropy", &x, &y),
+        2
+    );
 }
 
 #[test]

@@ -138,6 +138,7 @@ fn layer_gradients(
 ) -> Result<(Tensor, Tensor, WeightGrads)> {
     let layer = model.as_layer();
     let mut ctx = CallContext::detached_training();
+    ctx.set_keep_logits(true);
     let mut record = layer.call_recorded(std::slice::from_ref(x), &mut ctx)?;
     if !ctx.losses().is_empty() {
         return Err(Error::Config(format!(

@@ -240,7 +240,9 @@ impl Layer for DenseLayer {
     }
 
     fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
-        let (y, logits) = self.forward_parts(single_input(self.name(), inputs)?, ctx, true)?;
+        let keep_logits = ctx.keeps_logits();
+        let (y, logits) =
+            self.forward_parts(single_input(self.name(), inputs)?, ctx, keep_logits)?;
         let mut record = CallRecord::new(inputs.to_vec(), vec![y]);
         record.logits = vec![logits];
         Ok(record)

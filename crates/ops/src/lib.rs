@@ -16,7 +16,7 @@ mod math;
 mod matmul;
 mod max_pool;
 mod padding;
-mod simd;
+pub mod simd;
 mod storage;
 #[cfg(test)]
 mod test_util;

@@ -4,12 +4,13 @@
 //! kernels' loops are written so that LLVM vectorises them (no branches, no calls, see
 //! [`crate::math`]); [`vectorized`] runs such a loop (a [`Kernel`]) inside a function compiled
 //! with AVX-512 or AVX2+FMA when the CPU has them, chosen at run time, so one binary is fast on
-//! any x86-64 CPU.
+//! any x86-64 CPU. Public so that the other crates' host loops (the optimizers' updates) can
+//! use it too.
 
 /// A loop to run through [`vectorized`]. Implementations mark `run` `#[inline(always)]`: that is
 /// what compiles its body into the dispatcher's target features (a closure would stay a separate
 /// function, compiled for the baseline, once its body grows past the inliner's threshold).
-pub(crate) trait Kernel {
+pub trait Kernel {
     /// What the loop returns.
     type Output;
 
@@ -20,7 +21,7 @@ pub(crate) trait Kernel {
 /// Runs `kernel`, compiled with AVX-512 (or AVX2 and FMA) where this CPU has them. The kernel
 /// must not hand its work to other threads (their code is not compiled with the features).
 #[inline(always)]
-pub(crate) fn vectorized<K: Kernel>(kernel: K) -> K::Output {
+pub fn vectorized<K: Kernel>(kernel: K) -> K::Output {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {

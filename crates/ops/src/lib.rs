@@ -12,6 +12,7 @@ mod check;
 mod conv2d;
 pub mod dense;
 mod error;
+mod fork_join;
 mod math;
 mod matmul;
 mod max_pool;

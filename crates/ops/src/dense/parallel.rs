@@ -6,28 +6,25 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use rayon::prelude::*;
-
 use crate::check::worker_threads;
+use crate::fork_join::caller_and_pool;
 use crate::simd::{vectorized, Kernel};
 
 /// The fewest elements one task gets: below this the hand-off to another thread costs more than
 /// the work.
 const MIN_TASK_ELEMENTS: usize = 16 * 1024;
 
-/// Tasks per thread, so that a thread slowed by other processes does not hold up the rest.
-const TASKS_PER_THREAD: usize = 4;
-
 /// Rows per task for `rows` rows of `cols` elements: at least [`MIN_TASK_ELEMENTS`] elements, and
-/// no smaller than needed for [`TASKS_PER_THREAD`] tasks a thread. With a single worker thread,
-/// every row: handing work to the pool's only thread would just add two context switches.
+/// one task per thread (the caller runs one, see [`caller_and_pool`]). With a single worker
+/// thread, every row: handing work to the pool's only thread would just add two context
+/// switches.
 fn rows_per_task(rows: usize, cols: usize) -> usize {
     let threads = worker_threads();
     if threads == 1 {
         return rows.max(1);
     }
     let by_size = MIN_TASK_ELEMENTS.div_ceil(cols.max(1));
-    let by_threads = rows.div_ceil(threads * TASKS_PER_THREAD);
+    let by_threads = rows.div_ceil(threads);
     by_size.max(by_threads).clamp(1, rows.max(1))
 }
 
@@ -42,10 +39,10 @@ where
     if step >= rows {
         return vec![task(0..rows)];
     }
-    (0..rows.div_ceil(step))
-        .into_par_iter()
-        .map(|chunk| task(chunk * step..rows.min((chunk + 1) * step)))
-        .collect()
+    let ranges = (0..rows.div_ceil(step))
+        .map(|chunk| chunk * step..rows.min((chunk + 1) * step))
+        .collect();
+    caller_and_pool(ranges, task)
 }
 
 /// `task(row_range, rows_of_out)` over consecutive row ranges of the row-major `out` (rows of
@@ -62,13 +59,11 @@ where
     if step >= rows {
         return vec![task(0..rows, out)];
     }
-    out.par_chunks_mut(step * cols)
-        .enumerate()
-        .map(|(chunk, rows_out)| {
-            let first = chunk * step;
-            task(first..first + rows_out.len() / cols, rows_out)
-        })
-        .collect()
+    let parts = out.chunks_mut(step * cols).enumerate().collect();
+    caller_and_pool(parts, |(chunk, rows_out): (usize, &mut [E])| {
+        let first = chunk * step;
+        task(first..first + rows_out.len() / cols, rows_out)
+    })
 }
 
 /// Elements per row when [`map_pairs`] splits its work.

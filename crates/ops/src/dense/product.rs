@@ -7,10 +7,10 @@
 //! product is cut into one band of result rows per thread, each a single-threaded gemm.
 
 use candle_core::Tensor;
-use rayon::prelude::*;
 
 use crate::check::{expect_f32_rank, expect_same_device, worker_threads};
 use crate::error::OpsError;
+use crate::fork_join::caller_and_pool;
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
 use crate::storage::CpuView;
 
@@ -66,19 +66,18 @@ pub fn matmul_2d(
         );
     } else {
         let band = m.div_ceil(threads);
-        out.par_chunks_mut(band * n)
-            .enumerate()
-            .for_each(|(index, rows_out)| {
-                let first = index * band;
-                let rows = rows_out.len() / n;
-                matmul(
-                    MatMut::row_major(rows_out, rows, n),
-                    lhs.rows(first..first + rows),
-                    rhs,
-                    Accumulate::Overwrite,
-                    1,
-                );
-            });
+        let parts = out.chunks_mut(band * n).enumerate().collect();
+        caller_and_pool(parts, |(index, rows_out): (usize, &mut [f32])| {
+            let first = index * band;
+            let rows = rows_out.len() / n;
+            matmul(
+                MatMut::row_major(rows_out, rows, n),
+                lhs.rows(first..first + rows),
+                rhs,
+                Accumulate::Overwrite,
+                1,
+            );
+        });
     }
     Tensor::from_vec(out, (m, n), a.device())
 }

@@ -1,10 +1,10 @@
 //! Runs an elementwise loop compiled for the widest vector instructions the CPU offers.
 //!
 //! Rust compiles for the baseline of the target (SSE2 on x86-64: four f32 lanes, no FMA). The
-//! kernels' loops are written so that LLVM vectorises them (no branches, no calls, see
-//! [`crate::math`]); [`vectorized`] runs such a loop (a [`Kernel`]) inside a function compiled
-//! with AVX-512 or AVX2+FMA when the CPU has them, chosen at run time, so one binary is fast on
-//! any x86-64 CPU. Public so that the other crates' host loops (the optimizers' updates) can
+//! kernels' loops are written so that LLVM vectorises them (no branches, no calls, as in the
+//! crate's `math` module); [`vectorized`] runs such a loop (a [`Kernel`]) inside a function
+//! compiled with AVX-512 or AVX2+FMA when the CPU has them, chosen at run time, so one binary is
+//! fast on any x86-64 CPU. Public so that the other crates' host loops (the optimizers' updates) can
 //! use it too.
 
 /// A loop to run through [`vectorized`]. Implementations mark `run` `#[inline(always)]`: that is

@@ -59,7 +59,7 @@ pub trait Optimizer: Send {
     /// the iteration counter, the learning rate unless it is a schedule, and each slot per parameter.
     fn variable_count(&self, trainable_params: usize) -> usize;
     /// Optimizer state for checkpoints, in the order of `vars`: named tensors ("iterations",
-    /// "learning_rate", then "<slot>/<index of the variable>" in Keras's variable order).
+    /// "learning_rate", then "`<slot>/<index of the variable>`" in Keras's variable order).
     fn state(&self, vars: &[Var]) -> Result<Vec<(String, Tensor)>>;
     /// The inverse of [`state`](Self::state): restores the counter, the learning rate and the slots.
     fn load_state(&mut self, vars: &[Var], state: &[(String, Tensor)]) -> Result<()>;

@@ -1,6 +1,7 @@
 //! Saving and loading models as safetensors files: every weight under its path
 //! (`encoder/dense/kernel`), readable by any safetensors reader, with the architecture, the
-//! compile config and the caller's extras as JSON in the file's metadata (see [`format`]).
+//! compile config and the caller's extras as JSON in the file's metadata (see
+//! [`format`](mod@format)).
 //!
 //! Loading rebuilds the same graph through a [`Registry`] and never runs code the file names
 //! without registration: a Lambda's function and a custom layer class must be registered.

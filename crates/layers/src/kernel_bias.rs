@@ -115,3 +115,30 @@ macro_rules! kernel_layer_options {
 }
 
 pub(crate) use kernel_layer_options;
+
+/// The `Layer` methods a kernel-and-bias layer writes the same way, for a type with fields
+/// `base: LayerBase`, `config` (with `kernel_regularizer` and `bias_regularizer`) and
+/// `weights: OnceLock<_>` holding `params: KernelBias`: `weights`, `config` and
+/// `regularization_losses`.
+macro_rules! kernel_layer_methods {
+    () => {
+        fn weights(&self) -> Vec<$crate::Weight> {
+            self.weights
+                .get()
+                .map_or_else(Vec::new, |w| w.params.weights(&self.base))
+        }
+
+        fn config(&self) -> serde_json::Value {
+            $crate::layer::config_with_name(&self.config, &self.base)
+        }
+
+        fn regularization_losses(&self) -> $crate::Result<Vec<candle_core::Tensor>> {
+            let c = &self.config;
+            self.weights.get().map_or(Ok(Vec::new()), |w| {
+                w.params
+                    .penalties(c.kernel_regularizer.as_ref(), c.bias_regularizer.as_ref())
+            })
+        }
+    };
+}
+pub(crate) use kernel_layer_methods;

@@ -60,17 +60,9 @@ impl Functional {
         let mut records = Vec::with_capacity(self.graph.nodes.len());
         // Only the nodes producing the model's outputs keep logits, and only if asked to.
         let asked = ctx.keeps_logits();
-        let mut keeps_logits = vec![false; self.graph.nodes.len()];
-        if asked {
-            for output in 0..self.graph.output_slots.len() {
-                if let Some((node, _)) = self.graph.sole_producer_of_output(output) {
-                    keeps_logits[node] = true;
-                }
-            }
-        }
         let outputs = self.execute(inputs, |node, args| {
             // Nodes run in order, so the next record's index is this node's.
-            ctx.set_keep_logits(keeps_logits[records.len()]);
+            ctx.set_keep_logits(asked && self.graph.produces_sole_output(records.len()));
             let record = node.layer.call_recorded(args, ctx);
             ctx.set_keep_logits(asked);
             let record = record?;

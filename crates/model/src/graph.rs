@@ -54,6 +54,9 @@ pub struct Graph {
     pub slot_count: usize,
     /// For each slot, the index of the last node that reads it (`None`: kept to the end).
     pub last_reader: Vec<Option<usize>>,
+    /// For each output, the node and the index among its outputs that produce it, when that
+    /// value goes nowhere else (see [`Graph::sole_producer_of_output`]).
+    sole_output_producers: Vec<Option<(usize, usize)>>,
 }
 
 type SlotKey = (usize, usize);
@@ -194,6 +197,10 @@ impl Graph {
         for &s in &output_slots {
             last_reader[s] = None;
         }
+        let sole_output_producers = output_slots
+            .iter()
+            .map(|&slot| sole_producer(&nodes, &output_slots, slot))
+            .collect();
         Ok(Graph {
             input_layers,
             input_shapes,
@@ -203,6 +210,7 @@ impl Graph {
             output_shapes,
             slot_count,
             last_reader,
+            sole_output_producers,
         })
     }
 
@@ -210,16 +218,14 @@ impl Graph {
     /// that value goes nowhere else: no node reads it and no other output repeats it (so a
     /// gradient given for it reaches that node's output alone).
     pub fn sole_producer_of_output(&self, output: usize) -> Option<(usize, usize)> {
-        let slot = *self.output_slots.get(output)?;
-        let repeated = self.output_slots.iter().filter(|&&s| s == slot).count() > 1;
-        let read = self.nodes.iter().any(|node| node.inputs.contains(&slot));
-        if repeated || read {
-            return None;
-        }
-        self.nodes.iter().enumerate().find_map(|(index, node)| {
-            let position = node.outputs.iter().position(|&s| s == slot)?;
-            Some((index, position))
-        })
+        self.sole_output_producers.get(output).copied().flatten()
+    }
+
+    /// Whether node `index` produces one of the graph's outputs that goes nowhere else.
+    pub fn produces_sole_output(&self, index: usize) -> bool {
+        self.sole_output_producers
+            .iter()
+            .any(|producer| matches!(producer, Some((node, _)) if *node == index))
     }
 
     /// Every distinct layer, inputs first, then in call order (Keras's `model.layers`).
@@ -237,6 +243,20 @@ impl Graph {
         }
         layers
     }
+}
+
+/// The node and output index producing `slot`, unless a node reads it or it is more than one
+/// of the graph's outputs.
+fn sole_producer(nodes: &[Node], output_slots: &[usize], slot: usize) -> Option<(usize, usize)> {
+    let repeated = output_slots.iter().filter(|&&s| s == slot).count() > 1;
+    let read = nodes.iter().any(|node| node.inputs.contains(&slot));
+    if repeated || read {
+        return None;
+    }
+    nodes.iter().enumerate().find_map(|(index, node)| {
+        let position = node.outputs.iter().position(|&s| s == slot)?;
+        Some((index, position))
+    })
 }
 
 fn producer_of(tensor: &SymbolicTensor) -> Result<Producer> {

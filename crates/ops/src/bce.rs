@@ -1,8 +1,10 @@
-//! Binary cross-entropy computed from logits, averaged over every element.
+//! Binary cross-entropy computed from logits, averaged over every element, as a candle custom op
+//! over the vectorised kernel of `dense::sigmoid_cross_entropy`.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
 use crate::check::{expect_f32, expect_same_device};
+use crate::dense::{sigmoid_mean_loss, sigmoid_scaled_slopes};
 use crate::error::OpsError;
 use crate::storage::{cpu_f32, CpuView};
 
@@ -37,22 +39,6 @@ pub fn binary_cross_entropy_with_logits(
     logits.apply_op2(targets, BceWithLogitsOp)
 }
 
-/// The per-element loss max(z,0) - z*y + log(1+exp(-|z|)), in f64.
-fn element_loss(z: f32, y: f32) -> f64 {
-    let (z, y) = (z as f64, y as f64);
-    z.max(0.0) - z * y + (-z.abs()).exp().ln_1p()
-}
-
-/// sigmoid(z) without overflow for large |z|.
-fn sigmoid(z: f32) -> f32 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
-
 /// The CPU loss as a candle custom op on (logits, targets).
 pub(crate) struct BceWithLogitsOp;
 
@@ -70,12 +56,7 @@ impl CustomOp2 for BceWithLogitsOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let z = cpu_f32(OP, "logits", logits, logits_layout)?;
         let y = cpu_f32(OP, "targets", targets, targets_layout)?;
-        let total: f64 = z
-            .iter()
-            .zip(y.iter())
-            .map(|(&z, &y)| element_loss(z, y))
-            .sum();
-        let mean = (total / z.len() as f64) as f32;
+        let mean = sigmoid_mean_loss(&y, &z);
         Ok((CpuStorage::F32(vec![mean]), Shape::from(())))
     }
 
@@ -92,11 +73,7 @@ impl CustomOp2 for BceWithLogitsOp {
         let logits_grad = if logits.track_op() {
             let y_view = CpuView::of(OP, "targets", targets)?;
             let y = y_view.f32()?;
-            let grad: Vec<f32> = z
-                .iter()
-                .zip(y.iter())
-                .map(|(&z, &y)| (sigmoid(z) - y) * scale)
-                .collect();
+            let grad = sigmoid_scaled_slopes(&y, &z, scale);
             Some(Tensor::from_vec(grad, logits.shape(), logits.device())?)
         } else {
             None

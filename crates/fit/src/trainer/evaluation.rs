@@ -5,7 +5,7 @@ use rkeras_layers::CallContext;
 use rkeras_model::Model;
 
 use super::inputs::{check_samples, resolve_batch_size, single_output};
-use super::step::{batch_loss, logits_loss, step_path, StepPath};
+use super::step::{batch_loss, logits_loss, step_path, with_added_losses, StepPath};
 use super::tracking::Tracker;
 use crate::batches::{batch_count, BatchOrder, Rows};
 use crate::callbacks::Logs;
@@ -59,17 +59,11 @@ fn evaluation_loss(
         .as_layer()
         .call_recorded(std::slice::from_ref(x), &mut ctx)?;
     let y_pred = single_output(model, record.outputs.clone())?;
-    let mut total = match logits_loss(compiled, y, &record)? {
+    let loss = match logits_loss(compiled, y, &record)? {
         Some((loss, _)) => loss,
         None => compiled.loss.compute(y, &y_pred)?,
     };
-    for added in ctx.take_losses() {
-        total = (total + added)?;
-    }
-    for penalty in model.regularization_losses()? {
-        total = (total + penalty)?;
-    }
-    Ok((total, y_pred))
+    Ok((with_added_losses(loss, &mut ctx, model)?, y_pred))
 }
 
 /// Keras's `predict`: the model's output on `x`, computed in batches.

@@ -21,14 +21,24 @@ pub(crate) fn batch_loss(
 ) -> Result<(Tensor, Tensor)> {
     let mut ctx = CallContext::new(training);
     let y_pred = single_output(model, model.forward_t(std::slice::from_ref(x), &mut ctx)?)?;
-    let mut total = compiled.loss.compute(y, &y_pred)?;
+    let total = compiled.loss.compute(y, &y_pred)?;
+    Ok((with_added_losses(total, &mut ctx, model)?, y_pred))
+}
+
+/// `loss` plus the losses the call added to `ctx` and the model's weight penalties.
+pub(crate) fn with_added_losses(
+    loss: Tensor,
+    ctx: &mut CallContext,
+    model: &Model,
+) -> Result<Tensor> {
+    let mut total = loss;
     for added in ctx.take_losses() {
         total = (total + added)?;
     }
     for penalty in model.regularization_losses()? {
         total = (total + penalty)?;
     }
-    Ok((total, y_pred))
+    Ok(total)
 }
 
 /// How a training step computes its gradients.

@@ -14,11 +14,13 @@ use crate::builder::{LayerBuilder, LayerConfig};
 use crate::convolutional::options::{spatial_geometry, Padding, PaddingArg, Size2};
 use crate::core::activation::{activation_gradient, derivative_from_output};
 use crate::initializers::Initializer;
-use crate::kernel_bias::{add_activity_penalty, kernel_layer_options, KernelBias};
-use crate::layer::{config_with_name, single_input, CallRecord, WeightGrads};
+use crate::kernel_bias::{
+    add_activity_penalty, kernel_layer_methods, kernel_layer_options, KernelBias,
+};
+use crate::layer::{single_input, CallRecord, WeightGrads};
 use crate::layer_base_methods;
 use crate::regularizers::Regularizer;
-use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape, Weight};
+use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
 
 /// `Conv2D`'s options, with Keras's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -327,21 +329,5 @@ impl Layer for Conv2DLayer {
         Ok(vec![grads.x])
     }
 
-    fn weights(&self) -> Vec<Weight> {
-        self.weights
-            .get()
-            .map_or_else(Vec::new, |w| w.params.weights(&self.base))
-    }
-
-    fn config(&self) -> serde_json::Value {
-        config_with_name(&self.config, &self.base)
-    }
-
-    fn regularization_losses(&self) -> Result<Vec<Tensor>> {
-        let c = &self.config;
-        self.weights.get().map_or(Ok(Vec::new()), |w| {
-            w.params
-                .penalties(c.kernel_regularizer.as_ref(), c.bias_regularizer.as_ref())
-        })
-    }
+    kernel_layer_methods!();
 }

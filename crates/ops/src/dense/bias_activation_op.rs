@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use super::activation::{with_scalar_activation, ScalarActivation};
-use super::parallel::{in_row_chunks, in_row_chunks_mut};
+use super::parallel::{in_row_chunks, write_rows};
 use super::FusedActivation;
 use crate::check::{expect_f32_rank, expect_same_device};
 use crate::error::OpsError;
@@ -77,11 +77,9 @@ fn forward<A: ScalarActivation>(x: &[f32], bias: &[f32], cols: usize) -> Vec<f32
     if cols == 0 {
         return Vec::new();
     }
-    let mut y = Vec::with_capacity(x.len());
-    in_row_chunks_mut(
-        &mut y.spare_capacity_mut()[..x.len()],
-        cols,
-        |rows, y_rows| {
+    // SAFETY: `x` holds whole rows and `ForwardRows` writes every cell of its rows.
+    let (y, _) = unsafe {
+        write_rows(x.len(), cols, |rows, y_rows| {
             vectorized(ForwardRows::<A> {
                 x: &x[rows.start * cols..rows.end * cols],
                 bias,
@@ -89,10 +87,8 @@ fn forward<A: ScalarActivation>(x: &[f32], bias: &[f32], cols: usize) -> Vec<f32
                 cols,
                 activation: PhantomData,
             })
-        },
-    );
-    // SAFETY: `x` holds whole rows; the tasks cover every row and write each of its cells.
-    unsafe { y.set_len(x.len()) };
+        })
+    };
     y
 }
 
@@ -153,14 +149,9 @@ fn backward<A: ScalarActivation>(
         })
     };
     let (grad_x, partial_sums) = if want_x {
-        let mut grad_x = Vec::with_capacity(y.len());
-        let sums = in_row_chunks_mut(
-            &mut grad_x.spare_capacity_mut()[..y.len()],
-            cols,
-            |range, out| chunk_sums(range, Some(out)),
-        );
-        // SAFETY: `y` holds whole rows; the tasks cover every row and write each of its cells.
-        unsafe { grad_x.set_len(y.len()) };
+        // SAFETY: `y` holds whole rows and `BackwardRows` writes every cell of its output.
+        let (grad_x, sums) =
+            unsafe { write_rows(y.len(), cols, |range, out| chunk_sums(range, Some(out))) };
         (Some(grad_x), sums)
     } else {
         (

@@ -5,7 +5,7 @@ use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use super::parallel::{in_row_chunks, in_row_chunks_mut, map_pairs};
+use super::parallel::{in_row_chunks, map_pairs, write_rows};
 use crate::check::{expect_f32, expect_same_device};
 use crate::error::OpsError;
 use crate::math::ln;
@@ -33,7 +33,7 @@ const UNIT: usize = 1024;
 /// clip range (bounds included) and 0 outside it, as the clip's gradient in TensorFlow; the one
 /// with respect to `y_true` (when it needs one) is `(log(1-p) - log p) / N`.
 pub fn binary_cross_entropy(y_true: &Tensor, y_pred: &Tensor) -> candle_core::Result<Tensor> {
-    check_operands(y_true, y_pred)?;
+    check_operands(OP, "y_pred", y_true, y_pred)?;
     if !y_pred.device().is_cpu() {
         return composed(y_true, y_pred);
     }
@@ -47,7 +47,7 @@ pub fn binary_cross_entropy_with_gradient(
     y_true: &Tensor,
     y_pred: &Tensor,
 ) -> candle_core::Result<(Tensor, Tensor)> {
-    check_operands(y_true, y_pred)?;
+    check_operands(OP, "y_pred", y_true, y_pred)?;
     let (y_view, p_view) = (
         CpuView::of(OP, "y_true", y_true)?,
         CpuView::of(OP, "y_pred", y_pred)?,
@@ -55,38 +55,41 @@ pub fn binary_cross_entropy_with_gradient(
     let (y, p) = (y_view.f32()?, p_view.f32()?);
     let n = p.len();
     let scale = 1.0 / n as f32;
-    let mut grad = Vec::with_capacity(n);
-    let partial_sums =
-        in_row_chunks_mut(&mut grad.spare_capacity_mut()[..n], UNIT, |units, out| {
+    // SAFETY: `LossSum` with a gradient writes every cell of its slice.
+    let (grad, partial_sums) = unsafe {
+        write_rows(n, UNIT, |units, out| {
             let span = units.start * UNIT..units.start * UNIT + out.len();
             vectorized(LossSum {
                 y: &y[span.clone()],
                 p: &p[span],
                 grad: Some((out, scale)),
             })
-        });
-    // SAFETY: the tasks cover `0..n` (the last one takes the partial unit) and `LossSum` writes
-    // every element of its slice.
-    unsafe { grad.set_len(n) };
-    let loss = mean(&partial_sums, n);
+        })
+    };
     Ok((
-        Tensor::new(loss, y_pred.device())?,
+        Tensor::new(mean(&partial_sums, n), y_pred.device())?,
         Tensor::from_vec(grad, y_pred.shape(), y_pred.device())?,
     ))
 }
 
-/// Checks that both operands are f32 tensors of one non-empty shape on one device.
-fn check_operands(y_true: &Tensor, y_pred: &Tensor) -> candle_core::Result<()> {
-    expect_f32(OP, "y_true", y_true)?;
-    expect_f32(OP, "y_pred", y_pred)?;
-    expect_same_device(OP, y_true, y_pred)?;
+/// Checks that `y_true` and the predictions (named `pred_name` in messages of `op`) are f32
+/// tensors of one non-empty shape on one device.
+pub(super) fn check_operands(
+    op: &'static str,
+    pred_name: &'static str,
+    y_true: &Tensor,
+    y_pred: &Tensor,
+) -> candle_core::Result<()> {
+    expect_f32(op, "y_true", y_true)?;
+    expect_f32(op, pred_name, y_pred)?;
+    expect_same_device(op, y_true, y_pred)?;
     if y_true.shape() != y_pred.shape() || y_pred.elem_count() == 0 {
         return Err(OpsError::ShapeMismatch {
-            op: OP,
-            expected: "y_true and y_pred must have the same, non-empty shape",
+            op,
+            expected: "the targets and the predictions must have the same, non-empty shape",
             lhs_name: "y_true",
             lhs: y_true.shape().clone(),
-            rhs_name: "y_pred",
+            rhs_name: pred_name,
             rhs: y_pred.shape().clone(),
         }
         .into());
@@ -95,12 +98,12 @@ fn check_operands(y_true: &Tensor, y_pred: &Tensor) -> candle_core::Result<()> {
 }
 
 /// The mean of `n` elements from the chunks' partial sums, rounded to f32.
-fn mean(partial_sums: &[f64], n: usize) -> f32 {
+pub(super) fn mean(partial_sums: &[f64], n: usize) -> f32 {
     (partial_sums.iter().sum::<f64>() / n as f64) as f32
 }
 
 /// Independent accumulators of [`LossSum`]: enough f64 lanes for the widest vectors.
-const LANES: usize = 16;
+pub(super) const LANES: usize = 16;
 
 /// The sum in f64 of the per-element losses (each computed in f32, as Keras does) of `y` and `p`,
 /// and, with `grad = Some((out, scale))`, every element's gradient times `scale` written into

@@ -15,3 +15,6 @@ pub use bias_activation_op::{bias_activation, bias_activation_backward, bias_gra
 pub use cross_entropy_op::{binary_cross_entropy, binary_cross_entropy_with_gradient};
 pub use product::matmul_2d;
 pub use sigmoid_cross_entropy::sigmoid_cross_entropy_with_gradient;
+pub(crate) use sigmoid_cross_entropy::{
+    mean_loss as sigmoid_mean_loss, scaled_slopes as sigmoid_scaled_slopes,
+};

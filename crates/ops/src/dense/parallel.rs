@@ -48,7 +48,7 @@ where
 /// `task(row_range, rows_of_out)` over consecutive row ranges of the row-major `out` (rows of
 /// `cols` elements), in parallel when the work is large; the results in row order. When `out`
 /// ends with a partial row, the last task's slice also holds it (its range counts whole rows).
-pub(crate) fn in_row_chunks_mut<E, T, F>(out: &mut [E], cols: usize, task: F) -> Vec<T>
+fn in_row_chunks_mut<E, T, F>(out: &mut [E], cols: usize, task: F) -> Vec<T>
 where
     E: Send,
     T: Send,
@@ -76,11 +76,9 @@ where
     F: Fn(f32, f32) -> f32 + Sync,
 {
     let len = a.len().min(b.len());
-    let mut out = Vec::with_capacity(len);
-    in_row_chunks_mut(
-        &mut out.spare_capacity_mut()[..len],
-        PAIR_ROW,
-        |rows, out| {
+    // SAFETY: `PairMap` writes every cell of its slice.
+    let (out, _) = unsafe {
+        write_rows(len, PAIR_ROW, |rows, out| {
             let start = rows.start * PAIR_ROW;
             let span = start..start + out.len();
             vectorized(PairMap {
@@ -88,13 +86,30 @@ where
                 b: &b[span],
                 out,
                 f: &f,
-            });
-        },
-    );
-    // SAFETY: the tasks above cover `0..len` (the last one takes the partial row) and write
-    // every element of it.
-    unsafe { out.set_len(len) };
+            })
+        })
+    };
     out
+}
+
+/// A fresh row-major buffer of `len` elements (rows of `cols`, the last one possibly partial),
+/// written by `task(row_range, rows_of_out)` as [`in_row_chunks_mut`] splits it (no zero fill
+/// first), and the tasks' results in row order.
+///
+/// # Safety
+///
+/// `task` must write every cell of the slice it is given.
+pub(crate) unsafe fn write_rows<T, F>(len: usize, cols: usize, task: F) -> (Vec<f32>, Vec<T>)
+where
+    T: Send,
+    F: Fn(Range<usize>, &mut [MaybeUninit<f32>]) -> T + Sync,
+{
+    let mut out = Vec::with_capacity(len);
+    let results = in_row_chunks_mut(&mut out.spare_capacity_mut()[..len], cols, task);
+    // SAFETY: the tasks cover `0..len` (the last one takes the partial row) and, by this
+    // function's contract, write every cell of it.
+    unsafe { out.set_len(len) };
+    (out, results)
 }
 
 /// `out[i] = f(a[i], b[i])` over slices of one length.

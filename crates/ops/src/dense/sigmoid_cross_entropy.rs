@@ -7,9 +7,8 @@ use std::mem::MaybeUninit;
 
 use candle_core::Tensor;
 
-use super::parallel::in_row_chunks_mut;
-use crate::check::{expect_f32, expect_same_device};
-use crate::error::OpsError;
+use super::cross_entropy_op::{check_operands, mean, LANES};
+use super::parallel::{in_row_chunks, map_pairs, write_rows};
 use crate::math::{exp, ln_1p_from_sum};
 use crate::simd::{vectorized, Kernel};
 use crate::storage::CpuView;
@@ -20,9 +19,6 @@ const OP: &str = "sigmoid_cross_entropy";
 /// Elements per parallel unit (a row of the flattened input).
 const UNIT: usize = 1024;
 
-/// Independent f64 accumulators of the sum: enough lanes for the widest vectors.
-const LANES: usize = 16;
-
 /// The mean over every element of `max(z, 0) - z·y + ln(1 + e^-|z|)` (TensorFlow's
 /// `sigmoid_cross_entropy_with_logits`: the cross-entropy of `sigmoid(z)` against `y`, without
 /// clipping), and its gradient with respect to the logits `z`, `(sigmoid(z) - y) / N`, for
@@ -31,20 +27,7 @@ pub fn sigmoid_cross_entropy_with_gradient(
     y_true: &Tensor,
     logits: &Tensor,
 ) -> candle_core::Result<(Tensor, Tensor)> {
-    expect_f32(OP, "y_true", y_true)?;
-    expect_f32(OP, "logits", logits)?;
-    expect_same_device(OP, y_true, logits)?;
-    if y_true.shape() != logits.shape() || logits.elem_count() == 0 {
-        return Err(OpsError::ShapeMismatch {
-            op: OP,
-            expected: "y_true and logits must have the same, non-empty shape",
-            lhs_name: "y_true",
-            lhs: y_true.shape().clone(),
-            rhs_name: "logits",
-            rhs: logits.shape().clone(),
-        }
-        .into());
-    }
+    check_operands(OP, "logits", y_true, logits)?;
     let (y_view, z_view) = (
         CpuView::of(OP, "y_true", y_true)?,
         CpuView::of(OP, "logits", logits)?,
@@ -52,23 +35,20 @@ pub fn sigmoid_cross_entropy_with_gradient(
     let (y, z) = (y_view.f32()?, z_view.f32()?);
     let n = z.len();
     let scale = 1.0 / n as f32;
-    let mut grad = Vec::with_capacity(n);
-    let partial_sums =
-        in_row_chunks_mut(&mut grad.spare_capacity_mut()[..n], UNIT, |units, out| {
+    // SAFETY: `LossAndGradient` writes every cell of its slice.
+    let (grad, partial_sums) = unsafe {
+        write_rows(n, UNIT, |units, out| {
             let span = units.start * UNIT..units.start * UNIT + out.len();
             vectorized(LossAndGradient {
                 y: &y[span.clone()],
                 z: &z[span],
-                grad: out,
+                grad: Some(out),
                 scale,
             })
-        });
-    // SAFETY: the tasks cover `0..n` (the last one takes the partial unit) and
-    // `LossAndGradient` writes every element of its slice.
-    unsafe { grad.set_len(n) };
-    let mean = (partial_sums.iter().sum::<f64>() / n as f64) as f32;
+        })
+    };
     Ok((
-        Tensor::new(mean, logits.device())?,
+        Tensor::new(mean(&partial_sums, n), logits.device())?,
         Tensor::from_vec(grad, logits.shape(), logits.device())?,
     ))
 }
@@ -90,12 +70,13 @@ fn element(y: f32, z: f32) -> (f32, f32) {
     (loss, sigmoid - y)
 }
 
-/// The f64 sum of the losses of `y` and `z`, writing each element's gradient times `scale` into
-/// `grad`. The sum runs in [`LANES`] independent accumulators, so the loop vectorises.
+/// The f64 sum of the losses of `y` and `z` and, with `grad = Some(out)`, each element's
+/// gradient times `scale` written into `out`. The sum runs in [`LANES`] independent
+/// accumulators, so the loop vectorises.
 struct LossAndGradient<'a> {
     y: &'a [f32],
     z: &'a [f32],
-    grad: &'a mut [MaybeUninit<f32>],
+    grad: Option<&'a mut [MaybeUninit<f32>]>,
     scale: f32,
 }
 
@@ -107,23 +88,61 @@ impl Kernel for LossAndGradient<'_> {
         let Self { y, z, grad, scale } = self;
         let mut lanes = [0.0f64; LANES];
         let whole = z.len() / LANES * LANES;
-        let (head, tail) = grad.split_at_mut(whole);
-        let blocks = y.chunks_exact(LANES).zip(z.chunks_exact(LANES));
-        for ((y, z), grad) in blocks.zip(head.chunks_exact_mut(LANES)) {
-            for lane in 0..LANES {
-                let (loss, slope) = element(y[lane], z[lane]);
-                lanes[lane] += loss as f64;
-                grad[lane].write(slope * scale);
+        let blocks = y[..whole]
+            .chunks_exact(LANES)
+            .zip(z[..whole].chunks_exact(LANES));
+        let mut total = match grad {
+            Some(grad) => {
+                let (head, tail) = grad.split_at_mut(whole);
+                for ((y, z), grad) in blocks.zip(head.chunks_exact_mut(LANES)) {
+                    for lane in 0..LANES {
+                        let (loss, slope) = element(y[lane], z[lane]);
+                        lanes[lane] += loss as f64;
+                        grad[lane].write(slope * scale);
+                    }
+                }
+                for ((&y, &z), grad) in y[whole..].iter().zip(&z[whole..]).zip(tail) {
+                    grad.write(element(y, z).1 * scale);
+                }
+                0.0
             }
+            None => {
+                for (y, z) in blocks {
+                    for lane in 0..LANES {
+                        lanes[lane] += element(y[lane], z[lane]).0 as f64;
+                    }
+                }
+                0.0
+            }
+        };
+        for (&y, &z) in y[whole..].iter().zip(&z[whole..]) {
+            total += element(y, z).0 as f64;
         }
-        let mut total = lanes.iter().sum::<f64>();
-        for ((&y, &z), grad) in y[whole..].iter().zip(&z[whole..]).zip(tail) {
-            let (loss, slope) = element(y, z);
-            total += loss as f64;
-            grad.write(slope * scale);
-        }
-        total
+        lanes.iter().sum::<f64>() + total
     }
+}
+
+/// The mean of the losses of `y` and the logits `z` (slices of one length), without the
+/// gradient: the forward pass of [`crate::binary_cross_entropy_with_logits`].
+pub(crate) fn mean_loss(y: &[f32], z: &[f32]) -> f32 {
+    let n = z.len();
+    let partial_sums = in_row_chunks(n.div_ceil(UNIT), UNIT, |units| {
+        let span = units.start * UNIT..n.min(units.end * UNIT);
+        vectorized(LossAndGradient {
+            y: &y[span.clone()],
+            z: &z[span],
+            grad: None,
+            scale: 0.0,
+        })
+    });
+    mean(&partial_sums, n)
+}
+
+/// `(sigmoid(z) - y) · scale` for every element (slices of one length): the gradient of the mean
+/// loss with respect to the logits, times the upstream gradient, for
+/// [`crate::binary_cross_entropy_with_logits`].
+pub(crate) fn scaled_slopes(y: &[f32], z: &[f32], scale: f32) -> Vec<f32> {
+    map_pairs(y, z, |y, z| element(y, z).1 * scale)
 }
 
 #[cfg(test)]

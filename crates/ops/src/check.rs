@@ -52,8 +52,3 @@ pub(crate) fn expect_same_device(
         })
     }
 }
-
-/// The number of threads the CPU kernels spread their work over.
-pub(crate) fn worker_threads() -> usize {
-    rayon::current_num_threads().max(1)
-}

@@ -13,6 +13,7 @@ mod conv2d;
 pub mod dense;
 mod error;
 mod fork_join;
+mod gather;
 mod math;
 mod matmul;
 mod max_pool;
@@ -30,9 +31,11 @@ pub use conv2d::{conv2d, conv2d_backward, Conv2dGradients, Conv2dParams, Conv2dW
 pub use dense::{
     bias_activation, bias_activation_backward, bias_gradient, binary_cross_entropy,
     binary_cross_entropy_with_gradient, matmul_2d, sigmoid_cross_entropy_with_gradient,
-    FusedActivation,
+    weighted_sum, FusedActivation,
 };
 pub use error::OpsError;
+pub use fork_join::{on_own_threads, worker_threads};
+pub use gather::gather_rows;
 pub use max_pool::{max_pool2d, max_pool2d_backward};
 pub use padding::{conv_output_len, same_padding, Padding2d};
 pub use upsample::{upsample_nearest2d, upsample_nearest2d_backward};

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use crate::buffer::{Fresh, Uninit};
-use crate::check::worker_threads;
+use crate::fork_join::worker_threads;
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
 
 use super::forward::{kernel_from_cin_major, kernel_to_cin_major};

@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use crate::buffer::Fresh;
-use crate::check::worker_threads;
+use crate::fork_join::worker_threads;
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
 
 use super::geometry::{images_per_chunk, ConvGeometry, Formulation};

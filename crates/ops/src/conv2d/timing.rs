@@ -37,7 +37,7 @@ fn conv_timing() {
     let n = 1024;
     let (a, b) = (rng.vec(n * n), rng.vec(n * n));
     let mut c = vec![0.0; n * n];
-    let threads = crate::check::worker_threads();
+    let threads = crate::fork_join::worker_threads();
     let ms = best_ms(5, || {
         crate::matmul::matmul(
             crate::matmul::MatMut::row_major(&mut c, n, n),

@@ -9,12 +9,15 @@ mod cross_entropy_op;
 mod parallel;
 mod product;
 mod sigmoid_cross_entropy;
+mod weighted_sum;
 
 pub use activation::FusedActivation;
 pub use bias_activation_op::{bias_activation, bias_activation_backward, bias_gradient};
 pub use cross_entropy_op::{binary_cross_entropy, binary_cross_entropy_with_gradient};
+pub(crate) use parallel::write_rows;
 pub use product::matmul_2d;
 pub use sigmoid_cross_entropy::sigmoid_cross_entropy_with_gradient;
 pub(crate) use sigmoid_cross_entropy::{
     mean_loss as sigmoid_mean_loss, scaled_slopes as sigmoid_scaled_slopes,
 };
+pub use weighted_sum::weighted_sum;

@@ -198,7 +198,7 @@ fn autoencoder_step_timing() {
         .skip(WARMUP_STEPS)
         .collect();
 
-    let threads = crate::check::worker_threads();
+    let threads = crate::fork_join::worker_threads();
     println!("\nautoencoder step, batch {BATCH}, {threads} threads, median of {MEASURED_STEPS}:");
     println!(
         "{:<24} {:>8} {:>8} {:>7} | {:>8} {:>8} {:>7}",

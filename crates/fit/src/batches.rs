@@ -83,10 +83,7 @@ impl Rows<'_> {
     pub fn take(&self, data: &Tensor, device: &Device) -> Result<Tensor> {
         let batch = match self {
             Rows::Range(start, len) => data.narrow(0, *start, *len)?,
-            Rows::Indices(ids) => {
-                let ids = Tensor::from_slice(ids, ids.len(), data.device())?;
-                data.index_select(&ids, 0)?
-            }
+            Rows::Indices(ids) => rkeras_ops::gather_rows(data, ids)?,
         };
         Ok(batch.to_device(device)?)
     }

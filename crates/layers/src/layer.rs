@@ -168,6 +168,14 @@ pub trait Layer: Any + Send + Sync {
         false
     }
 
+    /// Whether the layer treats every sample of a batch on its own: each sample's outputs
+    /// depend only on that sample's inputs and the weights, and a call draws no random numbers
+    /// and changes no state. Training may then run parts of a batch through the layer
+    /// separately, on several threads, and add up their gradients. False unless a layer says so.
+    fn is_per_sample(&self) -> bool {
+        false
+    }
+
     /// Runs the layer for training and keeps what [`Layer::backward`] needs: by default the
     /// inputs and outputs.
     fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {

@@ -239,6 +239,13 @@ impl Layer for Functional {
         self.graph.layers().iter().all(|layer| layer.has_backward())
     }
 
+    fn is_per_sample(&self) -> bool {
+        self.graph
+            .layers()
+            .iter()
+            .all(|layer| layer.is_per_sample())
+    }
+
     fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
         let (outputs, records) = self.run_recorded(inputs, ctx)?;
         let mut record = CallRecord::new(inputs.to_vec(), outputs);

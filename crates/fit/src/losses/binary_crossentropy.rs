@@ -52,6 +52,10 @@ impl Loss for BinaryCrossentropy {
         "binary_crossentropy"
     }
 
+    fn averages_over_samples(&self) -> bool {
+        true
+    }
+
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         require_float(self.name(), y_pred)?;
         if !(0.0..=1.0).contains(&self.label_smoothing) {

@@ -37,6 +37,10 @@ impl Loss for Huber {
         "huber_loss"
     }
 
+    fn averages_over_samples(&self) -> bool {
+        true
+    }
+
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         require_float(self.name(), y_pred)?;
         if !(self.delta > 0.0 && self.delta.is_finite()) {

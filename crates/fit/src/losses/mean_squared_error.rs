@@ -22,6 +22,10 @@ impl Loss for MeanSquaredError {
         "mean_squared_error"
     }
 
+    fn averages_over_samples(&self) -> bool {
+        true
+    }
+
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         require_float(self.name(), y_pred)?;
         let (y, p) = align_targets(self.name(), y_true, y_pred)?;

@@ -47,6 +47,13 @@ pub trait Loss: Send + Sync {
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor>;
     /// JSON config (name + options), for saving the compile config.
     fn config(&self) -> serde_json::Value;
+    /// Whether the loss is the mean over the batch's samples of one value per sample (what
+    /// Keras's `"sum_over_batch_size"` reduction gives), so that a batch's loss is the
+    /// size-weighted mean of the losses of its parts. Training may then run the parts of a
+    /// batch on separate threads. False unless a loss says so.
+    fn averages_over_samples(&self) -> bool {
+        false
+    }
     /// The loss and its gradient with respect to `y_pred` computed directly, without candle's
     /// autograd, when the loss has such a kernel for these tensors (`None`: use `compute`).
     fn value_and_gradient(

@@ -87,6 +87,10 @@ impl Loss for SparseCategoricalCrossentropy {
         "sparse_categorical_crossentropy"
     }
 
+    fn averages_over_samples(&self) -> bool {
+        true
+    }
+
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         require_float(self.name(), y_pred)?;
         require_rank_one(self.name(), y_pred)?;

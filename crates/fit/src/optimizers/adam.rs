@@ -117,6 +117,40 @@ struct AdamUpdate<'a> {
     v_hat: Option<&'a mut [f32]>,
 }
 
+/// Variables with fewer weights than this are updated on one thread: the update reads and writes
+/// 28 bytes per weight, so a large one is bound by one core's memory bandwidth.
+const PARALLEL_MIN_WEIGHTS: usize = 1 << 16;
+
+impl<'a> AdamUpdate<'a> {
+    /// The same update cut into consecutive pieces of `len` weights (the last may be shorter).
+    fn split(self, len: usize) -> Vec<AdamUpdate<'a>> {
+        let Self {
+            scalars,
+            weights,
+            grads,
+            m,
+            v,
+            v_hat,
+        } = self;
+        let len = len.max(1);
+        let mut v_hat_pieces = v_hat.map(|v_hat| v_hat.chunks_mut(len));
+        weights
+            .chunks_mut(len)
+            .zip(grads.chunks(len))
+            .zip(m.chunks_mut(len))
+            .zip(v.chunks_mut(len))
+            .map(|(((weights, grads), m), v)| AdamUpdate {
+                scalars,
+                weights,
+                grads,
+                m,
+                v,
+                v_hat: v_hat_pieces.as_mut().and_then(|pieces| pieces.next()),
+            })
+            .collect()
+    }
+}
+
 impl Kernel for AdamUpdate<'_> {
     type Output = ();
 
@@ -178,26 +212,30 @@ impl UpdateRule for AdamRule {
         let s = self.scalars(step);
         let n = weights.len().min(grads.len());
         let (weights, grads) = (&mut weights[..n], &grads[..n]);
-        match slots {
-            [m, v] if m.len() >= n && v.len() >= n => vectorized(AdamUpdate {
+        let update = match slots {
+            [m, v] if m.len() >= n && v.len() >= n => AdamUpdate {
                 scalars: &s,
                 weights,
                 grads,
                 m: &mut m[..n],
                 v: &mut v[..n],
                 v_hat: None,
-            }),
-            [m, v, v_hat] if m.len() >= n && v.len() >= n && v_hat.len() >= n => {
-                vectorized(AdamUpdate {
-                    scalars: &s,
-                    weights,
-                    grads,
-                    m: &mut m[..n],
-                    v: &mut v[..n],
-                    v_hat: Some(&mut v_hat[..n]),
-                })
-            }
+            },
+            [m, v, v_hat] if m.len() >= n && v.len() >= n && v_hat.len() >= n => AdamUpdate {
+                scalars: &s,
+                weights,
+                grads,
+                m: &mut m[..n],
+                v: &mut v[..n],
+                v_hat: Some(&mut v_hat[..n]),
+            },
             other => return Err(slot_mismatch(self.name(), other.len())),
+        };
+        let threads = rkeras_ops::worker_threads();
+        if n < PARALLEL_MIN_WEIGHTS || threads == 1 {
+            vectorized(update);
+        } else {
+            rkeras_ops::on_own_threads(update.split(n.div_ceil(threads)), vectorized);
         }
         Ok(())
     }
@@ -283,6 +321,30 @@ mod tests {
         assert_close(&history[0], &expected[0], 1e-6);
         assert_close(&history[1], &expected[1], 1e-6);
         assert_eq!(adam.iterations(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn a_large_variable_split_over_threads_follows_keras_formula() -> Result<()> {
+        // Above PARALLEL_MIN_WEIGHTS, in a two-thread pool: the pieces must cover every weight
+        // once, with its own moments (and amsgrad's running maximum).
+        let n = PARALLEL_MIN_WEIGHTS + 7;
+        let w0: Vec<f32> = (0..n).map(|i| ((i % 13) as f32 - 6.0) * 0.1).collect();
+        let g1: Vec<f32> = (0..n).map(|i| ((i % 7) as f32 - 3.0) * 0.2).collect();
+        let g2: Vec<f32> = (0..n).map(|i| ((i % 5) as f32 - 2.0) * 0.3).collect();
+        let grads: [&[f32]; 2] = [&g1, &g2];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("a two-thread pool");
+        for amsgrad in [false, true] {
+            let w = var(&w0)?;
+            let mut adam = Adam::new().learning_rate(0.01).amsgrad(amsgrad);
+            let history = pool.install(|| run(&mut adam, &w, &grads))?;
+            let w0: Vec<f64> = w0.iter().map(|&v| v as f64).collect();
+            let expected = reference(&w0, &grads, 0.01, 0.999, amsgrad);
+            assert_close(&history[1], &expected[1], 1e-6);
+        }
         Ok(())
     }
 

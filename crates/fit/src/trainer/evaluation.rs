@@ -4,12 +4,14 @@ use candle_core::Tensor;
 use rkeras_layers::CallContext;
 use rkeras_model::Model;
 
+use super::batch_parts::{batch_parts, rows, share};
 use super::inputs::{check_samples, resolve_batch_size, single_output};
-use super::step::{batch_loss, logits_loss, step_path, with_added_losses, StepPath};
+use super::step::{batch_loss, logits_loss, step_path, with_call_losses, with_penalties, StepPath};
 use super::tracking::Tracker;
 use crate::batches::{batch_count, BatchOrder, Rows};
 use crate::callbacks::Logs;
 use crate::compile::Compiled;
+use crate::losses::Loss;
 use crate::{Error, Result};
 
 /// Loss and metrics of `model` on `(x, y)`, in batches, without training.
@@ -40,30 +42,64 @@ pub(crate) fn evaluate_arrays(
     Ok(tracker.logs(prefix))
 }
 
-/// The batch loss (compiled loss, call losses, weight penalties) and the prediction, without
-/// training. Where training computes the loss from the output's sigmoid logits (the layer-level
-/// path), so does evaluation, so that `loss` and `val_loss` are the same function.
+/// The batch loss (compiled loss, call losses, weight penalties) and the prediction (in the
+/// parts the batch ran in, see [`batch_parts`]), without training. Where training computes the
+/// loss from the output's sigmoid logits (the layer-level path), so does evaluation, so that
+/// `loss` and `val_loss` are the same function.
 fn evaluation_loss(
     model: &Model,
     compiled: &Compiled,
     path: StepPath,
     x: &Tensor,
     y: &Tensor,
-) -> Result<(Tensor, Tensor)> {
+) -> Result<(Tensor, Vec<Tensor>)> {
     if path != StepPath::LayerBackward {
-        return batch_loss(model, compiled, x, y, false);
+        let (loss, y_pred) = batch_loss(model, compiled, x, y, false)?;
+        return Ok((loss, vec![y_pred]));
     }
+    let batch = x.dim(0)?;
+    let loss_fn = compiled.loss.as_ref();
+    let (loss, predictions) = match batch_parts(model, loss_fn, batch)[..] {
+        [] => unreachable!("batch_parts returns at least one part"),
+        [_] => {
+            let (loss, y_pred) = part_loss(model, loss_fn, x, y)?;
+            (loss, vec![y_pred])
+        }
+        ref ranges => {
+            let parts = rkeras_ops::on_own_threads(ranges.to_vec(), |range| {
+                let (loss, y_pred) =
+                    part_loss(model, loss_fn, &rows(x, &range)?, &rows(y, &range)?)?;
+                Ok((share(&range, batch) * loss.to_scalar::<f32>()?, y_pred))
+            })
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
+            let loss: f32 = parts.iter().map(|(weighted, _)| weighted).sum();
+            let predictions = parts.into_iter().map(|(_, y_pred)| y_pred).collect();
+            (Tensor::new(loss, x.device())?, predictions)
+        }
+    };
+    Ok((with_penalties(loss, model)?, predictions))
+}
+
+/// The loss of a batch (or part of one) on the layer-level path with the losses its call added,
+/// without the weight penalties, and its prediction.
+fn part_loss(
+    model: &Model,
+    loss_fn: &dyn Loss,
+    x: &Tensor,
+    y: &Tensor,
+) -> Result<(Tensor, Tensor)> {
     let mut ctx = CallContext::new(false);
     ctx.set_keep_logits(true);
     let record = model
         .as_layer()
         .call_recorded(std::slice::from_ref(x), &mut ctx)?;
     let y_pred = single_output(model, record.outputs.clone())?;
-    let loss = match logits_loss(compiled, y, &record)? {
+    let loss = match logits_loss(loss_fn, y, &record)? {
         Some((loss, _)) => loss,
-        None => compiled.loss.compute(y, &y_pred)?,
+        None => loss_fn.compute(y, &y_pred)?,
     };
-    Ok((with_added_losses(loss, &mut ctx, model)?, y_pred))
+    Ok((with_call_losses(loss, &mut ctx)?, y_pred))
 }
 
 /// Keras's `predict`: the model's output on `x`, computed in batches.

@@ -10,6 +10,8 @@ use rkeras_model::Model;
 
 use super::{autograd_gradients, layer_gradients, step_path, train_step, StepPath, FORCE_AUTOGRAD};
 use crate::compile::{Compiled, IntoLoss, IntoOptimizer};
+use crate::losses::Loss;
+use crate::trainer::batch_parts::batch_parts;
 use crate::{FitOptions, Training};
 
 /// Deterministic values spread over (0, 1): 0.5 + 0.45 sin(0.37 i + phase).
@@ -59,6 +61,7 @@ fn assert_same_gradients(model: &Model, loss: &str, x: &Tensor, y: &Tensor) -> u
         loss_new.to_scalar::<f32>().unwrap(),
     );
     assert!((a - b).abs() <= 1e-6 * a.abs().max(1.0), "loss {a} vs {b}");
+    let pred_new = Tensor::cat(&pred_new, 0).unwrap();
     let max_diff = (pred_ref - &pred_new)
         .unwrap()
         .abs()
@@ -254,6 +257,86 @@ fn dense_autoencoders_gradients_match_autograd() {
     assert_eq!(assert_same_gradients(&model, "mse", &x, &y), 3);
 }
 
+/// `work` inside a rayon pool of two threads, as on the two-core machines this runs on.
+fn on_two_threads<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("a two-thread pool")
+        .install(work)
+}
+
+#[test]
+fn a_batch_split_over_threads_gives_the_gradients_of_the_whole_batch() {
+    let input = Input::new(&[6, 6, 1]);
+    let code = Dense::new(5)
+        .activation("relu")
+        .kernel_regularizer(Regularizer::l2(0.1))(Flatten::new()(input));
+    let h = Dense::new(7).activation("tanh")(code);
+    let image = Reshape::new(&[6, 6, 1])(Dense::new(36).activation("sigmoid")(h));
+    let autoencoder = Model::new(input, image).unwrap();
+    let conv = conv_autoencoder();
+    let bce = compiled("binary_crossentropy");
+    on_two_threads(|| {
+        // 37 rows: parts of 19 and 18, so the parts' shares differ.
+        assert_eq!(
+            batch_parts(&autoencoder, bce.loss.as_ref(), 37),
+            vec![0..19, 19..37]
+        );
+        let x = pseudo_random(&[37, 6, 6, 1], 0.3);
+        assert_eq!(
+            assert_same_gradients(&autoencoder, "binary_crossentropy", &x, &x),
+            6
+        );
+        let y = pseudo_random(&[37, 6, 6, 1], 0.8);
+        assert_eq!(assert_same_gradients(&autoencoder, "mse", &x, &y), 6);
+        let x = pseudo_random(&[33, 28, 28, 1], 0.1);
+        assert_eq!(batch_parts(&conv, bce.loss.as_ref(), 33).len(), 2);
+        assert_eq!(
+            assert_same_gradients(&conv, "binary_crossentropy", &x, &x),
+            12
+        );
+    });
+}
+
+/// The mean squared error under another name, without saying that it averages over samples.
+struct OpaqueLoss(Box<dyn Loss>);
+
+impl Loss for OpaqueLoss {
+    fn name(&self) -> &str {
+        "opaque"
+    }
+
+    fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> crate::Result<Tensor> {
+        self.0.compute(y_true, y_pred)
+    }
+
+    fn config(&self) -> serde_json::Value {
+        self.0.config()
+    }
+}
+
+#[test]
+fn a_batch_stays_whole_unless_layers_and_loss_allow_splitting_it() {
+    let dense = |input| Model::new(input, Dense::new(3)(input)).unwrap();
+    let free = dense(Input::new(&[4]));
+    let fixed = dense(Input::batch_shape(&[64, 4]));
+    let input = Input::new(&[4]);
+    let lambda = Model::new(input, Lambda::new(|x: &Tensor| Ok(x.clone()))(input)).unwrap();
+    let mse = compiled("mse");
+    let opaque = OpaqueLoss("mse".into_loss().unwrap());
+    on_two_threads(|| {
+        assert_eq!(
+            batch_parts(&free, mse.loss.as_ref(), 64),
+            vec![0..32, 32..64]
+        );
+        assert_eq!(batch_parts(&free, mse.loss.as_ref(), 31), vec![0..31]);
+        assert_eq!(batch_parts(&fixed, mse.loss.as_ref(), 64), vec![0..64]);
+        assert_eq!(batch_parts(&lambda, mse.loss.as_ref(), 64), vec![0..64]);
+        assert_eq!(batch_parts(&free, &opaque, 64), vec![0..64]);
+    });
+}
+
 #[test]
 fn other_activations_and_activity_penalties_keep_the_autograd_path() {
     let input = Input::new(&[4, 4, 1]);
@@ -357,7 +440,7 @@ fn one_train_step_on_the_layer_path_updates_the_weights() {
     )
     .unwrap();
     assert!(loss.is_finite() && loss > 0.0);
-    assert_eq!(y_pred.dims(), x.dims());
+    assert_eq!(Tensor::cat(&y_pred, 0).unwrap().dims(), x.dims());
     assert_ne!(before, weight_values(&model));
 }
 
@@ -565,5 +648,45 @@ fn training_and_evaluation_take_a_saturated_loss_from_the_logits() {
     assert!(
         (evaluated - 30.0).abs() < 1e-4,
         "evaluation loss {evaluated}"
+    );
+}
+
+#[test]
+fn evaluating_a_batch_split_over_threads_gives_the_whole_batch_loss_and_metrics() {
+    let input = Input::new(&[5]);
+    let h = Dense::new(6).activation("relu")(input);
+    let out = Dense::new(3)
+        .activation("sigmoid")
+        .kernel_regularizer(Regularizer::l2(0.1))(h);
+    let model = Model::new(input, out).unwrap();
+    let (x, y) = (pseudo_random(&[64, 5], 0.4), pseudo_random(&[64, 3], 1.3));
+    let mut compiled = compiled("binary_crossentropy");
+    compiled.metric_names = vec!["mae".into()];
+    // Independently: the whole batch through candle's ops, the penalty once, the mean |y - p|.
+    let (expected_loss, y_pred) = super::batch_loss(&model, &compiled, &x, &y, false).unwrap();
+    let expected_loss = expected_loss.to_scalar::<f32>().unwrap() as f64;
+    let expected_mae = (&y - &y_pred)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap() as f64;
+    let model = &model;
+    let (x, y) = (&x, &y);
+    let logs = on_two_threads(move || {
+        assert_eq!(batch_parts(model, compiled.loss.as_ref(), 64).len(), 2);
+        super::super::evaluate_arrays(model, &compiled, x, y, 64, "").unwrap()
+    });
+    assert!(
+        (logs["loss"] - expected_loss).abs() <= 1e-5 * expected_loss,
+        "loss {} vs {expected_loss}",
+        logs["loss"]
+    );
+    assert!(
+        (logs["mae"] - expected_mae).abs() <= 1e-6,
+        "mae {} vs {expected_mae}",
+        logs["mae"]
     );
 }

@@ -1,6 +1,7 @@
 //! The training loop: batches, forward, loss plus added losses, backward, optimizer step,
 //! callbacks, validation and progress (Keras's `trainers/trainer.py` and `epoch_iterator.py`).
 
+mod batch_parts;
 mod evaluation;
 mod inputs;
 mod step;

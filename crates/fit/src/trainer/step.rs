@@ -6,8 +6,10 @@ use rkeras_layers::layer::{CallRecord, WeightGrads};
 use rkeras_layers::CallContext;
 use rkeras_model::Model;
 
+use super::batch_parts::{batch_parts, combine_gradients, rows, share};
 use super::inputs::single_output;
 use crate::compile::Compiled;
+use crate::losses::Loss;
 use crate::{Error, Result};
 
 /// The total loss of a batch (compiled loss + losses the call added + weight penalties) and
@@ -26,15 +28,22 @@ pub(crate) fn batch_loss(
 }
 
 /// `loss` plus the losses the call added to `ctx` and the model's weight penalties.
-pub(crate) fn with_added_losses(
-    loss: Tensor,
-    ctx: &mut CallContext,
-    model: &Model,
-) -> Result<Tensor> {
+fn with_added_losses(loss: Tensor, ctx: &mut CallContext, model: &Model) -> Result<Tensor> {
+    with_penalties(with_call_losses(loss, ctx)?, model)
+}
+
+/// `loss` plus the losses the call added to `ctx`.
+pub(crate) fn with_call_losses(loss: Tensor, ctx: &mut CallContext) -> Result<Tensor> {
     let mut total = loss;
     for added in ctx.take_losses() {
         total = (total + added)?;
     }
+    Ok(total)
+}
+
+/// `loss` plus the model's weight penalties.
+pub(crate) fn with_penalties(loss: Tensor, model: &Model) -> Result<Tensor> {
+    let mut total = loss;
     for penalty in model.regularization_losses()? {
         total = (total + penalty)?;
     }
@@ -71,7 +80,8 @@ pub(crate) fn step_path(model: &Model) -> StepPath {
 }
 
 /// One optimizer step on one batch along `path` (from [`step_path`]); returns the batch loss
-/// and the (detached) prediction.
+/// and the (detached) prediction, in the parts of the batch the step ran separately (in row
+/// order; one part when it ran whole).
 pub(crate) fn train_step(
     model: &Model,
     compiled: &mut Compiled,
@@ -79,7 +89,7 @@ pub(crate) fn train_step(
     path: StepPath,
     x: &Tensor,
     y: &Tensor,
-) -> Result<(f64, Tensor)> {
+) -> Result<(f64, Vec<Tensor>)> {
     match path {
         StepPath::Autograd => autograd_step(model, compiled, trainable, x, y),
         StepPath::LayerBackward => layer_backward_step(model, compiled, trainable, x, y),
@@ -93,14 +103,14 @@ fn autograd_step(
     trainable: &[Var],
     x: &Tensor,
     y: &Tensor,
-) -> Result<(f64, Tensor)> {
+) -> Result<(f64, Vec<Tensor>)> {
     let (loss, y_pred, grads) = autograd_gradients(model, compiled, x, y)?;
     let pairs: Vec<(&Var, &Tensor)> = trainable
         .iter()
         .filter_map(|v| grads.get(v.as_tensor()).map(|g| (v, g)))
         .collect();
     compiled.optimizer.apply_gradients(&pairs)?;
-    Ok((loss.to_scalar::<f32>()? as f64, y_pred.detach()))
+    Ok((loss.to_scalar::<f32>()? as f64, vec![y_pred.detach()]))
 }
 
 /// The batch loss, the prediction and the gradients of everything the loss depends on, by
@@ -123,7 +133,7 @@ fn layer_backward_step(
     trainable: &[Var],
     x: &Tensor,
     y: &Tensor,
-) -> Result<(f64, Tensor)> {
+) -> Result<(f64, Vec<Tensor>)> {
     let (total, y_pred, weight_grads) = layer_gradients(model, compiled, trainable, x, y)?;
     let pairs: Vec<(&Var, &Tensor)> = trainable
         .iter()
@@ -133,15 +143,69 @@ fn layer_backward_step(
     Ok((total.to_scalar::<f32>()? as f64, y_pred))
 }
 
-/// The batch loss, the (detached) prediction and the trainable weights' gradients through the
-/// layers' own backward passes: a forward that builds no candle graph and records what each
-/// layer needs; the loss and its gradient from the loss's own kernel (from the logits when the
-/// output comes from a sigmoid that kept them, as Keras does on TensorFlow) or else by candle's
-/// autograd over the loss of a variable copy of the prediction; the weight penalties by candle's
-/// autograd; then the model's backward from the prediction's (or its logits') gradient.
+/// The batch loss, the (detached) prediction in the parts the batch ran in (see
+/// [`batch_parts`]) and the trainable weights' gradients through the layers' own backward
+/// passes: each part's loss and gradients from [`part_gradients`], on its own thread, the
+/// weight penalties' by candle's autograd.
 fn layer_gradients(
     model: &Model,
     compiled: &Compiled,
+    trainable: &[Var],
+    x: &Tensor,
+    y: &Tensor,
+) -> Result<(Tensor, Vec<Tensor>, WeightGrads)> {
+    let batch = x.dim(0)?;
+    let loss_fn = compiled.loss.as_ref();
+    let (mut total, predictions, mut weight_grads) = match batch_parts(model, loss_fn, batch)[..] {
+        [] => unreachable!("batch_parts returns at least one part"),
+        [_] => {
+            let (loss, y_pred, grads) = part_gradients(model, loss_fn, trainable, x, y)?;
+            (loss, vec![y_pred], grads)
+        }
+        ref ranges => {
+            let parts = rkeras_ops::on_own_threads(ranges.to_vec(), |range| {
+                let (x_part, y_part) = (rows(x, &range)?, rows(y, &range)?);
+                let part = part_gradients(model, loss_fn, trainable, &x_part, &y_part)?;
+                Ok((share(&range, batch), part))
+            })
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
+            let loss: f32 = parts
+                .iter()
+                .map(|(part_share, (loss, _, _))| Ok(part_share * loss.to_scalar::<f32>()?))
+                .sum::<Result<f32>>()?;
+            let (predictions, shared_grads): (Vec<Tensor>, Vec<(f32, WeightGrads)>) = parts
+                .into_iter()
+                .map(|(part_share, (_, y_pred, grads))| (y_pred, (part_share, grads)))
+                .unzip();
+            (
+                Tensor::new(loss, x.device())?,
+                predictions,
+                combine_gradients(&shared_grads, trainable)?,
+            )
+        }
+    };
+    if let Some(penalty) = penalty_sum(model)? {
+        let autograd = penalty.backward()?;
+        for var in trainable {
+            if let Some(grad) = autograd.get(var.as_tensor()) {
+                weight_grads.add(var, grad.clone())?;
+            }
+        }
+        total = (total + penalty.detach())?;
+    }
+    Ok((total, predictions, weight_grads))
+}
+
+/// The loss of one batch (or part of one), its (detached) prediction and the trainable
+/// weights' gradients, without the weight penalties: a forward that builds no candle graph and
+/// records what each layer needs; the loss and its gradient from the loss's own kernel (from
+/// the logits when the output comes from a sigmoid that kept them, as Keras does on TensorFlow)
+/// or else by candle's autograd over the loss of a variable copy of the prediction; then the
+/// model's backward from the prediction's (or its logits') gradient.
+fn part_gradients(
+    model: &Model,
+    loss_fn: &dyn Loss,
     trainable: &[Var],
     x: &Tensor,
     y: &Tensor,
@@ -158,14 +222,14 @@ fn layer_gradients(
         )));
     }
     let y_pred = single_output(model, record.outputs.clone())?;
-    let (mut total, grad) = if let Some(pair) = logits_loss(compiled, y, &record)? {
+    let (loss, grad) = if let Some(pair) = logits_loss(loss_fn, y, &record)? {
         record.set_grad_wrt_logits(0)?;
         pair
-    } else if let Some(pair) = compiled.loss.value_and_gradient(y, &y_pred)? {
+    } else if let Some(pair) = loss_fn.value_and_gradient(y, &y_pred)? {
         pair
     } else {
         let y_pred_var = Var::from_tensor(&y_pred)?;
-        let loss = compiled.loss.compute(y, y_pred_var.as_tensor())?;
+        let loss = loss_fn.compute(y, y_pred_var.as_tensor())?;
         let grad = match loss.backward()?.get(y_pred_var.as_tensor()) {
             Some(grad) => grad.clone(),
             None => y_pred.zeros_like()?,
@@ -173,17 +237,8 @@ fn layer_gradients(
         (loss.detach(), grad)
     };
     let mut weight_grads = WeightGrads::new(trainable);
-    if let Some(penalty) = penalty_sum(model)? {
-        let autograd = penalty.backward()?;
-        for var in trainable {
-            if let Some(grad) = autograd.get(var.as_tensor()) {
-                weight_grads.add(var, grad.clone())?;
-            }
-        }
-        total = (total + penalty.detach())?;
-    }
     layer.backward(record, &[grad], &[false], &mut weight_grads)?;
-    Ok((total, y_pred, weight_grads))
+    Ok((loss, y_pred, weight_grads))
 }
 
 /// The sum of the model's weight penalties, if it has any.
@@ -198,17 +253,15 @@ fn penalty_sum(model: &Model) -> Result<Option<Tensor>> {
     Ok(sum)
 }
 
-/// The compiled loss and its gradient with respect to the logits `record` kept for the model's
+/// The loss and its gradient with respect to the logits `record` kept for the model's
 /// output, when the output is a sigmoid's that kept them and the loss has that form.
 pub(crate) fn logits_loss(
-    compiled: &Compiled,
+    loss_fn: &dyn Loss,
     y: &Tensor,
     record: &CallRecord,
 ) -> Result<Option<(Tensor, Tensor)>> {
     match record.output_logits(0) {
-        Some(logits) => compiled
-            .loss
-            .value_and_gradient_from_sigmoid_logits(y, logits),
+        Some(logits) => loss_fn.value_and_gradient_from_sigmoid_logits(y, logits),
         None => Ok(None),
     }
 }

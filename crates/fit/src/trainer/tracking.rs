@@ -20,10 +20,31 @@ impl Tracker {
         }
     }
 
-    pub fn update(&mut self, loss: f64, batch: usize, y: &Tensor, y_pred: &Tensor) -> Result<()> {
+    /// Adds a batch of `batch` samples: its loss, and its targets `y` with the prediction in
+    /// the parts the batch ran in (consecutive rows of `y`, in order) to the metrics.
+    pub fn update(
+        &mut self,
+        loss: f64,
+        batch: usize,
+        y: &Tensor,
+        y_pred_parts: &[Tensor],
+    ) -> Result<()> {
         self.loss.update_state(loss, batch as f64);
-        for m in &mut self.metrics {
-            m.update_state(y, y_pred)?;
+        if self.metrics.is_empty() {
+            return Ok(());
+        }
+        let mut start = 0;
+        for y_pred in y_pred_parts {
+            let rows = y_pred.dim(0)?;
+            let y_part = if rows == batch {
+                y.clone()
+            } else {
+                y.narrow(0, start, rows)?
+            };
+            for m in &mut self.metrics {
+                m.update_state(&y_part, y_pred)?;
+            }
+            start += rows;
         }
         Ok(())
     }

@@ -280,6 +280,10 @@ impl Layer for Conv2DLayer {
         self.config.activity_regularizer.is_none()
     }
 
+    fn is_per_sample(&self) -> bool {
+        true
+    }
+
     fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
         let keep_pre_activation = !derivative_from_output(self.config.activation);
         let (pre_activation, y) = self.forward(inputs, ctx, keep_pre_activation)?;

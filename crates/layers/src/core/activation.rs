@@ -132,6 +132,10 @@ impl Layer for Activate {
         true
     }
 
+    fn is_per_sample(&self) -> bool {
+        true
+    }
+
     fn backward(
         &self,
         record: CallRecord,

@@ -241,6 +241,10 @@ impl Layer for DenseLayer {
         self.config.activity_regularizer.is_none() && self.config.activation.fused().is_some()
     }
 
+    fn is_per_sample(&self) -> bool {
+        true
+    }
+
     fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
         let keep_logits = ctx.keeps_logits();
         let (y, logits) =

@@ -66,6 +66,10 @@ impl Layer for InputLayer {
         true
     }
 
+    fn is_per_sample(&self) -> bool {
+        true
+    }
+
     fn backward(
         &self,
         record: CallRecord,

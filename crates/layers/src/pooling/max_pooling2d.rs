@@ -158,6 +158,10 @@ impl Layer for MaxPooling2DLayer {
         true
     }
 
+    fn is_per_sample(&self) -> bool {
+        true
+    }
+
     fn backward(
         &self,
         record: CallRecord,

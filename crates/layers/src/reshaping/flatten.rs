@@ -78,6 +78,10 @@ impl Layer for FlattenLayer {
         true
     }
 
+    fn is_per_sample(&self) -> bool {
+        true
+    }
+
     fn backward(
         &self,
         record: CallRecord,

@@ -148,6 +148,10 @@ impl Layer for ReshapeLayer {
         true
     }
 
+    fn is_per_sample(&self) -> bool {
+        true
+    }
+
     fn backward(
         &self,
         record: CallRecord,

@@ -105,6 +105,10 @@ impl Layer for UpSampling2DLayer {
         true
     }
 
+    fn is_per_sample(&self) -> bool {
+        true
+    }
+
     fn backward(
         &self,
         record: CallRecord,

@@ -1,0 +1,138 @@
+//! A batch cut into parts that run on separate threads, and the parts' results put back
+//! together.
+//!
+//! Splitting each kernel of a training step over the threads costs a fork-join per kernel:
+//! dozens per step, each a few microseconds of thread wake-ups, for kernels of 20-100 us. Running
+//! one part of the batch per thread through the whole forward and backward pass costs one
+//! fork-join per step instead, and keeps each part's activations in its own core's cache. It is
+//! exact when every layer treats each sample on its own ([`Layer::is_per_sample`]) and the loss
+//! is a mean over samples ([`Loss::averages_over_samples`]): the batch's loss is then the
+//! size-weighted mean of the parts' losses, and since gradients are linear in the loss, the
+//! batch's gradients are the same weighted sums of the parts' gradients.
+//!
+//! [`Layer::is_per_sample`]: rkeras_layers::Layer::is_per_sample
+//! [`Loss::averages_over_samples`]: crate::losses::Loss::averages_over_samples
+
+use std::ops::Range;
+
+use candle_core::{Tensor, Var};
+use rkeras_layers::layer::WeightGrads;
+use rkeras_model::Model;
+
+use crate::losses::Loss;
+use crate::Result;
+
+/// The fewest samples a part gets: below this a part's kernels are too small to pay for the
+/// hand-off to another thread.
+const MIN_PART_ROWS: usize = 16;
+
+/// The row ranges a batch of `rows` samples is cut into for `threads` threads: one part per
+/// thread, but no part under [`MIN_PART_ROWS`] rows (so at least one part), sizes differing by
+/// at most one row, in order.
+pub(crate) fn part_ranges(rows: usize, threads: usize) -> Vec<Range<usize>> {
+    let parts = threads.min(rows / MIN_PART_ROWS).max(1);
+    let (size, larger) = (rows / parts, rows % parts);
+    let mut start = 0;
+    (0..parts)
+        .map(|part| {
+            let len = size + usize::from(part < larger);
+            start += len;
+            start - len..start
+        })
+        .collect()
+}
+
+/// The row ranges `model` may run a batch of `rows` samples in, with `loss`: one part per
+/// thread when the layers treat samples on their own, the loss averages over them and the model
+/// does not fix its batch size; else the whole batch.
+pub(crate) fn batch_parts(model: &Model, loss: &dyn Loss, rows: usize) -> Vec<Range<usize>> {
+    let fixed_batch = model
+        .input_shapes()
+        .iter()
+        .any(|shape| shape.batch().is_some());
+    if fixed_batch || !loss.averages_over_samples() || !model.as_layer().is_per_sample() {
+        return part_ranges(rows, 1);
+    }
+    part_ranges(rows, rkeras_ops::worker_threads())
+}
+
+/// Rows `range` of a batch tensor (a view, no copy).
+pub(crate) fn rows(batch: &Tensor, range: &Range<usize>) -> Result<Tensor> {
+    Ok(batch.narrow(0, range.start, range.len())?)
+}
+
+/// Each part's share of a batch of `rows` samples: its weight in the batch's mean.
+pub(crate) fn share(range: &Range<usize>, rows: usize) -> f32 {
+    range.len() as f32 / rows as f32
+}
+
+/// The batch's gradients from its parts' `(share, gradients)`: for every trainable variable,
+/// the parts' gradients weighted by their shares and added.
+pub(crate) fn combine_gradients(
+    parts: &[(f32, WeightGrads)],
+    trainable: &[Var],
+) -> Result<WeightGrads> {
+    let mut combined = WeightGrads::new(trainable);
+    for var in trainable {
+        let mut sum: Option<(f32, Tensor)> = None;
+        for (part_share, grads) in parts {
+            let Some(grad) = grads.get(var) else { continue };
+            sum = Some(match sum {
+                None => (*part_share, grad.clone()),
+                Some((weight, sum)) => (
+                    1.0,
+                    rkeras_ops::weighted_sum(&sum, weight, grad, *part_share)?,
+                ),
+            });
+        }
+        if let Some((weight, sum)) = sum {
+            let sum = if weight == 1.0 {
+                sum
+            } else {
+                sum.affine(weight as f64, 0.0)?
+            };
+            combined.add(var, sum)?;
+        }
+    }
+    Ok(combined)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn parts_cover_the_batch_in_order_with_sizes_one_apart() {
+        assert_eq!(part_ranges(256, 2), vec![0..128, 128..256]);
+        assert_eq!(part_ranges(100, 3), vec![0..34, 34..67, 67..100]);
+        assert_eq!(part_ranges(256, 1), vec![0..256]);
+        // No part below 16 rows, and always one part.
+        assert_eq!(part_ranges(40, 8), vec![0..20, 20..40]);
+        assert_eq!(part_ranges(31, 2), vec![0..31]);
+        assert_eq!(part_ranges(5, 4), vec![0..5]);
+        assert_eq!(part_ranges(0, 2), vec![0..0]);
+    }
+
+    #[test]
+    fn gradients_are_weighted_by_share_and_added() -> Result<()> {
+        let a = Var::new(&[1f32, 2.], &Device::Cpu)?;
+        let b = Var::new(&[0f32], &Device::Cpu)?;
+        let only_first = Var::new(&[0f32], &Device::Cpu)?;
+        let trainable = [a.clone(), b.clone(), only_first.clone()];
+        let mut first = WeightGrads::new(&trainable);
+        first.add(&a, Tensor::new(&[4f32, 8.], &Device::Cpu)?)?;
+        first.add(&b, Tensor::new(&[1f32], &Device::Cpu)?)?;
+        first.add(&only_first, Tensor::new(&[10f32], &Device::Cpu)?)?;
+        let mut second = WeightGrads::new(&trainable);
+        second.add(&a, Tensor::new(&[2f32, -4.], &Device::Cpu)?)?;
+        second.add(&b, Tensor::new(&[3f32], &Device::Cpu)?)?;
+        let combined = combine_gradients(&[(0.75, first), (0.25, second)], &trainable)?;
+        let values = |var: &Var| combined.get(var).unwrap().to_vec1::<f32>().unwrap();
+        // 0.75 * [4, 8] + 0.25 * [2, -4] = [3.5, 5]; 0.75 * 1 + 0.25 * 3 = 1.5; 0.75 * 10.
+        assert_eq!(values(&a), vec![3.5, 5.0]);
+        assert_eq!(values(&b), vec![1.5]);
+        assert_eq!(values(&only_first), vec![7.5]);
+        Ok(())
+    }
+}

@@ -120,11 +120,15 @@ fn linger(threads: usize) {
     }
 }
 
-/// Spins while `condition` holds, for at most [`LINGER`].
+/// Spins while `condition` holds, for at most [`LINGER`]. On a pool thread it runs any work
+/// waiting in the pool meanwhile (candle's own parallel products, a kernel's parallel loop), so
+/// that spinning never holds work up.
 fn spin_while(condition: impl Fn() -> bool) {
     let start = Instant::now();
     while condition() && start.elapsed() < LINGER {
-        std::hint::spin_loop();
+        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+            std::hint::spin_loop();
+        }
     }
 }
 

@@ -105,9 +105,23 @@ pub(super) fn mean(partial_sums: &[f64], n: usize) -> f32 {
 /// Independent accumulators of [`LossSum`]: enough f64 lanes for the widest vectors.
 pub(super) const LANES: usize = 16;
 
-/// The sum in f64 of the per-element losses (each computed in f32, as Keras does) of `y` and `p`,
-/// and, with `grad = Some((out, scale))`, every element's gradient times `scale` written into
-/// `out`. The sum runs in [`LANES`] independent accumulators, so the loop vectorises.
+/// Elements summed in f32 lanes before the lanes are added to the f64 totals: converting every
+/// element's loss to f64 made the kernel 2.3 times slower, and 64 f32 additions per lane lose
+/// nothing visible in an f32 mean.
+pub(super) const BLOCK: usize = 1024;
+
+/// Adds a block's f32 lane sums to the f64 lane totals.
+#[inline(always)]
+pub(super) fn add_block(totals: &mut [f64; LANES], block: [f32; LANES]) {
+    for (total, block) in totals.iter_mut().zip(block) {
+        *total += block as f64;
+    }
+}
+
+/// The sum of the per-element losses (each computed in f32, as Keras does) of `y` and `p`, and,
+/// with `grad = Some((out, scale))`, every element's gradient times `scale` written into `out`.
+/// The sum runs in [`LANES`] independent f32 accumulators over blocks of [`BLOCK`] elements, so
+/// the loop vectorises, and the blocks' sums add up in f64.
 struct LossSum<'a> {
     y: &'a [f32],
     p: &'a [f32],
@@ -122,24 +136,33 @@ impl Kernel for LossSum<'_> {
         let Self { y, p, grad } = self;
         let mut lanes = [0.0f64; LANES];
         let whole = p.len() / LANES * LANES;
-        let (y_head, p_head) = (
-            y[..whole].chunks_exact(LANES),
-            p[..whole].chunks_exact(LANES),
-        );
         match grad {
             None => {
-                for (y, p) in y_head.zip(p_head) {
-                    for lane in 0..LANES {
-                        lanes[lane] += element_loss(y[lane], clip(p[lane])) as f64;
+                for (y, p) in y[..whole].chunks(BLOCK).zip(p[..whole].chunks(BLOCK)) {
+                    let mut block_lanes = [0.0f32; LANES];
+                    for (y, p) in y.chunks_exact(LANES).zip(p.chunks_exact(LANES)) {
+                        for lane in 0..LANES {
+                            block_lanes[lane] += element_loss(y[lane], clip(p[lane]));
+                        }
                     }
+                    add_block(&mut lanes, block_lanes);
                 }
             }
             Some((out, scale)) => {
-                for ((y, p), out) in y_head.zip(p_head).zip(out.chunks_exact_mut(LANES)) {
-                    for lane in 0..LANES {
-                        lanes[lane] += element_loss(y[lane], clip(p[lane])) as f64;
-                        out[lane].write(element_grad_pred(y[lane], p[lane]) * scale);
+                let blocks = y[..whole]
+                    .chunks(BLOCK)
+                    .zip(p[..whole].chunks(BLOCK))
+                    .zip(out[..whole].chunks_mut(BLOCK));
+                for ((y, p), out) in blocks {
+                    let mut block_lanes = [0.0f32; LANES];
+                    let rows = y.chunks_exact(LANES).zip(p.chunks_exact(LANES));
+                    for ((y, p), out) in rows.zip(out.chunks_exact_mut(LANES)) {
+                        for lane in 0..LANES {
+                            block_lanes[lane] += element_loss(y[lane], clip(p[lane]));
+                            out[lane].write(element_grad_pred(y[lane], p[lane]) * scale);
+                        }
                     }
+                    add_block(&mut lanes, block_lanes);
                 }
                 for ((&y, &p), out) in y[whole..].iter().zip(&p[whole..]).zip(&mut out[whole..]) {
                     out.write(element_grad_pred(y, p) * scale);

@@ -7,7 +7,7 @@ use std::mem::MaybeUninit;
 
 use candle_core::Tensor;
 
-use super::cross_entropy_op::{check_operands, mean, LANES};
+use super::cross_entropy_op::{add_block, check_operands, mean, BLOCK, LANES};
 use super::parallel::{in_row_chunks, map_pairs, write_rows};
 use crate::math::{exp, ln_1p_from_sum};
 use crate::simd::{vectorized, Kernel};
@@ -70,9 +70,9 @@ fn element(y: f32, z: f32) -> (f32, f32) {
     (loss, sigmoid - y)
 }
 
-/// The f64 sum of the losses of `y` and `z` and, with `grad = Some(out)`, each element's
-/// gradient times `scale` written into `out`. The sum runs in [`LANES`] independent
-/// accumulators, so the loop vectorises.
+/// The sum of the losses of `y` and `z` and, with `grad = Some(out)`, each element's gradient
+/// times `scale` written into `out`. The sum runs in [`LANES`] independent f32 accumulators over
+/// blocks of [`BLOCK`] elements, so the loop vectorises, and the blocks' sums add up in f64.
 struct LossAndGradient<'a> {
     y: &'a [f32],
     z: &'a [f32],
@@ -88,18 +88,21 @@ impl Kernel for LossAndGradient<'_> {
         let Self { y, z, grad, scale } = self;
         let mut lanes = [0.0f64; LANES];
         let whole = z.len() / LANES * LANES;
-        let blocks = y[..whole]
-            .chunks_exact(LANES)
-            .zip(z[..whole].chunks_exact(LANES));
+        let blocks = y[..whole].chunks(BLOCK).zip(z[..whole].chunks(BLOCK));
         let mut total = match grad {
             Some(grad) => {
                 let (head, tail) = grad.split_at_mut(whole);
-                for ((y, z), grad) in blocks.zip(head.chunks_exact_mut(LANES)) {
-                    for lane in 0..LANES {
-                        let (loss, slope) = element(y[lane], z[lane]);
-                        lanes[lane] += loss as f64;
-                        grad[lane].write(slope * scale);
+                for ((y, z), grad) in blocks.zip(head.chunks_mut(BLOCK)) {
+                    let mut block_lanes = [0.0f32; LANES];
+                    let rows = y.chunks_exact(LANES).zip(z.chunks_exact(LANES));
+                    for ((y, z), grad) in rows.zip(grad.chunks_exact_mut(LANES)) {
+                        for lane in 0..LANES {
+                            let (loss, slope) = element(y[lane], z[lane]);
+                            block_lanes[lane] += loss;
+                            grad[lane].write(slope * scale);
+                        }
                     }
+                    add_block(&mut lanes, block_lanes);
                 }
                 for ((&y, &z), grad) in y[whole..].iter().zip(&z[whole..]).zip(tail) {
                     grad.write(element(y, z).1 * scale);
@@ -108,9 +111,13 @@ impl Kernel for LossAndGradient<'_> {
             }
             None => {
                 for (y, z) in blocks {
-                    for lane in 0..LANES {
-                        lanes[lane] += element(y[lane], z[lane]).0 as f64;
+                    let mut block_lanes = [0.0f32; LANES];
+                    for (y, z) in y.chunks_exact(LANES).zip(z.chunks_exact(LANES)) {
+                        for lane in 0..LANES {
+                            block_lanes[lane] += element(y[lane], z[lane]).0;
+                        }
                     }
+                    add_block(&mut lanes, block_lanes);
                 }
                 0.0
             }

@@ -8,7 +8,7 @@
 //!
 //! Those microseconds add up when a training step runs dozens of small kernels, each split in
 //! its own fork-join: [`on_own_threads`] instead runs whole pieces of work (a part of a batch
-//! through a whole model) one per thread, with every kernel inside running on that thread alone.
+//! through a whole model) one per thread, with the kernels inside running on that thread.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -30,8 +30,10 @@ pub fn worker_threads() -> usize {
 }
 
 /// `work(part)` for each of `parts`, one part per thread (the first on the calling thread, the
-/// others on rayon's pool), every kernel called inside a part running on that part's thread
-/// alone; the results in the order of `parts`.
+/// others on rayon's pool); the results in the order of `parts`. Inside a part,
+/// [`worker_threads`] is 1, so the kernels that size their split by it (the dense kernels and
+/// products, the convolution's chunks) run on that part's thread alone; the pooling and
+/// upsampling kernels' per-image loops still go through rayon.
 ///
 /// For pieces of work large enough that one fork-join for all of them costs less than one per
 /// kernel, such as the parts of a training batch.

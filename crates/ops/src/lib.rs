@@ -31,7 +31,7 @@ pub use conv2d::{conv2d, conv2d_backward, Conv2dGradients, Conv2dParams, Conv2dW
 pub use dense::{
     bias_activation, bias_activation_backward, bias_gradient, binary_cross_entropy,
     binary_cross_entropy_with_gradient, matmul_2d, sigmoid_cross_entropy_with_gradient,
-    weighted_sum, FusedActivation,
+    weighted_sums, FusedActivation,
 };
 pub use error::OpsError;
 pub use fork_join::{on_own_threads, worker_threads};

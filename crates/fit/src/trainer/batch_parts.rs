@@ -67,32 +67,26 @@ pub(crate) fn share(range: &Range<usize>, rows: usize) -> f32 {
 }
 
 /// The batch's gradients from its parts' `(share, gradients)`: for every trainable variable,
-/// the parts' gradients weighted by their shares and added.
+/// the parts' gradients weighted by their shares and added, all variables in one parallel pass.
 pub(crate) fn combine_gradients(
     parts: &[(f32, WeightGrads)],
     trainable: &[Var],
 ) -> Result<WeightGrads> {
-    let mut combined = WeightGrads::new(trainable);
+    let mut vars = Vec::with_capacity(trainable.len());
+    let mut groups = Vec::with_capacity(trainable.len());
     for var in trainable {
-        let mut sum: Option<(f32, Tensor)> = None;
-        for (part_share, grads) in parts {
-            let Some(grad) = grads.get(var) else { continue };
-            sum = Some(match sum {
-                None => (*part_share, grad.clone()),
-                Some((weight, sum)) => (
-                    1.0,
-                    rkeras_ops::weighted_sum(&sum, weight, grad, *part_share)?,
-                ),
-            });
+        let terms: Vec<(f32, &Tensor)> = parts
+            .iter()
+            .filter_map(|(part_share, grads)| grads.get(var).map(|grad| (*part_share, grad)))
+            .collect();
+        if !terms.is_empty() {
+            vars.push(var);
+            groups.push(terms);
         }
-        if let Some((weight, sum)) = sum {
-            let sum = if weight == 1.0 {
-                sum
-            } else {
-                sum.affine(weight as f64, 0.0)?
-            };
-            combined.add(var, sum)?;
-        }
+    }
+    let mut combined = WeightGrads::new(trainable);
+    for (var, sum) in vars.into_iter().zip(rkeras_ops::weighted_sums(&groups)?) {
+        combined.add(var, sum)?;
     }
     Ok(combined)
 }

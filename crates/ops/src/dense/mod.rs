@@ -20,4 +20,4 @@ pub use sigmoid_cross_entropy::sigmoid_cross_entropy_with_gradient;
 pub(crate) use sigmoid_cross_entropy::{
     mean_loss as sigmoid_mean_loss, scaled_slopes as sigmoid_scaled_slopes,
 };
-pub use weighted_sum::weighted_sum;
+pub use weighted_sum::weighted_sums;

@@ -349,6 +349,58 @@ mod tests {
     }
 
     #[test]
+    fn variables_updated_in_groups_on_threads_each_follow_keras_formula() -> Result<()> {
+        // Several variables (one listed twice in a second call), more than PARALLEL_MIN_WEIGHTS
+        // weights in all, on a two-thread pool: each keeps its own moments.
+        let sizes = [40_000, 7, 30_000, 1];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("a two-thread pool");
+        let w0: Vec<Vec<f32>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(v, &n)| (0..n).map(|i| ((i + v) % 11) as f32 * 0.1 - 0.5).collect())
+            .collect();
+        let g: Vec<Vec<f32>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(v, &n)| {
+                (0..n)
+                    .map(|i| ((i * 3 + v) % 7) as f32 * 0.2 - 0.6)
+                    .collect()
+            })
+            .collect();
+        let vars: Vec<candle_core::Var> = w0.iter().map(|w| var(w)).collect::<Result<_>>()?;
+        let grads: Vec<Tensor> = g
+            .iter()
+            .map(|g| Tensor::new(g.as_slice(), &candle_core::Device::Cpu))
+            .collect::<candle_core::Result<_>>()?;
+        let pairs: Vec<(&candle_core::Var, &Tensor)> = vars.iter().zip(&grads).collect();
+        let mut adam = Adam::new().learning_rate(0.01);
+        pool.install(|| adam.apply_gradients(&pairs))?;
+        pool.install(|| adam.apply_gradients(&pairs))?;
+        for ((var, w0), g) in vars.iter().zip(&w0).zip(&g) {
+            let w0: Vec<f64> = w0.iter().map(|&v| v as f64).collect();
+            let expected = reference(&w0, &[g, g], 0.01, 0.999, false);
+            assert_close(&var.to_vec1::<f32>()?, &expected[1], 1e-6);
+        }
+        // A variable listed twice is updated twice, in order, both at step 1 (as Keras's loop
+        // does): alpha = 0.01·sqrt(0.001)/0.1; m = 0.05 then 0.095, v = 0.00025 then
+        // 0.00049975; w = 1 - 0.05·alpha/sqrt(0.00025) - 0.095·alpha/sqrt(0.00049975).
+        let twice = var(&[1.0])?;
+        let grad = Tensor::new(&[0.5f32], &candle_core::Device::Cpu)?;
+        let mut adam = Adam::new().learning_rate(0.01);
+        adam.apply_gradients(&[(&twice, &grad), (&twice, &grad)])?;
+        let alpha = 0.01 * 0.001f64.sqrt() / 0.1;
+        let expected = 1.0
+            - 0.05 * alpha / (0.00025f64.sqrt() + 1e-7)
+            - 0.095 * alpha / (0.00049975f64.sqrt() + 1e-7);
+        assert_close(&twice.to_vec1::<f32>()?, &[expected], 1e-6);
+        Ok(())
+    }
+
+    #[test]
     fn amsgrad_uses_the_running_maximum_of_v() -> Result<()> {
         // A large then small gradients with β2 = 0.5: v shrinks fast but v̂ keeps the maximum.
         let grads: [&[f32]; 3] = [&[3.0, -1.0], &[0.01, 0.02], &[0.01, 0.02]];

@@ -11,7 +11,7 @@ use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, TensorId, Var};
 use serde_json::json;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A variable's optimizer slots: host vectors for contiguous `f32` CPU variables (updated by the
 /// fused host kernel), tensors otherwise.
@@ -133,46 +133,166 @@ impl<R: UpdateRule> BaseOptimizer<R> {
         step: StepScalars,
         adjustment: GradientAdjustment,
     ) -> Result<()> {
-        if !self.slots.contains_key(&var.id()) {
-            let slots = self.new_slots(var)?;
-            self.slots.insert(var.id(), slots);
-        }
+        self.ensure_slots(var)?;
         let Some(slots) = self.slots.get_mut(&var.id()) else {
             return Err(Error::Config(format!(
                 "optimizer {}: variable state vanished",
                 self.rule.name()
             )));
         };
+        let update = VariableUpdate {
+            var,
+            grad,
+            adjustment,
+            slots,
+        };
+        update.apply(&self.rule, self.weight_decay, step, &mut self.scratch)
+    }
+
+    fn ensure_slots(&mut self, var: &Var) -> Result<()> {
+        if !self.slots.contains_key(&var.id()) {
+            let slots = self.new_slots(var)?;
+            self.slots.insert(var.id(), slots);
+        }
+        Ok(())
+    }
+
+    /// The updates of distinct variables, those on the host kernel spread over the threads in
+    /// groups of about equal size (one fork-join for the whole step instead of one per large
+    /// variable), the others in order on this thread.
+    fn update_distinct_variables(
+        &mut self,
+        params: &[(&Var, Tensor, GradientAdjustment)],
+        step: StepScalars,
+    ) -> Result<()> {
+        for (var, _, _) in params {
+            self.ensure_slots(var)?;
+        }
+        let Self {
+            rule,
+            weight_decay,
+            slots,
+            scratch,
+            ..
+        } = self;
+        let mut slots_by_id: HashMap<TensorId, &mut Slots> =
+            slots.iter_mut().map(|(id, slots)| (*id, slots)).collect();
+        let (mut host, mut others) = (Vec::new(), Vec::new());
+        for (var, grad, adjustment) in params {
+            let Some(slots) = slots_by_id.remove(&var.id()) else {
+                return Err(Error::Config(format!(
+                    "optimizer {}: variable state vanished",
+                    rule.name()
+                )));
+            };
+            let update = VariableUpdate {
+                var,
+                grad,
+                adjustment: *adjustment,
+                slots,
+            };
+            match update.slots {
+                Slots::Host(_) => host.push(update),
+                Slots::Tensors(_) => others.push(update),
+            }
+        }
+        for update in others {
+            update.apply(rule, *weight_decay, step, scratch)?;
+        }
+        let weights: usize = host.iter().map(|update| update.var.elem_count()).sum();
+        let threads = rkeras_ops::worker_threads();
+        if threads == 1 || weights < PARALLEL_MIN_WEIGHTS {
+            for update in host {
+                update.apply(rule, *weight_decay, step, scratch)?;
+            }
+            return Ok(());
+        }
+        let rule = &*rule;
+        let weight_decay = *weight_decay;
+        rkeras_ops::on_own_threads(balanced_groups(host, threads), |group| {
+            let mut scratch = Vec::new();
+            group
+                .into_iter()
+                .try_for_each(|update| update.apply(rule, weight_decay, step, &mut scratch))
+        })
+        .into_iter()
+        .collect()
+    }
+}
+
+/// Steps whose host variables hold fewer weights in all than this update them on one thread.
+const PARALLEL_MIN_WEIGHTS: usize = 1 << 15;
+
+/// One variable's update in a step.
+struct VariableUpdate<'a> {
+    var: &'a Var,
+    /// The gradient, in the variable's dtype.
+    grad: &'a Tensor,
+    adjustment: GradientAdjustment,
+    slots: &'a mut Slots,
+}
+
+impl VariableUpdate<'_> {
+    /// Updates the variable and its slots with `rule`; `scratch` holds a clipped gradient.
+    fn apply(
+        self,
+        rule: &dyn UpdateRule,
+        weight_decay: Option<f64>,
+        step: StepScalars,
+        scratch: &mut Vec<f32>,
+    ) -> Result<()> {
+        let Self {
+            var,
+            grad,
+            adjustment,
+            slots,
+        } = self;
         match slots {
             Slots::Host(host_slots) => {
                 let grad = grad.contiguous()?;
                 let op = HostUpdate {
-                    rule: &self.rule,
+                    rule,
                     step,
                     adjustment,
-                    weight_decay: self.weight_decay,
+                    weight_decay,
                     slots: RefCell::new(host_slots),
-                    scratch: RefCell::new(&mut self.scratch),
+                    scratch: RefCell::new(scratch),
                 };
                 var.as_tensor().inplace_op2(&grad, &op)?;
             }
             Slots::Tensors(tensor_slots) => {
                 let mut weights = var.as_tensor().detach();
                 let grad = adjustment.apply_tensor(&grad.detach())?;
-                if let Some(decay) = self.weight_decay {
+                if let Some(decay) = weight_decay {
                     weights = (&weights
                         - weights
                             .affine(decay, 0.0)?
                             .affine(step.learning_rate, 0.0)?)?;
                 }
-                let updated = self
-                    .rule
-                    .update_tensor(&step, &weights, &grad, tensor_slots)?;
+                let updated = rule.update_tensor(&step, &weights, &grad, tensor_slots)?;
                 var.set(&updated)?;
             }
         }
         Ok(())
     }
+}
+
+/// `updates` in `count` groups of about equal numbers of weights (largest first, each into the
+/// lightest group).
+fn balanced_groups(
+    mut updates: Vec<VariableUpdate<'_>>,
+    count: usize,
+) -> Vec<Vec<VariableUpdate<'_>>> {
+    updates.sort_by_key(|update| std::cmp::Reverse(update.var.elem_count()));
+    let mut groups: Vec<(usize, Vec<VariableUpdate<'_>>)> =
+        (0..count.max(1)).map(|_| (0, Vec::new())).collect();
+    for update in updates {
+        if let Some(lightest) = groups.iter_mut().min_by_key(|(weights, _)| *weights) {
+            lightest.0 += update.var.elem_count();
+            lightest.1.push(update);
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
 }
 
 impl<R: UpdateRule> Optimizer for BaseOptimizer<R> {
@@ -196,8 +316,21 @@ impl<R: UpdateRule> Optimizer for BaseOptimizer<R> {
             learning_rate: self.learning_rate.at(self.iterations),
             step: self.iterations + 1,
         };
-        for (((var, _), grad), adjustment) in params_and_grads.iter().zip(&grads).zip(adjustments) {
-            self.update_variable(var, grad, step, adjustment)?;
+        let distinct: HashSet<TensorId> = params_and_grads.iter().map(|(v, _)| v.id()).collect();
+        if distinct.len() == params_and_grads.len() {
+            let params: Vec<(&Var, Tensor, GradientAdjustment)> = params_and_grads
+                .iter()
+                .zip(grads)
+                .zip(adjustments)
+                .map(|(((var, _), grad), adjustment)| (*var, grad, adjustment))
+                .collect();
+            self.update_distinct_variables(&params, step)?;
+        } else {
+            // A variable listed twice is updated twice, in order, as Keras's loop does.
+            let pairs = params_and_grads.iter().zip(&grads).zip(adjustments);
+            for (((var, _), grad), adjustment) in pairs {
+                self.update_variable(var, grad, step, adjustment)?;
+            }
         }
         self.iterations += 1;
         Ok(())

@@ -1,6 +1,8 @@
 //! Splitting arrays into batches: rows in order, or in a shuffled order that continues across
 //! epochs when `steps_per_epoch` stops an epoch early.
 
+use std::ops::Range;
+
 use candle_core::{Device, Tensor};
 use rand::seq::SliceRandom;
 use rkeras_layers::session::epoch_rng;
@@ -70,7 +72,15 @@ pub(crate) enum Rows<'a> {
     Indices(&'a [u32]),
 }
 
-impl Rows<'_> {
+impl<'a> Rows<'a> {
+    /// Rows `part` of these rows (positions within the batch).
+    pub fn sub(&self, part: &Range<usize>) -> Rows<'a> {
+        match *self {
+            Rows::Range(start, _) => Rows::Range(start + part.start, part.len()),
+            Rows::Indices(ids) => Rows::Indices(&ids[part.clone()]),
+        }
+    }
+
     /// The number of rows.
     pub fn len(&self) -> usize {
         match self {
@@ -97,6 +107,54 @@ impl Rows<'_> {
             self.take(y, device)?
         };
         Ok((xb, yb))
+    }
+}
+
+/// A training batch: rows of the training arrays, gathered (moved to the model's device) where
+/// they are used, whole or a part at a time, so that each thread of a split step gathers its
+/// own part.
+pub(crate) struct Batch<'a> {
+    x: &'a Tensor,
+    y: &'a Tensor,
+    rows: Rows<'a>,
+    device: Device,
+}
+
+impl<'a> Batch<'a> {
+    /// Rows `rows` of `x` and `y`, for a model on `device`.
+    pub fn new(x: &'a Tensor, y: &'a Tensor, rows: Rows<'a>, device: &Device) -> Self {
+        Batch {
+            x,
+            y,
+            rows,
+            device: device.clone(),
+        }
+    }
+
+    /// All rows of `x` and `y`, which are on the model's device.
+    pub fn whole(x: &'a Tensor, y: &'a Tensor) -> Self {
+        let rows = Rows::Range(0, x.dims().first().copied().unwrap_or(0));
+        Batch::new(x, y, rows, x.device())
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The batch of `x` and `y`.
+    pub fn take(&self) -> Result<(Tensor, Tensor)> {
+        self.rows.take_pair(self.x, self.y, &self.device)
+    }
+
+    /// Rows `part` of the batch (positions within it) of `x` and `y`.
+    pub fn take_part(&self, part: &Range<usize>) -> Result<(Tensor, Tensor)> {
+        self.rows.sub(part).take_pair(self.x, self.y, &self.device)
+    }
+
+    /// The batch of `y` alone.
+    pub fn targets(&self) -> Result<Tensor> {
+        self.rows.take(self.y, &self.device)
     }
 }
 

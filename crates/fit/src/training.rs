@@ -6,6 +6,7 @@ use std::path::Path;
 use candle_core::{Tensor, Var};
 use rkeras_model::Model;
 
+use crate::batches::Batch;
 use crate::callbacks::Logs;
 use crate::compile::{attach, detach, with_compiled, Compiled, IntoLoss, IntoOptimizer};
 use crate::fit_options::FitOptions;
@@ -124,9 +125,10 @@ impl Training for Model {
                 .collect();
             let device = self.device();
             let (xb, yb) = (x.to_device(&device)?, y.to_device(&device)?);
-            let (loss, y_pred) = train_step(self, compiled, &trainable, step_path(self), &xb, &yb)?;
+            let batch = Batch::whole(&xb, &yb);
+            let (loss, y_pred) = train_step(self, compiled, &trainable, step_path(self), &batch)?;
             let mut tracker = Tracker::new(compiled.make_metrics(yb.dims())?);
-            tracker.update(loss, rows, &yb, &y_pred)?;
+            tracker.update(loss, rows, &y_pred, || Ok(yb.clone()))?;
             Ok(tracker.logs(""))
         })
     }

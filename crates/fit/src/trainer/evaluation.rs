@@ -37,7 +37,8 @@ pub(crate) fn evaluate_arrays(
         let batch = order.next(batch_size);
         let (xb, yb) = batch.take_pair(x, y, &device)?;
         let (loss, y_pred) = evaluation_loss(model, compiled, path, &xb, &yb)?;
-        tracker.update(loss.to_scalar::<f32>()? as f64, batch.len(), &yb, &y_pred)?;
+        let loss = loss.to_scalar::<f32>()? as f64;
+        tracker.update(loss, batch.len(), &y_pred, || Ok(yb.clone()))?;
     }
     Ok(tracker.logs(prefix))
 }

@@ -9,6 +9,7 @@ use rkeras_layers::{
 use rkeras_model::Model;
 
 use super::{autograd_gradients, layer_gradients, step_path, train_step, StepPath, FORCE_AUTOGRAD};
+use crate::batches::Batch;
 use crate::compile::{Compiled, IntoLoss, IntoOptimizer};
 use crate::losses::Loss;
 use crate::trainer::batch_parts::batch_parts;
@@ -55,7 +56,8 @@ fn assert_same_gradients(model: &Model, loss: &str, x: &Tensor, y: &Tensor) -> u
     let compiled = compiled(loss);
     let vars = trainable(model);
     let (loss_ref, pred_ref, grads_ref) = autograd_gradients(model, &compiled, x, y).unwrap();
-    let (loss_new, pred_new, grads_new) = layer_gradients(model, &compiled, &vars, x, y).unwrap();
+    let (loss_new, pred_new, grads_new) =
+        layer_gradients(model, &compiled, &vars, &Batch::whole(x, y)).unwrap();
     let (a, b) = (
         loss_ref.to_scalar::<f32>().unwrap(),
         loss_new.to_scalar::<f32>().unwrap(),
@@ -299,6 +301,60 @@ fn a_batch_split_over_threads_gives_the_gradients_of_the_whole_batch() {
     });
 }
 
+#[test]
+fn a_shuffled_batch_split_over_threads_gathers_each_part_where_it_runs() {
+    let input = Input::new(&[10]);
+    let h = Dense::new(6).activation("relu")(input);
+    let model = Model::new(input, Dense::new(4).activation("sigmoid")(h)).unwrap();
+    let (x, y) = (pseudo_random(&[60, 10], 0.2), pseudo_random(&[60, 4], 0.6));
+    // 37 rows out of order, some of them twice.
+    let ids: Vec<u32> = (0..37u32)
+        .map(|i| (i * 23 + 5) % 60)
+        .chain([7, 7])
+        .collect();
+    let compiled = compiled("binary_crossentropy");
+    let vars = trainable(&model);
+    let gathered = |t: &Tensor| {
+        let ids = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap();
+        t.index_select(&ids, 0).unwrap()
+    };
+    let (loss_ref, _, grads_ref) =
+        autograd_gradients(&model, &compiled, &gathered(&x), &gathered(&y)).unwrap();
+    let (model, vars, ids, x, y) = (&model, &vars, &ids, &x, &y);
+    let (loss, predictions, grads) = on_two_threads(move || {
+        let rows = crate::batches::Rows::Indices(ids);
+        let batch = Batch::new(x, y, rows, &Device::Cpu);
+        layer_gradients(model, &compiled, vars, &batch)
+    })
+    .unwrap();
+    assert_eq!(predictions.len(), 2, "the batch was not split");
+    let (a, b) = (
+        loss_ref.to_scalar::<f32>().unwrap(),
+        loss.to_scalar::<f32>().unwrap(),
+    );
+    assert!((a - b).abs() <= 1e-6 * a.abs().max(1.0), "loss {a} vs {b}");
+    for var in vars {
+        let expected: Vec<f32> = grads_ref
+            .get(var.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let got: Vec<f32> = grads
+            .get(var)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let scale = expected.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+        for (e, g) in expected.iter().zip(&got) {
+            assert!((e - g).abs() <= 1e-4 * scale, "autograd {e} vs split {g}");
+        }
+    }
+}
+
 /// The mean squared error under another name, without saying that it averages over samples.
 struct OpaqueLoss(Box<dyn Loss>);
 
@@ -435,8 +491,7 @@ fn one_train_step_on_the_layer_path_updates_the_weights() {
         &mut compiled,
         &trainable(&model),
         step_path(&model),
-        &x,
-        &x,
+        &Batch::whole(&x, &x),
     )
     .unwrap();
     assert!(loss.is_finite() && loss > 0.0);
@@ -476,7 +531,14 @@ fn autoencoder_step_paths() {
         for (path, force) in [(0, true), (1, false)] {
             FORCE_AUTOGRAD.set(force);
             let (cpu, wall) = (process_cpu_seconds(), std::time::Instant::now());
-            train_step(&model, &mut compiled, &vars, step_path(&model), &x, &x).unwrap();
+            train_step(
+                &model,
+                &mut compiled,
+                &vars,
+                step_path(&model),
+                &Batch::whole(&x, &x),
+            )
+            .unwrap();
             let (cpu, wall) = (process_cpu_seconds() - cpu, wall.elapsed().as_secs_f64());
             if round > 0 {
                 times[path].0.push(cpu);
@@ -513,7 +575,7 @@ fn a_random_lambda_is_differentiated_through_the_call_the_forward_made() {
     rkeras_layers::session::set_random_seed(3);
     let (_, _, reference) = autograd_gradients(&model, &compiled, &x, &y).unwrap();
     rkeras_layers::session::set_random_seed(3);
-    let (_, _, layered) = layer_gradients(&model, &compiled, &vars, &x, &y).unwrap();
+    let (_, _, layered) = layer_gradients(&model, &compiled, &vars, &Batch::whole(&x, &y)).unwrap();
     for var in &vars {
         let expected: Vec<f32> = reference
             .get(var.as_tensor())
@@ -640,7 +702,8 @@ fn training_and_evaluation_take_a_saturated_loss_from_the_logits() {
     let model = Model::new(input, head(input)).unwrap();
     let x = Tensor::ones((3, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
     let compiled = compiled("binary_crossentropy");
-    let (loss, _, _) = layer_gradients(&model, &compiled, &trainable(&model), &x, &x).unwrap();
+    let (loss, _, _) =
+        layer_gradients(&model, &compiled, &trainable(&model), &Batch::whole(&x, &x)).unwrap();
     let loss = loss.to_scalar::<f32>().unwrap();
     assert!((loss - 30.0).abs() < 1e-4, "training loss {loss}");
     let logs = super::super::evaluate_arrays(&model, &compiled, &x, &x, 2, "").unwrap();

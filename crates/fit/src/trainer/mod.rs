@@ -12,7 +12,7 @@ use std::path::Path;
 use candle_core::{Tensor, Var};
 use rkeras_model::Model;
 
-use crate::batches::{batch_count, BatchOrder};
+use crate::batches::{batch_count, Batch, BatchOrder};
 use crate::callbacks::{Callback, Logs, TrainingControl};
 use crate::compile::Compiled;
 use crate::fit_options::FitOptions;
@@ -161,10 +161,9 @@ pub(crate) fn fit(
         }
         for step in 0..steps {
             each(&mut callbacks, |c| c.on_train_batch_begin(step, &mut ctl))?;
-            let batch = order.next(batch_size);
-            let (xb, yb) = batch.take_pair(&x_train, &y_train, &device)?;
-            let (loss, y_pred) = train_step(model, ctl.compiled, &trainable, path, &xb, &yb)?;
-            tracker.update(loss, batch.len(), &yb, &y_pred)?;
+            let batch = Batch::new(&x_train, &y_train, order.next(batch_size), &device);
+            let (loss, y_pred) = train_step(model, ctl.compiled, &trainable, path, &batch)?;
+            tracker.update(loss, batch.len(), &y_pred, || batch.targets())?;
             let logs = tracker.logs("");
             progress
                 .update(step + 1, &display_order(&logs))

@@ -6,8 +6,9 @@ use rkeras_layers::layer::{CallRecord, WeightGrads};
 use rkeras_layers::CallContext;
 use rkeras_model::Model;
 
-use super::batch_parts::{batch_parts, combine_gradients, rows, share};
+use super::batch_parts::{batch_parts, combine_gradients, share};
 use super::inputs::single_output;
+use crate::batches::Batch;
 use crate::compile::Compiled;
 use crate::losses::Loss;
 use crate::{Error, Result};
@@ -87,12 +88,14 @@ pub(crate) fn train_step(
     compiled: &mut Compiled,
     trainable: &[Var],
     path: StepPath,
-    x: &Tensor,
-    y: &Tensor,
+    batch: &Batch<'_>,
 ) -> Result<(f64, Vec<Tensor>)> {
     match path {
-        StepPath::Autograd => autograd_step(model, compiled, trainable, x, y),
-        StepPath::LayerBackward => layer_backward_step(model, compiled, trainable, x, y),
+        StepPath::Autograd => {
+            let (x, y) = batch.take()?;
+            autograd_step(model, compiled, trainable, &x, &y)
+        }
+        StepPath::LayerBackward => layer_backward_step(model, compiled, trainable, batch),
     }
 }
 
@@ -131,10 +134,9 @@ fn layer_backward_step(
     model: &Model,
     compiled: &mut Compiled,
     trainable: &[Var],
-    x: &Tensor,
-    y: &Tensor,
+    batch: &Batch<'_>,
 ) -> Result<(f64, Vec<Tensor>)> {
-    let (total, y_pred, weight_grads) = layer_gradients(model, compiled, trainable, x, y)?;
+    let (total, y_pred, weight_grads) = layer_gradients(model, compiled, trainable, batch)?;
     let pairs: Vec<(&Var, &Tensor)> = trainable
         .iter()
         .filter_map(|v| weight_grads.get(v).map(|g| (v, g)))
@@ -145,28 +147,28 @@ fn layer_backward_step(
 
 /// The batch loss, the (detached) prediction in the parts the batch ran in (see
 /// [`batch_parts`]) and the trainable weights' gradients through the layers' own backward
-/// passes: each part's loss and gradients from [`part_gradients`], on its own thread, the
-/// weight penalties' by candle's autograd.
+/// passes: each part gathered, and its loss and gradients computed by [`part_gradients`], on
+/// its own thread; the weight penalties' by candle's autograd.
 fn layer_gradients(
     model: &Model,
     compiled: &Compiled,
     trainable: &[Var],
-    x: &Tensor,
-    y: &Tensor,
+    batch: &Batch<'_>,
 ) -> Result<(Tensor, Vec<Tensor>, WeightGrads)> {
-    let batch = x.dim(0)?;
+    let rows = batch.len();
     let loss_fn = compiled.loss.as_ref();
-    let (mut total, predictions, mut weight_grads) = match batch_parts(model, loss_fn, batch)[..] {
+    let (mut total, predictions, mut weight_grads) = match batch_parts(model, loss_fn, rows)[..] {
         [] => unreachable!("batch_parts returns at least one part"),
         [_] => {
-            let (loss, y_pred, grads) = part_gradients(model, loss_fn, trainable, x, y)?;
+            let (x, y) = batch.take()?;
+            let (loss, y_pred, grads) = part_gradients(model, loss_fn, trainable, &x, &y)?;
             (loss, vec![y_pred], grads)
         }
         ref ranges => {
             let parts = rkeras_ops::on_own_threads(ranges.to_vec(), |range| {
-                let (x_part, y_part) = (rows(x, &range)?, rows(y, &range)?);
+                let (x_part, y_part) = batch.take_part(&range)?;
                 let part = part_gradients(model, loss_fn, trainable, &x_part, &y_part)?;
-                Ok((share(&range, batch), part))
+                Ok((share(&range, rows), part))
             })
             .into_iter()
             .collect::<Result<Vec<_>>>()?;
@@ -179,7 +181,7 @@ fn layer_gradients(
                 .map(|(part_share, (_, y_pred, grads))| (y_pred, (part_share, grads)))
                 .unzip();
             (
-                Tensor::new(loss, x.device())?,
+                Tensor::new(loss, &model.device())?,
                 predictions,
                 combine_gradients(&shared_grads, trainable)?,
             )

@@ -20,19 +20,21 @@ impl Tracker {
         }
     }
 
-    /// Adds a batch of `batch` samples: its loss, and its targets `y` with the prediction in
-    /// the parts the batch ran in (consecutive rows of `y`, in order) to the metrics.
+    /// Adds a batch of `batch` samples: its loss, and its prediction in the parts the batch ran
+    /// in (consecutive rows, in order) with its `targets` (gathered only when a metric needs
+    /// them) to the metrics.
     pub fn update(
         &mut self,
         loss: f64,
         batch: usize,
-        y: &Tensor,
         y_pred_parts: &[Tensor],
+        targets: impl FnOnce() -> Result<Tensor>,
     ) -> Result<()> {
         self.loss.update_state(loss, batch as f64);
         if self.metrics.is_empty() {
             return Ok(());
         }
+        let y = targets()?;
         let mut start = 0;
         for y_pred in y_pred_parts {
             let rows = y_pred.dim(0)?;

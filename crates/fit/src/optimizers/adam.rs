@@ -117,40 +117,6 @@ struct AdamUpdate<'a> {
     v_hat: Option<&'a mut [f32]>,
 }
 
-/// Variables with fewer weights than this are updated on one thread: the update reads and writes
-/// 28 bytes per weight, so a large one is bound by one core's memory bandwidth.
-const PARALLEL_MIN_WEIGHTS: usize = 1 << 16;
-
-impl<'a> AdamUpdate<'a> {
-    /// The same update cut into consecutive pieces of `len` weights (the last may be shorter).
-    fn split(self, len: usize) -> Vec<AdamUpdate<'a>> {
-        let Self {
-            scalars,
-            weights,
-            grads,
-            m,
-            v,
-            v_hat,
-        } = self;
-        let len = len.max(1);
-        let mut v_hat_pieces = v_hat.map(|v_hat| v_hat.chunks_mut(len));
-        weights
-            .chunks_mut(len)
-            .zip(grads.chunks(len))
-            .zip(m.chunks_mut(len))
-            .zip(v.chunks_mut(len))
-            .map(|(((weights, grads), m), v)| AdamUpdate {
-                scalars,
-                weights,
-                grads,
-                m,
-                v,
-                v_hat: v_hat_pieces.as_mut().and_then(|pieces| pieces.next()),
-            })
-            .collect()
-    }
-}
-
 impl Kernel for AdamUpdate<'_> {
     type Output = ();
 
@@ -231,12 +197,7 @@ impl UpdateRule for AdamRule {
             },
             other => return Err(slot_mismatch(self.name(), other.len())),
         };
-        let threads = rkeras_ops::worker_threads();
-        if n < PARALLEL_MIN_WEIGHTS || threads == 1 {
-            vectorized(update);
-        } else {
-            rkeras_ops::on_own_threads(update.split(n.div_ceil(threads)), vectorized);
-        }
+        vectorized(update);
         Ok(())
     }
 
@@ -325,10 +286,10 @@ mod tests {
     }
 
     #[test]
-    fn a_large_variable_split_over_threads_follows_keras_formula() -> Result<()> {
-        // Above PARALLEL_MIN_WEIGHTS, in a two-thread pool: the pieces must cover every weight
-        // once, with its own moments (and amsgrad's running maximum).
-        let n = PARALLEL_MIN_WEIGHTS + 7;
+    fn a_large_variable_on_a_thread_pool_follows_keras_formula() -> Result<()> {
+        // Large enough for the optimizer's threaded update, in a two-thread pool, with and
+        // without amsgrad's running maximum.
+        let n = (1 << 16) + 7;
         let w0: Vec<f32> = (0..n).map(|i| ((i % 13) as f32 - 6.0) * 0.1).collect();
         let g1: Vec<f32> = (0..n).map(|i| ((i % 7) as f32 - 3.0) * 0.2).collect();
         let g2: Vec<f32> = (0..n).map(|i| ((i % 5) as f32 - 2.0) * 0.3).collect();

@@ -31,9 +31,10 @@ pub fn worker_threads() -> usize {
 
 /// `work(part)` for each of `parts`, one part per thread (the first on the calling thread, the
 /// others on rayon's pool); the results in the order of `parts`. Inside a part,
-/// [`worker_threads`] is 1, so the kernels that size their split by it (the dense kernels and
-/// products, the convolution's chunks) run on that part's thread alone; the pooling and
-/// upsampling kernels' per-image loops still go through rayon.
+/// [`worker_threads`] is 1, so the dense kernels and products run on that part's thread alone;
+/// the convolution, pooling and upsampling kernels size their work for one thread but still
+/// run their loops through rayon (for the calling thread's part, a pool thread runs them while
+/// the caller waits).
 ///
 /// For pieces of work large enough that one fork-join for all of them costs less than one per
 /// kernel, such as the parts of a training batch.

@@ -4,7 +4,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
 use crate::check::{expect_f32, expect_same_device};
-use crate::dense::{sigmoid_mean_loss, sigmoid_scaled_slopes};
+use crate::dense::{mean_loss, scaled_gradient, FromLogits};
 use crate::error::OpsError;
 use crate::storage::{cpu_f32, CpuView};
 
@@ -56,7 +56,7 @@ impl CustomOp2 for BceWithLogitsOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let z = cpu_f32(OP, "logits", logits, logits_layout)?;
         let y = cpu_f32(OP, "targets", targets, targets_layout)?;
-        let mean = sigmoid_mean_loss(&y, &z);
+        let mean = mean_loss::<FromLogits>(&y, &z);
         Ok((CpuStorage::F32(vec![mean]), Shape::from(())))
     }
 
@@ -73,7 +73,7 @@ impl CustomOp2 for BceWithLogitsOp {
         let logits_grad = if logits.track_op() {
             let y_view = CpuView::of(OP, "targets", targets)?;
             let y = y_view.f32()?;
-            let grad = sigmoid_scaled_slopes(&y, &z, scale);
+            let grad = scaled_gradient::<FromLogits>(&y, &z, scale);
             Some(Tensor::from_vec(grad, logits.shape(), logits.device())?)
         } else {
             None

@@ -1,15 +1,13 @@
 //! Keras's binary cross-entropy on probabilities, averaged over every element, in one pass each
 //! way.
 
-use std::mem::MaybeUninit;
-
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use super::parallel::{in_row_chunks, map_pairs, write_rows};
-use crate::check::{expect_f32, expect_same_device};
-use crate::error::OpsError;
+use super::averaged_loss::{
+    check_operands, loss_and_gradient, mean_loss, scaled_gradient, ElementLoss,
+};
+use super::parallel::map_pairs;
 use crate::math::ln;
-use crate::simd::{vectorized, Kernel};
 use crate::storage::{cpu_f32, CpuView};
 
 /// Name used in messages.
@@ -21,9 +19,6 @@ const LOW: f32 = 1e-7;
 /// The upper clip bound, `1 - 1e-7` computed in f64 and rounded to f32 (that is `1 - 2^-23`),
 /// as Keras's backends compute it.
 const HIGH: f32 = (1.0f64 - 1e-7) as f32;
-
-/// Elements per parallel unit of the reductions (a row of the flattened input).
-const UNIT: usize = 1024;
 
 /// Keras's `binary_crossentropy` on probabilities with its default reduction: `y_pred` clipped to
 /// `[1e-7, 1 - 1e-7]`, then the mean over every element of `-(y·log p + (1-y)·log(1-p))` (which
@@ -47,134 +42,16 @@ pub fn binary_cross_entropy_with_gradient(
     y_true: &Tensor,
     y_pred: &Tensor,
 ) -> candle_core::Result<(Tensor, Tensor)> {
-    check_operands(OP, "y_pred", y_true, y_pred)?;
-    let (y_view, p_view) = (
-        CpuView::of(OP, "y_true", y_true)?,
-        CpuView::of(OP, "y_pred", y_pred)?,
-    );
-    let (y, p) = (y_view.f32()?, p_view.f32()?);
-    let n = p.len();
-    let scale = 1.0 / n as f32;
-    // SAFETY: `LossSum` with a gradient writes every cell of its slice.
-    let (grad, partial_sums) = unsafe {
-        write_rows(n, UNIT, |units, out| {
-            let span = units.start * UNIT..units.start * UNIT + out.len();
-            vectorized(LossSum {
-                y: &y[span.clone()],
-                p: &p[span],
-                grad: Some((out, scale)),
-            })
-        })
-    };
-    Ok((
-        Tensor::new(mean(&partial_sums, n), y_pred.device())?,
-        Tensor::from_vec(grad, y_pred.shape(), y_pred.device())?,
-    ))
+    loss_and_gradient::<Clipped>(OP, "y_pred", y_true, y_pred)
 }
 
-/// Checks that `y_true` and the predictions (named `pred_name` in messages of `op`) are f32
-/// tensors of one non-empty shape on one device.
-pub(super) fn check_operands(
-    op: &'static str,
-    pred_name: &'static str,
-    y_true: &Tensor,
-    y_pred: &Tensor,
-) -> candle_core::Result<()> {
-    expect_f32(op, "y_true", y_true)?;
-    expect_f32(op, pred_name, y_pred)?;
-    expect_same_device(op, y_true, y_pred)?;
-    if y_true.shape() != y_pred.shape() || y_pred.elem_count() == 0 {
-        return Err(OpsError::ShapeMismatch {
-            op,
-            expected: "the targets and the predictions must have the same, non-empty shape",
-            lhs_name: "y_true",
-            lhs: y_true.shape().clone(),
-            rhs_name: pred_name,
-            rhs: y_pred.shape().clone(),
-        }
-        .into());
-    }
-    Ok(())
-}
+/// Keras's clipped cross-entropy of one element, for the shared averaged-loss passes.
+struct Clipped;
 
-/// The mean of `n` elements from the chunks' partial sums, rounded to f32.
-pub(super) fn mean(partial_sums: &[f64], n: usize) -> f32 {
-    (partial_sums.iter().sum::<f64>() / n as f64) as f32
-}
-
-/// Independent accumulators of [`LossSum`]: enough f64 lanes for the widest vectors.
-pub(super) const LANES: usize = 16;
-
-/// Elements summed in f32 lanes before the lanes are added to the f64 totals: converting every
-/// element's loss to f64 made the kernel 2.3 times slower, and 64 f32 additions per lane lose
-/// nothing visible in an f32 mean.
-pub(super) const BLOCK: usize = 1024;
-
-/// Adds a block's f32 lane sums to the f64 lane totals.
-#[inline(always)]
-pub(super) fn add_block(totals: &mut [f64; LANES], block: [f32; LANES]) {
-    for (total, block) in totals.iter_mut().zip(block) {
-        *total += block as f64;
-    }
-}
-
-/// The sum of the per-element losses (each computed in f32, as Keras does) of `y` and `p`, and,
-/// with `grad = Some((out, scale))`, every element's gradient times `scale` written into `out`.
-/// The sum runs in [`LANES`] independent f32 accumulators over blocks of [`BLOCK`] elements, so
-/// the loop vectorises, and the blocks' sums add up in f64.
-struct LossSum<'a> {
-    y: &'a [f32],
-    p: &'a [f32],
-    grad: Option<(&'a mut [MaybeUninit<f32>], f32)>,
-}
-
-impl Kernel for LossSum<'_> {
-    type Output = f64;
-
+impl ElementLoss for Clipped {
     #[inline(always)]
-    fn run(self) -> f64 {
-        let Self { y, p, grad } = self;
-        let mut lanes = [0.0f64; LANES];
-        let whole = p.len() / LANES * LANES;
-        match grad {
-            None => {
-                for (y, p) in y[..whole].chunks(BLOCK).zip(p[..whole].chunks(BLOCK)) {
-                    let mut block_lanes = [0.0f32; LANES];
-                    for (y, p) in y.chunks_exact(LANES).zip(p.chunks_exact(LANES)) {
-                        for lane in 0..LANES {
-                            block_lanes[lane] += element_loss(y[lane], clip(p[lane]));
-                        }
-                    }
-                    add_block(&mut lanes, block_lanes);
-                }
-            }
-            Some((out, scale)) => {
-                let blocks = y[..whole]
-                    .chunks(BLOCK)
-                    .zip(p[..whole].chunks(BLOCK))
-                    .zip(out[..whole].chunks_mut(BLOCK));
-                for ((y, p), out) in blocks {
-                    let mut block_lanes = [0.0f32; LANES];
-                    let rows = y.chunks_exact(LANES).zip(p.chunks_exact(LANES));
-                    for ((y, p), out) in rows.zip(out.chunks_exact_mut(LANES)) {
-                        for lane in 0..LANES {
-                            block_lanes[lane] += element_loss(y[lane], clip(p[lane]));
-                            out[lane].write(element_grad_pred(y[lane], p[lane]) * scale);
-                        }
-                    }
-                    add_block(&mut lanes, block_lanes);
-                }
-                for ((&y, &p), out) in y[whole..].iter().zip(&p[whole..]).zip(&mut out[whole..]) {
-                    out.write(element_grad_pred(y, p) * scale);
-                }
-            }
-        }
-        let tail: f64 = y[whole..]
-            .iter()
-            .zip(&p[whole..])
-            .map(|(&y, &p)| element_loss(y, clip(p)) as f64)
-            .sum();
-        lanes.iter().sum::<f64>() + tail
+    fn element(y: f32, p: f32) -> (f32, f32) {
+        (element_loss(y, clip(p)), element_grad_pred(y, p))
     }
 }
 
@@ -232,16 +109,7 @@ impl CustomOp2 for BinaryCrossEntropyOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let y = cpu_f32(OP, "y_true", y_true, y_true_layout)?;
         let p = cpu_f32(OP, "y_pred", y_pred, y_pred_layout)?;
-        let n = p.len();
-        let partial_sums = in_row_chunks(n.div_ceil(UNIT), UNIT, |units| {
-            let span = units.start * UNIT..n.min(units.end * UNIT);
-            vectorized(LossSum {
-                y: &y[span.clone()],
-                p: &p[span],
-                grad: None,
-            })
-        });
-        let mean = mean(&partial_sums, n);
+        let mean = mean_loss::<Clipped>(&y, &p);
         Ok((CpuStorage::F32(vec![mean]), Shape::from(())))
     }
 
@@ -271,7 +139,7 @@ impl CustomOp2 for BinaryCrossEntropyOp {
         let grad_pred = y_pred
             .track_op()
             .then(|| {
-                let grad = map_pairs(&y, &p, |y, p| element_grad_pred(y, p) * scale);
+                let grad = scaled_gradient::<Clipped>(&y, &p, scale);
                 Tensor::from_vec(grad, y_pred.shape(), y_pred.device())
             })
             .transpose()?;

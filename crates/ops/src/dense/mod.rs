@@ -4,6 +4,7 @@
 //! autograd node).
 
 mod activation;
+mod averaged_loss;
 mod bias_activation_op;
 mod cross_entropy_op;
 mod parallel;
@@ -12,12 +13,11 @@ mod sigmoid_cross_entropy;
 mod weighted_sum;
 
 pub use activation::FusedActivation;
+pub(crate) use averaged_loss::{mean_loss, scaled_gradient};
 pub use bias_activation_op::{bias_activation, bias_activation_backward, bias_gradient};
 pub use cross_entropy_op::{binary_cross_entropy, binary_cross_entropy_with_gradient};
 pub(crate) use parallel::write_rows;
 pub use product::matmul_2d;
 pub use sigmoid_cross_entropy::sigmoid_cross_entropy_with_gradient;
-pub(crate) use sigmoid_cross_entropy::{
-    mean_loss as sigmoid_mean_loss, scaled_slopes as sigmoid_scaled_slopes,
-};
+pub(crate) use sigmoid_cross_entropy::FromLogits;
 pub use weighted_sum::weighted_sums;

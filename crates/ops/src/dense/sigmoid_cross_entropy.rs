@@ -3,21 +3,13 @@
 //! from a sigmoid (`keras/src/backend/tensorflow/nn.py`, `binary_crossentropy` reads the
 //! sigmoid's `_keras_logits` and calls `tf.nn.sigmoid_cross_entropy_with_logits`).
 
-use std::mem::MaybeUninit;
-
 use candle_core::Tensor;
 
-use super::cross_entropy_op::{add_block, check_operands, mean, BLOCK, LANES};
-use super::parallel::{in_row_chunks, map_pairs, write_rows};
+use super::averaged_loss::{loss_and_gradient, ElementLoss};
 use crate::math::{exp, ln_1p_from_sum};
-use crate::simd::{vectorized, Kernel};
-use crate::storage::CpuView;
 
 /// Name used in messages.
 const OP: &str = "sigmoid_cross_entropy";
-
-/// Elements per parallel unit (a row of the flattened input).
-const UNIT: usize = 1024;
 
 /// The mean over every element of `max(z, 0) - z·y + ln(1 + e^-|z|)` (TensorFlow's
 /// `sigmoid_cross_entropy_with_logits`: the cross-entropy of `sigmoid(z)` against `y`, without
@@ -27,30 +19,18 @@ pub fn sigmoid_cross_entropy_with_gradient(
     y_true: &Tensor,
     logits: &Tensor,
 ) -> candle_core::Result<(Tensor, Tensor)> {
-    check_operands(OP, "logits", y_true, logits)?;
-    let (y_view, z_view) = (
-        CpuView::of(OP, "y_true", y_true)?,
-        CpuView::of(OP, "logits", logits)?,
-    );
-    let (y, z) = (y_view.f32()?, z_view.f32()?);
-    let n = z.len();
-    let scale = 1.0 / n as f32;
-    // SAFETY: `LossAndGradient` writes every cell of its slice.
-    let (grad, partial_sums) = unsafe {
-        write_rows(n, UNIT, |units, out| {
-            let span = units.start * UNIT..units.start * UNIT + out.len();
-            vectorized(LossAndGradient {
-                y: &y[span.clone()],
-                z: &z[span],
-                grad: Some(out),
-                scale,
-            })
-        })
-    };
-    Ok((
-        Tensor::new(mean(&partial_sums, n), logits.device())?,
-        Tensor::from_vec(grad, logits.shape(), logits.device())?,
-    ))
+    loss_and_gradient::<FromLogits>(OP, "logits", y_true, logits)
+}
+
+/// TensorFlow's cross-entropy of one element from its logit, for the shared averaged-loss
+/// passes.
+pub(crate) struct FromLogits;
+
+impl ElementLoss for FromLogits {
+    #[inline(always)]
+    fn element(y: f32, z: f32) -> (f32, f32) {
+        element(y, z)
+    }
 }
 
 /// One element's loss (in f32, as TensorFlow computes it) and its unscaled gradient
@@ -68,88 +48,6 @@ fn element(y: f32, z: f32) -> (f32, f32) {
         decay * reciprocal
     };
     (loss, sigmoid - y)
-}
-
-/// The sum of the losses of `y` and `z` and, with `grad = Some(out)`, each element's gradient
-/// times `scale` written into `out`. The sum runs in [`LANES`] independent f32 accumulators over
-/// blocks of [`BLOCK`] elements, so the loop vectorises, and the blocks' sums add up in f64.
-struct LossAndGradient<'a> {
-    y: &'a [f32],
-    z: &'a [f32],
-    grad: Option<&'a mut [MaybeUninit<f32>]>,
-    scale: f32,
-}
-
-impl Kernel for LossAndGradient<'_> {
-    type Output = f64;
-
-    #[inline(always)]
-    fn run(self) -> f64 {
-        let Self { y, z, grad, scale } = self;
-        let mut lanes = [0.0f64; LANES];
-        let whole = z.len() / LANES * LANES;
-        let blocks = y[..whole].chunks(BLOCK).zip(z[..whole].chunks(BLOCK));
-        let mut total = match grad {
-            Some(grad) => {
-                let (head, tail) = grad.split_at_mut(whole);
-                for ((y, z), grad) in blocks.zip(head.chunks_mut(BLOCK)) {
-                    let mut block_lanes = [0.0f32; LANES];
-                    let rows = y.chunks_exact(LANES).zip(z.chunks_exact(LANES));
-                    for ((y, z), grad) in rows.zip(grad.chunks_exact_mut(LANES)) {
-                        for lane in 0..LANES {
-                            let (loss, slope) = element(y[lane], z[lane]);
-                            block_lanes[lane] += loss;
-                            grad[lane].write(slope * scale);
-                        }
-                    }
-                    add_block(&mut lanes, block_lanes);
-                }
-                for ((&y, &z), grad) in y[whole..].iter().zip(&z[whole..]).zip(tail) {
-                    grad.write(element(y, z).1 * scale);
-                }
-                0.0
-            }
-            None => {
-                for (y, z) in blocks {
-                    let mut block_lanes = [0.0f32; LANES];
-                    for (y, z) in y.chunks_exact(LANES).zip(z.chunks_exact(LANES)) {
-                        for lane in 0..LANES {
-                            block_lanes[lane] += element(y[lane], z[lane]).0;
-                        }
-                    }
-                    add_block(&mut lanes, block_lanes);
-                }
-                0.0
-            }
-        };
-        for (&y, &z) in y[whole..].iter().zip(&z[whole..]) {
-            total += element(y, z).0 as f64;
-        }
-        lanes.iter().sum::<f64>() + total
-    }
-}
-
-/// The mean of the losses of `y` and the logits `z` (slices of one length), without the
-/// gradient: the forward pass of [`crate::binary_cross_entropy_with_logits`].
-pub(crate) fn mean_loss(y: &[f32], z: &[f32]) -> f32 {
-    let n = z.len();
-    let partial_sums = in_row_chunks(n.div_ceil(UNIT), UNIT, |units| {
-        let span = units.start * UNIT..n.min(units.end * UNIT);
-        vectorized(LossAndGradient {
-            y: &y[span.clone()],
-            z: &z[span],
-            grad: None,
-            scale: 0.0,
-        })
-    });
-    mean(&partial_sums, n)
-}
-
-/// `(sigmoid(z) - y) · scale` for every element (slices of one length): the gradient of the mean
-/// loss with respect to the logits, times the upstream gradient, for
-/// [`crate::binary_cross_entropy_with_logits`].
-pub(crate) fn scaled_slopes(y: &[f32], z: &[f32], scale: f32) -> Vec<f32> {
-    map_pairs(y, z, |y, z| element(y, z).1 * scale)
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ mod restore;
 pub mod saving;
 mod summary;
 pub mod summary_table;
+#[cfg(test)]
+mod test_threads;
 mod trainer;
 mod training;
 

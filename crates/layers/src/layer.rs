@@ -101,9 +101,9 @@ impl CallContext {
         self.keep_logits
     }
 
-    /// Sets [`CallContext::keeps_logits`]; returns the previous value.
-    pub fn set_keep_logits(&mut self, keep: bool) -> bool {
-        std::mem::replace(&mut self.keep_logits, keep)
+    /// Sets [`CallContext::keeps_logits`].
+    pub fn set_keep_logits(&mut self, keep: bool) {
+        self.keep_logits = keep;
     }
 
     /// Records a scalar loss produced by this call (Keras's `add_loss`).

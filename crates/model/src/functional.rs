@@ -20,15 +20,19 @@ pub type Extension = Option<Box<dyn Any + Send>>;
 pub struct Functional {
     base: LayerBase,
     graph: Graph,
+    /// Whether every layer treats samples on their own, decided once: training asks every step.
+    per_sample: bool,
     extension: Mutex<Extension>,
 }
 
 impl Functional {
     /// A functional layer named `name` over `graph`.
     pub fn new(name: String, graph: Graph) -> Self {
+        let per_sample = graph.layers().iter().all(|layer| layer.is_per_sample());
         Functional {
             base: LayerBase::new(name, true),
             graph,
+            per_sample,
             extension: Mutex::new(None),
         }
     }
@@ -240,10 +244,7 @@ impl Layer for Functional {
     }
 
     fn is_per_sample(&self) -> bool {
-        self.graph
-            .layers()
-            .iter()
-            .all(|layer| layer.is_per_sample())
+        self.per_sample
     }
 
     fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {

@@ -40,10 +40,29 @@ impl BinaryCrossentropy {
 impl BinaryCrossentropy {
     /// Whether the fused kernel computes this loss: probabilities, no smoothing, f32.
     fn has_kernel(&self, pred: &Tensor) -> bool {
-        !self.from_logits
-            && self.label_smoothing == 0.0
-            && pred.dtype() == DType::F32
-            && pred.elem_count() > 0
+        self.on_plain_probabilities() && pred.dtype() == DType::F32 && pred.elem_count() > 0
+    }
+
+    /// Whether the loss takes probabilities as they are (no logits, no label smoothing): the
+    /// form rkeras's kernels compute.
+    fn on_plain_probabilities(&self) -> bool {
+        !self.from_logits && self.label_smoothing == 0.0
+    }
+
+    /// `kernel(y_true, x)` on the aligned, detached operands where a CPU kernel applies, its
+    /// gradient in the shape of `x`.
+    fn by_kernel(
+        &self,
+        y_true: &Tensor,
+        x: &Tensor,
+        kernel: fn(&Tensor, &Tensor) -> candle_core::Result<(Tensor, Tensor)>,
+    ) -> Result<Option<(Tensor, Tensor)>> {
+        let (y, aligned) = align_targets(self.name(), y_true, x)?;
+        if !self.has_kernel(&aligned) || !aligned.device().is_cpu() {
+            return Ok(None);
+        }
+        let (loss, grad) = kernel(&y.detach(), &aligned.detach())?;
+        Ok(Some((loss, grad.reshape(x.dims())?)))
     }
 }
 
@@ -91,13 +110,15 @@ impl Loss for BinaryCrossentropy {
         y_true: &Tensor,
         y_pred: &Tensor,
     ) -> Result<Option<(Tensor, Tensor)>> {
-        let (y, pred) = align_targets(self.name(), y_true, y_pred)?;
-        if !self.has_kernel(&pred) || !pred.device().is_cpu() {
-            return Ok(None);
-        }
-        let (y, pred) = (y.detach(), pred.detach());
-        let (loss, grad) = rkeras_ops::binary_cross_entropy_with_gradient(&y, &pred)?;
-        Ok(Some((loss, grad.reshape(y_pred.dims())?)))
+        self.by_kernel(
+            y_true,
+            y_pred,
+            rkeras_ops::binary_cross_entropy_with_gradient,
+        )
+    }
+
+    fn reads_sigmoid_logits(&self) -> bool {
+        self.on_plain_probabilities()
     }
 
     fn value_and_gradient_from_sigmoid_logits(
@@ -105,13 +126,11 @@ impl Loss for BinaryCrossentropy {
         y_true: &Tensor,
         logits: &Tensor,
     ) -> Result<Option<(Tensor, Tensor)>> {
-        let (y, z) = align_targets(self.name(), y_true, logits)?;
-        if !self.has_kernel(&z) || !z.device().is_cpu() {
-            return Ok(None);
-        }
-        let (loss, grad) =
-            rkeras_ops::sigmoid_cross_entropy_with_gradient(&y.detach(), &z.detach())?;
-        Ok(Some((loss, grad.reshape(logits.dims())?)))
+        self.by_kernel(
+            y_true,
+            logits,
+            rkeras_ops::sigmoid_cross_entropy_with_gradient,
+        )
     }
 
     fn config(&self) -> serde_json::Value {

@@ -242,6 +242,7 @@ mod tests {
     use super::*;
     use crate::optimizers::test_support::{assert_close, assert_paths_agree, run, var};
     use crate::optimizers::Optimizer;
+    use crate::test_threads::on_two_threads;
     use crate::Result;
 
     /// Keras's Adam in f64, step by step.
@@ -287,21 +288,17 @@ mod tests {
 
     #[test]
     fn a_large_variable_on_a_thread_pool_follows_keras_formula() -> Result<()> {
-        // Large enough for the optimizer's threaded update, in a two-thread pool, with and
-        // without amsgrad's running maximum.
+        // Large enough for the optimizer's threaded path (one group on a two-thread pool), with
+        // and without amsgrad's running maximum.
         let n = (1 << 16) + 7;
         let w0: Vec<f32> = (0..n).map(|i| ((i % 13) as f32 - 6.0) * 0.1).collect();
         let g1: Vec<f32> = (0..n).map(|i| ((i % 7) as f32 - 3.0) * 0.2).collect();
         let g2: Vec<f32> = (0..n).map(|i| ((i % 5) as f32 - 2.0) * 0.3).collect();
         let grads: [&[f32]; 2] = [&g1, &g2];
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .expect("a two-thread pool");
         for amsgrad in [false, true] {
             let w = var(&w0)?;
             let mut adam = Adam::new().learning_rate(0.01).amsgrad(amsgrad);
-            let history = pool.install(|| run(&mut adam, &w, &grads))?;
+            let history = on_two_threads(|| run(&mut adam, &w, &grads))?;
             let w0: Vec<f64> = w0.iter().map(|&v| v as f64).collect();
             let expected = reference(&w0, &grads, 0.01, 0.999, amsgrad);
             assert_close(&history[1], &expected[1], 1e-6);
@@ -311,13 +308,9 @@ mod tests {
 
     #[test]
     fn variables_updated_in_groups_on_threads_each_follow_keras_formula() -> Result<()> {
-        // Several variables (one listed twice in a second call), more than PARALLEL_MIN_WEIGHTS
-        // weights in all, on a two-thread pool: each keeps its own moments.
+        // Several variables, more than PARALLEL_MIN_WEIGHTS weights in all, on a two-thread
+        // pool: each keeps its own moments.
         let sizes = [40_000, 7, 30_000, 1];
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .expect("a two-thread pool");
         let w0: Vec<Vec<f32>> = sizes
             .iter()
             .enumerate()
@@ -339,8 +332,8 @@ mod tests {
             .collect::<candle_core::Result<_>>()?;
         let pairs: Vec<(&candle_core::Var, &Tensor)> = vars.iter().zip(&grads).collect();
         let mut adam = Adam::new().learning_rate(0.01);
-        pool.install(|| adam.apply_gradients(&pairs))?;
-        pool.install(|| adam.apply_gradients(&pairs))?;
+        on_two_threads(|| adam.apply_gradients(&pairs))?;
+        on_two_threads(|| adam.apply_gradients(&pairs))?;
         for ((var, w0), g) in vars.iter().zip(&w0).zip(&g) {
             let w0: Vec<f64> = w0.iter().map(|&v| v as f64).collect();
             let expected = reference(&w0, &[g, g], 0.01, 0.999, false);

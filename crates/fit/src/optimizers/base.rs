@@ -209,7 +209,8 @@ impl<R: UpdateRule> BaseOptimizer<R> {
         }
         let rule = &*rule;
         let weight_decay = *weight_decay;
-        rkeras_ops::on_own_threads(balanced_groups(host, threads), |group| {
+        let groups = threads.min(host.len());
+        rkeras_ops::on_own_threads(balanced_groups(host, groups), |group| {
             let mut scratch = Vec::new();
             group
                 .into_iter()

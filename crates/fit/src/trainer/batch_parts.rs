@@ -66,12 +66,65 @@ pub(crate) fn share(range: &Range<usize>, rows: usize) -> f32 {
     range.len() as f32 / rows as f32
 }
 
-/// The batch's gradients from its parts' `(share, gradients)`: for every trainable variable,
-/// the parts' gradients weighted by their shares and added, all variables in one parallel pass.
+/// One part of a batch: its share of the rows, its loss (a scalar tensor) and the rest of what
+/// it computed.
+pub(crate) type Part<T> = (f32, Tensor, T);
+
+/// `run(rows)` for each part of a batch of `rows` samples (see [`batch_parts`]): the whole
+/// batch on this thread, its kernels free to use every thread, or one part per thread; the
+/// parts in row order.
+pub(crate) fn over_parts<T: Send>(
+    model: &Model,
+    loss: &dyn Loss,
+    rows: usize,
+    run: impl Fn(&Range<usize>) -> Result<(Tensor, T)> + Sync,
+) -> Result<Vec<Part<T>>> {
+    match batch_parts(model, loss, rows)[..] {
+        [] => unreachable!("batch_parts returns at least one part"),
+        [ref whole] => {
+            let (loss, rest) = run(whole)?;
+            Ok(vec![(1.0, loss, rest)])
+        }
+        ref ranges => rkeras_ops::on_own_threads(ranges.to_vec(), |range| {
+            let (loss, rest) = run(&range)?;
+            Ok((share(&range, rows), loss, rest))
+        })
+        .into_iter()
+        .collect(),
+    }
+}
+
+/// The batch's loss from its parts': the share-weighted sum (the mean over the batch), or the
+/// one part's own loss.
+pub(crate) fn combined_loss<T>(parts: &[Part<T>]) -> Result<Tensor> {
+    match parts {
+        [(_, loss, _)] => Ok(loss.clone()),
+        _ => {
+            let mut sum = 0.0f32;
+            for (part_share, loss, _) in parts {
+                sum += part_share * loss.to_scalar::<f32>()?;
+            }
+            let device = parts.first().map(|(_, loss, _)| loss.device().clone());
+            Ok(Tensor::new(
+                sum,
+                &device.unwrap_or(candle_core::Device::Cpu),
+            )?)
+        }
+    }
+}
+
+/// The batch's gradients from its parts' `(share, gradients)`: the one part's own, or for every
+/// trainable variable the parts' gradients weighted by their shares and added, all variables in
+/// one parallel pass.
 pub(crate) fn combine_gradients(
-    parts: &[(f32, WeightGrads)],
+    mut parts: Vec<(f32, WeightGrads)>,
     trainable: &[Var],
 ) -> Result<WeightGrads> {
+    if parts.len() == 1 {
+        if let Some((_, whole)) = parts.pop() {
+            return Ok(whole);
+        }
+    }
     let mut vars = Vec::with_capacity(trainable.len());
     let mut groups = Vec::with_capacity(trainable.len());
     for var in trainable {
@@ -121,7 +174,7 @@ mod tests {
         let mut second = WeightGrads::new(&trainable);
         second.add(&a, Tensor::new(&[2f32, -4.], &Device::Cpu)?)?;
         second.add(&b, Tensor::new(&[3f32], &Device::Cpu)?)?;
-        let combined = combine_gradients(&[(0.75, first), (0.25, second)], &trainable)?;
+        let combined = combine_gradients(vec![(0.75, first), (0.25, second)], &trainable)?;
         let values = |var: &Var| combined.get(var).unwrap().to_vec1::<f32>().unwrap();
         // 0.75 * [4, 8] + 0.25 * [2, -4] = [3.5, 5]; 0.75 * 1 + 0.25 * 3 = 1.5; 0.75 * 10.
         assert_eq!(values(&a), vec![3.5, 5.0]);

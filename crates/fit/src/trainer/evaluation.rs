@@ -4,9 +4,12 @@ use candle_core::Tensor;
 use rkeras_layers::CallContext;
 use rkeras_model::Model;
 
-use super::batch_parts::{batch_parts, rows, share};
+use super::batch_parts::{combined_loss, over_parts, rows};
 use super::inputs::{check_samples, resolve_batch_size, single_output};
-use super::step::{batch_loss, logits_loss, step_path, with_call_losses, with_penalties, StepPath};
+use super::step::{
+    batch_loss, logits_loss, recorded_forward, step_path, with_call_losses, with_penalties,
+    StepPath,
+};
 use super::tracking::Tracker;
 use crate::batches::{batch_count, BatchOrder, Rows};
 use crate::callbacks::Logs;
@@ -58,27 +61,12 @@ fn evaluation_loss(
         let (loss, y_pred) = batch_loss(model, compiled, x, y, false)?;
         return Ok((loss, vec![y_pred]));
     }
-    let batch = x.dim(0)?;
     let loss_fn = compiled.loss.as_ref();
-    let (loss, predictions) = match batch_parts(model, loss_fn, batch)[..] {
-        [] => unreachable!("batch_parts returns at least one part"),
-        [_] => {
-            let (loss, y_pred) = part_loss(model, loss_fn, x, y)?;
-            (loss, vec![y_pred])
-        }
-        ref ranges => {
-            let parts = rkeras_ops::on_own_threads(ranges.to_vec(), |range| {
-                let (loss, y_pred) =
-                    part_loss(model, loss_fn, &rows(x, &range)?, &rows(y, &range)?)?;
-                Ok((share(&range, batch) * loss.to_scalar::<f32>()?, y_pred))
-            })
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?;
-            let loss: f32 = parts.iter().map(|(weighted, _)| weighted).sum();
-            let predictions = parts.into_iter().map(|(_, y_pred)| y_pred).collect();
-            (Tensor::new(loss, x.device())?, predictions)
-        }
-    };
+    let parts = over_parts(model, loss_fn, x.dim(0)?, |range| {
+        part_loss(model, loss_fn, &rows(x, range)?, &rows(y, range)?)
+    })?;
+    let loss = combined_loss(&parts)?;
+    let predictions = parts.into_iter().map(|(_, _, y_pred)| y_pred).collect();
     Ok((with_penalties(loss, model)?, predictions))
 }
 
@@ -91,11 +79,7 @@ fn part_loss(
     y: &Tensor,
 ) -> Result<(Tensor, Tensor)> {
     let mut ctx = CallContext::new(false);
-    ctx.set_keep_logits(true);
-    let record = model
-        .as_layer()
-        .call_recorded(std::slice::from_ref(x), &mut ctx)?;
-    let y_pred = single_output(model, record.outputs.clone())?;
+    let (record, y_pred) = recorded_forward(model, loss_fn, x, &mut ctx)?;
     let loss = match logits_loss(loss_fn, y, &record)? {
         Some((loss, _)) => loss,
         None => loss_fn.compute(y, &y_pred)?,

@@ -13,6 +13,7 @@ use super::{autograd_gradients, layer_gradients, step_path, train_step, StepPath
 use crate::batches::Batch;
 use crate::compile::{Compiled, IntoLoss, IntoOptimizer};
 use crate::losses::Loss;
+use crate::test_threads::on_two_threads;
 use crate::trainer::batch_parts::batch_parts;
 use crate::{FitOptions, Training};
 
@@ -274,15 +275,6 @@ fn dense_autoencoders_gradients_match_autograd() {
     let x = pseudo_random(&[2, 3, 4], 0.7);
     let y = pseudo_random(&[2, 3, 2], 0.1);
     assert_eq!(assert_same_gradients(&model, "mse", &x, &y), 3);
-}
-
-/// `work` inside a rayon pool of two threads, as on the two-core machines this runs on.
-fn on_two_threads<T: Send>(work: impl FnOnce() -> T + Send) -> T {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .expect("a two-thread pool")
-        .install(work)
 }
 
 #[test]

@@ -6,7 +6,7 @@ use rkeras_layers::layer::{CallRecord, WeightGrads};
 use rkeras_layers::CallContext;
 use rkeras_model::Model;
 
-use super::batch_parts::{batch_parts, combine_gradients, share};
+use super::batch_parts::{combine_gradients, combined_loss, over_parts};
 use super::inputs::single_output;
 use crate::batches::Batch;
 use crate::compile::Compiled;
@@ -155,38 +155,18 @@ fn layer_gradients(
     trainable: &[Var],
     batch: &Batch<'_>,
 ) -> Result<(Tensor, Vec<Tensor>, WeightGrads)> {
-    let rows = batch.len();
     let loss_fn = compiled.loss.as_ref();
-    let (mut total, predictions, mut weight_grads) = match batch_parts(model, loss_fn, rows)[..] {
-        [] => unreachable!("batch_parts returns at least one part"),
-        [_] => {
-            let (x, y) = batch.take()?;
-            let (loss, y_pred, grads) = part_gradients(model, loss_fn, trainable, &x, &y)?;
-            (loss, vec![y_pred], grads)
-        }
-        ref ranges => {
-            let parts = rkeras_ops::on_own_threads(ranges.to_vec(), |range| {
-                let (x_part, y_part) = batch.take_part(&range)?;
-                let part = part_gradients(model, loss_fn, trainable, &x_part, &y_part)?;
-                Ok((share(&range, rows), part))
-            })
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?;
-            let loss: f32 = parts
-                .iter()
-                .map(|(part_share, (loss, _, _))| Ok(part_share * loss.to_scalar::<f32>()?))
-                .sum::<Result<f32>>()?;
-            let (predictions, shared_grads): (Vec<Tensor>, Vec<(f32, WeightGrads)>) = parts
-                .into_iter()
-                .map(|(part_share, (_, y_pred, grads))| (y_pred, (part_share, grads)))
-                .unzip();
-            (
-                Tensor::new(loss, &model.device())?,
-                predictions,
-                combine_gradients(&shared_grads, trainable)?,
-            )
-        }
-    };
+    let parts = over_parts(model, loss_fn, batch.len(), |rows| {
+        let (x, y) = batch.take_part(rows)?;
+        let (loss, y_pred, grads) = part_gradients(model, loss_fn, trainable, &x, &y)?;
+        Ok((loss, (y_pred, grads)))
+    })?;
+    let mut total = combined_loss(&parts)?;
+    let (predictions, shared_grads): (Vec<Tensor>, Vec<(f32, WeightGrads)>) = parts
+        .into_iter()
+        .map(|(part_share, _, (y_pred, grads))| (y_pred, (part_share, grads)))
+        .unzip();
+    let mut weight_grads = combine_gradients(shared_grads, trainable)?;
     if let Some(penalty) = penalty_sum(model)? {
         let autograd = penalty.backward()?;
         for var in trainable {
@@ -212,10 +192,8 @@ fn part_gradients(
     x: &Tensor,
     y: &Tensor,
 ) -> Result<(Tensor, Tensor, WeightGrads)> {
-    let layer = model.as_layer();
     let mut ctx = CallContext::detached_training();
-    ctx.set_keep_logits(true);
-    let mut record = layer.call_recorded(std::slice::from_ref(x), &mut ctx)?;
+    let (mut record, y_pred) = recorded_forward(model, loss_fn, x, &mut ctx)?;
     if !ctx.losses().is_empty() {
         return Err(Error::Config(format!(
             "model '{}': a layer added a loss during a layer-level backward step, which only \
@@ -223,7 +201,6 @@ fn part_gradients(
             model.name()
         )));
     }
-    let y_pred = single_output(model, record.outputs.clone())?;
     let (loss, grad) = if let Some(pair) = logits_loss(loss_fn, y, &record)? {
         record.set_grad_wrt_logits(0)?;
         pair
@@ -239,8 +216,26 @@ fn part_gradients(
         (loss.detach(), grad)
     };
     let mut weight_grads = WeightGrads::new(trainable);
-    layer.backward(record, &[grad], &[false], &mut weight_grads)?;
+    model
+        .as_layer()
+        .backward(record, &[grad], &[false], &mut weight_grads)?;
     Ok((loss, y_pred, weight_grads))
+}
+
+/// `model` run on `x` in `ctx` for the layer-level path, keeping what its backward pass needs
+/// (and the output's sigmoid logits where `loss_fn` reads them), and its one output.
+pub(crate) fn recorded_forward(
+    model: &Model,
+    loss_fn: &dyn Loss,
+    x: &Tensor,
+    ctx: &mut CallContext,
+) -> Result<(CallRecord, Tensor)> {
+    ctx.set_keep_logits(loss_fn.reads_sigmoid_logits());
+    let record = model
+        .as_layer()
+        .call_recorded(std::slice::from_ref(x), ctx)?;
+    let y_pred = single_output(model, record.outputs.clone())?;
+    Ok((record, y_pred))
 }
 
 /// The sum of the model's weight penalties, if it has any.

@@ -38,11 +38,7 @@ impl Tracker {
         let mut start = 0;
         for y_pred in y_pred_parts {
             let rows = y_pred.dim(0)?;
-            let y_part = if rows == batch {
-                y.clone()
-            } else {
-                y.narrow(0, start, rows)?
-            };
+            let y_part = y.narrow(0, start, rows)?;
             for m in &mut self.metrics {
                 m.update_state(&y_part, y_pred)?;
             }

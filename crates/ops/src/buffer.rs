@@ -55,9 +55,7 @@ impl Fresh {
     /// Panics if the buffer was already handed out (an internal invariant, never user input).
     pub(crate) fn chunks(&mut self, chunk_len: usize) -> impl Iterator<Item = Uninit<'_>> {
         let (cells, written) = self.hand_out();
-        cells
-            .chunks_mut(chunk_len.max(1))
-            .map(move |cells| Uninit { cells, written })
+        Uninit { cells, written }.pieces(chunk_len)
     }
 
     /// The buffer in consecutive chunks of `chunk_len` cells (the last one may be shorter), for

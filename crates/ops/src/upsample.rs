@@ -76,8 +76,13 @@ impl CustomOp1 for UpsampleOp {
             y.par_chunks(fh * out_row)
                 .zip(x.par_chunks(w * c))
                 .for_each(|(block, row)| {
-                    let out_row = row.chunks_exact(c).flat_map(|pixel| repeat_n(pixel, fw));
-                    block.concat(repeat_n(out_row, fh).flatten());
+                    // The first output row pixel by pixel, the others copied from it whole.
+                    let mut rows = block.pieces(out_row);
+                    let Some(first) = rows.next() else { return };
+                    let first = first.concat(row.chunks_exact(c).flat_map(|p| repeat_n(p, fw)));
+                    for copy in rows {
+                        copy.concat([&first[..]]);
+                    }
                 });
         }
         let y = y.into_written();

@@ -179,7 +179,7 @@ impl ChunkStep<'_> {
     fn unfolded(&self, unfolder: &Unfolder<'_>, worker: &mut Worker, x_grad: Option<Uninit<'_>>) {
         let g = self.g;
         let dy = match self.relu_output {
-            Some(y) => mask_and_sum(self.dy, y, &mut worker.dy, &mut worker.bias_grad),
+            Some(y) => mask_and_sum(self.dy, y, g.out_c, &mut worker.dy, &mut worker.bias_grad),
             None => {
                 if self.wanted.bias {
                     for row in self.dy.chunks_exact(g.out_c) {
@@ -279,24 +279,16 @@ impl ChunkStep<'_> {
 }
 
 /// The output gradient `dy` let through by the fused ReLU (where its output `y` is positive),
-/// written into `masked`, with each row added to `sums` (one value per channel, or empty when
-/// the bias gradient is not wanted) in the same pass.
+/// written into `masked`, with each row of `channels` values added to `sums` (one value per
+/// channel, or empty when the bias gradient is not wanted) in the same pass.
 fn mask_and_sum<'m>(
     dy: &[f32],
     y: &[f32],
+    channels: usize,
     masked: &'m mut Vec<f32>,
     sums: &mut [f32],
 ) -> &'m [f32] {
     masked.clear();
-    if sums.is_empty() {
-        masked.extend(
-            dy.iter()
-                .zip(y)
-                .map(|(&d, &y)| if y > 0.0 { d } else { 0.0 }),
-        );
-        return masked;
-    }
-    let channels = sums.len();
     for (dy_row, y_row) in dy.chunks_exact(channels).zip(y.chunks_exact(channels)) {
         let start = masked.len();
         masked.extend(
@@ -305,6 +297,7 @@ fn mask_and_sum<'m>(
                 .zip(y_row)
                 .map(|(&d, &y)| if y > 0.0 { d } else { 0.0 }),
         );
+        // An empty `sums` (no bias gradient wanted) adds nothing.
         add_assign(sums, &masked[start..]);
     }
     masked

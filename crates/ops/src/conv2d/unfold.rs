@@ -63,8 +63,8 @@ pub(crate) struct Unfolder<'g> {
     framed: bool,
     /// The frame's width in pixels (the image's own when it is read in place).
     frame_w: usize,
-    /// The frame's height in pixels.
-    frame_h: usize,
+    /// Elements of a frame.
+    frame_len: usize,
     /// Values per run.
     run_len: usize,
     /// Runs per kernel row.
@@ -97,7 +97,7 @@ impl<'g> Unfolder<'g> {
             g,
             framed,
             frame_w,
-            frame_h,
+            frame_len: frame_h * frame_w * g.in_c,
             run_len,
             runs_per_row,
         }
@@ -124,7 +124,7 @@ impl<'g> Unfolder<'g> {
             return;
         }
         frame.clear();
-        frame.resize(self.frame_len(), 0.0);
+        frame.resize(self.frame_len, 0.0);
         with_short_len!(self.run_len, N => self.add_runs::<N>(cols, frame));
         let g = self.g;
         let (top, left) = (g.params.padding.top, g.params.padding.left);
@@ -136,20 +136,24 @@ impl<'g> Unfolder<'g> {
         dx.concat(interior_rows);
     }
 
-    /// Elements of a frame.
-    fn frame_len(&self) -> usize {
-        self.frame_h * self.frame_w * self.g.in_c
-    }
-
-    /// Copies image `x` into the middle of a zeroed frame.
+    /// Copies image `x` into the middle of a frame zero elsewhere, writing each cell once (the
+    /// scratch is reused from image to image, so only its padding needs zeros).
     fn fill_frame(&self, x: &[f32], frame: &mut Vec<f32>) {
         let g = self.g;
         let (top, left) = (g.params.padding.top, g.params.padding.left);
-        let row_len = g.in_w * g.in_c;
-        frame.clear();
-        frame.resize(self.frame_len(), 0.0);
-        for (iy, row) in x.chunks_exact(row_len).enumerate() {
-            frame[((top + iy) * self.frame_w + left) * g.in_c..][..row_len].copy_from_slice(row);
+        let (row_len, left_len) = (g.in_w * g.in_c, left * g.in_c);
+        frame.resize(self.frame_len, 0.0);
+        for (fy, frame_row) in frame.chunks_exact_mut(self.frame_w * g.in_c).enumerate() {
+            match fy.checked_sub(top).filter(|&iy| iy < g.in_h) {
+                Some(iy) => {
+                    let (left_pad, rest) = frame_row.split_at_mut(left_len);
+                    let (interior, right_pad) = rest.split_at_mut(row_len);
+                    left_pad.fill(0.0);
+                    interior.copy_from_slice(&x[iy * row_len..][..row_len]);
+                    right_pad.fill(0.0);
+                }
+                None => frame_row.fill(0.0),
+            }
         }
     }
 

@@ -151,11 +151,6 @@ impl<'a> Batch<'a> {
     pub fn take_part(&self, part: &Range<usize>) -> Result<(Tensor, Tensor)> {
         self.rows.sub(part).take_pair(self.x, self.y, &self.device)
     }
-
-    /// The batch of `y` alone.
-    pub fn targets(&self) -> Result<Tensor> {
-        self.rows.take(self.y, &self.device)
-    }
 }
 
 /// The number of batches of `size` in `rows` rows (the last may be partial).

@@ -126,9 +126,9 @@ impl Training for Model {
             let device = self.device();
             let (xb, yb) = (x.to_device(&device)?, y.to_device(&device)?);
             let batch = Batch::whole(&xb, &yb);
-            let (loss, y_pred) = train_step(self, compiled, &trainable, step_path(self), &batch)?;
+            let (loss, parts) = train_step(self, compiled, &trainable, step_path(self), &batch)?;
             let mut tracker = Tracker::new(compiled.make_metrics(yb.dims())?);
-            tracker.update(loss, rows, &y_pred, || Ok(yb.clone()))?;
+            tracker.update(loss, rows, &parts)?;
             Ok(tracker.logs(""))
         })
     }

@@ -10,7 +10,7 @@ use super::step::{
     batch_loss, logits_loss, recorded_forward, step_path, with_call_losses, with_penalties,
     StepPath,
 };
-use super::tracking::Tracker;
+use super::tracking::{PartOutputs, Tracker};
 use crate::batches::{batch_count, BatchOrder, Rows};
 use crate::callbacks::Logs;
 use crate::compile::Compiled;
@@ -39,15 +39,14 @@ pub(crate) fn evaluate_arrays(
     for _ in 0..batch_count(rows, batch_size) {
         let batch = order.next(batch_size);
         let (xb, yb) = batch.take_pair(x, y, &device)?;
-        let (loss, y_pred) = evaluation_loss(model, compiled, path, &xb, &yb)?;
-        let loss = loss.to_scalar::<f32>()? as f64;
-        tracker.update(loss, batch.len(), &y_pred, || Ok(yb.clone()))?;
+        let (loss, parts) = evaluation_loss(model, compiled, path, &xb, &yb)?;
+        tracker.update(loss.to_scalar::<f32>()? as f64, batch.len(), &parts)?;
     }
     Ok(tracker.logs(prefix))
 }
 
-/// The batch loss (compiled loss, call losses, weight penalties) and the prediction (in the
-/// parts the batch ran in, see [`batch_parts`]), without training. Where training computes the
+/// The batch loss (compiled loss, call losses, weight penalties) and the targets and prediction
+/// of each part the batch ran in (see [`over_parts`]), without training. Where training computes the
 /// loss from the output's sigmoid logits (the layer-level path), so does evaluation, so that
 /// `loss` and `val_loss` are the same function.
 fn evaluation_loss(
@@ -56,17 +55,19 @@ fn evaluation_loss(
     path: StepPath,
     x: &Tensor,
     y: &Tensor,
-) -> Result<(Tensor, Vec<Tensor>)> {
+) -> Result<(Tensor, PartOutputs)> {
     if path != StepPath::LayerBackward {
         let (loss, y_pred) = batch_loss(model, compiled, x, y, false)?;
-        return Ok((loss, vec![y_pred]));
+        return Ok((loss, vec![(y.clone(), y_pred)]));
     }
     let loss_fn = compiled.loss.as_ref();
     let parts = over_parts(model, loss_fn, x.dim(0)?, |range| {
-        part_loss(model, loss_fn, &rows(x, range)?, &rows(y, range)?)
+        let y_part = rows(y, range)?;
+        let (loss, y_pred) = part_loss(model, loss_fn, &rows(x, range)?, &y_part)?;
+        Ok((loss, (y_part, y_pred)))
     })?;
     let loss = combined_loss(&parts)?;
-    let predictions = parts.into_iter().map(|(_, _, y_pred)| y_pred).collect();
+    let predictions = parts.into_iter().map(|(_, _, outputs)| outputs).collect();
     Ok((with_penalties(loss, model)?, predictions))
 }
 

@@ -44,6 +44,12 @@ fn trainable(model: &Model) -> Vec<Var> {
         .collect()
 }
 
+/// The prediction of a batch from the `(targets, prediction)` of the parts it ran in.
+fn whole_prediction(parts: &[(Tensor, Tensor)]) -> Tensor {
+    let predictions: Vec<&Tensor> = parts.iter().map(|(_, y_pred)| y_pred).collect();
+    Tensor::cat(&predictions, 0).unwrap()
+}
+
 /// Both paths on one batch: the losses agree, and every trainable weight's gradient agrees to
 /// 1e-4 relative to the gradient's largest magnitude (the kernels' parallel reductions may sum
 /// in another order from run to run; a 0.1% error in a derivative is still caught). Returns how
@@ -60,7 +66,7 @@ fn assert_same_gradients(model: &Model, loss: &str, x: &Tensor, y: &Tensor) -> u
     let (loss_ref, pred_ref, grads_ref) = autograd_gradients(model, &compiled, x, y).unwrap();
     let (loss_new, pred_new, grads_new) =
         layer_gradients(model, &compiled, &vars, &Batch::whole(x, y)).unwrap();
-    let pred_new = Tensor::cat(&pred_new, 0).unwrap();
+    let pred_new = whole_prediction(&pred_new);
     let max_diff = (pred_ref - &pred_new)
         .unwrap()
         .abs()
@@ -483,7 +489,7 @@ fn one_train_step_on_the_layer_path_updates_the_weights() {
     )
     .unwrap();
     assert!(loss.is_finite() && loss > 0.0);
-    assert_eq!(Tensor::cat(&y_pred, 0).unwrap().dims(), x.dims());
+    assert_eq!(whole_prediction(&y_pred).dims(), x.dims());
     assert_ne!(before, weight_values(&model));
 }
 

@@ -162,8 +162,8 @@ pub(crate) fn fit(
         for step in 0..steps {
             each(&mut callbacks, |c| c.on_train_batch_begin(step, &mut ctl))?;
             let batch = Batch::new(&x_train, &y_train, order.next(batch_size), &device);
-            let (loss, y_pred) = train_step(model, ctl.compiled, &trainable, path, &batch)?;
-            tracker.update(loss, batch.len(), &y_pred, || batch.targets())?;
+            let (loss, parts) = train_step(model, ctl.compiled, &trainable, path, &batch)?;
+            tracker.update(loss, batch.len(), &parts)?;
             let logs = tracker.logs("");
             progress
                 .update(step + 1, &display_order(&logs))

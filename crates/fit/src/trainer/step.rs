@@ -8,6 +8,7 @@ use rkeras_model::Model;
 
 use super::batch_parts::{combine_gradients, combined_loss, over_parts};
 use super::inputs::single_output;
+use super::tracking::PartOutputs;
 use crate::batches::Batch;
 use crate::compile::Compiled;
 use crate::losses::Loss;
@@ -81,15 +82,15 @@ pub(crate) fn step_path(model: &Model) -> StepPath {
 }
 
 /// One optimizer step on one batch along `path` (from [`step_path`]); returns the batch loss
-/// and the (detached) prediction, in the parts of the batch the step ran separately (in row
-/// order; one part when it ran whole).
+/// and, for the metrics, the targets and the (detached) prediction of each part of the batch
+/// the step ran separately (in row order; one part when it ran whole).
 pub(crate) fn train_step(
     model: &Model,
     compiled: &mut Compiled,
     trainable: &[Var],
     path: StepPath,
     batch: &Batch<'_>,
-) -> Result<(f64, Vec<Tensor>)> {
+) -> Result<(f64, PartOutputs)> {
     match path {
         StepPath::Autograd => {
             let (x, y) = batch.take()?;
@@ -106,14 +107,17 @@ fn autograd_step(
     trainable: &[Var],
     x: &Tensor,
     y: &Tensor,
-) -> Result<(f64, Vec<Tensor>)> {
+) -> Result<(f64, PartOutputs)> {
     let (loss, y_pred, grads) = autograd_gradients(model, compiled, x, y)?;
     let pairs: Vec<(&Var, &Tensor)> = trainable
         .iter()
         .filter_map(|v| grads.get(v.as_tensor()).map(|g| (v, g)))
         .collect();
     compiled.optimizer.apply_gradients(&pairs)?;
-    Ok((loss.to_scalar::<f32>()? as f64, vec![y_pred.detach()]))
+    Ok((
+        loss.to_scalar::<f32>()? as f64,
+        vec![(y.clone(), y_pred.detach())],
+    ))
 }
 
 /// The batch loss, the prediction and the gradients of everything the loss depends on, by
@@ -135,7 +139,7 @@ fn layer_backward_step(
     compiled: &mut Compiled,
     trainable: &[Var],
     batch: &Batch<'_>,
-) -> Result<(f64, Vec<Tensor>)> {
+) -> Result<(f64, PartOutputs)> {
     let (total, y_pred, weight_grads) = layer_gradients(model, compiled, trainable, batch)?;
     let pairs: Vec<(&Var, &Tensor)> = trainable
         .iter()
@@ -145,8 +149,8 @@ fn layer_backward_step(
     Ok((total.to_scalar::<f32>()? as f64, y_pred))
 }
 
-/// The batch loss, the (detached) prediction in the parts the batch ran in (see
-/// [`batch_parts`]) and the trainable weights' gradients through the layers' own backward
+/// The batch loss, the targets and (detached) prediction of each part the batch ran in (see
+/// [`batch_parts`](super::batch_parts::batch_parts)) and the trainable weights' gradients through the layers' own backward
 /// passes: each part gathered, and its loss and gradients computed by [`part_gradients`], on
 /// its own thread; the weight penalties' by candle's autograd.
 fn layer_gradients(
@@ -154,15 +158,15 @@ fn layer_gradients(
     compiled: &Compiled,
     trainable: &[Var],
     batch: &Batch<'_>,
-) -> Result<(Tensor, Vec<Tensor>, WeightGrads)> {
+) -> Result<(Tensor, PartOutputs, WeightGrads)> {
     let loss_fn = compiled.loss.as_ref();
     let parts = over_parts(model, loss_fn, batch.len(), |rows| {
         let (x, y) = batch.take_part(rows)?;
         let (loss, y_pred, grads) = part_gradients(model, loss_fn, trainable, &x, &y)?;
-        Ok((loss, (y_pred, grads)))
+        Ok((loss, ((y, y_pred), grads)))
     })?;
     let mut total = combined_loss(&parts)?;
-    let (predictions, shared_grads): (Vec<Tensor>, Vec<(f32, WeightGrads)>) = parts
+    let (predictions, shared_grads): (PartOutputs, Vec<(f32, WeightGrads)>) = parts
         .into_iter()
         .map(|(part_share, _, (y_pred, grads))| (y_pred, (part_share, grads)))
         .unzip();

@@ -6,6 +6,9 @@ use crate::callbacks::Logs;
 use crate::metrics::{Mean, Metric};
 use crate::Result;
 
+/// The targets and the prediction of each part a batch ran in, in row order, for the metrics.
+pub(crate) type PartOutputs = Vec<(Tensor, Tensor)>;
+
 /// Running values of an epoch: the batch-size-weighted mean loss and the metrics.
 pub(crate) struct Tracker {
     loss: Mean,
@@ -20,29 +23,14 @@ impl Tracker {
         }
     }
 
-    /// Adds a batch of `batch` samples: its loss, and its prediction in the parts the batch ran
-    /// in (consecutive rows, in order) with its `targets` (gathered only when a metric needs
-    /// them) to the metrics.
-    pub fn update(
-        &mut self,
-        loss: f64,
-        batch: usize,
-        y_pred_parts: &[Tensor],
-        targets: impl FnOnce() -> Result<Tensor>,
-    ) -> Result<()> {
+    /// Adds a batch of `batch` samples: its loss, and the targets and prediction of each part
+    /// the batch ran in to the metrics.
+    pub fn update(&mut self, loss: f64, batch: usize, parts: &[(Tensor, Tensor)]) -> Result<()> {
         self.loss.update_state(loss, batch as f64);
-        if self.metrics.is_empty() {
-            return Ok(());
-        }
-        let y = targets()?;
-        let mut start = 0;
-        for y_pred in y_pred_parts {
-            let rows = y_pred.dim(0)?;
-            let y_part = y.narrow(0, start, rows)?;
+        for (y, y_pred) in parts {
             for m in &mut self.metrics {
-                m.update_state(&y_part, y_pred)?;
+                m.update_state(y, y_pred)?;
             }
-            start += rows;
         }
         Ok(())
     }

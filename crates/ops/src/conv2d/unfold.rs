@@ -15,39 +15,14 @@ use super::geometry::ConvGeometry;
 /// (the length is then read at run time).
 macro_rules! with_short_len {
     ($len:expr, $n:ident => $body:expr) => {
+        with_short_len!(@arms $len, $n, $body, 1 2 3 4 5 6 7 8)
+    };
+    (@arms $len:expr, $n:ident, $body:expr, $($short:literal)*) => {
         match $len {
-            1 => {
-                const $n: usize = 1;
+            $($short => {
+                const $n: usize = $short;
                 $body
-            }
-            2 => {
-                const $n: usize = 2;
-                $body
-            }
-            3 => {
-                const $n: usize = 3;
-                $body
-            }
-            4 => {
-                const $n: usize = 4;
-                $body
-            }
-            5 => {
-                const $n: usize = 5;
-                $body
-            }
-            6 => {
-                const $n: usize = 6;
-                $body
-            }
-            7 => {
-                const $n: usize = 7;
-                $body
-            }
-            8 => {
-                const $n: usize = 8;
-                $body
-            }
+            })*
             _ => {
                 const $n: usize = 0;
                 $body

@@ -9,7 +9,8 @@ use super::Conv2dParams;
 
 /// `relu?(conv(x, kernel) + bias)` through candle's NCHW `conv2d` with explicit zero padding.
 ///
-/// candle takes one stride and one dilation for both axes, so unequal ones are refused.
+/// candle takes one stride and one dilation for both axes. Unequal strides run candle's conv
+/// at stride 1 and keep every `stride`-th row and column; unequal dilations are refused.
 pub(super) fn conv2d(
     x: &Tensor,
     kernel: &Tensor,
@@ -19,13 +20,10 @@ pub(super) fn conv2d(
 ) -> candle_core::Result<Tensor> {
     let (s_h, s_w) = params.strides;
     let (d_h, d_w) = params.dilation;
-    if s_h != s_w || d_h != d_w {
+    if d_h != d_w {
         return Err(OpsError::Unsupported {
             op: OP,
-            what: format!(
-                "unequal strides {:?} or dilation {:?}",
-                params.strides, params.dilation
-            ),
+            what: format!("unequal dilation {:?}", params.dilation),
             device: format!("{:?}", x.device().location()),
         }
         .into());
@@ -37,7 +35,13 @@ pub(super) fn conv2d(
         .pad_with_zeros(3, p.left, p.right)?
         .contiguous()?;
     let kernel = kernel.permute((3, 2, 0, 1))?.contiguous()?;
-    let y = x.conv2d(&kernel, 0, s_h, d_h, 1)?.permute((0, 2, 3, 1))?;
+    let y = if s_h == s_w {
+        x.conv2d(&kernel, 0, s_h, d_h, 1)?
+    } else {
+        let dense = x.conv2d(&kernel, 0, 1, d_h, 1)?;
+        every_nth(&every_nth(&dense, 2, s_h)?, 3, s_w)?
+    };
+    let y = y.permute((0, 2, 3, 1))?;
     let y = match bias {
         Some(bias) => y.broadcast_add(bias)?,
         None => y,
@@ -47,4 +51,16 @@ pub(super) fn conv2d(
     } else {
         Ok(y)
     }
+}
+
+/// Every `step`-th index of `t` along `axis`, starting at 0 (a gather, so autograd routes the
+/// gradient back to the kept positions).
+fn every_nth(t: &Tensor, axis: usize, step: usize) -> candle_core::Result<Tensor> {
+    if step == 1 {
+        return Ok(t.clone());
+    }
+    let kept = t.dim(axis)?.div_ceil(step);
+    let indices: Vec<u32> = (0..kept).map(|i| (i * step) as u32).collect();
+    let indices = Tensor::from_vec(indices, kept, t.device())?;
+    t.index_select(&indices, axis)
 }

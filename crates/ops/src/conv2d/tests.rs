@@ -422,25 +422,51 @@ fn untracked_arguments_get_no_gradient() {
 }
 
 #[test]
-fn composed_fallback_matches_the_reference() {
+fn composed_fallback_matches_the_reference_with_its_gradients() {
     for (problem, seed) in [
         (same([2, 7, 6, 3], [2, 2, 3, 4], (1, 1), (1, 1), true), 19),
         (same([2, 7, 6, 3], [3, 3, 3, 2], (2, 2), (1, 1), false), 20),
         (valid([1, 9, 9, 2], [3, 3, 2, 2], (1, 1), (2, 2), false), 21),
+        (same([2, 7, 8, 2], [3, 2, 2, 3], (2, 3), (1, 1), false), 22),
+        (valid([1, 9, 8, 2], [4, 3, 2, 2], (1, 2), (1, 1), true), 23),
     ] {
         let mut rng = Lcg::new(seed);
-        let x = random_tensor(&mut rng, &problem.x_dims);
-        let kernel = random_tensor(&mut rng, &problem.k_dims);
-        let bias = random_tensor(&mut rng, &[problem.k_dims[3]]);
+        let x = random_var(&mut rng, &problem.x_dims);
+        let kernel = random_var(&mut rng, &problem.k_dims);
+        let bias = random_var(&mut rng, &[problem.k_dims[3]]);
         let y = composed::conv2d(&x, &kernel, Some(&bias), &problem.params, problem.relu).unwrap();
-        let upstream = vec![0f32; y.elem_count()];
+        let upstream = rng.vec(y.elem_count());
         let reference = problem.reference(&values(&x), &values(&kernel), &values(&bias), &upstream);
-        assert_close("composed y", &values(&y), &reference.y, 1e-5);
+        let what = format!("composed {:?}", problem.params);
+        assert_close(&format!("{what}: y"), &values(&y), &reference.y, 1e-5);
+        let upstream = Tensor::from_vec(upstream, y.dims(), &Device::Cpu).unwrap();
+        let grads = (&y * &upstream)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let grad = |v: &candle_core::Var| values(grads.get(v.as_tensor()).unwrap());
+        assert_close(&format!("{what}: dx"), &grad(&x), &reference.x_grad, 1e-4);
+        let dkernel = grad(&kernel);
+        assert_close(
+            &format!("{what}: dkernel"),
+            &dkernel,
+            &reference.kernel_grad,
+            1e-4,
+        );
+        assert_close(
+            &format!("{what}: dbias"),
+            &grad(&bias),
+            &reference.bias_grad,
+            1e-4,
+        );
     }
     let x = Tensor::zeros((1, 5, 5, 1), candle_core::DType::F32, &Device::Cpu).unwrap();
     let kernel = Tensor::zeros((2, 2, 1, 1), candle_core::DType::F32, &Device::Cpu).unwrap();
-    let unequal = Conv2dParams::valid((1, 2), (1, 1));
-    assert!(composed::conv2d(&x, &kernel, None, &unequal, false).is_err());
+    let unequal_dilation = Conv2dParams::valid((1, 1), (1, 2));
+    let err = composed::conv2d(&x, &kernel, None, &unequal_dilation, false).unwrap_err();
+    assert!(err.to_string().contains("unequal dilation"), "{err}");
 }
 
 #[test]

@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-/// `--epochs N --steps-per-epoch N --batch-size N --data DIR --out DIR --history FILE --save FILE --seed N`.
+use rkeras::prelude::Device;
+
+/// `--epochs N --steps-per-epoch N --batch-size N --data DIR --out DIR --history FILE --save FILE
+/// --seed N --device NAME`.
 pub struct Args {
     /// Epochs to train (0: build, print the summaries and stop).
     pub epochs: usize,
@@ -21,6 +24,8 @@ pub struct Args {
     pub save: Option<PathBuf>,
     /// The random seed (weights, shuffling, noise).
     pub seed: u64,
+    /// Where the weights live and the training runs.
+    pub device: Device,
 }
 
 impl Args {
@@ -35,14 +40,18 @@ impl Args {
             history: None,
             save: None,
             seed: 0,
+            device: Device::Cpu,
         };
+        let mut device_name = String::from("auto");
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
             if flag == "--help" || flag == "-h" {
                 return Err(format!(
                     "usage: cargo run --release --example {example} -- [--epochs N (default {epochs})] \
                      [--steps-per-epoch N] [--batch-size N (default {batch_size})] [--data DIR] \
-                     [--out DIR] [--history FILE] [--save FILE] [--seed N]"
+                     [--out DIR] [--history FILE] [--save FILE] [--seed N] \
+                     [--device auto|cpu|cuda[:N]|metal[:N] (default auto: the first GPU the build \
+                     supports, else the CPU)]"
                 ));
             }
             let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -59,9 +68,39 @@ impl Args {
                 "--history" => args.history = Some(value.into()),
                 "--save" => args.save = Some(value.into()),
                 "--seed" => args.seed = number(&value)? as u64,
+                "--device" => device_name = value,
                 other => return Err(format!("unknown option '{other}' (try --help)")),
             }
         }
+        args.device = named_device(&device_name)?;
         Ok(args)
     }
+}
+
+/// The device `name` means: `cpu`, `cuda`, `cuda:N`, `metal`, `metal:N`, or `auto` (GPU `N`
+/// (default 0) by CUDA or Metal where the build supports it and the machine has it, else the
+/// CPU).
+fn named_device(name: &str) -> Result<Device, String> {
+    let (kind, ordinal) = match name.split_once(':') {
+        Some((kind, n)) => (
+            kind,
+            n.parse::<usize>()
+                .map_err(|_| format!("--device {name}: '{n}' is not a device number"))?,
+        ),
+        None => (name, 0),
+    };
+    let device = match kind {
+        "auto" => Ok(Device::new_cuda(ordinal)
+            .or_else(|_| Device::new_metal(ordinal))
+            .unwrap_or(Device::Cpu)),
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Device::new_cuda(ordinal),
+        "metal" => Device::new_metal(ordinal),
+        other => {
+            return Err(format!(
+                "--device takes auto, cpu, cuda[:N] or metal[:N], got '{other}'"
+            ))
+        }
+    };
+    device.map_err(|e| format!("--device {name}: {e}"))
 }

@@ -15,7 +15,10 @@ use super::pictures::{plot_digits, plot_loss};
 /// bad option.
 pub fn args_or_exit(example: &str, epochs: usize, batch_size: usize) -> Args {
     match Args::parse(example, epochs, batch_size) {
-        Ok(args) => args,
+        Ok(args) => {
+            rkeras::utils::set_default_device(args.device.clone());
+            args
+        }
         Err(message) => {
             eprintln!("{message}");
             std::process::exit(2);
@@ -99,6 +102,7 @@ pub fn train(
     if let Some(steps) = args.steps_per_epoch {
         options = options.steps_per_epoch(steps);
     }
+    println!("training on {:?}", model.device().location());
     let start = Instant::now();
     let history = model.fit(x, y, options)?;
     let seconds = start.elapsed().as_secs_f64();

@@ -36,7 +36,8 @@ pub trait Training {
     /// Keras's `evaluate(x, y, batch_size)`: the loss (and metrics) without training.
     fn evaluate(&self, x: &Tensor, y: &Tensor, batch_size: Option<usize>) -> Result<Logs>;
 
-    /// Keras's `predict(x, batch_size)`: works on any model, compiled or not.
+    /// Keras's `predict(x, batch_size)`: works on any model, compiled or not. Runs on the
+    /// model's device and returns the output on `x`'s.
     fn predict(&self, x: &Tensor, batch_size: Option<usize>) -> Result<Tensor>;
 
     /// One optimizer step on one batch; returns its loss and metrics.

@@ -88,7 +88,8 @@ fn part_loss(
     Ok((with_call_losses(loss, &mut ctx)?, y_pred))
 }
 
-/// Keras's `predict`: the model's output on `x`, computed in batches.
+/// Keras's `predict`: the model's output on `x`, computed in batches on the model's device
+/// and returned on `x`'s (as Keras returns host arrays for host inputs).
 pub(crate) fn predict(model: &Model, x: &Tensor, batch_size: Option<usize>) -> Result<Tensor> {
     let batch_size = resolve_batch_size(model, batch_size)?;
     let rows = x.dims().first().copied().unwrap_or(0);
@@ -108,5 +109,5 @@ pub(crate) fn predict(model: &Model, x: &Tensor, batch_size: Option<usize>) -> R
         // Detached: a kept output must not keep its batch's whole forward graph alive.
         outputs.push(single_output(model, model.forward(&[xb])?)?.detach());
     }
-    Ok(Tensor::cat(&outputs, 0)?)
+    Ok(Tensor::cat(&outputs, 0)?.to_device(x.device())?)
 }

@@ -8,6 +8,9 @@
 #[path = "../examples/shared/models.rs"]
 mod models;
 
+mod common;
+
+use common::weights_of;
 use rkeras::prelude::*;
 
 /// Seeded images: smooth blobs in [0, 1], shaped (n, size, size, channels).
@@ -33,14 +36,6 @@ fn blobs(n: usize, size: usize, channels: usize) -> rkeras::Result<Tensor> {
 
 fn cuda() -> Device {
     Device::new_cuda(0).expect("this test needs a CUDA GPU")
-}
-
-fn weights_of(model: &Model) -> rkeras::Result<Vec<Vec<f32>>> {
-    model
-        .weights()
-        .iter()
-        .map(|w| Ok(w.var.as_tensor().flatten_all()?.to_vec1::<f32>()?))
-        .collect()
 }
 
 fn max_difference(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {

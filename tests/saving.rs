@@ -5,8 +5,11 @@
 #[path = "../examples/shared/models.rs"]
 mod models;
 
+mod common;
+
 use std::path::PathBuf;
 
+use common::weights_of;
 use rkeras::fit::{load_checkpoint, load_model};
 use rkeras::model::saving::Registry;
 use rkeras::prelude::*;
@@ -22,14 +25,6 @@ fn blobs(n: usize) -> rkeras::Result<Tensor> {
         .map(|i| ((i * 37 % 101) as f32 / 100.0).powi(2))
         .collect();
     Ok(Tensor::from_vec(values, (n, 28, 28, 1), &Device::Cpu)?)
-}
-
-fn weights_of(model: &Model) -> rkeras::Result<Vec<Vec<f32>>> {
-    model
-        .weights()
-        .iter()
-        .map(|w| Ok(w.var.as_tensor().flatten_all()?.to_vec1::<f32>()?))
-        .collect()
 }
 
 #[test]

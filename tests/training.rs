@@ -3,8 +3,11 @@
 #[path = "../examples/shared/models.rs"]
 mod models;
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
+use common::weights_of;
 use rkeras::fit::callbacks::{Logs, TrainingControl};
 use rkeras::prelude::*;
 
@@ -21,14 +24,6 @@ fn blobs(n: usize) -> rkeras::Result<Tensor> {
         }
     }
     Ok(Tensor::from_vec(data, (n, 28, 28, 1), &Device::Cpu)?)
-}
-
-fn weights_of(model: &Model) -> rkeras::Result<Vec<Vec<f32>>> {
-    model
-        .weights()
-        .iter()
-        .map(|w| Ok(w.var.as_tensor().flatten_all()?.to_vec1::<f32>()?))
-        .collect()
 }
 
 fn quiet() -> FitOptions<'static> {

@@ -43,6 +43,17 @@ pub(crate) fn random_var(rng: &mut Lcg, dims: &[usize]) -> Var {
     Var::from_tensor(&random_tensor(rng, dims)).unwrap()
 }
 
+/// The gradients of `sum(y · upstream)`: candle's backward pass from `y` with `upstream` as
+/// the gradient of its output.
+pub(crate) fn gradients_against(y: &Tensor, upstream: &Tensor) -> candle_core::backprop::GradStore {
+    (y * upstream)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap()
+}
+
 /// The tensor's elements, flattened, as f32.
 pub(crate) fn values(t: &Tensor) -> Vec<f32> {
     t.flatten_all().unwrap().to_vec1::<f32>().unwrap()

@@ -7,7 +7,7 @@ use super::composed;
 use super::geometry::ConvGeometry;
 use super::op::Conv2dOp;
 use super::{conv2d, conv2d_backward, Conv2dParams, Conv2dWanted};
-use crate::test_util::{assert_close, random_tensor, random_var, values, Lcg};
+use crate::test_util::{assert_close, gradients_against, random_tensor, random_var, values, Lcg};
 
 /// A convolution problem in plain arrays.
 struct Problem {
@@ -159,12 +159,7 @@ impl Problem {
             "{what}"
         );
         assert_close(&format!("{what}: y"), &values(&y), &reference.y, tolerance);
-        let grads = (&y * &upstream)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
+        let grads = gradients_against(&y, &upstream);
         let grad = |v: &candle_core::Var| values(grads.get(v).expect("gradient present"));
         assert_close(
             &format!("{what}: dx"),
@@ -381,12 +376,7 @@ fn without_bias_and_with_non_contiguous_input() {
         &values(&upstream),
     );
     assert_close("y", &values(&y), &reference.y, 1e-5);
-    let grads = (&y * &upstream)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
+    let grads = gradients_against(&y, &upstream);
     let x_grad = grads.get(&nchw).unwrap().permute((0, 2, 3, 1)).unwrap();
     assert_close("dx", &values(&x_grad), &reference.x_grad, 1e-5);
     let kernel_grad = grads.get(&stored).unwrap().permute((1, 2, 3, 0)).unwrap();
@@ -440,12 +430,7 @@ fn composed_fallback_matches_the_reference_with_its_gradients() {
         let what = format!("composed {:?}", problem.params);
         assert_close(&format!("{what}: y"), &values(&y), &reference.y, 1e-5);
         let upstream = Tensor::from_vec(upstream, y.dims(), &Device::Cpu).unwrap();
-        let grads = (&y * &upstream)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
+        let grads = gradients_against(&y, &upstream);
         let grad = |v: &candle_core::Var| values(grads.get(v.as_tensor()).unwrap());
         assert_close(&format!("{what}: dx"), &grad(&x), &reference.x_grad, 1e-4);
         let dkernel = grad(&kernel);

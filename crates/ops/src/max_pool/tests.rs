@@ -5,7 +5,7 @@ use candle_core::{Device, Tensor};
 use super::composed;
 use super::{max_pool2d, max_pool2d_backward};
 use crate::padding::Padding2d;
-use crate::test_util::{assert_close, random_tensor, random_var, values, Lcg};
+use crate::test_util::{assert_close, gradients_against, random_tensor, random_var, values, Lcg};
 
 /// Naive pooling: for each output cell, scan the window's real cells in row-major order;
 /// returns the maxima and, for each output cell, the flat input index of its first maximum.
@@ -62,12 +62,7 @@ fn check(
     assert_eq!(y.dims(), out_dims);
     assert_close("max_pool2d y", &values(&y), &maxima, 0.0);
     let upstream = random_tensor(&mut rng, y.dims());
-    let grads = (&y * &upstream)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
+    let grads = gradients_against(&y, &upstream);
     let mut expected = vec![0f64; x.elem_count()];
     for (&index, &g) in args.iter().zip(&values(&upstream)) {
         expected[index] += g as f64;

@@ -2,8 +2,9 @@
 //! CPU. The CPU kernels are tested against independent references elsewhere; here the CPU is
 //! the reference for candle's GPU kernels and the composed ops rkeras runs on them.
 //!
-//! Built only with `--features cuda`, and it needs a GPU: `cargo test --features cuda --test cuda`.
-#![cfg(feature = "cuda")]
+//! Run with `--features cuda` on a machine with a GPU:
+//! `cargo test --release --features cuda --test cuda`. Without the feature the tests still
+//! compile (so they cannot rot unseen) and are ignored.
 
 #[path = "../examples/shared/models.rs"]
 mod models;
@@ -113,6 +114,7 @@ fn adam_bce(model: &Model) -> rkeras::fit::Result<()> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "cuda"), ignore = "needs --features cuda and a GPU")]
 fn the_dense_autoencoders_train_alike() -> rkeras::Result<()> {
     let x = blobs(32, 28, 1)?;
     let models = on_both(3, || Ok(models::create_dense_ae()?.autoencoder))?;
@@ -122,6 +124,7 @@ fn the_dense_autoencoders_train_alike() -> rkeras::Result<()> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "cuda"), ignore = "needs --features cuda and a GPU")]
 fn the_sparse_autoencoder_with_its_activity_penalty_trains_alike() -> rkeras::Result<()> {
     let x = blobs(32, 28, 1)?;
     let models = on_both(5, || Ok(models::create_sparse_ae()?.autoencoder))?;
@@ -132,6 +135,7 @@ fn the_sparse_autoencoder_with_its_activity_penalty_trains_alike() -> rkeras::Re
 /// about the learning rate whatever its gradient's size, so a gradient that is rounding noise
 /// (cuDNN sums in other orders, and may use TF32) would show as a full step of difference.
 #[test]
+#[cfg_attr(not(feature = "cuda"), ignore = "needs --features cuda and a GPU")]
 fn the_conv_autoencoder_trains_alike() -> rkeras::Result<()> {
     let x = blobs(8, 28, 1)?;
     let models = on_both(6, || Ok(models::create_deep_conv_ae()?.autoencoder))?;
@@ -140,6 +144,7 @@ fn the_conv_autoencoder_trains_alike() -> rkeras::Result<()> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "cuda"), ignore = "needs --features cuda and a GPU")]
 fn the_denoiser_reuses_a_gpu_autoencoder() -> rkeras::Result<()> {
     rkeras::utils::set_default_device(cuda());
     rkeras::utils::set_random_seed(8);
@@ -193,6 +198,7 @@ fn stack_model(stack: &Stack) -> rkeras::Result<Model> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "cuda"), ignore = "needs --features cuda and a GPU")]
 fn conv_pool_and_upsampling_agree_for_odd_even_strided_same_and_valid() -> rkeras::Result<()> {
     let stacks = [
         Stack {
@@ -238,6 +244,7 @@ fn conv_pool_and_upsampling_agree_for_odd_even_strided_same_and_valid() -> rkera
 }
 
 #[test]
+#[cfg_attr(not(feature = "cuda"), ignore = "needs --features cuda and a GPU")]
 fn a_model_trained_on_the_gpu_saves_and_loads_on_the_cpu() -> rkeras::Result<()> {
     let dir = std::env::temp_dir().join(format!("rkeras-cuda-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

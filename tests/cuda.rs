@@ -35,10 +35,12 @@ fn blobs(n: usize, size: usize, channels: usize) -> rkeras::Result<Tensor> {
     )?)
 }
 
+/// The first CUDA GPU; the test fails where there is none.
 fn cuda() -> Device {
     Device::new_cuda(0).expect("this test needs a CUDA GPU")
 }
 
+/// The largest absolute difference between two models' weights.
 fn max_difference(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
@@ -72,9 +74,8 @@ fn on_both(seed: u64, build: impl Fn() -> rkeras::Result<Model>) -> rkeras::Resu
     Ok([cpu, gpu])
 }
 
-/// Trains both copies `steps` times on `x -> y` and checks that every loss agrees to
-/// `loss_tolerance` (relative) and the weights to `weight_tolerance`, then that predict and
-/// evaluate agree.
+/// Trains both copies `steps` times on `x -> y` and checks that every loss agrees to 1e-4
+/// (relative) and the weights to `weight_tolerance`, then that predict and evaluate agree.
 fn check_training(
     [cpu, gpu]: &[Model; 2],
     compile: impl Fn(&Model) -> rkeras::fit::Result<()>,

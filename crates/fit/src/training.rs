@@ -6,7 +6,7 @@ use std::path::Path;
 use candle_core::{Tensor, Var};
 use rkeras_model::Model;
 
-use crate::batches::Batch;
+use crate::batches::{Batch, Rows};
 use crate::callbacks::Logs;
 use crate::compile::{attach, detach, with_compiled, Compiled, IntoLoss, IntoOptimizer};
 use crate::fit_options::FitOptions;
@@ -124,11 +124,9 @@ impl Training for Model {
                 .into_iter()
                 .map(|w| w.var)
                 .collect();
-            let device = self.device();
-            let (xb, yb) = (x.to_device(&device)?, y.to_device(&device)?);
-            let batch = Batch::whole(&xb, &yb);
+            let batch = Batch::new(x, y, Rows::Range(0, rows), &self.device());
             let (loss, parts) = train_step(self, compiled, &trainable, step_path(self), &batch)?;
-            let mut tracker = Tracker::new(compiled.make_metrics(yb.dims())?);
+            let mut tracker = Tracker::new(compiled.make_metrics(y.dims())?);
             tracker.update(loss, rows, &parts)?;
             Ok(tracker.logs(""))
         })

@@ -1,4 +1,4 @@
-//! Argument checks shared by the public ops: dtype, rank and device.
+//! Argument checks shared by the public ops: dtype, rank, shape and device.
 
 use candle_core::{DType, Tensor};
 
@@ -51,4 +51,25 @@ pub(crate) fn expect_same_device(
             rhs: format!("{:?}", rhs.device().location()),
         })
     }
+}
+
+/// Fails unless the dims `lhs` and `rhs` (each with its name) are equal; `expected` says what
+/// should hold, for the message.
+pub(crate) fn expect_same_dims(
+    op: &'static str,
+    expected: &'static str,
+    (lhs_name, lhs): (&'static str, &[usize]),
+    (rhs_name, rhs): (&'static str, &[usize]),
+) -> Result<(), OpsError> {
+    if lhs == rhs {
+        return Ok(());
+    }
+    Err(OpsError::ShapeMismatch {
+        op,
+        expected,
+        lhs_name,
+        lhs: lhs.into(),
+        rhs_name,
+        rhs: rhs.into(),
+    })
 }

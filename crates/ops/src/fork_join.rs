@@ -74,6 +74,11 @@ where
         return Vec::new();
     };
     let rest: Vec<P> = parts.collect();
+    if rest.is_empty() {
+        // Nothing to hand off: the threads lingering from the last split keep waiting for the
+        // next one.
+        return vec![work(first)];
+    }
     let handed_off = rest.len();
     // Ends the lingering of the threads the previous split left spinning, so they take these
     // parts at once.

@@ -29,7 +29,7 @@ const MIN_PART_ROWS: usize = 16;
 /// The row ranges a batch of `rows` samples is cut into for `threads` threads: one part per
 /// thread, but no part under [`MIN_PART_ROWS`] rows (so at least one part), sizes differing by
 /// at most one row, in order.
-pub(crate) fn part_ranges(rows: usize, threads: usize) -> Vec<Range<usize>> {
+fn part_ranges(rows: usize, threads: usize) -> Vec<Range<usize>> {
     let parts = threads.min(rows / MIN_PART_ROWS).max(1);
     let (size, larger) = (rows / parts, rows % parts);
     let mut start = 0;
@@ -56,13 +56,8 @@ pub(crate) fn batch_parts(model: &Model, loss: &dyn Loss, rows: usize) -> Vec<Ra
     part_ranges(rows, rkeras_ops::worker_threads())
 }
 
-/// Rows `range` of a batch tensor (a view, no copy).
-pub(crate) fn rows(batch: &Tensor, range: &Range<usize>) -> Result<Tensor> {
-    Ok(batch.narrow(0, range.start, range.len())?)
-}
-
 /// Each part's share of a batch of `rows` samples: its weight in the batch's mean.
-pub(crate) fn share(range: &Range<usize>, rows: usize) -> f32 {
+fn share(range: &Range<usize>, rows: usize) -> f32 {
     range.len() as f32 / rows as f32
 }
 
@@ -104,11 +99,9 @@ pub(crate) fn combined_loss<T>(parts: &[Part<T>]) -> Result<Tensor> {
             for (part_share, loss, _) in parts {
                 sum += part_share * loss.to_scalar::<f32>()?;
             }
-            let device = parts.first().map(|(_, loss, _)| loss.device().clone());
-            Ok(Tensor::new(
-                sum,
-                &device.unwrap_or(candle_core::Device::Cpu),
-            )?)
+            // Not the one-part arm, and `over_parts` returns at least one part.
+            let device = parts[0].1.device();
+            Ok(Tensor::new(sum, device)?)
         }
     }
 }

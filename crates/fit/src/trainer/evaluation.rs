@@ -4,14 +4,14 @@ use candle_core::Tensor;
 use rkeras_layers::CallContext;
 use rkeras_model::Model;
 
-use super::batch_parts::{combined_loss, over_parts, rows};
+use super::batch_parts::{combined_loss, over_parts};
 use super::inputs::{check_samples, resolve_batch_size, single_output};
 use super::step::{
     batch_loss, logits_loss, recorded_forward, step_path, with_call_losses, with_penalties,
     StepPath,
 };
 use super::tracking::{PartOutputs, Tracker};
-use crate::batches::{batch_count, BatchOrder, Rows};
+use crate::batches::{batch_count, Batch, BatchOrder, Rows};
 use crate::callbacks::Logs;
 use crate::compile::Compiled;
 use crate::losses::Loss;
@@ -37,34 +37,34 @@ pub(crate) fn evaluate_arrays(
     let path = step_path(model);
     let mut order = BatchOrder::new(rows, false);
     for _ in 0..batch_count(rows, batch_size) {
-        let batch = order.next(batch_size);
-        let (xb, yb) = batch.take_pair(x, y, &device)?;
-        let (loss, parts) = evaluation_loss(model, compiled, path, &xb, &yb)?;
+        let batch = Batch::new(x, y, order.next(batch_size), &device);
+        let (loss, parts) = evaluation_loss(model, compiled, path, &batch)?;
         tracker.update(loss.to_scalar::<f32>()? as f64, batch.len(), &parts)?;
     }
     Ok(tracker.logs(prefix))
 }
 
 /// The batch loss (compiled loss, call losses, weight penalties) and the targets and prediction
-/// of each part the batch ran in (see [`over_parts`]), without training. Where training computes the
+/// of each part the batch ran in (see [`over_parts`]; each part gathers its own rows), without
+/// training. Where training computes the
 /// loss from the output's sigmoid logits (the layer-level path), so does evaluation, so that
 /// `loss` and `val_loss` are the same function.
 fn evaluation_loss(
     model: &Model,
     compiled: &Compiled,
     path: StepPath,
-    x: &Tensor,
-    y: &Tensor,
+    batch: &Batch<'_>,
 ) -> Result<(Tensor, PartOutputs)> {
     if path != StepPath::LayerBackward {
-        let (loss, y_pred) = batch_loss(model, compiled, x, y, false)?;
-        return Ok((loss, vec![(y.clone(), y_pred)]));
+        let (x, y) = batch.take()?;
+        let (loss, y_pred) = batch_loss(model, compiled, &x, &y, false)?;
+        return Ok((loss, vec![(y, y_pred)]));
     }
     let loss_fn = compiled.loss.as_ref();
-    let parts = over_parts(model, loss_fn, x.dim(0)?, |range| {
-        let y_part = rows(y, range)?;
-        let (loss, y_pred) = part_loss(model, loss_fn, &rows(x, range)?, &y_part)?;
-        Ok((loss, (y_part, y_pred)))
+    let parts = over_parts(model, loss_fn, batch.len(), |range| {
+        let (x, y) = batch.take_part(range)?;
+        let (loss, y_pred) = part_loss(model, loss_fn, &x, &y)?;
+        Ok((loss, (y, y_pred)))
     })?;
     let loss = combined_loss(&parts)?;
     let predictions = parts.into_iter().map(|(_, _, outputs)| outputs).collect();

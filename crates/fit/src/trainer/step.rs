@@ -45,11 +45,10 @@ pub(crate) fn with_call_losses(loss: Tensor, ctx: &mut CallContext) -> Result<Te
 
 /// `loss` plus the model's weight penalties.
 pub(crate) fn with_penalties(loss: Tensor, model: &Model) -> Result<Tensor> {
-    let mut total = loss;
-    for penalty in model.regularization_losses()? {
-        total = (total + penalty)?;
-    }
-    Ok(total)
+    Ok(match penalty_sum(model)? {
+        Some(penalty) => (loss + penalty)?,
+        None => loss,
+    })
 }
 
 /// How a training step computes its gradients.

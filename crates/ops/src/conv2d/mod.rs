@@ -14,7 +14,7 @@ mod unfold;
 
 use candle_core::Tensor;
 
-use crate::check::{expect_f32_rank, expect_same_device};
+use crate::check::{expect_f32_rank, expect_same_device, expect_same_dims};
 use crate::error::OpsError;
 use crate::padding::Padding2d;
 
@@ -139,19 +139,14 @@ pub fn conv2d_backward(
     expect_f32_rank(OP, "x", x, 4)?;
     expect_f32_rank(OP, "kernel", kernel, 4)?;
     let geometry = ConvGeometry::new(x.dims(), kernel.dims(), params)?;
-    let out_shape: candle_core::Shape = geometry.out_dims().into();
+    let (n, h, w, c) = geometry.out_dims();
     for (name, tensor) in [("output", output), ("output gradient", grad_output)] {
-        if tensor.shape() != &out_shape {
-            return Err(OpsError::ShapeMismatch {
-                op: OP,
-                expected: "the output and its gradient must have the convolution's output shape",
-                lhs_name: name,
-                lhs: tensor.shape().clone(),
-                rhs_name: "expected",
-                rhs: out_shape.clone(),
-            }
-            .into());
-        }
+        expect_same_dims(
+            OP,
+            "the output and its gradient must have the convolution's output shape",
+            (name, tensor.dims()),
+            ("expected", &[n, h, w, c]),
+        )?;
     }
     for tensor in [kernel, output, grad_output] {
         expect_same_device(OP, x, tensor)?;

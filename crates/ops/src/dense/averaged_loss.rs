@@ -22,7 +22,7 @@ pub(crate) trait ElementLoss {
 }
 
 /// Elements per parallel unit of the passes (a row of the flattened input).
-pub(super) const UNIT: usize = 1024;
+const UNIT: usize = 1024;
 
 /// Independent accumulators of the sum: enough lanes for the widest vectors.
 const LANES: usize = 16;

@@ -8,7 +8,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use super::activation::{with_scalar_activation, ScalarActivation};
 use super::parallel::{in_row_chunks, write_rows};
 use super::FusedActivation;
-use crate::check::{expect_f32_rank, expect_same_device};
+use crate::check::{expect_f32_rank, expect_same_device, expect_same_dims};
 use crate::error::OpsError;
 use crate::simd::{vectorized, Kernel};
 use crate::storage::{cpu_f32, CpuView};
@@ -260,17 +260,12 @@ pub fn bias_activation_backward(
     want_bias: bool,
 ) -> candle_core::Result<(Tensor, Option<Tensor>)> {
     expect_f32_rank(OP, "y", y, 2)?;
-    if y.dims() != grad_y.dims() {
-        return Err(OpsError::ShapeMismatch {
-            op: OP,
-            expected: "y and grad_y of one shape",
-            lhs_name: "y",
-            lhs: y.shape().clone(),
-            rhs_name: "grad_y",
-            rhs: grad_y.shape().clone(),
-        }
-        .into());
-    }
+    expect_same_dims(
+        OP,
+        "y and grad_y of one shape",
+        ("y", y.dims()),
+        ("grad_y", grad_y.dims()),
+    )?;
     let (grad_x, grad_bias) = backward_tensors(activation, y, grad_y, true, want_bias)?;
     match grad_x {
         Some(grad_x) => Ok((grad_x, grad_bias)),
@@ -354,7 +349,9 @@ impl CustomOp1 for ActivationOp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::{assert_close, random_tensor, random_var, values, Lcg};
+    use crate::test_util::{
+        assert_close, gradients_against, random_tensor, random_var, values, Lcg,
+    };
     use candle_core::{DType, Device, Var};
 
     const ALL: [FusedActivation; 4] = [
@@ -407,7 +404,7 @@ mod tests {
                 let bias = random_var(&mut rng, &[cols]);
                 let upstream = random_tensor(&mut rng, &[rows, cols]);
                 let y = bias_activation(x.as_tensor(), Some(bias.as_tensor()), activation)?;
-                let grads = (&y * &upstream)?.sum_all()?.backward()?;
+                let grads = gradients_against(&y, &upstream);
                 let (want_y, want_gx, want_gb) = naive(
                     activation,
                     &values(x.as_tensor()),
@@ -441,7 +438,7 @@ mod tests {
                 let x = random_var(&mut rng, &[rows, cols]);
                 let upstream = random_tensor(&mut rng, &[rows, cols]);
                 let y = bias_activation(x.as_tensor(), None, activation)?;
-                let grads = (&y * &upstream)?.sum_all()?.backward()?;
+                let grads = gradients_against(&y, &upstream);
                 let (want_y, want_gx, _) = naive(
                     activation,
                     &values(x.as_tensor()),

@@ -6,8 +6,7 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use crate::fork_join::caller_and_pool;
-use crate::fork_join::worker_threads;
+use crate::fork_join::{caller_and_pool, worker_threads};
 use crate::simd::{vectorized, Kernel};
 
 /// The fewest elements one task gets: below this the hand-off to another thread costs more than

@@ -10,8 +10,7 @@ use candle_core::Tensor;
 
 use crate::check::{expect_f32_rank, expect_same_device};
 use crate::error::OpsError;
-use crate::fork_join::caller_and_pool;
-use crate::fork_join::worker_threads;
+use crate::fork_join::{caller_and_pool, worker_threads};
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
 use crate::storage::CpuView;
 

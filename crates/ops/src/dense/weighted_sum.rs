@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use candle_core::Tensor;
 
-use crate::check::{expect_f32, expect_same_device};
+use crate::check::{expect_f32, expect_same_device, expect_same_dims};
 use crate::error::OpsError;
 use crate::fork_join::{caller_and_pool, worker_threads};
 use crate::simd::{vectorized, Kernel};
@@ -37,17 +37,12 @@ pub fn weighted_sums(groups: &[Vec<(f32, &Tensor)>]) -> candle_core::Result<Vec<
         for &(weight, term) in group {
             expect_f32(OP, "term", term)?;
             expect_same_device(OP, first, term)?;
-            if term.shape() != first.shape() {
-                return Err(OpsError::ShapeMismatch {
-                    op: OP,
-                    expected: "the terms of one sum to have one shape",
-                    lhs_name: "first term",
-                    lhs: first.shape().clone(),
-                    rhs_name: "term",
-                    rhs: term.shape().clone(),
-                }
-                .into());
-            }
+            expect_same_dims(
+                OP,
+                "the terms of one sum to have one shape",
+                ("first term", first.dims()),
+                ("term", term.dims()),
+            )?;
             group_views.push((weight, CpuView::of(OP, "term", term)?));
         }
         views.push(group_views);

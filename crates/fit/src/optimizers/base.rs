@@ -11,7 +11,7 @@ use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, TensorId, Var};
 use serde_json::json;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// A variable's optimizer slots: host vectors for contiguous `f32` CPU variables (updated by the
 /// fused host kernel), tensors otherwise.
@@ -159,12 +159,13 @@ impl<R: UpdateRule> BaseOptimizer<R> {
 
     /// The updates of distinct variables, those on the host kernel spread over the threads in
     /// groups of about equal size (one fork-join for the whole step instead of one per large
-    /// variable), the others in order on this thread.
+    /// variable), the others in order on this thread. Updates nothing and returns false when a
+    /// variable is listed twice.
     fn update_distinct_variables(
         &mut self,
-        params: &[(&Var, Tensor, GradientAdjustment)],
+        params: &[(&Var, &Tensor, GradientAdjustment)],
         step: StepScalars,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         for (var, _, _) in params {
             self.ensure_slots(var)?;
         }
@@ -179,11 +180,10 @@ impl<R: UpdateRule> BaseOptimizer<R> {
             slots.iter_mut().map(|(id, slots)| (*id, slots)).collect();
         let (mut host, mut others) = (Vec::new(), Vec::new());
         for (var, grad, adjustment) in params {
+            // Every variable got its slots above, so a missing entry was taken by an earlier
+            // listing of the same variable.
             let Some(slots) = slots_by_id.remove(&var.id()) else {
-                return Err(Error::Config(format!(
-                    "optimizer {}: variable state vanished",
-                    rule.name()
-                )));
+                return Ok(false);
             };
             let update = VariableUpdate {
                 var,
@@ -205,7 +205,7 @@ impl<R: UpdateRule> BaseOptimizer<R> {
             for update in host {
                 update.apply(rule, *weight_decay, step, scratch)?;
             }
-            return Ok(());
+            return Ok(true);
         }
         let rule = &*rule;
         let weight_decay = *weight_decay;
@@ -217,7 +217,8 @@ impl<R: UpdateRule> BaseOptimizer<R> {
                 .try_for_each(|update| update.apply(rule, weight_decay, step, &mut scratch))
         })
         .into_iter()
-        .collect()
+        .collect::<Result<()>>()?;
+        Ok(true)
     }
 }
 
@@ -317,19 +318,15 @@ impl<R: UpdateRule> Optimizer for BaseOptimizer<R> {
             learning_rate: self.learning_rate.at(self.iterations),
             step: self.iterations + 1,
         };
-        let distinct: HashSet<TensorId> = params_and_grads.iter().map(|(v, _)| v.id()).collect();
-        if distinct.len() == params_and_grads.len() {
-            let params: Vec<(&Var, Tensor, GradientAdjustment)> = params_and_grads
-                .iter()
-                .zip(grads)
-                .zip(adjustments)
-                .map(|(((var, _), grad), adjustment)| (*var, grad, adjustment))
-                .collect();
-            self.update_distinct_variables(&params, step)?;
-        } else {
+        let params: Vec<(&Var, &Tensor, GradientAdjustment)> = params_and_grads
+            .iter()
+            .zip(&grads)
+            .zip(adjustments)
+            .map(|(((var, _), grad), adjustment)| (*var, grad, adjustment))
+            .collect();
+        if !self.update_distinct_variables(&params, step)? {
             // A variable listed twice is updated twice, in order, as Keras's loop does.
-            let pairs = params_and_grads.iter().zip(&grads).zip(adjustments);
-            for (((var, _), grad), adjustment) in pairs {
+            for (var, grad, adjustment) in params {
                 self.update_variable(var, grad, step, adjustment)?;
             }
         }

@@ -171,27 +171,25 @@ fn the_denoiser_reuses_a_gpu_autoencoder() -> rkeras::Result<()> {
     Ok(())
 }
 
-/// One conv, pool and upsampling configuration: the conv's kernel, strides and padding, the
-/// pool's size, strides and padding, and the upsampling factors.
+/// One conv, pool and upsampling configuration: the conv's and the pool's (size, strides,
+/// padding), and the upsampling factors.
 struct Stack {
-    kernel: (usize, usize),
-    strides: (usize, usize),
-    conv_padding: &'static str,
-    pool: (usize, usize),
-    pool_strides: (usize, usize),
-    pool_padding: &'static str,
+    conv: ((usize, usize), (usize, usize), &'static str),
+    pool: ((usize, usize), (usize, usize), &'static str),
     upsampling: (usize, usize),
 }
 
 fn stack_model(stack: &Stack) -> rkeras::Result<Model> {
+    let ((kernel, strides, conv_padding), (pool, pool_strides, pool_padding)) =
+        (stack.conv, stack.pool);
     let input = Input::new(&[9, 9, 2]);
-    let x = Conv2D::new(3, stack.kernel)
-        .strides(stack.strides)
-        .padding(stack.conv_padding)
+    let x = Conv2D::new(3, kernel)
+        .strides(strides)
+        .padding(conv_padding)
         .activation("relu")(input);
-    let x = MaxPooling2D::new(stack.pool)
-        .strides(stack.pool_strides)
-        .padding(stack.pool_padding)(x);
+    let x = MaxPooling2D::new(pool)
+        .strides(pool_strides)
+        .padding(pool_padding)(x);
     let x = UpSampling2D::new(stack.upsampling)(x);
     let x = Conv2D::new(2, (2, 2)).padding("same")(x);
     let output = Dense::new(4).activation("sigmoid")(Flatten::new()(x));
@@ -203,30 +201,18 @@ fn stack_model(stack: &Stack) -> rkeras::Result<Model> {
 fn conv_pool_and_upsampling_agree_for_odd_even_strided_same_and_valid() -> rkeras::Result<()> {
     let stacks = [
         Stack {
-            kernel: (3, 3),
-            strides: (1, 1),
-            conv_padding: "same",
-            pool: (2, 2),
-            pool_strides: (2, 2),
-            pool_padding: "same",
+            conv: ((3, 3), (1, 1), "same"),
+            pool: ((2, 2), (2, 2), "same"),
             upsampling: (2, 2),
         },
         Stack {
-            kernel: (2, 2),
-            strides: (2, 2),
-            conv_padding: "same",
-            pool: (3, 3),
-            pool_strides: (2, 2),
-            pool_padding: "valid",
+            conv: ((2, 2), (2, 2), "same"),
+            pool: ((3, 3), (2, 2), "valid"),
             upsampling: (3, 2),
         },
         Stack {
-            kernel: (4, 3),
-            strides: (1, 2),
-            conv_padding: "valid",
-            pool: (2, 3),
-            pool_strides: (1, 1),
-            pool_padding: "same",
+            conv: ((4, 3), (1, 2), "valid"),
+            pool: ((2, 3), (1, 1), "same"),
             upsampling: (1, 2),
         },
     ];

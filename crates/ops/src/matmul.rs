@@ -1,5 +1,7 @@
 //! A bounds-checked f32 matrix product on top of the `gemm` crate.
 
+use std::mem::MaybeUninit;
+
 use gemm::Parallelism;
 
 /// A read-only strided view of a matrix stored in a slice.
@@ -195,6 +197,41 @@ pub(crate) fn matmul(
     }
 }
 
+/// `lhs * rhs` written into `dst`, the row-major cells of a `lhs.rows x rhs.cols` result that
+/// need not be initialised, and returned as floats: no zero fill first.
+///
+/// On x86-64, gemm's overwriting product (`read_dst = false`) reads none of its destination:
+/// gemm 0.19 then scales the old value by zero, and every one of its x86 kernels skips the load
+/// when the scale is zero (`product_overwrites_without_reading_what_was_there` checks it over
+/// NaN-filled destinations of many shapes). Elsewhere the cells are zeroed first.
+///
+/// Panics if `dst` does not hold exactly the result (an internal invariant).
+pub(crate) fn matmul_uninit<'d>(
+    dst: &'d mut [MaybeUninit<f32>],
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+) -> &'d mut [f32] {
+    let (rows, cols) = (lhs.rows, rhs.cols);
+    assert_eq!(dst.len(), rows * cols, "matmul: destination length differs");
+    if !cfg!(target_arch = "x86_64") || lhs.cols == 0 {
+        for cell in dst.iter_mut() {
+            cell.write(0.0);
+        }
+    }
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`; every cell is written before anyone
+    // reads it: by the zero fill above, or on x86-64 by gemm's overwriting product, which reads
+    // none of its destination (see above).
+    let dst = unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<f32>(), dst.len()) };
+    matmul(
+        MatMut::row_major(dst, rows, cols),
+        lhs,
+        rhs,
+        Accumulate::Overwrite,
+        1,
+    );
+    dst
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +261,53 @@ mod tests {
         );
         for (x, y) in c.iter().zip(naive(&a, &b, m, k, n)) {
             assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn product_overwrites_without_reading_what_was_there() {
+        // Shapes on every path of gemm (vector products, small horizontal kernels, partial and
+        // full tiles, several depth blocks), in every orientation, into NaN-filled cells.
+        let sizes = [1, 2, 3, 15, 16, 17, 33, 64, 65, 130];
+        for m in sizes {
+            for n in sizes {
+                for k in [1, 2, 3, 7, 33, 600] {
+                    for (transpose_a, transpose_b) in
+                        [(false, false), (true, false), (false, true), (true, true)]
+                    {
+                        let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.1 - 0.5).collect();
+                        let b: Vec<f32> = (0..k * n).map(|i| (i % 11) as f32 * 0.1 - 0.4).collect();
+                        let lhs = if transpose_a {
+                            MatRef::row_major(&a, k, m).t()
+                        } else {
+                            MatRef::row_major(&a, m, k)
+                        };
+                        let rhs = if transpose_b {
+                            MatRef::row_major(&b, n, k).t()
+                        } else {
+                            MatRef::row_major(&b, k, n)
+                        };
+                        let mut cells = vec![MaybeUninit::new(f32::NAN); m * n];
+                        let product = matmul_uninit(&mut cells, lhs, rhs);
+                        let mut want = vec![0.0; m * n];
+                        for i in 0..m {
+                            for j in 0..n {
+                                for p in 0..k {
+                                    want[i * n + j] += lhs.data
+                                        [i * lhs.row_stride + p * lhs.col_stride]
+                                        * rhs.data[p * rhs.row_stride + j * rhs.col_stride];
+                                }
+                            }
+                        }
+                        for (got, want) in product.iter().zip(&want) {
+                            assert!(
+                                (got - want).abs() <= 1e-3 * (1.0 + want.abs()),
+                                "{m}x{k}x{n} transposes {transpose_a} {transpose_b}: {got} vs {want}"
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -6,12 +6,14 @@
 //! microseconds of context switches, a noticeable share of a 50-100 us product. Here a large
 //! product is cut into one band of result rows per thread, each a single-threaded gemm.
 
+use std::mem::MaybeUninit;
+
 use candle_core::Tensor;
 
 use crate::check::{expect_f32_rank, expect_same_device};
 use crate::error::OpsError;
 use crate::fork_join::{caller_and_pool, worker_threads};
-use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
+use crate::matmul::{matmul_uninit, MatRef};
 use crate::storage::CpuView;
 
 /// Name used in messages.
@@ -50,35 +52,28 @@ pub fn matmul_2d(
     let (a_data, b_data) = (a_view.f32()?, b_view.f32()?);
     let lhs = view(&a_data, a_dims, transpose_a);
     let rhs = view(&b_data, b_dims, transpose_b);
-    let mut out = vec![0.0f32; m * n];
+    let mut out: Vec<f32> = Vec::with_capacity(m * n);
+    let cells = &mut out.spare_capacity_mut()[..m * n];
     let threads = if m * n * k >= PARALLEL_MIN_MACS {
         worker_threads().min(m)
     } else {
         1
     };
     if threads <= 1 {
-        matmul(
-            MatMut::row_major(&mut out, m, n),
-            lhs,
-            rhs,
-            Accumulate::Overwrite,
-            1,
-        );
+        matmul_uninit(cells, lhs, rhs);
     } else {
         let band = m.div_ceil(threads);
-        let parts = out.chunks_mut(band * n).enumerate().collect();
-        caller_and_pool(parts, |(index, rows_out): (usize, &mut [f32])| {
-            let first = index * band;
-            let rows = rows_out.len() / n;
-            matmul(
-                MatMut::row_major(rows_out, rows, n),
-                lhs.rows(first..first + rows),
-                rhs,
-                Accumulate::Overwrite,
-                1,
-            );
-        });
+        let parts = cells.chunks_mut(band * n).enumerate().collect();
+        caller_and_pool(
+            parts,
+            |(index, rows_out): (usize, &mut [MaybeUninit<f32>])| {
+                let first = index * band;
+                matmul_uninit(rows_out, lhs.rows(first..first + rows_out.len() / n), rhs);
+            },
+        );
     }
+    // SAFETY: `matmul_uninit` wrote every cell of the bands, which cover `0..m * n`.
+    unsafe { out.set_len(m * n) };
     Tensor::from_vec(out, (m, n), a.device())
 }
 

@@ -6,7 +6,7 @@ use super::clipping::{GradientAdjustment, GradientClipping};
 use super::host_kernel::HostUpdate;
 use super::schedules::{LearningRate, LearningRateSchedule};
 use super::update_rule::{slot_count, StepScalars, UpdateRule};
-use super::Optimizer;
+use super::{apply_summed_parts, no_parts, Optimizer};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, TensorId, Var};
 use serde_json::json;
@@ -129,7 +129,7 @@ impl<R: UpdateRule> BaseOptimizer<R> {
     fn update_variable(
         &mut self,
         var: &Var,
-        grad: &Tensor,
+        grad: Gradient<'_>,
         step: StepScalars,
         adjustment: GradientAdjustment,
     ) -> Result<()> {
@@ -163,7 +163,7 @@ impl<R: UpdateRule> BaseOptimizer<R> {
     /// variable is listed twice.
     fn update_distinct_variables(
         &mut self,
-        params: &[(&Var, &Tensor, GradientAdjustment)],
+        params: &[(&Var, Gradient<'_>, GradientAdjustment)],
         step: StepScalars,
     ) -> Result<bool> {
         for (var, _, _) in params {
@@ -187,7 +187,7 @@ impl<R: UpdateRule> BaseOptimizer<R> {
             };
             let update = VariableUpdate {
                 var,
-                grad,
+                grad: *grad,
                 adjustment: *adjustment,
                 slots,
             };
@@ -220,16 +220,64 @@ impl<R: UpdateRule> BaseOptimizer<R> {
         .collect::<Result<()>>()?;
         Ok(true)
     }
+
+    /// One step over checked `(variable, gradient, adjustment)` triples.
+    fn update(&mut self, params: &[(&Var, Gradient<'_>, GradientAdjustment)]) -> Result<()> {
+        let step = StepScalars {
+            learning_rate: self.learning_rate.at(self.iterations),
+            step: self.iterations + 1,
+        };
+        if !self.update_distinct_variables(params, step)? {
+            // A variable listed twice is updated twice, in order, as Keras's loop does.
+            for (var, grad, adjustment) in params {
+                self.update_variable(var, *grad, step, *adjustment)?;
+            }
+        }
+        self.iterations += 1;
+        Ok(())
+    }
 }
 
 /// Steps whose host variables hold fewer weights in all than this update them on one thread.
 const PARALLEL_MIN_WEIGHTS: usize = 1 << 15;
 
+/// A variable's gradient in one step, in the variable's dtype.
+#[derive(Clone, Copy)]
+enum Gradient<'a> {
+    /// One tensor.
+    Whole(&'a Tensor),
+    /// `Σ share · part` over the parts of a batch that ran on separate threads: added up on the
+    /// thread that updates the variable, just before its update, so the sum is still in that
+    /// core's cache when the update reads it.
+    Parts(&'a [(f32, &'a Tensor)]),
+}
+
+impl Gradient<'_> {
+    /// The gradient as one tensor.
+    fn tensor(self) -> Result<Tensor> {
+        match self {
+            Self::Whole(grad) => Ok(grad.clone()),
+            Self::Parts(terms) => Ok(sum_parts(std::slice::from_ref(&terms))?.remove(0)),
+        }
+    }
+}
+
+/// For each variable's `(share, part)` terms, `Σ share · part`, all in one pass (see
+/// [`rkeras_ops::weighted_sums`]); a lone term of share 1 is the gradient itself.
+pub(super) fn sum_parts(terms: &[&[(f32, &Tensor)]]) -> Result<Vec<Tensor>> {
+    if let [[(share, grad)]] = terms {
+        if *share == 1.0 {
+            return Ok(vec![(*grad).clone()]);
+        }
+    }
+    let groups: Vec<Vec<(f32, &Tensor)>> = terms.iter().map(|terms| terms.to_vec()).collect();
+    Ok(rkeras_ops::weighted_sums(&groups)?)
+}
+
 /// One variable's update in a step.
 struct VariableUpdate<'a> {
     var: &'a Var,
-    /// The gradient, in the variable's dtype.
-    grad: &'a Tensor,
+    grad: Gradient<'a>,
     adjustment: GradientAdjustment,
     slots: &'a mut Slots,
 }
@@ -251,7 +299,7 @@ impl VariableUpdate<'_> {
         } = self;
         match slots {
             Slots::Host(host_slots) => {
-                let grad = grad.contiguous()?;
+                let grad = grad.tensor()?.contiguous()?;
                 let op = HostUpdate {
                     rule,
                     step,
@@ -264,7 +312,7 @@ impl VariableUpdate<'_> {
             }
             Slots::Tensors(tensor_slots) => {
                 let mut weights = var.as_tensor().detach();
-                let grad = adjustment.apply_tensor(&grad.detach())?;
+                let grad = adjustment.apply_tensor(&grad.tensor()?.detach())?;
                 if let Some(decay) = weight_decay {
                     weights = (&weights
                         - weights
@@ -314,24 +362,45 @@ impl<R: UpdateRule> Optimizer for BaseOptimizer<R> {
             });
         }
         let adjustments = self.clipping.adjustments(&grads)?;
-        let step = StepScalars {
-            learning_rate: self.learning_rate.at(self.iterations),
-            step: self.iterations + 1,
-        };
-        let params: Vec<(&Var, &Tensor, GradientAdjustment)> = params_and_grads
+        let params: Vec<(&Var, Gradient<'_>, GradientAdjustment)> = params_and_grads
             .iter()
             .zip(&grads)
             .zip(adjustments)
-            .map(|(((var, _), grad), adjustment)| (*var, grad, adjustment))
+            .map(|(((var, _), grad), adjustment)| (*var, Gradient::Whole(grad), adjustment))
             .collect();
-        if !self.update_distinct_variables(&params, step)? {
-            // A variable listed twice is updated twice, in order, as Keras's loop does.
-            for (var, grad, adjustment) in params {
-                self.update_variable(var, grad, step, adjustment)?;
+        self.update(&params)
+    }
+
+    fn apply_gradient_parts(&mut self, params: &[(&Var, Vec<(f32, &Tensor)>)]) -> Result<()> {
+        // Clipping needs every whole gradient before any update, and a part in another dtype
+        // needs converting first: those take the default path.
+        let summed_in_update = !self.clipping.is_active()
+            && params
+                .iter()
+                .all(|(var, terms)| terms.iter().all(|(_, grad)| grad.dtype() == var.dtype()));
+        if !summed_in_update {
+            return apply_summed_parts(self, params);
+        }
+        self.learning_rate.validate()?;
+        for (var, terms) in params {
+            if terms.is_empty() {
+                return Err(no_parts(var));
+            }
+            for (_, grad) in terms {
+                self.check_gradient(var, grad)?;
             }
         }
-        self.iterations += 1;
-        Ok(())
+        let params: Vec<(&Var, Gradient<'_>, GradientAdjustment)> = params
+            .iter()
+            .map(|(var, terms)| {
+                let grad = match terms.as_slice() {
+                    [(share, grad)] if *share == 1.0 => Gradient::Whole(grad),
+                    terms => Gradient::Parts(terms),
+                };
+                (*var, grad, GradientAdjustment::Identity)
+            })
+            .collect();
+        self.update(&params)
     }
 
     fn learning_rate(&self) -> f64 {
@@ -538,6 +607,91 @@ mod tests {
         assert_close(&a.to_vec1::<f32>()?, &[-0.6], 1e-7);
         assert_close(&b.to_vec1::<f32>()?, &[-0.8], 1e-7);
         Ok(())
+    }
+
+    #[test]
+    fn gradient_parts_are_weighted_by_share_and_added() -> Result<()> {
+        let cpu = &Device::Cpu;
+        let t = |values: &[f32]| Tensor::new(values, cpu);
+        let (a_first, a_second, b_first) = (t(&[4.0, 8.0])?, t(&[2.0, -4.0])?, t(&[10.0])?);
+        // SGD with lr 1: w -= 0.75 · first + 0.25 · second, b only in the first part.
+        // a: [1, 2] - [3.5, 5]; b: [0] - 7.5. With clipvalue 4 (the default path, which adds the
+        // parts before clipping): a's sum becomes [3.5, 4], b's 4.
+        let cases = [
+            (None, [-2.5f32, -3.0], -7.5f32),
+            (Some(4.0), [-2.5, -2.0], -4.0),
+        ];
+        for (clip, want_a, want_b) in cases {
+            let (a, b) = (var(&[1.0, 2.0])?, var(&[0.0])?);
+            let mut sgd = SGD::new().learning_rate(1.0);
+            if let Some(bound) = clip {
+                sgd = sgd.clipvalue(bound);
+            }
+            sgd.apply_gradient_parts(&[
+                (&a, vec![(0.75, &a_first), (0.25, &a_second)]),
+                (&b, vec![(0.75, &b_first)]),
+            ])?;
+            assert_eq!(a.to_vec1::<f32>()?, want_a, "clip {clip:?}");
+            assert_eq!(b.to_vec1::<f32>()?, [want_b], "clip {clip:?}");
+            assert_eq!(sgd.iterations(), 1);
+            let message = sgd.apply_gradient_parts(&[(&a, vec![])]).unwrap_err();
+            assert!(
+                message.to_string().contains("no gradient parts"),
+                "{message}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn adam_on_gradient_parts_matches_adam_on_their_sum_on_two_threads() -> Result<()> {
+        // Large enough to update over both threads, each summing its variables' parts.
+        let values = |len: usize, seed: f32| -> Vec<f32> {
+            (0..len).map(|i| (i as f32 * 0.37 + seed).sin()).collect()
+        };
+        let lens = [40_000, 3, 20_000];
+        crate::test_threads::on_two_threads(|| -> Result<()> {
+            let cpu = &Device::Cpu;
+            let make = || -> Result<Vec<Var>> {
+                lens.iter()
+                    .map(|&len| Ok(Var::new(values(len, 0.0), cpu)?))
+                    .collect()
+            };
+            let (by_parts, by_sum) = (make()?, make()?);
+            let parts: Vec<[Tensor; 2]> = lens
+                .iter()
+                .map(|&len| -> Result<[Tensor; 2]> {
+                    Ok([
+                        Tensor::new(values(len, 1.0), cpu)?,
+                        Tensor::new(values(len, 2.0), cpu)?,
+                    ])
+                })
+                .collect::<Result<_>>()?;
+            let (mut adam_parts, mut adam_sum) = (Adam::new(), Adam::new());
+            for _ in 0..3 {
+                let params: Vec<(&Var, Vec<(f32, &Tensor)>)> = by_parts
+                    .iter()
+                    .zip(&parts)
+                    .map(|(var, [first, second])| (var, vec![(0.5, first), (0.25, second)]))
+                    .collect();
+                adam_parts.apply_gradient_parts(&params)?;
+                let sums: Vec<Tensor> = parts
+                    .iter()
+                    .map(|[first, second]| -> Result<Tensor> {
+                        Ok(((first * 0.5)? + (second * 0.25)?)?)
+                    })
+                    .collect::<Result<_>>()?;
+                let pairs: Vec<(&Var, &Tensor)> = by_sum.iter().zip(&sums).collect();
+                adam_sum.apply_gradients(&pairs)?;
+            }
+            for (a, b) in by_parts.iter().zip(&by_sum) {
+                let (a, b) = (a.to_vec1::<f32>()?, b.to_vec1::<f32>()?);
+                for (x, y) in a.iter().zip(&b) {
+                    assert!((x - y).abs() <= 1e-6, "{x} vs {y}");
+                }
+            }
+            Ok(())
+        })
     }
 
     #[test]

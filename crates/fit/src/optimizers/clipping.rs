@@ -64,6 +64,14 @@ impl GradientClipping {
         })
     }
 
+    /// Whether clipping may change a gradient (a bound that is not positive disables it).
+    pub(crate) fn is_active(&self) -> bool {
+        match *self {
+            Self::None => false,
+            Self::Norm(bound) | Self::Value(bound) | Self::GlobalNorm(bound) => bound > 0.0,
+        }
+    }
+
     /// Keras's `clipnorm`, `global_clipnorm` and `clipvalue` config entries.
     pub(crate) fn config_entries(&self) -> [(&'static str, serde_json::Value); 3] {
         let (norm, global, value) = match *self {

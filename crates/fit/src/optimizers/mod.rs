@@ -49,6 +49,14 @@ pub trait Optimizer: Send {
     fn name(&self) -> &str;
     /// One update of every (variable, gradient) pair; state (moments) is created on first use, keyed by the variable (candle `Var`'s tensor id), and the iteration counter advances by one per call.
     fn apply_gradients(&mut self, params_and_grads: &[(&Var, &Tensor)]) -> Result<()>;
+    /// One update from the gradients of the parts of a batch that ran separately: each
+    /// variable's gradient is `Σ share · part` over its `(share, part)` terms (at least one).
+    /// The default adds them up, then calls [`apply_gradients`](Self::apply_gradients);
+    /// [`BaseOptimizer`] adds each variable's parts on the thread that updates it, just before
+    /// the update.
+    fn apply_gradient_parts(&mut self, params: &[(&Var, Vec<(f32, &Tensor)>)]) -> Result<()> {
+        apply_summed_parts(self, params)
+    }
     /// The current value (after the schedule).
     fn learning_rate(&self) -> f64;
     /// Callbacks use this (ReduceLROnPlateau); replaces a schedule by a constant.
@@ -65,6 +73,35 @@ pub trait Optimizer: Send {
     fn load_state(&mut self, vars: &[Var], state: &[(String, Tensor)]) -> Result<()>;
     /// Keras's `get_config`.
     fn config(&self) -> serde_json::Value;
+}
+
+/// [`Optimizer::apply_gradient_parts`] by adding up each variable's parts first.
+fn apply_summed_parts<O: Optimizer + ?Sized>(
+    optimizer: &mut O,
+    params: &[(&Var, Vec<(f32, &Tensor)>)],
+) -> Result<()> {
+    let mut terms = Vec::with_capacity(params.len());
+    for (var, parts) in params {
+        if parts.is_empty() {
+            return Err(no_parts(var));
+        }
+        terms.push(parts.as_slice());
+    }
+    let sums = base::sum_parts(&terms)?;
+    let pairs: Vec<(&Var, &Tensor)> = params
+        .iter()
+        .zip(&sums)
+        .map(|((var, _), sum)| (*var, sum))
+        .collect();
+    optimizer.apply_gradients(&pairs)
+}
+
+/// The error for a variable given no gradient parts.
+fn no_parts(var: &Var) -> Error {
+    Error::Config(format!(
+        "optimizer: no gradient parts for a variable of shape {:?}",
+        var.dims()
+    ))
 }
 
 /// The identifiers [`get`] accepts.

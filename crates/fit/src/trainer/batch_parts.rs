@@ -15,8 +15,7 @@
 
 use std::ops::Range;
 
-use candle_core::{Tensor, Var};
-use rkeras_layers::layer::WeightGrads;
+use candle_core::Tensor;
 use rkeras_model::Model;
 
 use crate::losses::Loss;
@@ -106,41 +105,9 @@ pub(crate) fn combined_loss<T>(parts: &[Part<T>]) -> Result<Tensor> {
     }
 }
 
-/// The batch's gradients from its parts' `(share, gradients)`: the one part's own, or for every
-/// trainable variable the parts' gradients weighted by their shares and added, all variables in
-/// one parallel pass.
-pub(crate) fn combine_gradients(
-    mut parts: Vec<(f32, WeightGrads)>,
-    trainable: &[Var],
-) -> Result<WeightGrads> {
-    if parts.len() == 1 {
-        if let Some((_, whole)) = parts.pop() {
-            return Ok(whole);
-        }
-    }
-    let mut vars = Vec::with_capacity(trainable.len());
-    let mut groups = Vec::with_capacity(trainable.len());
-    for var in trainable {
-        let terms: Vec<(f32, &Tensor)> = parts
-            .iter()
-            .filter_map(|(part_share, grads)| grads.get(var).map(|grad| (*part_share, grad)))
-            .collect();
-        if !terms.is_empty() {
-            vars.push(var);
-            groups.push(terms);
-        }
-    }
-    let mut combined = WeightGrads::new(trainable);
-    for (var, sum) in vars.into_iter().zip(rkeras_ops::weighted_sums(&groups)?) {
-        combined.add(var, sum)?;
-    }
-    Ok(combined)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
 
     #[test]
     fn parts_cover_the_batch_in_order_with_sizes_one_apart() {
@@ -152,27 +119,5 @@ mod tests {
         assert_eq!(part_ranges(31, 2), vec![0..31]);
         assert_eq!(part_ranges(5, 4), vec![0..5]);
         assert_eq!(part_ranges(0, 2), vec![0..0]);
-    }
-
-    #[test]
-    fn gradients_are_weighted_by_share_and_added() -> Result<()> {
-        let a = Var::new(&[1f32, 2.], &Device::Cpu)?;
-        let b = Var::new(&[0f32], &Device::Cpu)?;
-        let only_first = Var::new(&[0f32], &Device::Cpu)?;
-        let trainable = [a.clone(), b.clone(), only_first.clone()];
-        let mut first = WeightGrads::new(&trainable);
-        first.add(&a, Tensor::new(&[4f32, 8.], &Device::Cpu)?)?;
-        first.add(&b, Tensor::new(&[1f32], &Device::Cpu)?)?;
-        first.add(&only_first, Tensor::new(&[10f32], &Device::Cpu)?)?;
-        let mut second = WeightGrads::new(&trainable);
-        second.add(&a, Tensor::new(&[2f32, -4.], &Device::Cpu)?)?;
-        second.add(&b, Tensor::new(&[3f32], &Device::Cpu)?)?;
-        let combined = combine_gradients(vec![(0.75, first), (0.25, second)], &trainable)?;
-        let values = |var: &Var| combined.get(var).unwrap().to_vec1::<f32>().unwrap();
-        // 0.75 * [4, 8] + 0.25 * [2, -4] = [3.5, 5]; 0.75 * 1 + 0.25 * 3 = 1.5; 0.75 * 10.
-        assert_eq!(values(&a), vec![3.5, 5.0]);
-        assert_eq!(values(&b), vec![1.5]);
-        assert_eq!(values(&only_first), vec![7.5]);
-        Ok(())
     }
 }

@@ -9,12 +9,16 @@ use rkeras_layers::{
 };
 use rkeras_model::Model;
 
-use super::{autograd_gradients, layer_gradients, step_path, train_step, StepPath, FORCE_AUTOGRAD};
+use super::{
+    autograd_gradients, gradient_terms, layer_gradients, step_path, train_step, StepPath,
+    FORCE_AUTOGRAD,
+};
 use crate::batches::Batch;
 use crate::compile::{Compiled, IntoLoss, IntoOptimizer};
 use crate::losses::Loss;
 use crate::test_threads::on_two_threads;
 use crate::trainer::batch_parts::batch_parts;
+use crate::trainer::tracking::PartOutputs;
 use crate::{FitOptions, Training};
 
 /// Deterministic values spread over (0, 1): 0.5 + 0.45 sin(0.37 i + phase).
@@ -44,6 +48,22 @@ fn trainable(model: &Model) -> Vec<Var> {
         .collect()
 }
 
+/// [`layer_gradients`] with each variable's gradient parts added up as the optimizer adds them.
+fn summed_layer_gradients(
+    model: &Model,
+    compiled: &Compiled,
+    vars: &[Var],
+    batch: &Batch<'_>,
+) -> crate::Result<(Tensor, PartOutputs, WeightGrads)> {
+    let (loss, predictions, parts) = layer_gradients(model, compiled, vars, batch)?;
+    let mut sums = WeightGrads::new(vars);
+    for (var, terms) in gradient_terms(&parts, vars) {
+        let sum = rkeras_ops::weighted_sums(&[terms])?.remove(0);
+        sums.add(var, sum)?;
+    }
+    Ok((loss, predictions, sums))
+}
+
 /// The prediction of a batch from the `(targets, prediction)` of the parts it ran in.
 fn whole_prediction(parts: &[(Tensor, Tensor)]) -> Tensor {
     let predictions: Vec<&Tensor> = parts.iter().map(|(_, y_pred)| y_pred).collect();
@@ -65,7 +85,7 @@ fn assert_same_gradients(model: &Model, loss: &str, x: &Tensor, y: &Tensor) -> u
     let vars = trainable(model);
     let (loss_ref, pred_ref, grads_ref) = autograd_gradients(model, &compiled, x, y).unwrap();
     let (loss_new, pred_new, grads_new) =
-        layer_gradients(model, &compiled, &vars, &Batch::whole(x, y)).unwrap();
+        summed_layer_gradients(model, &compiled, &vars, &Batch::whole(x, y)).unwrap();
     let pred_new = whole_prediction(&pred_new);
     let max_diff = (pred_ref - &pred_new)
         .unwrap()
@@ -339,7 +359,7 @@ fn a_shuffled_batch_split_over_threads_gathers_each_part_where_it_runs() {
     let (loss, predictions, grads) = on_two_threads(move || {
         let rows = crate::batches::Rows::Indices(ids);
         let batch = Batch::new(x, y, rows, &Device::Cpu);
-        layer_gradients(model, &compiled, vars, &batch)
+        summed_layer_gradients(model, &compiled, vars, &batch)
     })
     .unwrap();
     assert_eq!(predictions.len(), 2, "the batch was not split");
@@ -569,7 +589,8 @@ fn a_random_lambda_is_differentiated_through_the_call_the_forward_made() {
     rkeras_layers::session::set_random_seed(3);
     let (_, _, reference) = autograd_gradients(&model, &compiled, &x, &y).unwrap();
     rkeras_layers::session::set_random_seed(3);
-    let (_, _, layered) = layer_gradients(&model, &compiled, &vars, &Batch::whole(&x, &y)).unwrap();
+    let (_, _, layered) =
+        summed_layer_gradients(&model, &compiled, &vars, &Batch::whole(&x, &y)).unwrap();
     for var in &vars {
         let expected: Vec<f32> = reference
             .get(var.as_tensor())
@@ -697,7 +718,8 @@ fn training_and_evaluation_take_a_saturated_loss_from_the_logits() {
     let x = Tensor::ones((3, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
     let compiled = compiled("binary_crossentropy");
     let (loss, _, _) =
-        layer_gradients(&model, &compiled, &trainable(&model), &Batch::whole(&x, &x)).unwrap();
+        summed_layer_gradients(&model, &compiled, &trainable(&model), &Batch::whole(&x, &x))
+            .unwrap();
     let loss = loss.to_scalar::<f32>().unwrap();
     assert!((loss - 30.0).abs() < 1e-4, "training loss {loss}");
     let logs = super::super::evaluate_arrays(&model, &compiled, &x, &x, 2, "").unwrap();

@@ -6,7 +6,7 @@ use rkeras_layers::layer::{CallRecord, WeightGrads};
 use rkeras_layers::CallContext;
 use rkeras_model::Model;
 
-use super::batch_parts::{combine_gradients, combined_loss, over_parts};
+use super::batch_parts::{combined_loss, over_parts};
 use super::inputs::single_output;
 use super::tracking::PartOutputs;
 use crate::batches::Batch;
@@ -139,25 +139,46 @@ fn layer_backward_step(
     trainable: &[Var],
     batch: &Batch<'_>,
 ) -> Result<(f64, PartOutputs)> {
-    let (total, y_pred, weight_grads) = layer_gradients(model, compiled, trainable, batch)?;
-    let pairs: Vec<(&Var, &Tensor)> = trainable
-        .iter()
-        .filter_map(|v| weight_grads.get(v).map(|g| (v, g)))
-        .collect();
-    compiled.optimizer.apply_gradients(&pairs)?;
+    let (total, y_pred, parts) = layer_gradients(model, compiled, trainable, batch)?;
+    compiled
+        .optimizer
+        .apply_gradient_parts(&gradient_terms(&parts, trainable))?;
     Ok((total.to_scalar::<f32>()? as f64, y_pred))
 }
 
+/// The gradients of a batch, as parts to be weighted by their shares and added: one per part
+/// the batch ran in, and the weight penalties' (share 1) when the model has any.
+pub(crate) type GradientParts = Vec<(f32, WeightGrads)>;
+
+/// Each trainable variable that has a gradient, with its `(share, gradient)` terms in `parts`.
+pub(crate) fn gradient_terms<'a>(
+    parts: &'a GradientParts,
+    trainable: &'a [Var],
+) -> Vec<(&'a Var, Vec<(f32, &'a Tensor)>)> {
+    trainable
+        .iter()
+        .filter_map(|var| {
+            let terms: Vec<(f32, &Tensor)> = parts
+                .iter()
+                .filter_map(|(share, grads)| grads.get(var).map(|grad| (*share, grad)))
+                .collect();
+            (!terms.is_empty()).then_some((var, terms))
+        })
+        .collect()
+}
+
 /// The batch loss, the targets and (detached) prediction of each part the batch ran in (see
-/// [`batch_parts`](super::batch_parts::batch_parts)) and the trainable weights' gradients through the layers' own backward
-/// passes: each part gathered, and its loss and gradients computed by [`part_gradients`], on
-/// its own thread; the weight penalties' by candle's autograd.
+/// [`batch_parts`](super::batch_parts::batch_parts)) and the trainable weights' gradients in
+/// parts through the layers' own backward passes: each part gathered, and its loss and
+/// gradients computed by [`part_gradients`], on its own thread; the weight penalties' by
+/// candle's autograd. The optimizer adds the parts up, each variable's on the thread that
+/// updates it.
 fn layer_gradients(
     model: &Model,
     compiled: &Compiled,
     trainable: &[Var],
     batch: &Batch<'_>,
-) -> Result<(Tensor, PartOutputs, WeightGrads)> {
+) -> Result<(Tensor, PartOutputs, GradientParts)> {
     let loss_fn = compiled.loss.as_ref();
     let parts = over_parts(model, loss_fn, batch.len(), |rows| {
         let (x, y) = batch.take_part(rows)?;
@@ -165,21 +186,22 @@ fn layer_gradients(
         Ok((loss, ((y, y_pred), grads)))
     })?;
     let mut total = combined_loss(&parts)?;
-    let (predictions, shared_grads): (PartOutputs, Vec<(f32, WeightGrads)>) = parts
+    let (predictions, mut gradients): (PartOutputs, GradientParts) = parts
         .into_iter()
         .map(|(part_share, _, (y_pred, grads))| (y_pred, (part_share, grads)))
         .unzip();
-    let mut weight_grads = combine_gradients(shared_grads, trainable)?;
     if let Some(penalty) = penalty_sum(model)? {
         let autograd = penalty.backward()?;
+        let mut penalty_grads = WeightGrads::new(trainable);
         for var in trainable {
             if let Some(grad) = autograd.get(var.as_tensor()) {
-                weight_grads.add(var, grad.clone())?;
+                penalty_grads.add(var, grad.clone())?;
             }
         }
+        gradients.push((1.0, penalty_grads));
         total = (total + penalty.detach())?;
     }
-    Ok((total, predictions, weight_grads))
+    Ok((total, predictions, gradients))
 }
 
 /// The loss of one batch (or part of one), its (detached) prediction and the trainable

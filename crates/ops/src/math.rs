@@ -62,14 +62,42 @@ pub(crate) fn exp(x: f32) -> f32 {
 /// The natural logarithm, within 1 ulp; `-inf` at 0, NaN below 0 and for NaN, `inf` at `inf`.
 #[inline(always)]
 pub(crate) fn ln(x: f32) -> f32 {
-    const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
     /// 2^23: scales a subnormal input into the normal range.
     const SUBNORMAL_SCALE: f32 = 8_388_608.0;
     let subnormal = x < f32::MIN_POSITIVE;
     let scaled = if subnormal { x * SUBNORMAL_SCALE } else { x };
-    let bits = scaled.to_bits();
+    let value = ln_of_normal(scaled, if subnormal { 23 } else { 0 });
+    if x == f32::INFINITY {
+        f32::INFINITY
+    } else if x == 0.0 {
+        f32::NEG_INFINITY
+    } else if x < 0.0 || x.is_nan() {
+        f32::NAN
+    } else {
+        value
+    }
+}
+
+/// [`ln`] for inputs known to be positive normal finite numbers or NaN (NaN stays NaN), such as
+/// probabilities clipped to `[1e-7, 1 - 1e-7]`: the same result without the handling of
+/// subnormals, zero, infinity and negative inputs.
+#[inline(always)]
+pub(crate) fn ln_clipped(x: f32) -> f32 {
+    if x.is_nan() {
+        x
+    } else {
+        ln_of_normal(x, 0)
+    }
+}
+
+/// ln(x · 2^-`scale_exponent`) for a positive normal finite `x` (the scale undoes the one
+/// [`ln`] applies to subnormals): x = m · 2^e, a polynomial in m - 1.
+#[inline(always)]
+fn ln_of_normal(x: f32, scale_exponent: i32) -> f32 {
+    const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
+    let bits = x.to_bits();
     // x = m · 2^e with m in [0.5, 1).
-    let mut e = ((bits >> 23) & 0xff) as i32 - 126 - if subnormal { 23 } else { 0 };
+    let mut e = ((bits >> 23) & 0xff) as i32 - 126 - scale_exponent;
     let m = f32::from_bits((bits & 0x807f_ffff) | 0x3f00_0000);
     // Keep m in [sqrt(1/2), sqrt(2)) and take it relative to 1.
     let small = m < SQRT_HALF;
@@ -89,16 +117,7 @@ pub(crate) fn ln(x: f32) -> f32 {
     let e = e as f32;
     y += e * LN2_LO;
     y -= 0.5 * z;
-    let value = m + y + e * LN2_HI;
-    if x == f32::INFINITY {
-        f32::INFINITY
-    } else if x == 0.0 {
-        f32::NEG_INFINITY
-    } else if x < 0.0 || x.is_nan() {
-        f32::NAN
-    } else {
-        value
-    }
+    m + y + e * LN2_HI
 }
 
 /// ln(1 + u) for `u > -1`, within 2 ulp even where `1 + u` rounds away most of `u`, from the
@@ -156,6 +175,19 @@ mod tests {
             }
         }
         assert!(worst.0 <= 1.0, "ln({}) is {} ulp off", worst.1, worst.0);
+    }
+
+    #[test]
+    fn ln_clipped_is_ln_on_normal_numbers_and_keeps_nan() {
+        for x in samples(f32::MIN_POSITIVE..=f32::MAX).into_iter().chain([
+            1e-7,
+            (1.0f64 - 1e-7) as f32,
+            1.0,
+            f32::MIN_POSITIVE,
+        ]) {
+            assert_eq!(ln_clipped(x).to_bits(), ln(x).to_bits(), "ln({x})");
+        }
+        assert!(ln_clipped(f32::NAN).is_nan());
     }
 
     #[test]

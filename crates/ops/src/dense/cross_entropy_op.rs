@@ -7,7 +7,7 @@ use super::averaged_loss::{
     check_operands, loss_and_gradient, mean_loss, scaled_gradient, ElementLoss,
 };
 use super::parallel::map_pairs;
-use crate::math::ln;
+use crate::math::ln_clipped;
 use crate::storage::{cpu_f32, CpuView};
 
 /// Name used in messages.
@@ -72,10 +72,11 @@ fn clip(p: f32) -> f32 {
 
 /// `-(y·log p + (1-y)·log(1-p))` for a clipped `p`. Both logarithms are finite inside the clip
 /// range, so a term whose weight is exactly 0 (binary targets, the background of images)
-/// contributes exactly 0, as when it is skipped.
+/// contributes exactly 0, as when it is skipped. Both arguments are normal numbers (or NaN):
+/// `p >= 1e-7` and `1 - p >= 2^-23`.
 #[inline(always)]
 fn element_loss(y: f32, p: f32) -> f32 {
-    -(y * ln(p) + (1.0 - y) * ln(1.0 - p))
+    -(y * ln_clipped(p) + (1.0 - y) * ln_clipped(1.0 - p))
 }
 
 /// dL/dp of one element, before the 1/N scale: 0 outside the clip range (NaN passes through).
@@ -131,7 +132,7 @@ impl CustomOp2 for BinaryCrossEntropyOp {
             .then(|| {
                 let grad = map_pairs(&y, &p, |_, p| {
                     let p = clip(p);
-                    (ln(1.0 - p) - ln(p)) * scale
+                    (ln_clipped(1.0 - p) - ln_clipped(p)) * scale
                 });
                 Tensor::from_vec(grad, y_true.shape(), y_true.device())
             })

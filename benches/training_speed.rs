@@ -10,6 +10,8 @@
 //! Epoch times are extrapolated from `steps` timed steps to the 235 steps of an epoch of
 //! batch 256, and labelled so. See `benches/README.md` for the latest figures.
 
+#[path = "../examples/shared/allocator.rs"]
+mod allocator;
 #[path = "../examples/shared/models.rs"]
 mod models;
 
@@ -20,9 +22,6 @@ use rkeras::fit::losses::{BinaryCrossentropy, Loss};
 use rkeras::fit::optimizers::Optimizer;
 use rkeras::layers::CallContext;
 use rkeras::prelude::*;
-
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCH: usize = 256;
 const STEPS_PER_EPOCH: usize = 235;
@@ -116,6 +115,7 @@ fn time_predict(ae: &models::Autoencoder, x: &Tensor) -> rkeras::Result<f64> {
 }
 
 fn main() -> rkeras::Result<()> {
+    allocator::keep_freed_memory();
     let options = parse_options();
     let ((x_train, _), (x_test, _)) = mnist::load_data()?;
     let (x_train, x_test) = (

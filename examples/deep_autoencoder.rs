@@ -3,6 +3,8 @@
 //!
 //! `cargo run --release --example deep_autoencoder -- --epochs 5`
 
+#[path = "shared/allocator.rs"]
+mod allocator;
 #[path = "shared/cli.rs"]
 mod cli;
 #[path = "shared/models.rs"]
@@ -12,10 +14,8 @@ mod pictures;
 #[path = "shared/run.rs"]
 mod run;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> rkeras::Result<()> {
+    allocator::keep_freed_memory();
     let args = run::args_or_exit("deep_autoencoder", 100, 256);
     rkeras::utils::set_random_seed(args.seed);
     let autoencoder = models::create_deep_dense_ae()?;

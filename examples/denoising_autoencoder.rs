@@ -6,6 +6,8 @@
 //! The tutorial trains 200 epochs; the default here is 1 (3750 steps), which already
 //! denoises visibly. `cargo run --release --example denoising_autoencoder -- --epochs 5`
 
+#[path = "shared/allocator.rs"]
+mod allocator;
 #[path = "shared/cli.rs"]
 mod cli;
 #[path = "shared/models.rs"]
@@ -17,10 +19,8 @@ mod run;
 
 use rkeras::prelude::*;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> rkeras::Result<()> {
+    allocator::keep_freed_memory();
     let batch_size = 16;
     let args = run::args_or_exit("denoising_autoencoder", 1, batch_size);
     rkeras::utils::set_random_seed(args.seed);

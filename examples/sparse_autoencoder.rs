@@ -4,6 +4,8 @@
 //!
 //! `cargo run --release --example sparse_autoencoder -- --epochs 5`
 
+#[path = "shared/allocator.rs"]
+mod allocator;
 #[path = "shared/cli.rs"]
 mod cli;
 #[path = "shared/models.rs"]
@@ -15,10 +17,8 @@ mod run;
 
 use rkeras::prelude::*;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> rkeras::Result<()> {
+    allocator::keep_freed_memory();
     let args = run::args_or_exit("sparse_autoencoder", 400, 256);
     rkeras::utils::set_random_seed(args.seed);
     let sparse = models::create_sparse_ae()?;

@@ -55,17 +55,37 @@ impl KernelBias {
 }
 
 /// Adds the activity penalty of `output` to `ctx`, divided by the batch size as Keras 3.14+ does
-/// (`keras/src/layers/layer.py`, `Layer.__call__`).
+/// (`keras/src/layers/layer.py`, `Layer.__call__`): for candle's autograd, or, when
+/// `layer_gradient`, as a loss whose gradient ([`activity_penalty_gradient`]) the layer's own
+/// backward pass adds.
 pub(crate) fn add_activity_penalty(
     regularizer: Option<&Regularizer>,
     output: &Tensor,
     ctx: &mut crate::CallContext,
+    layer_gradient: bool,
 ) -> Result<()> {
     if let Some(r) = regularizer {
-        let batch = output.dims().first().copied().unwrap_or(1).max(1) as f64;
-        ctx.add_loss((r.penalty(output)? / batch)?);
+        let penalty = (r.penalty(output)? / batch_size(output))?;
+        if layer_gradient {
+            ctx.add_loss_with_layer_gradient(penalty);
+        } else {
+            ctx.add_loss(penalty);
+        }
     }
     Ok(())
+}
+
+/// The gradient of [`add_activity_penalty`]'s loss with respect to the layer's `output`.
+pub(crate) fn activity_penalty_gradient(
+    regularizer: &Regularizer,
+    output: &Tensor,
+) -> Result<Tensor> {
+    Ok((regularizer.gradient(output)? / batch_size(output))?)
+}
+
+/// The batch size Keras divides an activity penalty by: the output's first dimension.
+fn batch_size(output: &Tensor) -> f64 {
+    output.dims().first().copied().unwrap_or(1).max(1) as f64
 }
 
 /// The builder methods of a layer with a kernel and a bias (`Dense`, `Conv2D`), whose config

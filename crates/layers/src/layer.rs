@@ -56,6 +56,9 @@ pub struct CallContext {
     /// [`CallContext::keeps_logits`]).
     keep_logits: bool,
     losses: Vec<Tensor>,
+    /// How many of `losses` were added by [`CallContext::add_loss`], whose gradients only
+    /// candle's autograd can follow.
+    losses_for_autograd: usize,
 }
 
 impl CallContext {
@@ -69,6 +72,7 @@ impl CallContext {
             detached_weights: !training,
             keep_logits: false,
             losses: Vec::new(),
+            losses_for_autograd: 0,
         }
     }
 
@@ -80,6 +84,7 @@ impl CallContext {
             detached_weights: true,
             keep_logits: false,
             losses: Vec::new(),
+            losses_for_autograd: 0,
         }
     }
 
@@ -106,8 +111,17 @@ impl CallContext {
         self.keep_logits = keep;
     }
 
-    /// Records a scalar loss produced by this call (Keras's `add_loss`).
+    /// Records a scalar loss produced by this call (Keras's `add_loss`); its gradient is left
+    /// to candle's autograd.
     pub fn add_loss(&mut self, loss: Tensor) {
+        self.losses.push(loss);
+        self.losses_for_autograd += 1;
+    }
+
+    /// Records a scalar loss produced by a recorded call ([`Layer::call_recorded`]) whose
+    /// gradient the layer's own [`Layer::backward`] adds to the gradient of its outputs, such as
+    /// an activity penalty.
+    pub fn add_loss_with_layer_gradient(&mut self, loss: Tensor) {
         self.losses.push(loss);
     }
 
@@ -116,8 +130,15 @@ impl CallContext {
         &self.losses
     }
 
+    /// Whether some added loss needs candle's autograd for its gradient (it was added by
+    /// [`CallContext::add_loss`]).
+    pub fn has_losses_for_autograd(&self) -> bool {
+        self.losses_for_autograd > 0
+    }
+
     /// Takes the added losses out, leaving none.
     pub fn take_losses(&mut self) -> Vec<Tensor> {
+        self.losses_for_autograd = 0;
         std::mem::take(&mut self.losses)
     }
 }
@@ -177,7 +198,9 @@ pub trait Layer: Any + Send + Sync {
     }
 
     /// Runs the layer for training and keeps what [`Layer::backward`] needs: by default the
-    /// inputs and outputs.
+    /// inputs and outputs. A loss the call adds with
+    /// [`CallContext::add_loss_with_layer_gradient`] is the layer's to differentiate in
+    /// `backward`.
     fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
         let outputs = self.call(inputs, ctx)?;
         Ok(CallRecord::new(inputs.to_vec(), outputs))

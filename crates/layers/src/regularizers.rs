@@ -50,12 +50,40 @@ impl Regularizer {
         }
         Ok(total)
     }
+
+    /// The gradient of [`Regularizer::penalty`] with respect to `x`: `l1·sign(x) + 2·l2·x`,
+    /// with the sign 0 at 0 (TensorFlow's gradient of `abs`).
+    pub fn gradient(&self, x: &Tensor) -> Result<Tensor> {
+        let mut total = x.zeros_like()?;
+        if self.l1 != 0.0 {
+            total = (total + (x.sign()? * self.l1)?)?;
+        }
+        if self.l2 != 0.0 {
+            total = (total + (x * (2.0 * self.l2))?)?;
+        }
+        Ok(total)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn gradient_matches_hand_computation() {
+        let x = Tensor::new(&[1.0f32, -2.0, 0.0, 3.0], &Device::Cpu).unwrap();
+        let g = |r: Regularizer| r.gradient(&x).unwrap().to_vec1::<f32>().unwrap();
+        // l1 · sign(x), 0 at 0; 2 · l2 · x.
+        assert_eq!(g(Regularizer::l1(0.5)), [0.5, -0.5, 0.0, 0.5]);
+        let l2 = g(Regularizer::l2(0.1));
+        let l1_l2 = g(Regularizer::l1_l2(0.5, 0.1));
+        for (i, want) in [0.2f32, -0.4, 0.0, 0.6].into_iter().enumerate() {
+            assert!((l2[i] - want).abs() < 1e-6, "{l2:?}");
+            let sign = [0.5f32, -0.5, 0.0, 0.5][i];
+            assert!((l1_l2[i] - (want + sign)).abs() < 1e-6, "{l1_l2:?}");
+        }
+    }
 
     #[test]
     fn penalty_matches_hand_computation() {

@@ -408,7 +408,7 @@ fn a_batch_stays_whole_unless_layers_and_loss_allow_splitting_it() {
 }
 
 #[test]
-fn other_activations_and_activity_penalties_keep_the_autograd_path() {
+fn other_activations_and_conv_activity_penalties_keep_the_autograd_path() {
     let input = Input::new(&[4, 4, 1]);
     let out = Dense::new(2).activation("elu")(Flatten::new()(input));
     assert_eq!(
@@ -423,11 +423,7 @@ fn other_activations_and_activity_penalties_keep_the_autograd_path() {
     );
     // Nested: one such layer inside a sub-model is enough.
     let inner_input = Input::new(&[4, 4, 1]);
-    let inner = Model::new(
-        inner_input,
-        Dense::new(3).activity_regularizer(Regularizer::l1(0.1))(inner_input),
-    )
-    .unwrap();
+    let inner = Model::new(inner_input, Dense::new(3).activation("elu")(inner_input)).unwrap();
     let input = Input::new(&[4, 4, 1]);
     let out = Conv2D::new(1, (1, 1))(inner(input));
     assert_eq!(
@@ -440,6 +436,55 @@ fn other_activations_and_activity_penalties_keep_the_autograd_path() {
         step_path(&Model::new(input, out).unwrap()),
         StepPath::LayerBackward
     );
+}
+
+#[test]
+fn dense_activity_penalties_are_differentiated_by_the_layer_whole_or_split() {
+    // The tutorial's sparse autoencoder's penalty (L1 on a ReLU code), an L1L2 penalty on a
+    // sigmoid output whose loss comes from its logits, and one on an output read through a
+    // Reshape (no logits).
+    let input = Input::new(&[6, 6, 1]);
+    let code = Dense::new(5)
+        .activation("relu")
+        .activity_regularizer(Regularizer::l1(0.05))(Flatten::new()(input));
+    let head = Dense::new(36)
+        .activation("sigmoid")
+        .activity_regularizer(Regularizer::l1_l2(0.01, 0.02));
+    let flat = Model::new(input, head(code)).unwrap();
+    let input = Input::new(&[6, 6, 1]);
+    let code = Dense::new(5)
+        .activation("relu")
+        .activity_regularizer(Regularizer::l1(0.05))(Flatten::new()(input));
+    let image = Reshape::new(&[6, 6, 1])(Dense::new(36)
+        .activation("sigmoid")
+        .activity_regularizer(Regularizer::l2(0.03))(code));
+    let reshaped = Model::new(input, image).unwrap();
+    let x = pseudo_random(&[37, 6, 6, 1], 0.3);
+    let flat_y = x.reshape((37, 36)).unwrap();
+    for parts in [1, 2] {
+        let run = || {
+            assert_eq!(
+                assert_same_gradients(&flat, "binary_crossentropy", &x, &flat_y),
+                4
+            );
+            assert_eq!(
+                assert_same_gradients(&reshaped, "binary_crossentropy", &x, &x),
+                4
+            );
+        };
+        if parts == 2 {
+            on_two_threads(|| {
+                let bce = compiled("binary_crossentropy");
+                assert_eq!(
+                    batch_parts(&flat, bce.loss.as_ref(), 37),
+                    vec![0..19, 19..37]
+                );
+                run();
+            });
+        } else {
+            run();
+        }
+    }
 }
 
 /// The weights' values, in order.

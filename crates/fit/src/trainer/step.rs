@@ -204,12 +204,14 @@ fn layer_gradients(
     Ok((total, predictions, gradients))
 }
 
-/// The loss of one batch (or part of one), its (detached) prediction and the trainable
-/// weights' gradients, without the weight penalties: a forward that builds no candle graph and
-/// records what each layer needs; the loss and its gradient from the loss's own kernel (from
-/// the logits when the output comes from a sigmoid that kept them, as Keras does on TensorFlow)
-/// or else by candle's autograd over the loss of a variable copy of the prediction; then the
-/// model's backward from the prediction's (or its logits') gradient.
+/// The loss of one batch (or part of one) with the losses its call added (activity
+/// penalties), its (detached) prediction and the trainable weights' gradients, without the
+/// weight penalties: a forward that builds no candle graph and records what each layer needs;
+/// the loss and its gradient from the loss's own kernel (from the logits when the output comes
+/// from a sigmoid that kept them, as Keras does on TensorFlow) or else by candle's autograd over
+/// the loss of a variable copy of the prediction; then the model's backward from the
+/// prediction's (or its logits') gradient, in which the layers that added losses add their
+/// gradients.
 fn part_gradients(
     model: &Model,
     loss_fn: &dyn Loss,
@@ -219,7 +221,7 @@ fn part_gradients(
 ) -> Result<(Tensor, Tensor, WeightGrads)> {
     let mut ctx = CallContext::detached_training();
     let (mut record, y_pred) = recorded_forward(model, loss_fn, x, &mut ctx)?;
-    if !ctx.losses().is_empty() {
+    if ctx.has_losses_for_autograd() {
         return Err(Error::Config(format!(
             "model '{}': a layer added a loss during a layer-level backward step, which only \
              candle's autograd can follow",
@@ -240,6 +242,8 @@ fn part_gradients(
         };
         (loss.detach(), grad)
     };
+    // The losses the layers added (activity penalties): their layers add their gradients.
+    let loss = with_call_losses(loss, &mut ctx)?;
     let mut weight_grads = WeightGrads::new(trainable);
     model
         .as_layer()

@@ -207,7 +207,7 @@ impl Conv2DLayer {
             let y = c.activation.apply(&z)?;
             (keep_pre_activation.then_some(z), y)
         };
-        add_activity_penalty(c.activity_regularizer.as_ref(), &y, ctx)?;
+        add_activity_penalty(c.activity_regularizer.as_ref(), &y, ctx, false)?;
         Ok((z, y))
     }
 

@@ -10,7 +10,8 @@ use crate::activations::{Activation, ActivationArg};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::initializers::Initializer;
 use crate::kernel_bias::{
-    add_activity_penalty, kernel_layer_methods, kernel_layer_options, KernelBias,
+    activity_penalty_gradient, add_activity_penalty, kernel_layer_methods, kernel_layer_options,
+    KernelBias,
 };
 use crate::layer::{single_input, CallRecord, WeightGrads};
 use crate::layer_base_methods;
@@ -107,16 +108,18 @@ impl DenseLayer {
 
     /// The output, reading the weights as `ctx` says.
     fn forward(&self, x: &Tensor, ctx: &mut CallContext) -> Result<Tensor> {
-        Ok(self.forward_parts(x, ctx, false)?.0)
+        Ok(self.forward_parts(x, ctx, false, false)?.0)
     }
 
     /// The output and, when `keep_logits` and the activation is a sigmoid computed by the fused
-    /// kernel, its logits (`x·kernel + bias`), both of the output's shape.
+    /// kernel, its logits (`x·kernel + bias`), both of the output's shape. A `recorded` call
+    /// leaves the activity penalty's gradient to [`Layer::backward`].
     fn forward_parts(
         &self,
         x: &Tensor,
         ctx: &mut CallContext,
         keep_logits: bool,
+        recorded: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
         let w = self.built()?;
         let dims = x.dims();
@@ -162,7 +165,7 @@ impl DenseLayer {
             let logits = logits.map(|l| l.reshape(out_dims.as_slice())).transpose()?;
             (y.reshape(out_dims)?, logits)
         };
-        add_activity_penalty(self.config.activity_regularizer.as_ref(), &y, ctx)?;
+        add_activity_penalty(self.config.activity_regularizer.as_ref(), &y, ctx, recorded)?;
         Ok((y, logits))
     }
 
@@ -237,8 +240,7 @@ impl Layer for DenseLayer {
     }
 
     fn has_backward(&self) -> bool {
-        // An activity penalty is a loss added by the call: only candle's autograd follows it.
-        self.config.activity_regularizer.is_none() && self.config.activation.fused().is_some()
+        self.config.activation.fused().is_some()
     }
 
     fn is_per_sample(&self) -> bool {
@@ -248,7 +250,7 @@ impl Layer for DenseLayer {
     fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
         let keep_logits = ctx.keeps_logits();
         let (y, logits) =
-            self.forward_parts(single_input(self.name(), inputs)?, ctx, keep_logits)?;
+            self.forward_parts(single_input(self.name(), inputs)?, ctx, keep_logits, true)?;
         let mut record = CallRecord::new(inputs.to_vec(), vec![y]);
         record.logits = vec![logits];
         Ok(record)
@@ -271,24 +273,43 @@ impl Layer for DenseLayer {
             return Ok(vec![None]);
         }
         let rows = y.elem_count() / self.config.units;
+        let flat_y = y.reshape((rows, self.config.units))?;
+        let activation = self.config.activation.fused();
+        let activation_backward = |grad: &Tensor, want_bias: bool| match activation {
+            Some(activation) => Ok(rkeras_ops::bias_activation_backward(
+                activation, &flat_y, grad, want_bias,
+            )?),
+            None => Err(Error::config(
+                self.name(),
+                "backward needs a fused activation",
+            )),
+        };
+        // The activity penalty's gradient joins the output's.
+        let penalty_grad = self
+            .config
+            .activity_regularizer
+            .as_ref()
+            .map(|r| -> Result<Tensor> {
+                Ok(activity_penalty_gradient(r, y)?.reshape((rows, self.config.units))?)
+            })
+            .transpose()?;
         let dy = dy.reshape((rows, self.config.units))?;
         let (dz, grad_bias) = if record.is_grad_wrt_logits(0) {
-            // The gradient already is the pre-activation's.
+            // The gradient already is the pre-activation's; the penalty's is not yet.
+            let dz = match &penalty_grad {
+                Some(penalty) => (dy + activation_backward(penalty, false)?.0)?,
+                None => dy,
+            };
             let grad_bias = want_bias
-                .then(|| rkeras_ops::bias_gradient(&dy))
+                .then(|| rkeras_ops::bias_gradient(&dz))
                 .transpose()?;
-            (dy, grad_bias)
+            (dz, grad_bias)
         } else {
-            let activation =
-                self.config.activation.fused().ok_or_else(|| {
-                    Error::config(self.name(), "backward needs a fused activation")
-                })?;
-            rkeras_ops::bias_activation_backward(
-                activation,
-                &y.reshape((rows, self.config.units))?,
-                &dy,
-                want_bias,
-            )?
+            let dy = match &penalty_grad {
+                Some(penalty) => (dy + penalty)?,
+                None => dy,
+            };
+            activation_backward(&dy, want_bias)?
         };
         let flat = x.reshape((rows, w.input_dim))?;
         if want_kernel {

@@ -408,15 +408,9 @@ fn a_batch_stays_whole_unless_layers_and_loss_allow_splitting_it() {
 }
 
 #[test]
-fn other_activations_and_conv_activity_penalties_keep_the_autograd_path() {
+fn activations_without_a_fused_kernel_keep_the_autograd_path() {
     let input = Input::new(&[4, 4, 1]);
     let out = Dense::new(2).activation("elu")(Flatten::new()(input));
-    assert_eq!(
-        step_path(&Model::new(input, out).unwrap()),
-        StepPath::Autograd
-    );
-    let input = Input::new(&[4, 4, 1]);
-    let out = Conv2D::new(1, (3, 3)).activity_regularizer(Regularizer::l1(0.01))(input);
     assert_eq!(
         step_path(&Model::new(input, out).unwrap()),
         StepPath::Autograd
@@ -430,16 +424,20 @@ fn other_activations_and_conv_activity_penalties_keep_the_autograd_path() {
         step_path(&Model::new(input, out).unwrap()),
         StepPath::Autograd
     );
-    let input = Input::new(&[4, 4, 1]);
-    let out = Conv2D::new(1, (3, 3)).kernel_regularizer(Regularizer::l2(0.1))(input);
-    assert_eq!(
-        step_path(&Model::new(input, out).unwrap()),
-        StepPath::LayerBackward
-    );
+    for conv in [
+        Conv2D::new(1, (3, 3)).kernel_regularizer(Regularizer::l2(0.1)),
+        Conv2D::new(1, (3, 3)).activity_regularizer(Regularizer::l1(0.01)),
+    ] {
+        let input = Input::new(&[4, 4, 1]);
+        assert_eq!(
+            step_path(&Model::new(input, conv(input)).unwrap()),
+            StepPath::LayerBackward
+        );
+    }
 }
 
 #[test]
-fn dense_activity_penalties_are_differentiated_by_the_layer_whole_or_split() {
+fn activity_penalties_are_differentiated_by_the_layer_whole_or_split() {
     // The tutorial's sparse autoencoder's penalty (L1 on a ReLU code), an L1L2 penalty on a
     // sigmoid output whose loss comes from its logits, and one on an output read through a
     // Reshape (no logits).
@@ -459,6 +457,20 @@ fn dense_activity_penalties_are_differentiated_by_the_layer_whole_or_split() {
         .activation("sigmoid")
         .activity_regularizer(Regularizer::l2(0.03))(code));
     let reshaped = Model::new(input, image).unwrap();
+    // Conv2D: on a fused ReLU, and on tanh (differentiated from its output).
+    let input = Input::new(&[6, 6, 1]);
+    let h = Conv2D::new(2, (3, 3))
+        .activation("relu")
+        .padding("same")
+        .activity_regularizer(Regularizer::l1(0.05))(input);
+    let conv = Model::new(
+        input,
+        Conv2D::new(1, (3, 3))
+            .activation("tanh")
+            .padding("same")
+            .activity_regularizer(Regularizer::l1_l2(0.02, 0.04))(h),
+    )
+    .unwrap();
     let x = pseudo_random(&[37, 6, 6, 1], 0.3);
     let flat_y = x.reshape((37, 36)).unwrap();
     for parts in [1, 2] {
@@ -471,6 +483,7 @@ fn dense_activity_penalties_are_differentiated_by_the_layer_whole_or_split() {
                 assert_same_gradients(&reshaped, "binary_crossentropy", &x, &x),
                 4
             );
+            assert_eq!(assert_same_gradients(&conv, "mse", &x, &x), 4);
         };
         if parts == 2 {
             on_two_threads(|| {

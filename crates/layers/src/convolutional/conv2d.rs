@@ -15,7 +15,8 @@ use crate::convolutional::options::{spatial_geometry, Padding, PaddingArg, Size2
 use crate::core::activation::{activation_gradient, derivative_from_output};
 use crate::initializers::Initializer;
 use crate::kernel_bias::{
-    add_activity_penalty, kernel_layer_methods, kernel_layer_options, KernelBias,
+    activity_penalty_gradient, add_activity_penalty, kernel_layer_methods, kernel_layer_options,
+    KernelBias,
 };
 use crate::layer::{single_input, CallRecord, WeightGrads};
 use crate::layer_base_methods;
@@ -183,12 +184,14 @@ impl Conv2DLayer {
     }
 
     /// The convolution and its activation, returning the pre-activation too when
-    /// `keep_pre_activation` (and the activation is not fused into the kernel).
+    /// `keep_pre_activation` (and the activation is not fused into the kernel). A `recorded`
+    /// call leaves the activity penalty's gradient to [`Layer::backward`].
     fn forward(
         &self,
         inputs: &[Tensor],
         ctx: &mut CallContext,
         keep_pre_activation: bool,
+        recorded: bool,
     ) -> Result<(Option<Tensor>, Tensor)> {
         let x = single_input(self.name(), inputs)?;
         let (w, params) = self.checked(x)?;
@@ -207,7 +210,7 @@ impl Conv2DLayer {
             let y = c.activation.apply(&z)?;
             (keep_pre_activation.then_some(z), y)
         };
-        add_activity_penalty(c.activity_regularizer.as_ref(), &y, ctx, false)?;
+        add_activity_penalty(c.activity_regularizer.as_ref(), &y, ctx, recorded)?;
         Ok((z, y))
     }
 
@@ -271,13 +274,12 @@ impl Layer for Conv2DLayer {
     }
 
     fn call(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>> {
-        let (_, y) = self.forward(inputs, ctx, false)?;
+        let (_, y) = self.forward(inputs, ctx, false, false)?;
         Ok(vec![y])
     }
 
     fn has_backward(&self) -> bool {
-        // An activity penalty is a loss added by the call: only candle's autograd follows it.
-        self.config.activity_regularizer.is_none()
+        true
     }
 
     fn is_per_sample(&self) -> bool {
@@ -286,7 +288,7 @@ impl Layer for Conv2DLayer {
 
     fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
         let keep_pre_activation = !derivative_from_output(self.config.activation);
-        let (pre_activation, y) = self.forward(inputs, ctx, keep_pre_activation)?;
+        let (pre_activation, y) = self.forward(inputs, ctx, keep_pre_activation, true)?;
         let mut record = CallRecord::new(inputs.to_vec(), vec![y]);
         record.state = pre_activation.map(|z| Box::new(z) as Box<dyn Any + Send + Sync>);
         Ok(record)
@@ -312,15 +314,20 @@ impl Layer for Conv2DLayer {
         }
         let activation = self.config.activation;
         let relu = activation == Activation::Relu;
+        // The activity penalty's gradient joins the output's.
+        let dy = match &self.config.activity_regularizer {
+            Some(regularizer) => (dy + activity_penalty_gradient(regularizer, y)?)?,
+            None => dy.clone(),
+        };
         // ReLU's mask is applied by the kernel itself, from the output.
         let dz = if relu {
-            dy.clone()
+            dy
         } else {
             let z = record
                 .state
                 .as_ref()
                 .and_then(|s| s.downcast_ref::<Tensor>());
-            activation_gradient(activation, z, y, dy)?
+            activation_gradient(activation, z, y, &dy)?
         };
         let grads =
             rkeras_ops::conv2d_backward(x, kernel.as_tensor(), y, &dz, &params, relu, wanted)?;

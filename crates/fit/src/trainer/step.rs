@@ -56,8 +56,9 @@ pub(crate) fn with_penalties(loss: Tensor, model: &Model) -> Result<Tensor> {
 pub(crate) enum StepPath {
     /// candle's autograd over the whole step.
     Autograd,
-    /// The layers' own backward passes (every layer has one, the model runs on the CPU and no
-    /// call adds a loss): candle's autograd only over the loss and the weight penalties.
+    /// The layers' own backward passes (every layer has one, the model runs on the CPU, and the
+    /// layers differentiate the losses their calls add, such as activity penalties): candle's
+    /// autograd only over the loss and the weight penalties.
     LayerBackward,
 }
 

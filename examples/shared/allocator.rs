@@ -5,8 +5,10 @@
 //! autoencoder) and frees them at its end. By default mimalloc returns freed memory to the OS
 //! 10 ms later, so every step of more than 10 ms maps its buffers anew, and the kernel zeroes
 //! each page on first touch: a quarter of a conv step went to zeroing pages (60 000 page faults
-//! in 8 steps). Keeping the memory makes the conv step 20-30% faster and a deep-autoencoder
-//! epoch about 10% faster; the process's peak memory does not change, it is just not given back.
+//! in 8 steps). Keeping the memory took the deep autoencoder's example from 45 000 page faults
+//! to 550 over five epochs and its epoch about 10% faster. The cost: memory freed once is never
+//! given back, so the examples' peak memory rose from about 0.45 to 0.6 GB (the data loader's
+//! temporaries stay mapped).
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -173,13 +173,42 @@ pub(crate) fn matmul(
     // SAFETY: every view was bounds-checked when it was built (so every index the product
     // touches is inside its slice), and `dst` (a unique borrow) cannot alias `lhs` or `rhs`.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
+        gemm_into(
             dst.data.as_mut_ptr(),
-            dst.col_stride as isize,
-            dst.row_stride as isize,
+            (dst.row_stride, dst.col_stride),
+            lhs,
+            rhs,
+            read_dst,
+            parallelism,
+        );
+    }
+}
+
+/// gemm's `dst (=|+=) lhs * rhs` (adding when `read_dst`) into the `lhs.rows x rhs.cols`
+/// matrix whose element (r, c) is at `dst + r * row_stride + c * col_stride`.
+///
+/// # Safety
+///
+/// Every element of that matrix must lie in one allocation the caller may write, that does not
+/// overlap `lhs` or `rhs`; when `read_dst`, every element must be initialised.
+unsafe fn gemm_into(
+    dst: *mut f32,
+    (row_stride, col_stride): (usize, usize),
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    read_dst: bool,
+    parallelism: Parallelism,
+) {
+    // SAFETY: the caller's contract covers the destination; `lhs` and `rhs` were bounds-checked
+    // when they were built.
+    unsafe {
+        gemm::gemm(
+            lhs.rows,
+            rhs.cols,
+            lhs.cols,
+            dst,
+            col_stride as isize,
+            row_stride as isize,
             read_dst,
             lhs.data.as_ptr(),
             lhs.col_stride as isize,
@@ -201,9 +230,11 @@ pub(crate) fn matmul(
 /// need not be initialised, and returned as floats: no zero fill first.
 ///
 /// On x86-64, gemm's overwriting product (`read_dst = false`) reads none of its destination:
-/// gemm 0.19 then scales the old value by zero, and every one of its x86 kernels skips the load
-/// when the scale is zero (`product_overwrites_without_reading_what_was_there` checks it over
-/// NaN-filled destinations of many shapes). Elsewhere the cells are zeroed first.
+/// gemm 0.19.0 (pinned for this) then scales the old value by zero, and every one of its x86
+/// kernels, vector products and small-matrix paths skips the load when the scale is zero
+/// (`product_overwrites_without_reading_what_was_there` checks the paths this machine's CPU
+/// takes, over NaN-filled destinations of many shapes). gemm gets a raw pointer to the cells;
+/// they are viewed as floats only once written. Elsewhere the cells are zeroed first.
 ///
 /// Panics if `dst` does not hold exactly the result (an internal invariant).
 pub(crate) fn matmul_uninit<'d>(
@@ -212,24 +243,30 @@ pub(crate) fn matmul_uninit<'d>(
     rhs: MatRef<'_>,
 ) -> &'d mut [f32] {
     let (rows, cols) = (lhs.rows, rhs.cols);
+    assert_eq!(lhs.cols, rhs.rows, "matmul: inner dimensions differ");
     assert_eq!(dst.len(), rows * cols, "matmul: destination length differs");
     if !cfg!(target_arch = "x86_64") || lhs.cols == 0 {
         for cell in dst.iter_mut() {
             cell.write(0.0);
         }
     }
-    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`; every cell is written before anyone
-    // reads it: by the zero fill above, or on x86-64 by gemm's overwriting product, which reads
-    // none of its destination (see above).
-    let dst = unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<f32>(), dst.len()) };
-    matmul(
-        MatMut::row_major(dst, rows, cols),
-        lhs,
-        rhs,
-        Accumulate::Overwrite,
-        1,
-    );
-    dst
+    if rows > 0 && cols > 0 && lhs.cols > 0 {
+        // SAFETY: `dst` holds exactly the row-major result, is uniquely borrowed (so it
+        // overlaps neither operand), and is not read: gemm overwrites (see above).
+        unsafe {
+            gemm_into(
+                dst.as_mut_ptr().cast::<f32>(),
+                (cols, 1),
+                lhs,
+                rhs,
+                false,
+                Parallelism::None,
+            );
+        }
+    }
+    // SAFETY: every cell is now written (by the zero fill or the product), and
+    // `MaybeUninit<f32>` has the layout of `f32`.
+    unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<f32>(), dst.len()) }
 }
 
 #[cfg(test)]

@@ -262,16 +262,46 @@ impl Gradient<'_> {
     }
 }
 
-/// For each variable's `(share, part)` terms, `Σ share · part`, all in one pass (see
-/// [`rkeras_ops::weighted_sums`]); a lone term of share 1 is the gradient itself.
+/// For each variable's `(share, part)` terms, `Σ share · part`: a lone term of share 1 is the
+/// gradient itself; f32 CPU sums all in one pass ([`rkeras_ops::weighted_sums`]); others by
+/// candle ops.
 pub(super) fn sum_parts(terms: &[&[(f32, &Tensor)]]) -> Result<Vec<Tensor>> {
-    if let [[(share, grad)]] = terms {
-        if *share == 1.0 {
-            return Ok(vec![(*grad).clone()]);
+    let is_host_f32 = |grad: &Tensor| grad.dtype() == DType::F32 && grad.device().is_cpu();
+    let mut sums: Vec<Option<Tensor>> = vec![None; terms.len()];
+    let mut host = Vec::new();
+    for (sum, var_terms) in sums.iter_mut().zip(terms) {
+        match var_terms {
+            [(share, grad)] if *share == 1.0 => *sum = Some((*grad).clone()),
+            _ if var_terms.iter().all(|(_, grad)| is_host_f32(grad)) => {
+                host.push(var_terms.to_vec())
+            }
+            _ => {
+                let mut total: Option<Tensor> = None;
+                for (share, grad) in var_terms.iter() {
+                    let term = grad.affine(*share as f64, 0.0)?;
+                    total = Some(match total {
+                        Some(total) => (total + term)?,
+                        None => term,
+                    });
+                }
+                *sum = total;
+            }
         }
     }
-    let groups: Vec<Vec<(f32, &Tensor)>> = terms.iter().map(|terms| terms.to_vec()).collect();
-    Ok(rkeras_ops::weighted_sums(&groups)?)
+    let mut host_sums = if host.is_empty() {
+        Vec::new()
+    } else {
+        rkeras_ops::weighted_sums(&host)?
+    }
+    .into_iter();
+    sums.into_iter()
+        .map(|sum| match sum {
+            Some(sum) => Ok(sum),
+            None => host_sums.next().ok_or_else(|| {
+                Error::Config("optimizer: a variable with no gradient parts".into())
+            }),
+        })
+        .collect()
 }
 
 /// One variable's update in a step.
@@ -640,6 +670,15 @@ mod tests {
                 "{message}"
             );
         }
+        // An f64 variable (off the host kernel) and its f64 parts: summed by candle ops.
+        let w = Var::new(&[1f64, 2.], cpu)?;
+        let (first, second) = (
+            Tensor::new(&[4f64, 8.], cpu)?,
+            Tensor::new(&[2f64, -4.], cpu)?,
+        );
+        let mut sgd = SGD::new().learning_rate(1.0);
+        sgd.apply_gradient_parts(&[(&w, vec![(0.75, &first), (0.25, &second)])])?;
+        assert_eq!(w.to_vec1::<f64>()?, [-2.5, -3.0]);
         Ok(())
     }
 

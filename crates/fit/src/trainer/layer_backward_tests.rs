@@ -509,11 +509,11 @@ fn weight_values(model: &Model) -> Vec<Vec<f32>> {
         .collect()
 }
 
-#[test]
-fn fit_gives_the_same_losses_and_weights_on_both_paths() {
-    let (model, _) = nested_autoencoder();
-    let start = weight_values(&model);
-    let x = pseudo_random(&[12, 8, 8, 1], 0.3);
+/// Trains `model` twice from its current weights, by candle's autograd and by the layers' own
+/// backward passes (Adam, binary cross-entropy, `x -> x` validated on `x`, batches of
+/// `batch_size` in order): the losses, validation losses and final weights agree.
+fn assert_fit_agrees_on_both_paths(model: &Model, x: &Tensor, batch_size: usize) {
+    let start = weight_values(model);
     let run = |force_autograd: bool| {
         for (w, values) in model.weights().iter().zip(&start) {
             let t = Tensor::from_slice(values, w.var.shape(), &Device::Cpu).unwrap();
@@ -522,24 +522,31 @@ fn fit_gives_the_same_losses_and_weights_on_both_paths() {
         model.compile("adam", "binary_crossentropy").unwrap();
         FORCE_AUTOGRAD.set(force_autograd);
         let history = model.fit(
-            &x,
-            &x,
+            x,
+            x,
             FitOptions::new()
                 .epochs(3)
-                .batch_size(4)
+                .batch_size(batch_size)
                 .shuffle(false)
+                .validation_data(x, x)
                 .verbose(0),
         );
         FORCE_AUTOGRAD.set(false);
+        let history = history.unwrap().history;
         (
-            history.unwrap().history["loss"].clone(),
-            weight_values(&model),
+            history["loss"].clone(),
+            history["val_loss"].clone(),
+            weight_values(model),
         )
     };
-    let (losses_ref, weights_ref) = run(true);
-    let (losses_new, weights_new) = run(false);
+    let (losses_ref, val_ref, weights_ref) = run(true);
+    let (losses_new, val_new, weights_new) = run(false);
     assert_eq!(losses_ref.len(), 3);
-    for (a, b) in losses_ref.iter().zip(&losses_new) {
+    let pairs = losses_ref
+        .iter()
+        .zip(&losses_new)
+        .chain(val_ref.iter().zip(&val_new));
+    for (a, b) in pairs {
         assert!((a - b).abs() <= 1e-5 * a.abs(), "loss {a} vs {b}");
     }
     assert!(losses_new[2] < losses_new[0], "training lowers the loss");
@@ -550,6 +557,36 @@ fn fit_gives_the_same_losses_and_weights_on_both_paths() {
     {
         assert!((a - b).abs() <= 1e-4, "weight {a} vs {b}");
     }
+}
+
+#[test]
+fn fit_gives_the_same_losses_and_weights_on_both_paths() {
+    let (model, _) = nested_autoencoder();
+    assert_fit_agrees_on_both_paths(&model, &pseudo_random(&[12, 8, 8, 1], 0.3), 4);
+}
+
+#[test]
+fn fit_with_activity_penalties_in_a_sub_model_agrees_on_both_paths_split_over_threads() {
+    // The sparse autoencoder's shape: an L1 penalty on the code, inside the encoder sub-model.
+    let input = Input::new(&[6, 6, 1]);
+    let code = Dense::new(5)
+        .activation("relu")
+        .activity_regularizer(Regularizer::l1(0.05))(Flatten::new()(input));
+    let encoder = Model::new(input, code).unwrap();
+    let code_input = Input::new(&[5]);
+    let image = Reshape::new(&[6, 6, 1])(Dense::new(36).activation("sigmoid")(code_input));
+    let decoder = Model::new(code_input, image).unwrap();
+    let input = Input::new(&[6, 6, 1]);
+    let autoencoder = Model::new(input, decoder(encoder(input))).unwrap();
+    assert_eq!(step_path(&autoencoder), StepPath::LayerBackward);
+    on_two_threads(|| {
+        let bce = compiled("binary_crossentropy");
+        assert_eq!(
+            batch_parts(&autoencoder, bce.loss.as_ref(), 32),
+            vec![0..16, 16..32]
+        );
+        assert_fit_agrees_on_both_paths(&autoencoder, &pseudo_random(&[64, 6, 6, 1], 0.6), 32);
+    });
 }
 
 #[test]

@@ -217,6 +217,45 @@ mod tests {
     }
 
     #[test]
+    fn predictions_anywhere_in_f32_are_clipped_before_the_logarithms() -> candle_core::Result<()> {
+        // Out of range, at the bounds, subnormal, infinite: the loss and gradient are Keras's
+        // (the clipped logarithms are of normal numbers, so the shortcut logarithm applies).
+        let predictions = [
+            0.0f32,
+            -1.0,
+            2.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1e-30,
+            1e-45,
+            f32::MIN_POSITIVE / 2.0,
+            LOW,
+            HIGH,
+            1.0,
+            0.5,
+        ];
+        for y in [0.0f32, 0.3, 1.0] {
+            let targets = vec![y; predictions.len()];
+            let cpu = &Device::Cpu;
+            let (loss, grad) = binary_cross_entropy_with_gradient(
+                &Tensor::new(targets.as_slice(), cpu)?,
+                &Tensor::new(&predictions, cpu)?,
+            )?;
+            let (want_loss, want_grad, _) = naive(&targets, &predictions);
+            let what = format!("y {y}");
+            assert_close(&what, &[loss.to_scalar::<f32>()?], &[want_loss], 1e-6);
+            assert_close(&what, &values(&grad), &want_grad, 1e-5);
+        }
+        let nan = Tensor::new(&[0.5f32, f32::NAN], &Device::Cpu)?;
+        let (loss, _) = binary_cross_entropy_with_gradient(&nan.ones_like()?, &nan)?;
+        assert!(
+            loss.to_scalar::<f32>()?.is_nan(),
+            "a NaN prediction gives a NaN loss"
+        );
+        Ok(())
+    }
+
+    #[test]
     fn the_one_pass_loss_and_gradient_match_naive_loops() -> candle_core::Result<()> {
         let mut rng = Lcg::new(29);
         for dims in [

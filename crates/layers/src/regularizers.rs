@@ -39,11 +39,14 @@ impl Regularizer {
         Regularizer { l1, l2 }
     }
 
-    /// The penalty on `x`, a scalar tensor.
+    /// The penalty on `x`, a scalar tensor. Its L1 term is `Σ x·sign(x)`, which is `Σ |x|`
+    /// exactly, so that candle's autograd differentiates it as TensorFlow differentiates
+    /// `abs`: `sign(x)`, 0 at 0 (candle's own gradient of `abs` is 1 at 0), as
+    /// [`Regularizer::gradient`] does.
     pub fn penalty(&self, x: &Tensor) -> Result<Tensor> {
         let mut total = Tensor::zeros((), x.dtype(), x.device())?;
         if self.l1 != 0.0 {
-            total = (total + (x.abs()?.sum_all()? * self.l1)?)?;
+            total = (total + ((x * x.sign()?)?.sum_all()? * self.l1)?)?;
         }
         if self.l2 != 0.0 {
             total = (total + (x.sqr()?.sum_all()? * self.l2)?)?;
@@ -54,14 +57,14 @@ impl Regularizer {
     /// The gradient of [`Regularizer::penalty`] with respect to `x`: `l1·sign(x) + 2·l2·x`,
     /// with the sign 0 at 0 (TensorFlow's gradient of `abs`).
     pub fn gradient(&self, x: &Tensor) -> Result<Tensor> {
-        let mut total = x.zeros_like()?;
-        if self.l1 != 0.0 {
-            total = (total + (x.sign()? * self.l1)?)?;
-        }
-        if self.l2 != 0.0 {
-            total = (total + (x * (2.0 * self.l2))?)?;
-        }
-        Ok(total)
+        let l1 = || x.sign()?.affine(self.l1, 0.0);
+        let l2 = || x.affine(2.0 * self.l2, 0.0);
+        Ok(match (self.l1 != 0.0, self.l2 != 0.0) {
+            (true, true) => (l1()? + l2()?)?,
+            (true, false) => l1()?,
+            (false, true) => l2()?,
+            (false, false) => x.zeros_like()?,
+        })
     }
 }
 
@@ -69,6 +72,17 @@ impl Regularizer {
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn autograd_through_the_penalty_gives_its_gradient_zero_at_zero() {
+        let x = candle_core::Var::new(&[1.0f32, -2.0, 0.0, 3.0], &Device::Cpu).unwrap();
+        let r = Regularizer::l1_l2(0.5, 0.1);
+        let grads = r.penalty(x.as_tensor()).unwrap().backward().unwrap();
+        let got = grads.get(x.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
+        let want = r.gradient(x.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(got, want);
+        assert_eq!(got[2], 0.0);
+    }
 
     #[test]
     fn gradient_matches_hand_computation() {

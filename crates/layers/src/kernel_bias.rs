@@ -75,12 +75,15 @@ pub(crate) fn add_activity_penalty(
     Ok(())
 }
 
-/// The gradient of [`add_activity_penalty`]'s loss with respect to the layer's `output`.
+/// The gradient of [`add_activity_penalty`]'s loss with respect to the layer's `output`, if the
+/// layer has a penalty.
 pub(crate) fn activity_penalty_gradient(
-    regularizer: &Regularizer,
+    regularizer: Option<&Regularizer>,
     output: &Tensor,
-) -> Result<Tensor> {
-    Ok((regularizer.gradient(output)? / batch_size(output))?)
+) -> Result<Option<Tensor>> {
+    regularizer
+        .map(|r| Ok((r.gradient(output)? / batch_size(output))?))
+        .transpose()
 }
 
 /// The batch size Keras divides an activity penalty by: the output's first dimension.

@@ -56,9 +56,9 @@ pub struct CallContext {
     /// [`CallContext::keeps_logits`]).
     keep_logits: bool,
     losses: Vec<Tensor>,
-    /// How many of `losses` were added by [`CallContext::add_loss`], whose gradients only
+    /// Whether some of `losses` were added by [`CallContext::add_loss`], whose gradients only
     /// candle's autograd can follow.
-    losses_for_autograd: usize,
+    has_losses_for_autograd: bool,
 }
 
 impl CallContext {
@@ -70,9 +70,7 @@ impl CallContext {
         CallContext {
             training,
             detached_weights: !training,
-            keep_logits: false,
-            losses: Vec::new(),
-            losses_for_autograd: 0,
+            ..Self::default()
         }
     }
 
@@ -82,9 +80,7 @@ impl CallContext {
         CallContext {
             training: true,
             detached_weights: true,
-            keep_logits: false,
-            losses: Vec::new(),
-            losses_for_autograd: 0,
+            ..Self::default()
         }
     }
 
@@ -115,7 +111,7 @@ impl CallContext {
     /// to candle's autograd.
     pub fn add_loss(&mut self, loss: Tensor) {
         self.losses.push(loss);
-        self.losses_for_autograd += 1;
+        self.has_losses_for_autograd = true;
     }
 
     /// Records a scalar loss produced by a recorded call ([`Layer::call_recorded`]) whose
@@ -133,12 +129,12 @@ impl CallContext {
     /// Whether some added loss needs candle's autograd for its gradient (it was added by
     /// [`CallContext::add_loss`]).
     pub fn has_losses_for_autograd(&self) -> bool {
-        self.losses_for_autograd > 0
+        self.has_losses_for_autograd
     }
 
     /// Takes the added losses out, leaving none.
     pub fn take_losses(&mut self) -> Vec<Tensor> {
-        self.losses_for_autograd = 0;
+        self.has_losses_for_autograd = false;
         std::mem::take(&mut self.losses)
     }
 }

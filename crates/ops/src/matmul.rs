@@ -273,11 +273,13 @@ pub(crate) fn matmul_uninit<'d>(
 mod tests {
     use super::*;
 
-    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
-        let mut c = vec![0.0; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                c[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+    /// `lhs * rhs` by naive loops over the views, row-major.
+    fn naive(lhs: MatRef<'_>, rhs: MatRef<'_>) -> Vec<f32> {
+        let at = |v: MatRef<'_>, r: usize, c: usize| v.data[r * v.row_stride + c * v.col_stride];
+        let mut c = vec![0.0; lhs.rows * rhs.cols];
+        for i in 0..lhs.rows {
+            for j in 0..rhs.cols {
+                c[i * rhs.cols + j] = (0..lhs.cols).map(|p| at(lhs, i, p) * at(rhs, p, j)).sum();
             }
         }
         c
@@ -296,7 +298,10 @@ mod tests {
             Accumulate::Overwrite,
             1,
         );
-        for (x, y) in c.iter().zip(naive(&a, &b, m, k, n)) {
+        for (x, y) in c.iter().zip(naive(
+            MatRef::row_major(&a, m, k),
+            MatRef::row_major(&b, k, n),
+        )) {
             assert!((x - y).abs() < 1e-5, "{x} vs {y}");
         }
     }
@@ -326,17 +331,7 @@ mod tests {
                         };
                         let mut cells = vec![MaybeUninit::new(f32::NAN); m * n];
                         let product = matmul_uninit(&mut cells, lhs, rhs);
-                        let mut want = vec![0.0; m * n];
-                        for i in 0..m {
-                            for j in 0..n {
-                                for p in 0..k {
-                                    want[i * n + j] += lhs.data
-                                        [i * lhs.row_stride + p * lhs.col_stride]
-                                        * rhs.data[p * rhs.row_stride + j * rhs.col_stride];
-                                }
-                            }
-                        }
-                        for (got, want) in product.iter().zip(&want) {
+                        for (got, want) in product.iter().zip(&naive(lhs, rhs)) {
                             assert!(
                                 (got - want).abs() <= 1e-3 * (1.0 + want.abs()),
                                 "{m}x{k}x{n} transposes {transpose_a} {transpose_b}: {got} vs {want}"
@@ -364,7 +359,7 @@ mod tests {
             Accumulate::Add,
             2,
         );
-        let expected = naive(&a, &b, m, k, n);
+        let expected = naive(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n));
         for i in 0..m {
             for j in 0..n {
                 let (x, y) = (c[j * m + i], expected[i * n + j] + 1.0);

@@ -6,11 +6,12 @@ use super::clipping::{GradientAdjustment, GradientClipping};
 use super::host_kernel::HostUpdate;
 use super::schedules::{LearningRate, LearningRateSchedule};
 use super::update_rule::{slot_count, StepScalars, UpdateRule};
-use super::{apply_summed_parts, no_parts, Optimizer};
+use super::{apply_summed_parts, check_parts, Optimizer};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, TensorId, Var};
 use serde_json::json;
 use std::cell::RefCell;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 /// A variable's optimizer slots: host vectors for contiguous `f32` CPU variables (updated by the
@@ -104,17 +105,6 @@ impl<R: UpdateRule> BaseOptimizer<R> {
         entries
     }
 
-    fn new_slots(&self, var: &Var) -> Result<Slots> {
-        let count = slot_count(&self.rule);
-        let init = self.rule.initial_slot_value();
-        Ok(if uses_host_kernel(var) {
-            Slots::Host(vec![vec![init as f32; var.elem_count()]; count])
-        } else {
-            let slot = Tensor::full(init, var.shape(), var.device())?.to_dtype(var.dtype())?;
-            Slots::Tensors(vec![slot; count])
-        })
-    }
-
     fn check_gradient(&self, var: &Var, grad: &Tensor) -> Result<()> {
         if var.dims() != grad.dims() {
             return Err(Error::Shape {
@@ -133,13 +123,7 @@ impl<R: UpdateRule> BaseOptimizer<R> {
         step: StepScalars,
         adjustment: GradientAdjustment,
     ) -> Result<()> {
-        self.ensure_slots(var)?;
-        let Some(slots) = self.slots.get_mut(&var.id()) else {
-            return Err(Error::Config(format!(
-                "optimizer {}: variable state vanished",
-                self.rule.name()
-            )));
-        };
+        let slots = slots_of(&mut self.slots, &self.rule, var)?;
         let update = VariableUpdate {
             var,
             grad,
@@ -147,14 +131,6 @@ impl<R: UpdateRule> BaseOptimizer<R> {
             slots,
         };
         update.apply(&self.rule, self.weight_decay, step, &mut self.scratch)
-    }
-
-    fn ensure_slots(&mut self, var: &Var) -> Result<()> {
-        if !self.slots.contains_key(&var.id()) {
-            let slots = self.new_slots(var)?;
-            self.slots.insert(var.id(), slots);
-        }
-        Ok(())
     }
 
     /// The updates of distinct variables, those on the host kernel spread over the threads in
@@ -167,7 +143,7 @@ impl<R: UpdateRule> BaseOptimizer<R> {
         step: StepScalars,
     ) -> Result<bool> {
         for (var, _, _) in params {
-            self.ensure_slots(var)?;
+            slots_of(&mut self.slots, &self.rule, var)?;
         }
         let Self {
             rule,
@@ -238,6 +214,30 @@ impl<R: UpdateRule> BaseOptimizer<R> {
     }
 }
 
+/// Fresh slots for `var`, each at `rule`'s initial value.
+fn new_slots(rule: &dyn UpdateRule, var: &Var) -> Result<Slots> {
+    let count = slot_count(rule);
+    let init = rule.initial_slot_value();
+    Ok(if uses_host_kernel(var) {
+        Slots::Host(vec![vec![init as f32; var.elem_count()]; count])
+    } else {
+        let slot = Tensor::full(init, var.shape(), var.device())?.to_dtype(var.dtype())?;
+        Slots::Tensors(vec![slot; count])
+    })
+}
+
+/// `var`'s slots in `slots`, made fresh on its first update.
+fn slots_of<'s>(
+    slots: &'s mut HashMap<TensorId, Slots>,
+    rule: &dyn UpdateRule,
+    var: &Var,
+) -> Result<&'s mut Slots> {
+    Ok(match slots.entry(var.id()) {
+        Entry::Occupied(entry) => entry.into_mut(),
+        Entry::Vacant(entry) => entry.insert(new_slots(rule, var)?),
+    })
+}
+
 /// Steps whose host variables hold fewer weights in all than this update them on one thread.
 const PARALLEL_MIN_WEIGHTS: usize = 1 << 15;
 
@@ -262,44 +262,43 @@ impl Gradient<'_> {
     }
 }
 
-/// For each variable's `(share, part)` terms, `Σ share · part`: a lone term of share 1 is the
-/// gradient itself; f32 CPU sums all in one pass ([`rkeras_ops::weighted_sums`]); others by
-/// candle ops.
+/// For each variable's `(share, part)` terms (at least one), `Σ share · part`: a lone term of
+/// share 1 is the gradient itself; the f32 CPU sums are made in one pass
+/// ([`rkeras_ops::weighted_sums`]), the others by candle ops.
 pub(super) fn sum_parts(terms: &[&[(f32, &Tensor)]]) -> Result<Vec<Tensor>> {
-    let is_host_f32 = |grad: &Tensor| grad.dtype() == DType::F32 && grad.device().is_cpu();
-    let mut sums: Vec<Option<Tensor>> = vec![None; terms.len()];
-    let mut host = Vec::new();
-    for (sum, var_terms) in sums.iter_mut().zip(terms) {
-        match var_terms {
-            [(share, grad)] if *share == 1.0 => *sum = Some((*grad).clone()),
-            _ if var_terms.iter().all(|(_, grad)| is_host_f32(grad)) => {
-                host.push(var_terms.to_vec())
-            }
-            _ => {
-                let mut total: Option<Tensor> = None;
-                for (share, grad) in var_terms.iter() {
-                    let term = grad.affine(*share as f64, 0.0)?;
-                    total = Some(match total {
-                        Some(total) => (total + term)?,
-                        None => term,
-                    });
-                }
-                *sum = total;
-            }
-        }
-    }
+    let lone = |terms: &[(f32, &Tensor)]| matches!(terms, [(share, _)] if *share == 1.0);
+    let on_host = |terms: &[(f32, &Tensor)]| {
+        terms
+            .iter()
+            .all(|(_, grad)| grad.dtype() == DType::F32 && grad.device().is_cpu())
+    };
+    let host: Vec<Vec<(f32, &Tensor)>> = terms
+        .iter()
+        .filter(|terms| !lone(terms) && on_host(terms))
+        .map(|terms| terms.to_vec())
+        .collect();
     let mut host_sums = if host.is_empty() {
         Vec::new()
     } else {
         rkeras_ops::weighted_sums(&host)?
     }
     .into_iter();
-    sums.into_iter()
-        .map(|sum| match sum {
-            Some(sum) => Ok(sum),
-            None => host_sums.next().ok_or_else(|| {
-                Error::Config("optimizer: a variable with no gradient parts".into())
+    terms
+        .iter()
+        .map(|&terms| match terms {
+            [(_, grad)] if lone(terms) => Ok((*grad).clone()),
+            _ if on_host(terms) => host_sums.next().ok_or_else(|| {
+                Error::Config("optimizer: a sum of gradient parts went missing".into())
             }),
+            _ => {
+                let mut scaled = terms
+                    .iter()
+                    .map(|(share, grad)| grad.affine(*share as f64, 0.0));
+                let first = scaled.next().ok_or_else(|| {
+                    Error::Config("optimizer: a variable with no gradient parts".into())
+                })??;
+                scaled.try_fold(first, |sum, term| Ok((sum + term?)?))
+            }
         })
         .collect()
 }
@@ -412,23 +411,15 @@ impl<R: UpdateRule> Optimizer for BaseOptimizer<R> {
             return apply_summed_parts(self, params);
         }
         self.learning_rate.validate()?;
+        check_parts(params)?;
         for (var, terms) in params {
-            if terms.is_empty() {
-                return Err(no_parts(var));
-            }
             for (_, grad) in terms {
                 self.check_gradient(var, grad)?;
             }
         }
         let params: Vec<(&Var, Gradient<'_>, GradientAdjustment)> = params
             .iter()
-            .map(|(var, terms)| {
-                let grad = match terms.as_slice() {
-                    [(share, grad)] if *share == 1.0 => Gradient::Whole(grad),
-                    terms => Gradient::Parts(terms),
-                };
-                (*var, grad, GradientAdjustment::Identity)
-            })
+            .map(|(var, terms)| (*var, Gradient::Parts(terms), GradientAdjustment::Identity))
             .collect();
         self.update(&params)
     }
@@ -461,7 +452,7 @@ impl<R: UpdateRule> Optimizer for BaseOptimizer<R> {
         let mut fresh = HashMap::new();
         for var in vars {
             if !self.slots.contains_key(&var.id()) {
-                fresh.insert(var.id(), self.new_slots(var)?);
+                fresh.insert(var.id(), new_slots(&self.rule, var)?);
             }
         }
         for (name, var_index, slot) in self.slot_entries(vars.len()) {
@@ -532,7 +523,7 @@ impl<R: UpdateRule> Optimizer for BaseOptimizer<R> {
         };
         let mut loaded: HashMap<TensorId, Slots> = HashMap::new();
         for var in vars {
-            loaded.insert(var.id(), self.new_slots(var)?);
+            loaded.insert(var.id(), new_slots(&self.rule, var)?);
         }
         for (name, var_index, slot) in &entries {
             let var = &vars[*var_index];

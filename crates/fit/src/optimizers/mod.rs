@@ -80,13 +80,8 @@ fn apply_summed_parts<O: Optimizer + ?Sized>(
     optimizer: &mut O,
     params: &[(&Var, Vec<(f32, &Tensor)>)],
 ) -> Result<()> {
-    let mut terms = Vec::with_capacity(params.len());
-    for (var, parts) in params {
-        if parts.is_empty() {
-            return Err(no_parts(var));
-        }
-        terms.push(parts.as_slice());
-    }
+    check_parts(params)?;
+    let terms: Vec<&[(f32, &Tensor)]> = params.iter().map(|(_, parts)| parts.as_slice()).collect();
     let sums = base::sum_parts(&terms)?;
     let pairs: Vec<(&Var, &Tensor)> = params
         .iter()
@@ -96,12 +91,15 @@ fn apply_summed_parts<O: Optimizer + ?Sized>(
     optimizer.apply_gradients(&pairs)
 }
 
-/// The error for a variable given no gradient parts.
-fn no_parts(var: &Var) -> Error {
-    Error::Config(format!(
-        "optimizer: no gradient parts for a variable of shape {:?}",
-        var.dims()
-    ))
+/// Fails unless every variable has at least one gradient part.
+fn check_parts(params: &[(&Var, Vec<(f32, &Tensor)>)]) -> Result<()> {
+    match params.iter().find(|(_, parts)| parts.is_empty()) {
+        Some((var, _)) => Err(Error::Config(format!(
+            "optimizer: no gradient parts for a variable of shape {:?}",
+            var.dims()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The identifiers [`get`] accepts.

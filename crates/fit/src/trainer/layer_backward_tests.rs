@@ -442,17 +442,13 @@ fn activity_penalties_are_differentiated_by_the_layer_whole_or_split() {
     // sigmoid output whose loss comes from its logits, and one on an output read through a
     // Reshape (no logits).
     let input = Input::new(&[6, 6, 1]);
-    let code = Dense::new(5)
-        .activation("relu")
-        .activity_regularizer(Regularizer::l1(0.05))(Flatten::new()(input));
+    let code = l1_penalized_code()(Flatten::new()(input));
     let head = Dense::new(36)
         .activation("sigmoid")
         .activity_regularizer(Regularizer::l1_l2(0.01, 0.02));
     let flat = Model::new(input, head(code)).unwrap();
     let input = Input::new(&[6, 6, 1]);
-    let code = Dense::new(5)
-        .activation("relu")
-        .activity_regularizer(Regularizer::l1(0.05))(Flatten::new()(input));
+    let code = l1_penalized_code()(Flatten::new()(input));
     let image = Reshape::new(&[6, 6, 1])(Dense::new(36)
         .activation("sigmoid")
         .activity_regularizer(Regularizer::l2(0.03))(code));
@@ -473,31 +469,33 @@ fn activity_penalties_are_differentiated_by_the_layer_whole_or_split() {
     .unwrap();
     let x = pseudo_random(&[37, 6, 6, 1], 0.3);
     let flat_y = x.reshape((37, 36)).unwrap();
-    for parts in [1, 2] {
-        let run = || {
-            assert_eq!(
-                assert_same_gradients(&flat, "binary_crossentropy", &x, &flat_y),
-                4
-            );
-            assert_eq!(
-                assert_same_gradients(&reshaped, "binary_crossentropy", &x, &x),
-                4
-            );
-            assert_eq!(assert_same_gradients(&conv, "mse", &x, &x), 4);
-        };
-        if parts == 2 {
-            on_two_threads(|| {
-                let bce = compiled("binary_crossentropy");
-                assert_eq!(
-                    batch_parts(&flat, bce.loss.as_ref(), 37),
-                    vec![0..19, 19..37]
-                );
-                run();
-            });
-        } else {
-            run();
-        }
-    }
+    let run = || {
+        assert_eq!(
+            assert_same_gradients(&flat, "binary_crossentropy", &x, &flat_y),
+            4
+        );
+        assert_eq!(
+            assert_same_gradients(&reshaped, "binary_crossentropy", &x, &x),
+            4
+        );
+        assert_eq!(assert_same_gradients(&conv, "mse", &x, &x), 4);
+    };
+    run();
+    on_two_threads(|| {
+        let bce = compiled("binary_crossentropy");
+        assert_eq!(
+            batch_parts(&flat, bce.loss.as_ref(), 37),
+            vec![0..19, 19..37]
+        );
+        run();
+    });
+}
+
+/// The sparse autoencoder's code layer: 5 ReLU units under an L1 activity penalty.
+fn l1_penalized_code() -> Dense {
+    Dense::new(5)
+        .activation("relu")
+        .activity_regularizer(Regularizer::l1(0.05))
 }
 
 /// The weights' values, in order.
@@ -569,9 +567,7 @@ fn fit_gives_the_same_losses_and_weights_on_both_paths() {
 fn fit_with_activity_penalties_in_a_sub_model_agrees_on_both_paths_split_over_threads() {
     // The sparse autoencoder's shape: an L1 penalty on the code, inside the encoder sub-model.
     let input = Input::new(&[6, 6, 1]);
-    let code = Dense::new(5)
-        .activation("relu")
-        .activity_regularizer(Regularizer::l1(0.05))(Flatten::new()(input));
+    let code = l1_penalized_code()(Flatten::new()(input));
     let encoder = Model::new(input, code).unwrap();
     let code_input = Input::new(&[5]);
     let image = Reshape::new(&[6, 6, 1])(Dense::new(36).activation("sigmoid")(code_input));

@@ -315,8 +315,8 @@ impl Layer for Conv2DLayer {
         let activation = self.config.activation;
         let relu = activation == Activation::Relu;
         // The activity penalty's gradient joins the output's.
-        let dy = match &self.config.activity_regularizer {
-            Some(regularizer) => (dy + activity_penalty_gradient(regularizer, y)?)?,
+        let dy = match activity_penalty_gradient(self.config.activity_regularizer.as_ref(), y)? {
+            Some(penalty) => (dy + penalty)?,
             None => dy.clone(),
         };
         // ReLU's mask is applied by the kernel itself, from the output.

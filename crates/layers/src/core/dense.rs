@@ -284,14 +284,10 @@ impl Layer for DenseLayer {
                 "backward needs a fused activation",
             )),
         };
-        // The activity penalty's gradient joins the output's.
-        let penalty_grad = self
-            .config
-            .activity_regularizer
-            .as_ref()
-            .map(|r| -> Result<Tensor> {
-                Ok(activity_penalty_gradient(r, y)?.reshape((rows, self.config.units))?)
-            })
+        // The activity penalty's gradient joins the output's: taken over the output's own shape
+        // (its batch is the first dimension), then flattened like it.
+        let penalty_grad = activity_penalty_gradient(self.config.activity_regularizer.as_ref(), y)?
+            .map(|grad| grad.reshape((rows, self.config.units)))
             .transpose()?;
         let dy = dy.reshape((rows, self.config.units))?;
         let (dz, grad_bias) = if record.is_grad_wrt_logits(0) {

@@ -10,6 +10,7 @@ mod bce;
 mod buffer;
 mod check;
 mod conv2d;
+mod denormals;
 pub mod dense;
 mod error;
 mod fork_join;
@@ -28,6 +29,7 @@ mod upsample;
 
 pub use bce::binary_cross_entropy_with_logits;
 pub use conv2d::{conv2d, conv2d_backward, Conv2dGradients, Conv2dParams, Conv2dWanted};
+pub use denormals::FlushDenormals;
 pub use dense::{
     bias_activation, bias_activation_backward, bias_gradient, binary_cross_entropy,
     binary_cross_entropy_with_gradient, matmul_2d, sigmoid_cross_entropy_with_gradient,

@@ -381,6 +381,40 @@ mod tests {
         assert_paths_agree(&amsgrad, &[1.0, -2.0, 0.5], &grads, 0.01)
     }
 
+    /// TensorFlow runs Keras's update ops with subnormal results flushed to zero (see
+    /// `rkeras_ops::FlushDenormals`), intermediate results included: from m = 2e-38 and a zero
+    /// gradient, `(g - m) · (1 - β1)` = -2e-39 is subnormal, so m stays 2e-38 rather than
+    /// becoming 1.8e-38.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn subnormal_intermediate_results_are_flushed_as_tensorflow_does() -> Result<()> {
+        let w = var(&[1.0])?;
+        let vars = std::slice::from_ref(&w);
+        let mut adam = Adam::new().learning_rate(0.01);
+        let mut state = adam.state(vars)?;
+        for (name, tensor) in &mut state {
+            if name == "momentum/0" {
+                *tensor = Tensor::new(&[2e-38f32], &candle_core::Device::Cpu)?;
+            } else if name == "velocity/0" {
+                *tensor = Tensor::new(&[1.0f32], &candle_core::Device::Cpu)?;
+            }
+        }
+        adam.load_state(vars, &state)?;
+        run(&mut adam, &w, &[&[0.0]])?;
+        let after = adam.state(vars)?;
+        let slot = |wanted: &str| -> Result<Vec<f32>> {
+            match after.iter().find(|(name, _)| name == wanted) {
+                Some((_, tensor)) => Ok(tensor.to_vec1::<f32>()?),
+                None => panic!("no {wanted} in the optimizer's state"),
+            }
+        };
+        assert_eq!(slot("momentum/0")?, [2e-38]);
+        // v = 1 + (0 - 1) · 0.001, and the weight's step m·α/(√v + ε) ≈ 6e-41 flushes too.
+        assert_eq!(slot("velocity/0")?, [0.999]);
+        assert_eq!(w.to_vec1::<f32>()?, [1.0]);
+        Ok(())
+    }
+
     #[test]
     fn config_and_variable_count() {
         let adam = Adam::new().beta_1(0.5);

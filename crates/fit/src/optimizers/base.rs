@@ -328,6 +328,9 @@ impl VariableUpdate<'_> {
         } = self;
         match slots {
             Slots::Host(host_slots) => {
+                // As TensorFlow runs Keras's update ops; the moments of weights whose gradient
+                // stays near zero pass through the subnormal range for thousands of steps.
+                let _flush = rkeras_ops::FlushDenormals::new();
                 let grad = grad.tensor()?.contiguous()?;
                 let op = HostUpdate {
                     rule,

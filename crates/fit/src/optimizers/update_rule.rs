@@ -61,10 +61,12 @@ pub(crate) fn slot_mismatch(rule: &str, got: usize) -> candle_core::Error {
     ))
 }
 
-/// Zero for a subnormal value, for optimizer slots. Moments of weights whose gradient stays zero (the corner pixels
-/// of MNIST) decay into the subnormal range, where every arithmetic instruction costs ~100
-/// cycles: the update of a batch-16 step took a third of the step. TensorFlow runs its CPU
-/// kernels with denormals flushed to zero, so Keras's moments do the same.
+/// Zero for a subnormal value, for optimizer slots. Moments of weights whose gradient stays zero
+/// (the corner pixels of MNIST) decay into the subnormal range, where every arithmetic
+/// instruction costs ~100 cycles: the update of a batch-16 step took a third of the step.
+/// TensorFlow runs its CPU kernels with denormals flushed to zero, so Keras's moments do the
+/// same. On x86-64 the host update also runs under [`rkeras_ops::FlushDenormals`], which flushes
+/// the intermediate results too; elsewhere this keeps at least the stored moments as Keras's.
 #[inline]
 pub(crate) fn flush_denormal(x: f32) -> f32 {
     if x.abs() < f32::MIN_POSITIVE {

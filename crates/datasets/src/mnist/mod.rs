@@ -41,7 +41,9 @@ pub fn load_data_from(dir: impl AsRef<Path>) -> Result<(LabelledImages, Labelled
 }
 
 /// The tutorial's network input: u8 images (N, 28, 28) as f32 (N, 28, 28, 1) in [0, 1],
-/// that is `x / 255`.
+/// that is `x.astype('float32') / 255.`, bit for bit: each pixel divided by 255 in f32 (candle's
+/// `tensor / 255.0` multiplies by the rounded reciprocal instead, which is one unit in the last
+/// place off for about half the pixel values).
 pub fn to_unit_images(x: &Tensor) -> Result<Tensor> {
     let &[count, rows, columns] = x.dims() else {
         return Err(invalid_images(x));
@@ -49,8 +51,17 @@ pub fn to_unit_images(x: &Tensor) -> Result<Tensor> {
     if x.dtype() != DType::U8 {
         return Err(invalid_images(x));
     }
-    let scaled = (x.to_dtype(DType::F32)? / 255.0)?;
-    Ok(scaled.reshape((count, rows, columns, 1))?)
+    let scaled: Vec<f32> = x
+        .flatten_all()?
+        .to_vec1::<u8>()?
+        .into_iter()
+        .map(|pixel| f32::from(pixel) / 255.0)
+        .collect();
+    Ok(Tensor::from_vec(
+        scaled,
+        (count, rows, columns, 1),
+        x.device(),
+    )?)
 }
 
 /// The error for a tensor that is not a stack of u8 images.
@@ -163,9 +174,33 @@ mod tests {
         assert_eq!(unit.dtype(), DType::F32);
         let expected = [0.0, 0.2, 1.0, 0.4, 0.8, 0.6, 1.0 / 255.0, 254.0 / 255.0];
         let found = unit.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        for (found, expected) in found.iter().zip(expected) {
-            assert!((found - expected).abs() <= 1e-7, "{found} vs {expected}");
-        }
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn unit_images_are_bitwise_numpys_float32_division() {
+        // numpy 2.4: (np.array([3, 6, 7, 128, 254], np.uint8).astype('float32') / 255.)
+        // .view(np.uint32). Multiplying by f32(1/255) gives 0x3c40c0c2, 0x3cc0c0c2, 0x3ce0e0e2,
+        // 0x3f008081 and 0x3f7eff00.
+        let x = Tensor::from_vec(
+            vec![3u8, 6, 7, 128, 254],
+            (1, 1, 5),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let found: Vec<u32> = to_unit_images(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(f32::to_bits)
+            .collect();
+        assert_eq!(
+            found,
+            [0x3c40c0c1, 0x3cc0c0c1, 0x3ce0e0e1, 0x3f008081, 0x3f7efeff]
+        );
     }
 
     #[test]

@@ -69,13 +69,15 @@ mod x86 {
         value
     }
 
-    /// Sets the thread's MXCSR register to `value`.
+    /// Sets the thread's MXCSR register to `value`. The block is not marked `readonly`: the
+    /// compiler must assume it may write memory, so the loads and stores of the work inside a
+    /// guard cannot move across the mode changes at its ends.
     pub(super) fn write_control(value: u32) {
         // SAFETY: `ldmxcsr` reads the 4-byte `value`. Every value written here is one read from
         // the register, possibly with the two flush bits set, so no reserved bit is set (which
         // would fault) and no exception is unmasked.
         unsafe {
-            asm!("ldmxcsr [{}]", in(reg) &value, options(nostack, readonly, preserves_flags));
+            asm!("ldmxcsr [{}]", in(reg) &value, options(nostack, preserves_flags));
         }
     }
 }

@@ -3,9 +3,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use crate::check::{expect_f32, expect_same_device};
-use crate::dense::{mean_loss, scaled_gradient, FromLogits};
-use crate::error::OpsError;
+use crate::dense::{check_operands, mean_loss, scaled_gradient, FromLogits};
 use crate::storage::{cpu_f32, CpuView};
 
 /// Name used in messages.
@@ -17,20 +15,7 @@ pub fn binary_cross_entropy_with_logits(
     logits: &Tensor,
     targets: &Tensor,
 ) -> candle_core::Result<Tensor> {
-    expect_f32(OP, "logits", logits)?;
-    expect_f32(OP, "targets", targets)?;
-    expect_same_device(OP, logits, targets)?;
-    if logits.shape() != targets.shape() || logits.elem_count() == 0 {
-        return Err(OpsError::ShapeMismatch {
-            op: OP,
-            expected: "logits and targets must have the same, non-empty shape",
-            lhs_name: "logits",
-            lhs: logits.shape().clone(),
-            rhs_name: "targets",
-            rhs: targets.shape().clone(),
-        }
-        .into());
-    }
+    check_operands(OP, "logits", targets, logits)?;
     if !logits.device().is_cpu() {
         let z = logits;
         let softplus = z.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?;
@@ -95,6 +80,24 @@ mod tests {
 
     fn var(data: &[f32]) -> Var {
         Var::new(data, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn mismatched_or_empty_operands_are_refused_with_the_op_named() {
+        let device = Device::Cpu;
+        let logits = Tensor::zeros((2, 3), candle_core::DType::F32, &device).unwrap();
+        let short = Tensor::zeros((2, 2), candle_core::DType::F32, &device).unwrap();
+        let message = binary_cross_entropy_with_logits(&logits, &short)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains(OP) && message.contains("logits"),
+            "{message}"
+        );
+        let empty = Tensor::zeros((0, 3), candle_core::DType::F32, &device).unwrap();
+        assert!(binary_cross_entropy_with_logits(&empty, &empty).is_err());
+        let integers = Tensor::zeros((2, 3), candle_core::DType::U32, &device).unwrap();
+        assert!(binary_cross_entropy_with_logits(&logits, &integers).is_err());
     }
 
     #[test]

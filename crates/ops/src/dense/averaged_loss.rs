@@ -34,7 +34,7 @@ const BLOCK: usize = 1024;
 
 /// Checks that `y_true` and the predictions (named `pred_name` in messages of `op`) are f32
 /// tensors of one non-empty shape on one device.
-pub(super) fn check_operands(
+pub(crate) fn check_operands(
     op: &'static str,
     pred_name: &'static str,
     y_true: &Tensor,

@@ -13,7 +13,7 @@ mod sigmoid_cross_entropy;
 mod weighted_sum;
 
 pub use activation::FusedActivation;
-pub(crate) use averaged_loss::{mean_loss, scaled_gradient};
+pub(crate) use averaged_loss::{check_operands, mean_loss, scaled_gradient};
 pub use bias_activation_op::{bias_activation, bias_activation_backward, bias_gradient};
 pub use cross_entropy_op::{binary_cross_entropy, binary_cross_entropy_with_gradient};
 pub(crate) use parallel::write_rows;

@@ -1,6 +1,6 @@
-"""Keras's side of the speed comparison: the tutorial's dense, deep and conv autoencoders
-trained by Keras 3 on TensorFlow (CPU, 2 threads), timed per epoch with the validation pass
-included, as `../shared/reference/keras-anchor.md` measured them.
+"""Keras's side of the speed comparison: the tutorial's five models (the dense, deep, conv,
+denoising and sparse autoencoders) trained by Keras 3 on TensorFlow (CPU, 2 threads), timed per
+epoch with the validation pass included, as `../shared/reference/keras-anchor.md` measured them.
 
 Keras's epoch time depends on the machine as much as rkeras's does, so compare the two on one
 machine, alternating runs (see `benches/README.md`):
@@ -10,7 +10,7 @@ machine, alternating runs (see `benches/README.md`):
     /tmp/keras-env/bin/python benches/keras_tutorial_speed.py deep 5
     cargo run --release --example deep_autoencoder -- --epochs 5
 
-Arguments: the model (dense, deep or conv), the number of epochs, and optionally the directory
+Arguments: the model (dense, deep, conv, denoise or sparse), the number of epochs, and optionally the directory
 holding the four MNIST IDX files (default: `data/mnist` of this repository). Prints one line an
 epoch: seconds, loss and val_loss. Not run by CI; rkeras does not need Python.
 """
@@ -103,6 +103,40 @@ def conv():
     )
 
 
+def denoise():
+    """A fresh dense autoencoder behind a noiser (x + N(0.5, 0.5), clipped to [0, 1]) on batches
+    of 16, as the tutorial's denoising model."""
+    image = keras.Input(batch_shape=(16, 28, 28, 1))
+    noised = layers.Lambda(
+        lambda x: keras.ops.clip(
+            x + keras.random.normal(keras.ops.shape(x), mean=0.5, stddev=0.5), 0.0, 1.0
+        )
+    )(image)
+    return Model(image, dense()(noised))
+
+
+def sparse():
+    return autoencoder(
+        [
+            layers.Flatten(),
+            layers.Dense(48, activation="relu"),
+            layers.Dense(32, activation="relu"),
+            layers.Dense(
+                16,
+                activation="linear",
+                activity_regularizer=keras.regularizers.L1L2(l1=1e-5),
+            ),
+        ],
+        (16,),
+        [
+            layers.Dense(32, activation="relu"),
+            layers.Dense(48, activation="relu"),
+            layers.Dense(784, activation="sigmoid"),
+            layers.Reshape((28, 28, 1)),
+        ],
+    )
+
+
 class EpochTimes(keras.callbacks.Callback):
     """Prints each epoch's wall time (validation included), loss and val_loss."""
 
@@ -119,21 +153,29 @@ class EpochTimes(keras.callbacks.Callback):
 
 
 def main():
-    models = {"dense": dense, "deep": deep, "conv": conv}
+    # Each model and its batch size.
+    models = {
+        "dense": (dense, 256),
+        "deep": (deep, 256),
+        "conv": (conv, 256),
+        "denoise": (denoise, 16),
+        "sparse": (sparse, 256),
+    }
     if len(sys.argv) not in (3, 4) or sys.argv[1] not in models:
-        sys.exit(f"usage: {sys.argv[0]} dense|deep|conv EPOCHS [MNIST_DIR]")
+        sys.exit(f"usage: {sys.argv[0]} {'|'.join(models)} EPOCHS [MNIST_DIR]")
     default_dir = pathlib.Path(__file__).resolve().parent.parent / "data" / "mnist"
     mnist = pathlib.Path(sys.argv[3]) if len(sys.argv) == 4 else default_dir
     x_train = unit_images(mnist / "train-images-idx3-ubyte.gz")
     x_test = unit_images(mnist / "t10k-images-idx3-ubyte.gz")
     keras.utils.set_random_seed(0)
-    model = models[sys.argv[1]]()
+    build, batch_size = models[sys.argv[1]]
+    model = build()
     model.compile(optimizer="adam", loss="binary_crossentropy")
     model.fit(
         x_train,
         x_train,
         epochs=int(sys.argv[2]),
-        batch_size=256,
+        batch_size=batch_size,
         shuffle=True,
         validation_data=(x_test, x_test),
         verbose=0,

@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
-/// Results at least this large (in bytes) ask for huge pages.
+/// Results at least this large (in bytes) ask for huge pages (on Linux, the one system asked).
+#[cfg(any(target_os = "linux", test))]
 const HUGE_PAGE_MIN_BYTES: usize = 4 << 20;
 
 /// A result buffer whose cells are not initialised yet: every cell is written exactly once,

@@ -64,6 +64,25 @@ fn seeded_runs_repeat_exactly() -> rkeras::Result<()> {
 }
 
 #[test]
+fn seeded_conv_runs_repeat_exactly() -> rkeras::Result<()> {
+    // The tutorial's conv autoencoder: its convolutions' backward passes split each part of
+    // the batch into chunks of images that the pool's threads take in a different order on
+    // every run.
+    let run = || -> rkeras::Result<(Vec<f64>, Vec<Vec<f32>>)> {
+        rkeras::utils::set_random_seed(3);
+        let ae = models::create_deep_conv_ae()?;
+        let x = blobs(64)?;
+        ae.autoencoder.compile("adam", "binary_crossentropy")?;
+        let history = ae
+            .autoencoder
+            .fit(&x, &x, quiet().epochs(2).batch_size(64))?;
+        Ok((history.loss().to_vec(), weights_of(&ae.autoencoder)?))
+    };
+    assert_eq!(run()?, run()?);
+    Ok(())
+}
+
+#[test]
 fn fitting_the_denoiser_trains_the_autoencoder_inside_it() -> rkeras::Result<()> {
     rkeras::utils::set_random_seed(2);
     let ae = models::create_dense_ae()?;

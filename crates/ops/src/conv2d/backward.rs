@@ -44,26 +44,18 @@ pub(crate) struct ForwardRecord<'a> {
     pub relu_output: Option<&'a [f32]>,
 }
 
-/// One worker's running sums and reusable buffers.
-struct Worker {
+/// One chunk's share of the kernel and bias gradients.
+struct Partial {
     kernel_grad: Vec<f32>,
     bias_grad: Vec<f32>,
-    /// The masked output gradient (unfolding) or its channel-major planes (projecting).
-    dy: Vec<f32>,
-    /// Unfolded rows (unfolding) or the spread gradient planes (projecting).
-    scratch: Vec<f32>,
-    /// One padded image (unfolding).
-    frame: Vec<f32>,
 }
 
-impl Worker {
+impl Partial {
+    /// Zeros, sized for the gradients `wanted` (empty for the others).
     fn new(g: &ConvGeometry, wanted: Conv2dWanted) -> Self {
         Self {
             kernel_grad: vec![0.0; if wanted.kernel { g.kernel_len() } else { 0 }],
             bias_grad: vec![0.0; if wanted.bias { g.out_c } else { 0 }],
-            dy: Vec::new(),
-            scratch: Vec::new(),
-            frame: Vec::new(),
         }
     }
 
@@ -72,6 +64,17 @@ impl Worker {
         add_assign(&mut self.bias_grad, &other.bias_grad);
         self
     }
+}
+
+/// A thread's buffers, reused from chunk to chunk.
+#[derive(Default)]
+struct Scratch {
+    /// The masked output gradient (unfolding) or its channel-major planes (projecting).
+    dy: Vec<f32>,
+    /// Unfolded rows (unfolding) or the spread gradient planes (projecting).
+    cols: Vec<f32>,
+    /// One padded image (unfolding).
+    frame: Vec<f32>,
 }
 
 /// Gradients of `relu?(conv(x, kernel) + bias)` given the output gradient `dy` (contiguous
@@ -104,37 +107,42 @@ pub(crate) fn backward(
         None => (0..chunks).map(|_| None).collect(),
     };
 
-    let totals = x_grad_chunks
+    // Each chunk sums its own share of the kernel and bias gradients, and the shares are added
+    // in chunk order: the same sums on every run, whichever thread took which chunk (a running
+    // sum per thread would add them in the order the threads happened to take them).
+    let partials: Vec<Partial> = x_grad_chunks
         .into_par_iter()
         .enumerate()
-        .fold(
-            || Worker::new(g, wanted),
-            |mut worker, (index, x_grad_chunk)| {
-                let first = index * chunk;
-                let images = (g.batch - first).min(chunk);
-                let out_range = first * g.out_image_len()..(first + images) * g.out_image_len();
-                let step = ChunkStep {
-                    g,
-                    wanted,
-                    images,
-                    x: &record.x[first * g.in_image_len()..][..images * g.in_image_len()],
-                    kernel: record.kernel,
-                    dy: &dy[out_range.clone()],
-                    relu_output: record.relu_output.map(|y| &y[out_range]),
-                    inner_threads,
-                };
-                match &lowering {
-                    Lowering::Unfold(unfolder) => {
-                        step.unfolded(unfolder, &mut worker, x_grad_chunk)
-                    }
-                    Lowering::Project { planes, kernel } => {
-                        step.projected(planes, kernel, &mut worker, x_grad_chunk)
-                    }
+        .map_init(Scratch::default, |scratch, (index, x_grad_chunk)| {
+            let mut partial = Partial::new(g, wanted);
+            let first = index * chunk;
+            let images = (g.batch - first).min(chunk);
+            let out_range = first * g.out_image_len()..(first + images) * g.out_image_len();
+            let step = ChunkStep {
+                g,
+                wanted,
+                images,
+                x: &record.x[first * g.in_image_len()..][..images * g.in_image_len()],
+                kernel: record.kernel,
+                dy: &dy[out_range.clone()],
+                relu_output: record.relu_output.map(|y| &y[out_range]),
+                inner_threads,
+            };
+            match &lowering {
+                Lowering::Unfold(unfolder) => {
+                    step.unfolded(unfolder, scratch, &mut partial, x_grad_chunk)
                 }
-                worker
-            },
-        )
-        .reduce(|| Worker::new(g, wanted), Worker::merge);
+                Lowering::Project { planes, kernel } => {
+                    step.projected(planes, kernel, scratch, &mut partial, x_grad_chunk)
+                }
+            }
+            partial
+        })
+        .collect();
+    let totals = partials
+        .into_iter()
+        .reduce(Partial::merge)
+        .unwrap_or_else(|| Partial::new(g, wanted));
 
     let kernel = wanted.kernel.then(|| match formulation {
         Formulation::Unfold => totals.kernel_grad,
@@ -176,14 +184,20 @@ struct ChunkStep<'a> {
 impl ChunkStep<'_> {
     /// im2col lowering: `dK += cols^T dy`, `dcols = dy K^T`, `dx = col2im(dcols)`.
     /// The kernel gradient accumulates in (taps * Cin, Cout) order.
-    fn unfolded(&self, unfolder: &Unfolder<'_>, worker: &mut Worker, x_grad: Option<Uninit<'_>>) {
+    fn unfolded(
+        &self,
+        unfolder: &Unfolder<'_>,
+        scratch: &mut Scratch,
+        partial: &mut Partial,
+        x_grad: Option<Uninit<'_>>,
+    ) {
         let g = self.g;
         let dy = match self.relu_output {
-            Some(y) => mask_and_sum(self.dy, y, g.out_c, &mut worker.dy, &mut worker.bias_grad),
+            Some(y) => mask_and_sum(self.dy, y, g.out_c, &mut scratch.dy, &mut partial.bias_grad),
             None => {
                 if self.wanted.bias {
                     for row in self.dy.chunks_exact(g.out_c) {
-                        add_assign(&mut worker.bias_grad, row);
+                        add_assign(&mut partial.bias_grad, row);
                     }
                 }
                 self.dy
@@ -192,7 +206,7 @@ impl ChunkStep<'_> {
         let row_len = g.taps() * g.in_c;
         let per_image = g.out_pixels() * row_len;
         let rows = self.images * g.out_pixels();
-        let cols = &mut worker.scratch;
+        let cols = &mut scratch.cols;
         cols.resize(rows * row_len, 0.0);
         if self.wanted.kernel {
             for (image, image_cols) in self
@@ -200,10 +214,10 @@ impl ChunkStep<'_> {
                 .chunks_exact(g.in_image_len())
                 .zip(cols.chunks_exact_mut(per_image))
             {
-                unfolder.unfold(image, &mut worker.frame, image_cols);
+                unfolder.unfold(image, &mut scratch.frame, image_cols);
             }
             matmul(
-                MatMut::row_major(&mut worker.kernel_grad, row_len, g.out_c),
+                MatMut::row_major(&mut partial.kernel_grad, row_len, g.out_c),
                 MatRef::row_major(cols, rows, row_len).t(),
                 MatRef::row_major(dy, rows, g.out_c),
                 Accumulate::Add,
@@ -222,7 +236,7 @@ impl ChunkStep<'_> {
                 .chunks_exact(per_image)
                 .zip(x_grad.pieces(g.in_image_len()))
             {
-                unfolder.fold(image_cols, &mut worker.frame, image_grad);
+                unfolder.fold(image_cols, &mut scratch.frame, image_grad);
             }
         }
     }
@@ -233,18 +247,19 @@ impl ChunkStep<'_> {
         &self,
         planes: &Planes<'_>,
         projected_kernel: &[f32],
-        worker: &mut Worker,
+        scratch: &mut Scratch,
+        partial: &mut Partial,
         x_grad: Option<Uninit<'_>>,
     ) {
         let g = self.g;
         let (rows_in, rows_out) = (self.images * g.in_pixels(), self.images * g.out_pixels());
-        worker.dy.resize(rows_out * g.out_c, 0.0);
-        to_channel_major(self.dy, self.relu_output, g.out_c, &mut worker.dy);
+        scratch.dy.resize(rows_out * g.out_c, 0.0);
+        to_channel_major(self.dy, self.relu_output, g.out_c, &mut scratch.dy);
         if self.wanted.bias {
-            for (sum, plane) in worker
+            for (sum, plane) in partial
                 .bias_grad
                 .iter_mut()
-                .zip(worker.dy.chunks_exact(rows_out))
+                .zip(scratch.dy.chunks_exact(rows_out))
             {
                 *sum += plane.iter().sum::<f32>();
             }
@@ -253,12 +268,12 @@ impl ChunkStep<'_> {
             return;
         }
         let row_len = g.taps() * g.out_c;
-        let dz = &mut worker.scratch;
+        let dz = &mut scratch.cols;
         dz.resize(rows_in * row_len, 0.0);
-        planes.scatter(self.images, &worker.dy, dz);
+        planes.scatter(self.images, &scratch.dy, dz);
         if self.wanted.kernel {
             matmul(
-                MatMut::row_major(&mut worker.kernel_grad, g.in_c, row_len),
+                MatMut::row_major(&mut partial.kernel_grad, g.in_c, row_len),
                 MatRef::row_major(self.x, rows_in, g.in_c).t(),
                 MatRef::col_major(dz, rows_in, row_len),
                 Accumulate::Add,

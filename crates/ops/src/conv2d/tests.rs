@@ -533,3 +533,61 @@ fn plain_backward_computes_only_what_is_asked_and_checks_shapes() {
         .to_string();
     assert!(error.contains("output gradient"), "{error}");
 }
+
+#[test]
+fn kernel_and_bias_gradients_are_the_same_on_every_run_whichever_thread_takes_which_chunk() {
+    // Many chunks of one or two images (large working sets), on more threads than chunks of
+    // work are long: the threads take the chunks in a different order on every run, and the
+    // gradients must not depend on it (one problem for each lowering).
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
+    for (problem, seed) in [
+        (
+            same([24, 28, 28, 16], [3, 3, 16, 16], (1, 1), (1, 1), true),
+            41,
+        ),
+        (
+            same([48, 28, 28, 16], [7, 7, 16, 1], (1, 1), (1, 1), false),
+            42,
+        ),
+    ] {
+        let mut rng = Lcg::new(seed);
+        let x = random_tensor(&mut rng, &problem.x_dims);
+        let kernel = random_tensor(&mut rng, &problem.k_dims);
+        let y = conv2d(&x, &kernel, None, &problem.params, problem.relu).unwrap();
+        let upstream = random_tensor(&mut rng, y.dims());
+        let wanted = Conv2dWanted {
+            x: true,
+            kernel: true,
+            bias: true,
+        };
+        let run = || {
+            let grads = pool.install(|| {
+                conv2d_backward(
+                    &x,
+                    &kernel,
+                    &y,
+                    &upstream,
+                    &problem.params,
+                    problem.relu,
+                    wanted,
+                )
+            });
+            let grads = grads.unwrap();
+            let bits = |t: Option<Tensor>| -> Vec<u32> {
+                values(&t.unwrap()).iter().map(|v| v.to_bits()).collect()
+            };
+            (bits(grads.kernel), bits(grads.bias))
+        };
+        let first = run();
+        for _ in 0..8 {
+            assert!(
+                run() == first,
+                "{:?}: the gradients changed between runs",
+                problem.x_dims
+            );
+        }
+    }
+}

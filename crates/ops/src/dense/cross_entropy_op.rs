@@ -53,6 +53,14 @@ impl ElementLoss for Clipped {
     fn element(y: f32, p: f32) -> (f32, f32) {
         (element_loss(y, clip(p)), element_grad_pred(y, p))
     }
+
+    /// One logarithm instead of two: with `y = 0`, `y·log p` is -0 (`log p` is finite and
+    /// negative inside the clip range) and `(1-y)·log(1-p)` is `log(1-p)`, which is negative
+    /// too, so their sum is `log(1-p)` exactly.
+    #[inline(always)]
+    fn element_of_zero_target(p: f32) -> (f32, f32) {
+        (-ln_clipped(1.0 - clip(p)), element_grad_pred(0.0, p))
+    }
 }
 
 /// The same loss from candle ops, for devices without the kernel.
@@ -252,6 +260,82 @@ mod tests {
             loss.to_scalar::<f32>()?.is_nan(),
             "a NaN prediction gives a NaN loss"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_zero_target_gives_the_same_bits_with_one_logarithm() {
+        let mut rng = Lcg::new(31);
+        let special = [
+            0.0f32,
+            -0.0,
+            -1.0,
+            2.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1e-45,
+            LOW,
+            HIGH,
+            1.0,
+            0.5,
+            f32::NAN,
+        ];
+        let spread = (1..2000).map(|i| i as f32 / 2000.0);
+        let random = rng.vec(2000).into_iter().map(|v| v.abs().fract());
+        for p in special.into_iter().chain(spread).chain(random) {
+            let (loss, grad) = Clipped::element_of_zero_target(p);
+            for y in [0.0, -0.0] {
+                let (want_loss, want_grad) = Clipped::element(y, p);
+                if p.is_nan() {
+                    assert!(loss.is_nan() && want_loss.is_nan() && grad.is_nan());
+                } else {
+                    assert_eq!(
+                        loss.to_bits(),
+                        want_loss.to_bits(),
+                        "loss at p = {p}, y = {y}"
+                    );
+                    assert_eq!(
+                        grad.to_bits(),
+                        want_grad.to_bits(),
+                        "grad at p = {p}, y = {y}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn image_like_targets_with_zero_runs_match_naive_loops() -> candle_core::Result<()> {
+        // Runs of zero targets (and -0) long enough to fill whole vectors, as an image's
+        // background, between runs of non-zero ones; the loss alone and with its gradient.
+        let mut rng = Lcg::new(37);
+        let len = 3 * 1025;
+        let p: Vec<f32> = rng.vec(len).into_iter().map(|v| v.abs().fract()).collect();
+        let y: Vec<f32> = (0..len)
+            .map(|i| match (i / 40) % 3 {
+                0 => 0.0,
+                1 if i % 7 == 0 => -0.0,
+                1 => ((i % 11) as f32) / 10.0,
+                _ => {
+                    if i % 53 == 0 {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                }
+            })
+            .collect();
+        let (want_loss, want_grad, _) = naive(&y, &p);
+        let cpu = &Device::Cpu;
+        let (y, p) = (
+            Tensor::new(y.as_slice(), cpu)?,
+            Tensor::new(p.as_slice(), cpu)?,
+        );
+        let (loss, grad) = binary_cross_entropy_with_gradient(&y, &p)?;
+        assert_close("loss", &[loss.to_scalar::<f32>()?], &[want_loss], 1e-6);
+        assert_close("grad", &values(&grad), &want_grad, 1e-5);
+        let alone = binary_cross_entropy(&y, &p)?;
+        assert_eq!(alone.to_scalar::<f32>()?, loss.to_scalar::<f32>()?);
         Ok(())
     }
 

@@ -131,11 +131,10 @@ impl<'a> Batch<'a> {
         }
     }
 
-    /// All rows of `x` and `y`, which are on the model's device.
-    #[cfg(test)]
-    pub fn whole(x: &'a Tensor, y: &'a Tensor) -> Self {
+    /// All rows of `x` and `y`, gathered onto `device`.
+    pub fn whole(x: &'a Tensor, y: &'a Tensor, device: &Device) -> Self {
         let rows = Rows::Range(0, x.dims().first().copied().unwrap_or(0));
-        Batch::new(x, y, rows, x.device())
+        Batch::new(x, y, rows, device)
     }
 
     /// The number of rows.

@@ -6,7 +6,7 @@ use std::path::Path;
 use candle_core::{Tensor, Var};
 use rkeras_model::Model;
 
-use crate::batches::{Batch, Rows};
+use crate::batches::Batch;
 use crate::callbacks::Logs;
 use crate::compile::{attach, detach, with_compiled, Compiled, IntoLoss, IntoOptimizer};
 use crate::fit_options::FitOptions;
@@ -124,7 +124,7 @@ impl Training for Model {
                 .into_iter()
                 .map(|w| w.var)
                 .collect();
-            let batch = Batch::new(x, y, Rows::Range(0, rows), &self.device());
+            let batch = Batch::whole(x, y, &self.device());
             let (loss, parts) = train_step(self, compiled, &trainable, step_path(self), &batch)?;
             let mut tracker = Tracker::new(compiled.make_metrics(y.dims())?);
             tracker.update(loss, rows, &parts)?;

@@ -54,28 +54,20 @@ impl KernelBias {
     }
 }
 
-/// Adds the activity penalty of `output` to `ctx`, divided by the batch size as Keras 3.14+ does
-/// (`keras/src/layers/layer.py`, `Layer.__call__`): for candle's autograd, or, when
-/// `layer_gradient`, as a loss whose gradient ([`activity_penalty_gradient`]) the layer's own
-/// backward pass adds.
-pub(crate) fn add_activity_penalty(
+/// The activity penalty of `output`, divided by the batch size as Keras 3.14+ does
+/// (`keras/src/layers/layer.py`, `Layer.__call__`), when the layer has one: a layer's `call`
+/// adds it to the context for candle's autograd, its `call_recorded` as a loss whose gradient
+/// ([`activity_penalty_gradient`]) the layer's own backward pass adds.
+pub(crate) fn activity_penalty(
     regularizer: Option<&Regularizer>,
     output: &Tensor,
-    ctx: &mut crate::CallContext,
-    layer_gradient: bool,
-) -> Result<()> {
-    if let Some(r) = regularizer {
-        let penalty = (r.penalty(output)? / batch_size(output))?;
-        if layer_gradient {
-            ctx.add_loss_with_layer_gradient(penalty);
-        } else {
-            ctx.add_loss(penalty);
-        }
-    }
-    Ok(())
+) -> Result<Option<Tensor>> {
+    regularizer
+        .map(|r| Ok((r.penalty(output)? / batch_size(output))?))
+        .transpose()
 }
 
-/// The gradient of [`add_activity_penalty`]'s loss with respect to the layer's `output`, if the
+/// The gradient of [`activity_penalty`]'s loss with respect to the layer's `output`, if the
 /// layer has a penalty.
 pub(crate) fn activity_penalty_gradient(
     regularizer: Option<&Regularizer>,

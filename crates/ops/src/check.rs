@@ -55,6 +55,23 @@ pub(crate) fn expect_same_device(
 
 /// Fails unless the dims `lhs` and `rhs` (each with its name) are equal; `expected` says what
 /// should hold, for the message.
+/// Checks that the storage argument `arg` a custom op of `op` was handed has the shape
+/// `expected` the op was built for (candle hands a custom op storage and layout apart from the
+/// tensor it checked).
+pub(crate) fn expect_built_dims(
+    op: &'static str,
+    arg: &'static str,
+    dims: &[usize],
+    expected: &[usize],
+) -> Result<(), OpsError> {
+    expect_same_dims(
+        op,
+        "the storage handed to the op must have the shape it was built for",
+        (arg, dims),
+        ("expected", expected),
+    )
+}
+
 pub(crate) fn expect_same_dims(
     op: &'static str,
     expected: &'static str,

@@ -6,7 +6,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::buffer::Fresh;
-use crate::check::{expect_f32_rank, expect_same_dims};
+use crate::check::{expect_built_dims, expect_f32_rank};
 use crate::error::OpsError;
 use crate::storage::{cpu_f32, CpuView};
 
@@ -57,12 +57,7 @@ impl CustomOp1 for UpsampleOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let [n, h, w, c] = self.dims;
         let (fh, fw) = self.size;
-        expect_same_dims(
-            OP,
-            "the storage handed to the op must have the shape it was built for",
-            ("x", layout.dims()),
-            ("expected", &self.dims),
-        )?;
+        expect_built_dims(OP, "x", layout.dims(), &self.dims)?;
         let x = cpu_f32(OP, "x", storage, layout)?;
         let out_row = w * fw * c;
         let mut y = Fresh::new(n * h * fh * out_row);

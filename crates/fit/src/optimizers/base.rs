@@ -257,50 +257,33 @@ impl Gradient<'_> {
     fn tensor(self) -> Result<Tensor> {
         match self {
             Self::Whole(grad) => Ok(grad.clone()),
-            Self::Parts(terms) => Ok(sum_parts(std::slice::from_ref(&terms))?.remove(0)),
+            Self::Parts(terms) => sum_of_parts(terms),
         }
     }
 }
 
-/// For each variable's `(share, part)` terms (at least one), `Σ share · part`: a lone term of
-/// share 1 is the gradient itself; the f32 CPU sums are made in one pass
-/// ([`rkeras_ops::weighted_sums`]), the others by candle ops.
-pub(super) fn sum_parts(terms: &[&[(f32, &Tensor)]]) -> Result<Vec<Tensor>> {
-    let lone = |terms: &[(f32, &Tensor)]| matches!(terms, [(share, _)] if *share == 1.0);
-    let on_host = |terms: &[(f32, &Tensor)]| {
-        terms
-            .iter()
-            .all(|(_, grad)| grad.dtype() == DType::F32 && grad.device().is_cpu())
+/// `Σ share · part` over one variable's `(share, part)` terms: a lone term of share 1 is the
+/// gradient itself; f32 CPU parts are added in one pass ([`rkeras_ops::weighted_sums`]), the
+/// others by candle ops.
+pub(crate) fn sum_of_parts(terms: &[(f32, &Tensor)]) -> Result<Tensor> {
+    let Some(((first_share, first), rest)) = terms.split_first() else {
+        return Err(Error::Config(
+            "optimizer: a variable with no gradient parts".into(),
+        ));
     };
-    let host: Vec<Vec<(f32, &Tensor)>> = terms
-        .iter()
-        .filter(|terms| !lone(terms) && on_host(terms))
-        .map(|terms| terms.to_vec())
-        .collect();
-    let mut host_sums = if host.is_empty() {
-        Vec::new()
-    } else {
-        rkeras_ops::weighted_sums(&host)?
+    if rest.is_empty() && *first_share == 1.0 {
+        return Ok((*first).clone());
     }
-    .into_iter();
-    terms
+    let on_host = terms
         .iter()
-        .map(|&terms| match terms {
-            [(_, grad)] if lone(terms) => Ok((*grad).clone()),
-            _ if on_host(terms) => host_sums.next().ok_or_else(|| {
-                Error::Config("optimizer: a sum of gradient parts went missing".into())
-            }),
-            _ => {
-                let mut scaled = terms
-                    .iter()
-                    .map(|(share, grad)| grad.affine(*share as f64, 0.0));
-                let first = scaled.next().ok_or_else(|| {
-                    Error::Config("optimizer: a variable with no gradient parts".into())
-                })??;
-                scaled.try_fold(first, |sum, term| Ok((sum + term?)?))
-            }
-        })
-        .collect()
+        .all(|(_, grad)| grad.dtype() == DType::F32 && grad.device().is_cpu());
+    if on_host {
+        return Ok(rkeras_ops::weighted_sums(&[terms.to_vec()])?.remove(0));
+    }
+    let first = first.affine(*first_share as f64, 0.0)?;
+    rest.iter().try_fold(first, |sum, (share, grad)| {
+        Ok((sum + grad.affine(*share as f64, 0.0)?)?)
+    })
 }
 
 /// One variable's update in a step.

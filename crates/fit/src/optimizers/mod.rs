@@ -34,6 +34,8 @@ mod update_rule;
 pub use adagrad::{Adagrad, AdagradRule};
 pub use adam::{Adam, AdamFamily, AdamRule};
 pub use adamw::{AdamW, AdamWRule};
+#[cfg(test)]
+pub(crate) use base::sum_of_parts;
 pub use base::BaseOptimizer;
 pub use rmsprop::{RMSprop, RmsPropRule};
 pub use schedules::{ExponentialDecay, LearningRate, LearningRateSchedule};
@@ -81,8 +83,10 @@ fn apply_summed_parts<O: Optimizer + ?Sized>(
     params: &[(&Var, Vec<(f32, &Tensor)>)],
 ) -> Result<()> {
     check_parts(params)?;
-    let terms: Vec<&[(f32, &Tensor)]> = params.iter().map(|(_, parts)| parts.as_slice()).collect();
-    let sums = base::sum_parts(&terms)?;
+    let sums = params
+        .iter()
+        .map(|(_, parts)| base::sum_of_parts(parts))
+        .collect::<Result<Vec<_>>>()?;
     let pairs: Vec<(&Var, &Tensor)> = params
         .iter()
         .zip(&sums)

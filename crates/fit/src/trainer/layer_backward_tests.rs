@@ -16,6 +16,7 @@ use super::{
 use crate::batches::Batch;
 use crate::compile::{Compiled, IntoLoss, IntoOptimizer};
 use crate::losses::Loss;
+use crate::optimizers::sum_of_parts;
 use crate::test_threads::on_two_threads;
 use crate::trainer::batch_parts::batch_parts;
 use crate::trainer::tracking::PartOutputs;
@@ -58,8 +59,7 @@ fn summed_layer_gradients(
     let (loss, predictions, parts) = layer_gradients(model, compiled, vars, batch)?;
     let mut sums = WeightGrads::new(vars);
     for (var, terms) in gradient_terms(&parts, vars) {
-        let sum = rkeras_ops::weighted_sums(&[terms])?.remove(0);
-        sums.add(var, sum)?;
+        sums.add(var, sum_of_parts(&terms)?)?;
     }
     Ok((loss, predictions, sums))
 }
@@ -85,7 +85,7 @@ fn assert_same_gradients(model: &Model, loss: &str, x: &Tensor, y: &Tensor) -> u
     let vars = trainable(model);
     let (loss_ref, pred_ref, grads_ref) = autograd_gradients(model, &compiled, x, y).unwrap();
     let (loss_new, pred_new, grads_new) =
-        summed_layer_gradients(model, &compiled, &vars, &Batch::whole(x, y)).unwrap();
+        summed_layer_gradients(model, &compiled, &vars, &Batch::whole(x, y, &Device::Cpu)).unwrap();
     let pred_new = whole_prediction(&pred_new);
     let max_diff = (pred_ref - &pred_new)
         .unwrap()
@@ -596,7 +596,7 @@ fn one_train_step_on_the_layer_path_updates_the_weights() {
         &mut compiled,
         &trainable(&model),
         step_path(&model),
-        &Batch::whole(&x, &x),
+        &Batch::whole(&x, &x, &Device::Cpu),
     )
     .unwrap();
     assert!(loss.is_finite() && loss > 0.0);
@@ -641,7 +641,7 @@ fn autoencoder_step_paths() {
                 &mut compiled,
                 &vars,
                 step_path(&model),
-                &Batch::whole(&x, &x),
+                &Batch::whole(&x, &x, &Device::Cpu),
             )
             .unwrap();
             let (cpu, wall) = (process_cpu_seconds() - cpu, wall.elapsed().as_secs_f64());
@@ -680,8 +680,13 @@ fn a_random_lambda_is_differentiated_through_the_call_the_forward_made() {
     rkeras_layers::session::set_random_seed(3);
     let (_, _, reference) = autograd_gradients(&model, &compiled, &x, &y).unwrap();
     rkeras_layers::session::set_random_seed(3);
-    let (_, _, layered) =
-        summed_layer_gradients(&model, &compiled, &vars, &Batch::whole(&x, &y)).unwrap();
+    let (_, _, layered) = summed_layer_gradients(
+        &model,
+        &compiled,
+        &vars,
+        &Batch::whole(&x, &y, &Device::Cpu),
+    )
+    .unwrap();
     for var in &vars {
         let expected: Vec<f32> = reference
             .get(var.as_tensor())
@@ -808,9 +813,13 @@ fn training_and_evaluation_take_a_saturated_loss_from_the_logits() {
     let model = Model::new(input, head(input)).unwrap();
     let x = Tensor::ones((3, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
     let compiled = compiled("binary_crossentropy");
-    let (loss, _, _) =
-        summed_layer_gradients(&model, &compiled, &trainable(&model), &Batch::whole(&x, &x))
-            .unwrap();
+    let (loss, _, _) = summed_layer_gradients(
+        &model,
+        &compiled,
+        &trainable(&model),
+        &Batch::whole(&x, &x, &Device::Cpu),
+    )
+    .unwrap();
     let loss = loss.to_scalar::<f32>().unwrap();
     assert!((loss - 30.0).abs() < 1e-4, "training loss {loss}");
     let logs = super::super::evaluate_arrays(&model, &compiled, &x, &x, 2, "").unwrap();

@@ -15,7 +15,7 @@ use crate::convolutional::options::{spatial_geometry, Padding, PaddingArg, Size2
 use crate::core::activation::{activation_gradient, derivative_from_output};
 use crate::initializers::Initializer;
 use crate::kernel_bias::{
-    activity_penalty_gradient, add_activity_penalty, kernel_layer_methods, kernel_layer_options,
+    activity_penalty, activity_penalty_gradient, kernel_layer_methods, kernel_layer_options,
     KernelBias,
 };
 use crate::layer::{single_input, CallRecord, WeightGrads};
@@ -184,14 +184,12 @@ impl Conv2DLayer {
     }
 
     /// The convolution and its activation, returning the pre-activation too when
-    /// `keep_pre_activation` (and the activation is not fused into the kernel). A `recorded`
-    /// call leaves the activity penalty's gradient to [`Layer::backward`].
+    /// `keep_pre_activation` (and the activation is not fused into the kernel).
     fn forward(
         &self,
         inputs: &[Tensor],
-        ctx: &mut CallContext,
+        ctx: &CallContext,
         keep_pre_activation: bool,
-        recorded: bool,
     ) -> Result<(Option<Tensor>, Tensor)> {
         let x = single_input(self.name(), inputs)?;
         let (w, params) = self.checked(x)?;
@@ -210,7 +208,6 @@ impl Conv2DLayer {
             let y = c.activation.apply(&z)?;
             (keep_pre_activation.then_some(z), y)
         };
-        add_activity_penalty(c.activity_regularizer.as_ref(), &y, ctx, recorded)?;
         Ok((z, y))
     }
 
@@ -274,7 +271,10 @@ impl Layer for Conv2DLayer {
     }
 
     fn call(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>> {
-        let (_, y) = self.forward(inputs, ctx, false, false)?;
+        let (_, y) = self.forward(inputs, ctx, false)?;
+        if let Some(penalty) = activity_penalty(self.config.activity_regularizer.as_ref(), &y)? {
+            ctx.add_loss(penalty);
+        }
         Ok(vec![y])
     }
 
@@ -288,7 +288,11 @@ impl Layer for Conv2DLayer {
 
     fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
         let keep_pre_activation = !derivative_from_output(self.config.activation);
-        let (pre_activation, y) = self.forward(inputs, ctx, keep_pre_activation, true)?;
+        let (pre_activation, y) = self.forward(inputs, ctx, keep_pre_activation)?;
+        // The layer's own backward pass adds the penalty's gradient.
+        if let Some(penalty) = activity_penalty(self.config.activity_regularizer.as_ref(), &y)? {
+            ctx.add_loss_with_layer_gradient(penalty);
+        }
         let mut record = CallRecord::new(inputs.to_vec(), vec![y]);
         record.state = pre_activation.map(|z| Box::new(z) as Box<dyn Any + Send + Sync>);
         Ok(record)

@@ -10,7 +10,7 @@ use crate::activations::{Activation, ActivationArg};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::initializers::Initializer;
 use crate::kernel_bias::{
-    activity_penalty_gradient, add_activity_penalty, kernel_layer_methods, kernel_layer_options,
+    activity_penalty, activity_penalty_gradient, kernel_layer_methods, kernel_layer_options,
     KernelBias,
 };
 use crate::layer::{single_input, CallRecord, WeightGrads};
@@ -106,20 +106,13 @@ impl DenseLayer {
         &self.config
     }
 
-    /// The output, reading the weights as `ctx` says.
-    fn forward(&self, x: &Tensor, ctx: &mut CallContext) -> Result<Tensor> {
-        Ok(self.forward_parts(x, ctx, false, false)?.0)
-    }
-
     /// The output and, when `keep_logits` and the activation is a sigmoid computed by the fused
-    /// kernel, its logits (`x·kernel + bias`), both of the output's shape. A `recorded` call
-    /// leaves the activity penalty's gradient to [`Layer::backward`].
+    /// kernel, its logits (`x·kernel + bias`), both of the output's shape.
     fn forward_parts(
         &self,
         x: &Tensor,
-        ctx: &mut CallContext,
+        ctx: &CallContext,
         keep_logits: bool,
-        recorded: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
         let w = self.built()?;
         let dims = x.dims();
@@ -165,7 +158,6 @@ impl DenseLayer {
             let logits = logits.map(|l| l.reshape(out_dims.as_slice())).transpose()?;
             (y.reshape(out_dims)?, logits)
         };
-        add_activity_penalty(self.config.activity_regularizer.as_ref(), &y, ctx, recorded)?;
         Ok((y, logits))
     }
 
@@ -235,7 +227,10 @@ impl Layer for DenseLayer {
     }
 
     fn call(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>> {
-        let y = self.forward(single_input(self.name(), inputs)?, ctx)?;
+        let (y, _) = self.forward_parts(single_input(self.name(), inputs)?, ctx, false)?;
+        if let Some(penalty) = activity_penalty(self.config.activity_regularizer.as_ref(), &y)? {
+            ctx.add_loss(penalty);
+        }
         Ok(vec![y])
     }
 
@@ -250,7 +245,11 @@ impl Layer for DenseLayer {
     fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
         let keep_logits = ctx.keeps_logits();
         let (y, logits) =
-            self.forward_parts(single_input(self.name(), inputs)?, ctx, keep_logits, true)?;
+            self.forward_parts(single_input(self.name(), inputs)?, ctx, keep_logits)?;
+        // The layer's own backward pass adds the penalty's gradient.
+        if let Some(penalty) = activity_penalty(self.config.activity_regularizer.as_ref(), &y)? {
+            ctx.add_loss_with_layer_gradient(penalty);
+        }
         let mut record = CallRecord::new(inputs.to_vec(), vec![y]);
         record.logits = vec![logits];
         Ok(record)

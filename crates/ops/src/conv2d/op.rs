@@ -2,7 +2,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
-use crate::error::OpsError;
+use crate::check::expect_built_dims;
 use crate::storage::{cpu_f32, CpuView};
 
 use super::backward::{backward, Conv2dWanted, ForwardRecord};
@@ -21,25 +21,6 @@ pub(crate) struct Conv2dOp {
 type ArgGradients = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
 
 impl Conv2dOp {
-    fn expect_dims(
-        &self,
-        arg: &'static str,
-        layout: &Layout,
-        expected: &[usize],
-    ) -> Result<(), OpsError> {
-        if layout.dims() == expected {
-            return Ok(());
-        }
-        Err(OpsError::ShapeMismatch {
-            op: OP,
-            expected: "the storage handed to the op must have the shape it was built for",
-            lhs_name: arg,
-            lhs: layout.shape().clone(),
-            rhs_name: "expected",
-            rhs: expected.into(),
-        })
-    }
-
     fn cpu_forward(
         &self,
         x: (&CpuStorage, &Layout),
@@ -47,13 +28,18 @@ impl Conv2dOp {
         bias: Option<(&CpuStorage, &Layout)>,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = &self.geometry;
-        self.expect_dims("x", x.1, &[g.batch, g.in_h, g.in_w, g.in_c])?;
-        self.expect_dims("kernel", kernel.1, &[g.k_h, g.k_w, g.in_c, g.out_c])?;
+        expect_built_dims(OP, "x", x.1.dims(), &[g.batch, g.in_h, g.in_w, g.in_c])?;
+        expect_built_dims(
+            OP,
+            "kernel",
+            kernel.1.dims(),
+            &[g.k_h, g.k_w, g.in_c, g.out_c],
+        )?;
         let x = cpu_f32(OP, "x", x.0, x.1)?;
         let kernel = cpu_f32(OP, "kernel", kernel.0, kernel.1)?;
         let bias = match bias {
             Some((storage, layout)) => {
-                self.expect_dims("bias", layout, &[g.out_c])?;
+                expect_built_dims(OP, "bias", layout.dims(), &[g.out_c])?;
                 Some(cpu_f32(OP, "bias", storage, layout)?)
             }
             None => None,

@@ -20,6 +20,10 @@ pub(crate) trait ElementLoss {
     /// two leave the other to the optimiser to drop.
     fn element(y: f32, x: f32) -> (f32, f32);
 
+    /// Whether [`element_of_zero_target`](Self::element_of_zero_target) is cheaper than
+    /// [`element`](Self::element): the passes only look for all-zero targets when it is.
+    const HAS_ZERO_TARGET_FORM: bool = false;
+
     /// [`element`](Self::element) for a target of exactly 0 (the background of an image), for
     /// losses that have a cheaper form there; the same results bit for bit.
     #[inline(always)]
@@ -149,15 +153,7 @@ impl<E: ElementLoss> Kernel for LossSum<'_, E> {
                 for (y, x) in blocks {
                     let mut block_lanes = [0.0f32; LANES];
                     for (y, x) in y.chunks_exact(LANES).zip(x.chunks_exact(LANES)) {
-                        if all_zero(y) {
-                            for lane in 0..LANES {
-                                block_lanes[lane] += E::element_of_zero_target(x[lane]).0;
-                            }
-                        } else {
-                            for lane in 0..LANES {
-                                block_lanes[lane] += E::element(y[lane], x[lane]).0;
-                            }
-                        }
+                        each_element::<E>(y, x, |lane, (loss, _)| block_lanes[lane] += loss);
                     }
                     add_block(&mut lanes, block_lanes);
                 }
@@ -168,19 +164,10 @@ impl<E: ElementLoss> Kernel for LossSum<'_, E> {
                     let mut block_lanes = [0.0f32; LANES];
                     let rows = y.chunks_exact(LANES).zip(x.chunks_exact(LANES));
                     for ((y, x), out) in rows.zip(out.chunks_exact_mut(LANES)) {
-                        if all_zero(y) {
-                            for lane in 0..LANES {
-                                let (loss, slope) = E::element_of_zero_target(x[lane]);
-                                block_lanes[lane] += loss;
-                                out[lane].write(slope * scale);
-                            }
-                        } else {
-                            for lane in 0..LANES {
-                                let (loss, slope) = E::element(y[lane], x[lane]);
-                                block_lanes[lane] += loss;
-                                out[lane].write(slope * scale);
-                            }
-                        }
+                        each_element::<E>(y, x, |lane, (loss, slope)| {
+                            block_lanes[lane] += loss;
+                            out[lane].write(slope * scale);
+                        });
                     }
                     add_block(&mut lanes, block_lanes);
                 }
@@ -198,11 +185,21 @@ impl<E: ElementLoss> Kernel for LossSum<'_, E> {
     }
 }
 
-/// Whether every target of a vector's worth is 0 (or -0): most of an image's background is, and
-/// such vectors take the loss's cheaper zero-target form.
+/// `each(lane, (loss, slope))` for the [`LANES`] elements of `y` and `x`, in the loss's cheaper
+/// zero-target form when it has one and every target is 0 (or -0), as most of an image's
+/// background is.
 #[inline(always)]
-fn all_zero(y: &[f32]) -> bool {
-    y.iter().fold(true, |all, &t| all & (t == 0.0))
+fn each_element<E: ElementLoss>(y: &[f32], x: &[f32], mut each: impl FnMut(usize, (f32, f32))) {
+    let (y, x) = (&y[..LANES], &x[..LANES]);
+    if E::HAS_ZERO_TARGET_FORM && y.iter().fold(true, |all, &t| all & (t == 0.0)) {
+        for (lane, &x) in x.iter().enumerate() {
+            each(lane, E::element_of_zero_target(x));
+        }
+    } else {
+        for (lane, (&y, &x)) in y.iter().zip(x).enumerate() {
+            each(lane, E::element(y, x));
+        }
+    }
 }
 
 /// Adds a block's f32 lane sums to the f64 lane totals.

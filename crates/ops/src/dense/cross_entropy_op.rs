@@ -54,6 +54,8 @@ impl ElementLoss for Clipped {
         (element_loss(y, clip(p)), element_grad_pred(y, p))
     }
 
+    const HAS_ZERO_TARGET_FORM: bool = true;
+
     /// One logarithm instead of two: with `y = 0`, `y·log p` is -0 (`log p` is finite and
     /// negative inside the clip range) and `(1-y)·log(1-p)` is `log(1-p)`, which is negative
     /// too, so their sum is `log(1-p)` exactly.

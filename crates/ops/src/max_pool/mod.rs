@@ -5,7 +5,7 @@ mod kernel;
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
-use crate::check::{expect_f32_rank, expect_same_dims};
+use crate::check::{expect_built_dims, expect_f32_rank};
 use crate::error::OpsError;
 use crate::padding::{conv_output_len, Padding2d};
 use crate::storage::{cpu_f32, CpuView};
@@ -141,12 +141,7 @@ impl CustomOp1 for MaxPool2dOp {
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = &self.geometry;
-        expect_same_dims(
-            OP,
-            "the storage handed to the op must have the shape it was built for",
-            ("x", layout.dims()),
-            ("expected", &g.in_dims()),
-        )?;
+        expect_built_dims(OP, "x", layout.dims(), &g.in_dims())?;
         let x = cpu_f32(OP, "x", storage, layout)?;
         let y = kernel::forward(g, &x);
         Ok((CpuStorage::F32(y), g.out_dims().as_slice().into()))

@@ -142,11 +142,6 @@ impl<'a> Batch<'a> {
         self.rows.len()
     }
 
-    /// The batch of `x` and `y`.
-    pub fn take(&self) -> Result<(Tensor, Tensor)> {
-        self.rows.take_pair(self.x, self.y, &self.device)
-    }
-
     /// Rows `part` of the batch (positions within it) of `x` and `y`.
     pub fn take_part(&self, part: &Range<usize>) -> Result<(Tensor, Tensor)> {
         self.rows.sub(part).take_pair(self.x, self.y, &self.device)

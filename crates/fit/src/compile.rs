@@ -1,5 +1,7 @@
 //! `compile`: the optimizer, loss and metrics a model trains with, kept with the model.
 
+use std::sync::Arc;
+
 use rkeras_model::Model;
 use serde_json::json;
 
@@ -46,11 +48,11 @@ impl<L: Loss + 'static> IntoLoss for L {
 }
 
 /// What `compile` leaves on a model: everything `fit` and `evaluate` need.
-pub struct Compiled {
+pub(crate) struct Compiled {
     /// The optimizer, with its state (moments, iteration count).
     pub optimizer: Box<dyn Optimizer>,
-    /// The loss.
-    pub loss: Box<dyn Loss>,
+    /// The loss (shared with the runs that use it).
+    pub loss: Arc<dyn Loss>,
     /// The metric names asked for, resolved into metrics when training starts.
     pub metric_names: Vec<String>,
 }
@@ -75,13 +77,13 @@ impl Compiled {
 }
 
 /// Stores `compiled` on `model`, replacing any earlier compile (and its optimizer state).
-pub fn attach(model: &Model, compiled: Compiled) {
+pub(crate) fn attach(model: &Model, compiled: Compiled) {
     *model.extension() = Some(Box::new(compiled));
 }
 
 /// Takes the compile state off `model` for the length of a training run, or says the model
 /// must be compiled first.
-pub fn detach(model: &Model, action: &str) -> Result<Compiled> {
+pub(crate) fn detach(model: &Model, action: &str) -> Result<Compiled> {
     let taken = model.extension().take();
     match taken.map(|b| b.downcast::<Compiled>()) {
         Some(Ok(compiled)) => Ok(*compiled),
@@ -94,7 +96,7 @@ pub fn detach(model: &Model, action: &str) -> Result<Compiled> {
 }
 
 /// Runs `f` with a reference to the model's compile state, if it has one.
-pub fn with_compiled<R>(model: &Model, f: impl FnOnce(Option<&Compiled>) -> R) -> R {
+pub(crate) fn with_compiled<R>(model: &Model, f: impl FnOnce(Option<&Compiled>) -> R) -> R {
     let guard = model.extension();
     f(guard.as_ref().and_then(|b| b.downcast_ref::<Compiled>()))
 }

@@ -90,7 +90,7 @@ pub fn load_checkpoint(path: impl AsRef<Path>, registry: &Registry) -> Result<Ch
             &model,
             Compiled {
                 optimizer,
-                loss,
+                loss: std::sync::Arc::from(loss),
                 metric_names,
             },
         );

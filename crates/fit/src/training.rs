@@ -2,8 +2,10 @@
 //! `train_on_batch`, `test_on_batch`, `save`) on [`Model`], through one trait in the prelude.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::{Tensor, Var};
+use rkeras_layers::session::stream_base;
 use rkeras_model::Model;
 
 use crate::batches::Batch;
@@ -11,7 +13,7 @@ use crate::callbacks::Logs;
 use crate::compile::{attach, detach, with_compiled, Compiled, IntoLoss, IntoOptimizer};
 use crate::fit_options::FitOptions;
 use crate::history::History;
-use crate::trainer::{self, check_samples, resolve_batch_size, step_path, train_step, Tracker};
+use crate::trainer::{self, check_samples, resolve_batch_size, train_step, Head, Tracker};
 use crate::Result;
 
 /// Keras's training methods on a model.
@@ -82,7 +84,7 @@ impl Training for Model {
     ) -> Result<()> {
         let compiled = Compiled {
             optimizer: optimizer.into_optimizer()?,
-            loss: loss.into_loss()?,
+            loss: Arc::from(loss.into_loss()?),
             metric_names: metrics.iter().map(|m| m.to_string()).collect(),
         };
         let output_shape: Vec<usize> = self.output_shapes()[0]
@@ -125,7 +127,10 @@ impl Training for Model {
                 .map(|w| w.var)
                 .collect();
             let batch = Batch::whole(x, y, &self.device());
-            let (loss, parts) = train_step(self, compiled, &trainable, step_path(self), &batch)?;
+            let head = Head::new(self, &compiled.loss);
+            let optimizer = compiled.optimizer.as_mut();
+            let (loss, parts) =
+                train_step(&head, self, optimizer, &trainable, &batch, stream_base())?;
             let mut tracker = Tracker::new(compiled.make_metrics(y.dims())?);
             tracker.update(loss, rows, &parts)?;
             Ok(tracker.logs(""))

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 
-/// An elementwise (or, for softmax, last-axis) activation.
+/// An activation function, elementwise (or, for softmax, over the last axis), by Keras name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Activation {
+pub enum ActivationFn {
     /// The identity (Keras's default, `None` or `"linear"`).
     #[default]
     Linear,
@@ -34,23 +34,23 @@ pub enum Activation {
     Silu,
 }
 
-impl Activation {
+impl ActivationFn {
     /// Every activation with its Keras name.
-    pub const ALL: [(Activation, &'static str); 9] = [
-        (Activation::Linear, "linear"),
-        (Activation::Relu, "relu"),
-        (Activation::Sigmoid, "sigmoid"),
-        (Activation::Tanh, "tanh"),
-        (Activation::Softmax, "softmax"),
-        (Activation::Elu, "elu"),
-        (Activation::Gelu, "gelu"),
-        (Activation::Softplus, "softplus"),
-        (Activation::Silu, "silu"),
+    pub const ALL: [(ActivationFn, &'static str); 9] = [
+        (ActivationFn::Linear, "linear"),
+        (ActivationFn::Relu, "relu"),
+        (ActivationFn::Sigmoid, "sigmoid"),
+        (ActivationFn::Tanh, "tanh"),
+        (ActivationFn::Softmax, "softmax"),
+        (ActivationFn::Elu, "elu"),
+        (ActivationFn::Gelu, "gelu"),
+        (ActivationFn::Softplus, "softplus"),
+        (ActivationFn::Silu, "silu"),
     ];
 
     /// The Keras name.
     pub fn name(self) -> &'static str {
-        Activation::ALL
+        ActivationFn::ALL
             .iter()
             .find(|(a, _)| *a == self)
             .map_or("linear", |(_, n)| n)
@@ -59,10 +59,10 @@ impl Activation {
     /// The fused kernel computing this activation, if one does.
     pub fn fused(self) -> Option<FusedActivation> {
         match self {
-            Activation::Linear => Some(FusedActivation::Linear),
-            Activation::Relu => Some(FusedActivation::Relu),
-            Activation::Sigmoid => Some(FusedActivation::Sigmoid),
-            Activation::Tanh => Some(FusedActivation::Tanh),
+            ActivationFn::Linear => Some(FusedActivation::Linear),
+            ActivationFn::Relu => Some(FusedActivation::Relu),
+            ActivationFn::Sigmoid => Some(FusedActivation::Sigmoid),
+            ActivationFn::Tanh => Some(FusedActivation::Tanh),
             _ => None,
         }
     }
@@ -80,38 +80,113 @@ impl Activation {
             }
         }
         Ok(match self {
-            Activation::Linear => x.clone(),
-            Activation::Relu => x.relu()?,
-            Activation::Sigmoid => candle_nn::ops::sigmoid(x)?,
-            Activation::Tanh => x.tanh()?,
+            ActivationFn::Linear => x.clone(),
+            ActivationFn::Relu => x.relu()?,
+            ActivationFn::Sigmoid => candle_nn::ops::sigmoid(x)?,
+            ActivationFn::Tanh => x.tanh()?,
             // Composed, so autograd reaches it: candle's fused `softmax_last_dim` has no backward.
-            Activation::Softmax => candle_nn::ops::softmax(x, candle_core::D::Minus1)?,
-            Activation::Elu => x.elu(1.0)?,
-            Activation::Gelu => x.gelu_erf()?,
+            ActivationFn::Softmax => candle_nn::ops::softmax(x, candle_core::D::Minus1)?,
+            ActivationFn::Elu => x.elu(1.0)?,
+            ActivationFn::Gelu => x.gelu_erf()?,
             // relu(x) + log(1 + exp(-|x|)): no overflow for large |x|.
-            Activation::Softplus => (x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?,
-            Activation::Silu => x.silu()?,
+            ActivationFn::Softplus => (x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?,
+            ActivationFn::Silu => x.silu()?,
         })
     }
 }
 
-impl fmt::Display for Activation {
+impl ActivationFn {
+    /// Whether the derivative needs the pre-activation `z` (it is not a function of the output
+    /// alone), so that a layer differentiating its own call must keep `z`.
+    pub fn needs_input(self) -> bool {
+        matches!(
+            self,
+            ActivationFn::Gelu | ActivationFn::Softplus | ActivationFn::Silu
+        )
+    }
+
+    /// The gradient of the pre-activation `z` given `y = self.apply(z)` and `y`'s gradient
+    /// `dy`; `z` is read only where [`ActivationFn::needs_input`], and must then be given.
+    ///
+    /// The fused activations run the kernel's one pass on f32 CPU tensors (see
+    /// [`rkeras_ops::bias_activation_backward`]); everything else composes candle ops, on any
+    /// device, from the formulas below.
+    pub fn gradient(self, z: Option<&Tensor>, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        if let (Some(fused), Some(&last)) = (self.fused(), y.dims().last()) {
+            if rkeras_ops::kernels_on(y.device()) && y.dtype() == DType::F32 && last > 0 {
+                let rows = y.elem_count() / last;
+                let (dz, _) = rkeras_ops::bias_activation_backward(
+                    fused,
+                    &y.reshape((rows, last))?,
+                    &dy.reshape((rows, last))?,
+                    false,
+                )?;
+                return Ok(dz.reshape(y.shape())?);
+            }
+        }
+        let input = || {
+            z.ok_or_else(|| {
+                crate::Error::config(
+                    self.name(),
+                    "its gradient needs the pre-activation, which was not kept",
+                )
+            })
+        };
+        Ok(match self {
+            ActivationFn::Linear => dy.clone(),
+            // 0 at 0, as TensorFlow's ReluGrad.
+            ActivationFn::Relu => (dy * y.gt(0.0)?.to_dtype(dy.dtype())?)?,
+            // y (1 - y).
+            ActivationFn::Sigmoid => (dy * (y * y.affine(-1.0, 1.0)?)?)?,
+            // 1 - y².
+            ActivationFn::Tanh => (dy * y.sqr()?.affine(-1.0, 1.0)?)?,
+            // y (dy - sum(dy y)) over the last axis.
+            ActivationFn::Softmax => {
+                let dot = (dy * y)?.sum_keepdim(candle_core::D::Minus1)?;
+                (y * dy.broadcast_sub(&dot)?)?
+            }
+            // 1 where y > 0, else exp(z) = y + 1.
+            ActivationFn::Elu => {
+                let positive = y.gt(0.0)?;
+                (dy * positive.where_cond(&y.ones_like()?, &(y + 1.0)?)?)?
+            }
+            // Φ(z) + z φ(z).
+            ActivationFn::Gelu => {
+                let z = input()?;
+                let cdf = ((z / std::f64::consts::SQRT_2)?.erf()? + 1.0)?.affine(0.5, 0.0)?;
+                let pdf = (z.sqr()?.affine(-0.5, 0.0)?.exp()?
+                    * (1.0 / (2.0 * std::f64::consts::PI).sqrt()))?;
+                (dy * (cdf + (z * pdf)?)?)?
+            }
+            // sigmoid(z).
+            ActivationFn::Softplus => (dy * candle_nn::ops::sigmoid(input()?)?)?,
+            // s (1 + z (1 - s)) with s = sigmoid(z).
+            ActivationFn::Silu => {
+                let z = input()?;
+                let s = candle_nn::ops::sigmoid(z)?;
+                (dy * (&s * ((z * s.affine(-1.0, 1.0)?)? + 1.0)?)?)?
+            }
+        })
+    }
+}
+
+impl fmt::Display for ActivationFn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
 }
 
-impl FromStr for Activation {
+impl FromStr for ActivationFn {
     type Err = String;
 
     fn from_str(name: &str) -> std::result::Result<Self, String> {
         let name = if name == "swish" { "silu" } else { name };
-        Activation::ALL
+        ActivationFn::ALL
             .iter()
             .find(|(_, n)| *n == name)
             .map(|(a, _)| *a)
             .ok_or_else(|| {
-                let known: Vec<&str> = Activation::ALL.iter().map(|(_, n)| *n).collect();
+                let known: Vec<&str> = ActivationFn::ALL.iter().map(|(_, n)| *n).collect();
                 format!("unknown activation '{name}' (known: {})", known.join(", "))
             })
     }
@@ -119,10 +194,10 @@ impl FromStr for Activation {
 
 /// An activation given to a builder, by value or by Keras name (checked when the layer is made).
 #[derive(Debug, Clone)]
-pub struct ActivationArg(pub(crate) std::result::Result<Activation, String>);
+pub struct ActivationArg(pub(crate) std::result::Result<ActivationFn, String>);
 
-impl From<Activation> for ActivationArg {
-    fn from(a: Activation) -> Self {
+impl From<ActivationFn> for ActivationArg {
+    fn from(a: ActivationFn) -> Self {
         ActivationArg(Ok(a))
     }
 }
@@ -138,7 +213,7 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
-    fn apply(a: Activation, xs: &[f32]) -> Vec<f32> {
+    fn apply(a: ActivationFn, xs: &[f32]) -> Vec<f32> {
         let t = Tensor::new(xs, &Device::Cpu).unwrap();
         a.apply(&t).unwrap().to_vec1().unwrap()
     }
@@ -152,22 +227,22 @@ mod tests {
     #[test]
     fn values_match_hand_computation() {
         let xs = [-2.0f32, 0.0, 1.5];
-        close(&apply(Activation::Linear, &xs), &[-2.0, 0.0, 1.5]);
-        close(&apply(Activation::Relu, &xs), &[0.0, 0.0, 1.5]);
+        close(&apply(ActivationFn::Linear, &xs), &[-2.0, 0.0, 1.5]);
+        close(&apply(ActivationFn::Relu, &xs), &[0.0, 0.0, 1.5]);
         close(
-            &apply(Activation::Sigmoid, &xs),
+            &apply(ActivationFn::Sigmoid, &xs),
             &[1.0 / (1.0 + 2f64.exp()), 0.5, 1.0 / (1.0 + (-1.5f64).exp())],
         );
         close(
-            &apply(Activation::Tanh, &xs),
+            &apply(ActivationFn::Tanh, &xs),
             &[(-2f64).tanh(), 0.0, 1.5f64.tanh()],
         );
         close(
-            &apply(Activation::Elu, &xs),
+            &apply(ActivationFn::Elu, &xs),
             &[(-2f64).exp() - 1.0, 0.0, 1.5],
         );
         close(
-            &apply(Activation::Softplus, &xs),
+            &apply(ActivationFn::Softplus, &xs),
             &[
                 (1.0 + (-2f64).exp()).ln(),
                 2f64.ln(),
@@ -176,12 +251,12 @@ mod tests {
         );
         // GELU(1.5) = 1.5 * Phi(1.5) = 1.5 * 0.9331927987311419
         close(
-            &apply(Activation::Gelu, &[1.5]),
+            &apply(ActivationFn::Gelu, &[1.5]),
             &[1.5 * 0.933_192_798_731_141_9],
         );
         let total = (-2f64).exp() + 1.0 + 1.5f64.exp();
         close(
-            &apply(Activation::Softmax, &xs),
+            &apply(ActivationFn::Softmax, &xs),
             &[(-2f64).exp() / total, 1.0 / total, 1.5f64.exp() / total],
         );
     }
@@ -193,15 +268,15 @@ mod tests {
             &Tensor::new(&[-2f32, 0.0, 1.5], &Device::Cpu)?.reshape((3, 1, 1))?,
         )?;
         let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
-        let cases: [(Activation, [f64; 3]); 3] = [
+        let cases: [(ActivationFn, [f64; 3]); 3] = [
             // ReLU's gradient at 0 is 0, as TensorFlow's.
-            (Activation::Relu, [0.0, 0.0, 1.0]),
+            (ActivationFn::Relu, [0.0, 0.0, 1.0]),
             (
-                Activation::Sigmoid,
+                ActivationFn::Sigmoid,
                 [-2.0, 0.0, 1.5].map(|v| sigmoid(v) * (1.0 - sigmoid(v))),
             ),
             (
-                Activation::Tanh,
+                ActivationFn::Tanh,
                 [-2f64, 0.0, 1.5].map(|v| 1.0 - v.tanh().powi(2)),
             ),
         ];
@@ -220,21 +295,21 @@ mod tests {
             close(&grad, &expected);
             assert_eq!(grad.len(), 3, "{activation}");
         }
-        assert_eq!(Activation::Softmax.fused(), None);
+        assert_eq!(ActivationFn::Softmax.fused(), None);
         Ok(())
     }
 
     #[test]
     fn softplus_does_not_overflow() {
-        let v = apply(Activation::Softplus, &[100.0, -100.0]);
+        let v = apply(ActivationFn::Softplus, &[100.0, -100.0]);
         assert!((v[0] - 100.0).abs() < 1e-4 && v[1] >= 0.0 && v[1] < 1e-30);
     }
 
     #[test]
     fn parses_keras_names() {
-        assert_eq!("relu".parse::<Activation>(), Ok(Activation::Relu));
-        assert_eq!("swish".parse::<Activation>(), Ok(Activation::Silu));
-        let err = "rleu".parse::<Activation>().unwrap_err();
+        assert_eq!("relu".parse::<ActivationFn>(), Ok(ActivationFn::Relu));
+        assert_eq!("swish".parse::<ActivationFn>(), Ok(ActivationFn::Silu));
+        let err = "rleu".parse::<ActivationFn>().unwrap_err();
         assert!(err.contains("rleu") && err.contains("sigmoid"));
     }
 }

@@ -13,11 +13,20 @@ use crate::{Layer, Result};
 
 /// What a layer's options must provide to make the layer.
 pub trait LayerConfig: Clone + Send + Sync + 'static {
+    /// The Keras class name of the layer it makes (`Dense`), under which it is saved.
+    const CLASS_NAME: &'static str;
+
     /// The prefix of default names (`dense`, `conv2d`...), Keras's snake-cased class name.
     const NAME_PREFIX: &'static str;
 
     /// Makes the layer, checking the options (an unknown activation name, zero units...).
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>>;
+
+    /// A builder for these options, callable on symbolic tensors: how a custom layer is used,
+    /// `SamplingConfig.builder().call_many(&[mean, log_var])`.
+    fn builder(self) -> LayerBuilder<Self> {
+        LayerBuilder::from_config(self)
+    }
 }
 
 /// The signature layers and models are called with on symbolic tensors.
@@ -139,4 +148,14 @@ impl<C: LayerConfig> Deref for LayerBuilder<C> {
     fn deref(&self) -> &SymbolicFn {
         &*self.made().call
     }
+}
+
+/// The options type behind a builder type (`<Dense as Options>::Config` is `DenseConfig`).
+pub trait Options {
+    /// The options.
+    type Config: LayerConfig;
+}
+
+impl<C: LayerConfig> Options for LayerBuilder<C> {
+    type Config = C;
 }

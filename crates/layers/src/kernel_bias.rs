@@ -3,26 +3,36 @@
 use candle_core::{Tensor, Var};
 
 use crate::initializers::Initializer;
+use crate::limits::claim_weight;
 use crate::regularizers::Regularizer;
 use crate::session::default_device;
 use crate::{LayerBase, Result, Weight};
 
 /// A kernel of some shape and a bias over its last axis.
+#[derive(Clone)]
 pub(crate) struct KernelBias {
     pub kernel: Var,
     pub bias: Option<Var>,
 }
 
 impl KernelBias {
-    /// Draws a kernel of `shape` and, when `bias` is given, a bias as long as the last axis.
-    pub fn new(shape: &[usize], kernel: &Initializer, bias: Option<&Initializer>) -> Result<Self> {
+    /// Draws `layer`'s kernel of `shape` and, when `bias` is given, a bias as long as the last
+    /// axis, once their sizes pass [`claim_weight`].
+    pub fn new(
+        layer: &str,
+        shape: &[usize],
+        kernel: &Initializer,
+        bias: Option<&Initializer>,
+    ) -> Result<Self> {
+        let bias_len = shape.last().copied().unwrap_or(1);
+        claim_weight(layer, shape)?;
+        if bias.is_some() {
+            claim_weight(layer, &[bias_len])?;
+        }
         let device = default_device();
         let kernel = Var::from_tensor(&kernel.initialize(shape, &device)?)?;
         let bias = match bias {
-            Some(init) => {
-                let len = shape.last().copied().unwrap_or(1);
-                Some(Var::from_tensor(&init.initialize(&[len], &device)?)?)
-            }
+            Some(init) => Some(Var::from_tensor(&init.initialize(&[bias_len], &device)?)?),
             None => None,
         };
         Ok(KernelBias { kernel, bias })

@@ -13,37 +13,48 @@
 
 pub mod activations;
 pub mod builder;
+pub mod context;
 pub mod convolutional;
 pub mod core;
 pub mod error;
 pub mod initializers;
 mod kernel_bias;
 pub mod layer;
-#[cfg(test)]
-mod layer_tests;
+pub mod limits;
 pub mod pooling;
 pub mod random;
+pub mod record;
+pub mod registry;
 pub mod regularizers;
 pub mod reshaping;
 pub mod session;
 pub mod shape;
 pub mod symbolic;
+pub mod testing;
 
-pub use activations::Activation;
+pub use activations::ActivationFn;
 pub use builder::{LayerBuilder, LayerConfig, SymbolicFn};
-pub use convolutional::conv2d::Conv2D;
+pub use context::CallContext;
+pub use convolutional::conv2d::Conv2DLayer;
 pub use convolutional::options::{Padding, Size2};
 pub use core::activation::ActivationLayer;
-pub use core::dense::{Dense, DenseLayer};
+pub use core::dense::DenseLayer;
 pub use core::input::{Input, InputLayer};
 pub use core::lambda::{Lambda, LambdaLayer};
 pub use error::{Error, Result};
 pub use initializers::Initializer;
-pub use layer::{CallContext, Layer, LayerBase, Weight};
-pub use pooling::max_pooling2d::MaxPooling2D;
+pub use layer::{Layer, LayerBase, Weight};
+pub use record::{CallRecord, WeightGrads};
+pub use registry::builtins::*;
 pub use regularizers::Regularizer;
-pub use reshaping::flatten::Flatten;
-pub use reshaping::reshape::Reshape;
-pub use reshaping::up_sampling2d::UpSampling2D;
 pub use shape::SymbolicShape;
 pub use symbolic::SymbolicTensor;
+
+/// What a program building models needs, in one `use rkeras_layers::prelude::*;`: every
+/// built-in layer's builder, `Input`, `Lambda`, and the options they take.
+pub mod prelude {
+    pub use crate::registry::builtins::*;
+    pub use crate::{
+        ActivationFn, Initializer, Input, Lambda, Padding, Regularizer, SymbolicTensor,
+    };
+}

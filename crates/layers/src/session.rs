@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use candle_core::Device;
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 
 struct Session {
     name_counts: HashMap<String, usize>,
@@ -32,6 +32,8 @@ impl Session {
 
 thread_local! {
     static SESSION: RefCell<Session> = RefCell::new(Session::new());
+    /// The stream random ops draw from inside [`with_stream`], instead of the session's.
+    static STREAM: RefCell<Option<StdRng>> = const { RefCell::new(None) };
 }
 
 /// A unique name built from `prefix` as Keras's `uniquify` does: `dense`, then `dense_1`, `dense_2`...
@@ -74,9 +76,60 @@ pub fn epoch_rng(epoch: usize) -> StdRng {
     })
 }
 
-/// Runs `f` with the session's random generator.
+/// Runs `f` with the random generator random ops draw from: the stream of the enclosing
+/// [`with_stream`], else the session's.
 pub fn with_rng<R>(f: impl FnOnce(&mut StdRng) -> R) -> R {
-    SESSION.with(|s| f(&mut s.borrow_mut().rng))
+    let mut f = Some(f);
+    let from_stream = STREAM.with(|stream| {
+        let mut stream = stream.borrow_mut();
+        let rng = stream.as_mut()?;
+        f.take().map(|f| f(rng))
+    });
+    match (from_stream, f) {
+        (Some(result), _) => result,
+        (None, Some(f)) => SESSION.with(|s| f(&mut s.borrow_mut().rng)),
+        (None, None) => unreachable!("`f` runs in exactly one of the two generators"),
+    }
+}
+
+/// A base for the keys of [`with_stream`], fixed by the seed when one is set (so that a seeded
+/// run draws the same numbers every time), else drawn from the session's generator.
+pub fn stream_base() -> u64 {
+    SESSION.with(|s| {
+        let mut s = s.borrow_mut();
+        match s.seed {
+            Some(seed) => mix(seed, 0x005E_ED0F_57EA),
+            None => s.rng.random(),
+        }
+    })
+}
+
+/// The key of the stream of one part of one step: a function of its three parts only (never
+/// of the thread that runs it), so that a seeded run repeats on any thread.
+pub fn stream_key(base: u64, step: u64, part: u64) -> u64 {
+    mix(mix(base, step), part)
+}
+
+/// Runs `f` with the random ops on this thread drawing from the stream `key` names (training
+/// runs each part of each step in its own stream).
+pub fn with_stream<T>(key: u64, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<StdRng>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STREAM.with(|stream| *stream.borrow_mut() = self.0.take());
+        }
+    }
+    let previous = STREAM.with(|stream| stream.replace(Some(StdRng::seed_from_u64(key))));
+    let _restore = Restore(previous);
+    f()
+}
+
+/// SplitMix64's finaliser over `a` and `b`: well-spread keys from small counters.
+fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b.wrapping_add(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// The device new weights are created on (CPU unless changed).
@@ -122,6 +175,22 @@ mod tests {
         assert_ne!(a0, a1);
         set_random_seed(10);
         assert_ne!(draw(0), a0);
+    }
+
+    #[test]
+    fn streams_depend_on_their_key_only() {
+        let draw = || with_rng(|r| r.random::<u64>());
+        let a = with_stream(stream_key(1, 2, 3), draw);
+        let b = with_stream(stream_key(1, 2, 3), || with_stream(9, draw));
+        let c = with_stream(stream_key(1, 2, 3), draw);
+        assert_eq!(a, c);
+        assert_ne!(a, b);
+        assert_ne!(a, with_stream(stream_key(1, 2, 4), draw));
+        set_random_seed(5);
+        let base = stream_base();
+        assert_eq!(stream_base(), base);
+        set_random_seed(6);
+        assert_ne!(stream_base(), base);
     }
 
     #[test]

@@ -135,17 +135,17 @@ impl fmt::Debug for SymbolicTensor {
 /// its outputs. An error (from an input or from the layer) is carried by every output.
 pub fn call_layer(layer: &Arc<dyn Layer>, inputs: &[SymbolicTensor]) -> Vec<SymbolicTensor> {
     let shapes: Result<Vec<SymbolicShape>> = inputs.iter().map(|t| t.shape()).collect();
-    let outputs = shapes.and_then(|shapes| {
-        let outputs = layer.build(&shapes)?;
-        if outputs.len() != layer.output_count() {
-            return Err(Error::Graph(format!(
-                "layer '{}' returned {} output shapes, expected {}",
-                layer.name(),
-                outputs.len(),
-                layer.output_count()
-            )));
+    let outputs = shapes.and_then(|shapes| match layer.build(&shapes)? {
+        outputs if outputs.is_empty() => Err(Error::Graph(format!(
+            "layer '{}' returned no output shape",
+            layer.name()
+        ))),
+        outputs => {
+            for shape in &outputs {
+                crate::limits::check_shape(layer.name(), shape)?;
+            }
+            Ok(outputs)
         }
-        Ok(outputs)
     });
     ARENA.with(|a| {
         let mut arena = a.borrow_mut();
@@ -165,14 +165,10 @@ pub fn call_layer(layer: &Arc<dyn Layer>, inputs: &[SymbolicTensor]) -> Vec<Symb
                     })
                 })
                 .collect(),
-            Err(error) => (0..layer.output_count().max(1))
-                .map(|i| {
-                    arena.push_tensor(TensorRecord {
-                        shape: Err(error.clone()),
-                        producer: Some((call, i)),
-                    })
-                })
-                .collect(),
+            Err(error) => vec![arena.push_tensor(TensorRecord {
+                shape: Err(error),
+                producer: Some((call, 0)),
+            })],
         }
     })
 }

@@ -1,9 +1,10 @@
-//! A model's backward pass, node by node: each layer's own [`Layer::backward`] in reverse call
-//! order, summing a value's gradient only where the value has several readers.
+//! A model's backward pass, node by node in reverse call order (each as it was recorded: by its
+//! layer's own [`Layer::backward`] or by candle's autograd over its call), summing a value's
+//! gradient only where the value has several readers.
 
 use candle_core::Tensor;
-use rkeras_layers::layer::{CallRecord, WeightGrads};
-use rkeras_layers::{Error, Layer, Result};
+use rkeras_layers::record::differentiate;
+use rkeras_layers::{CallRecord, Error, Layer, Result, WeightGrads};
 
 use crate::graph::Graph;
 
@@ -51,9 +52,13 @@ pub(crate) fn run(
             .map(|(grad, output)| grad.map_or_else(|| output.zeros_like(), Ok))
             .collect::<candle_core::Result<Vec<_>>>()?;
         let needs: Vec<bool> = node.inputs.iter().map(|&s| requires[s]).collect();
-        let input_grads = node
-            .layer
-            .backward(record, &grad_outputs, &needs, weight_grads)?;
+        let input_grads = differentiate(
+            node.layer.as_ref(),
+            record,
+            &grad_outputs,
+            &needs,
+            weight_grads,
+        )?;
         if input_grads.len() != node.inputs.len() {
             return Err(Error::Graph(format!(
                 "layer '{}' returned {} input gradient(s) for {} input(s)",

@@ -4,10 +4,12 @@ use std::any::Any;
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
 
-use candle_core::Tensor;
-use rkeras_layers::layer::{CallRecord, WeightGrads};
+use candle_core::{Device, Tensor};
 use rkeras_layers::layer_base_methods;
-use rkeras_layers::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape, Weight};
+use rkeras_layers::record::record_call;
+use rkeras_layers::{
+    CallContext, CallRecord, Error, Layer, LayerBase, Result, SymbolicShape, Weight, WeightGrads,
+};
 use serde_json::json;
 
 use crate::backward;
@@ -20,19 +22,19 @@ pub type Extension = Option<Box<dyn Any + Send>>;
 pub struct Functional {
     base: LayerBase,
     graph: Graph,
-    /// Whether every layer treats samples on their own, decided once: training asks every step.
-    per_sample: bool,
+    /// Whether some layer mixes the samples of a batch, decided once: training asks every step.
+    mixes_samples: bool,
     extension: Mutex<Extension>,
 }
 
 impl Functional {
     /// A functional layer named `name` over `graph`.
     pub fn new(name: String, graph: Graph) -> Self {
-        let per_sample = graph.layers().iter().all(|layer| layer.is_per_sample());
+        let mixes_samples = graph.layers().iter().any(|layer| layer.mixes_samples());
         Functional {
             base: LayerBase::new(name, true),
             graph,
-            per_sample,
+            mixes_samples,
             extension: Mutex::new(None),
         }
     }
@@ -50,31 +52,21 @@ impl Functional {
     }
 
     /// Runs the graph on concrete inputs, in order, freeing each value after its last reader.
+    /// In a recording context each node's call is recorded ([`record_call`]) and the records,
+    /// in node order, are saved for [`Layer::backward`].
     pub fn run(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>> {
-        self.execute(inputs, |node, args| node.layer.call(args, ctx))
-    }
-
-    /// Runs the graph for training and keeps every node's [`CallRecord`], in node order, for
-    /// the backward pass.
-    fn run_recorded(
-        &self,
-        inputs: &[Tensor],
-        ctx: &mut CallContext,
-    ) -> Result<(Vec<Tensor>, Vec<CallRecord>)> {
+        if !ctx.is_recording() {
+            return self.execute(inputs, |node, args| node.layer.call(args, ctx));
+        }
         let mut records = Vec::with_capacity(self.graph.nodes.len());
-        // Only the nodes producing the model's outputs keep logits, and only if asked to.
-        let asked = ctx.keeps_logits();
         let outputs = self.execute(inputs, |node, args| {
-            // Nodes run in order, so the next record's index is this node's.
-            ctx.set_keep_logits(asked && self.graph.produces_sole_output(records.len()));
-            let record = node.layer.call_recorded(args, ctx);
-            ctx.set_keep_logits(asked);
-            let record = record?;
+            let record = record_call(node.layer.as_ref(), args, ctx)?;
             let outputs = record.outputs.clone();
             records.push(record);
             Ok(outputs)
         })?;
-        Ok((outputs, records))
+        ctx.save(records);
+        Ok(outputs)
     }
 
     /// Runs the graph, calling each node through `call_node`.
@@ -235,30 +227,14 @@ impl Layer for Functional {
         Ok(all)
     }
 
-    fn output_count(&self) -> usize {
-        self.graph.output_slots.len()
+    fn mixes_samples(&self) -> bool {
+        self.mixes_samples
     }
 
-    fn has_backward(&self) -> bool {
-        self.graph.layers().iter().all(|layer| layer.has_backward())
-    }
-
-    fn is_per_sample(&self) -> bool {
-        self.per_sample
-    }
-
-    fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
-        let (outputs, records) = self.run_recorded(inputs, ctx)?;
-        let mut record = CallRecord::new(inputs.to_vec(), outputs);
-        // An output's logits pass through when the node's output is the model's alone.
-        record.logits = (0..self.graph.output_slots.len())
-            .map(|output| {
-                let (node, position) = self.graph.sole_producer_of_output(output)?;
-                records[node].output_logits(position).cloned()
-            })
-            .collect();
-        record.state = Some(Box::new(records));
-        Ok(record)
+    /// The nodes' own backward passes, on every device: each node is differentiated as it
+    /// was recorded (by its layer, or by candle's autograd over its call).
+    fn has_backward(&self, _device: &Device) -> bool {
+        true
     }
 
     /// Runs the nodes backward, in reverse order, from the records of their calls.
@@ -269,24 +245,15 @@ impl Layer for Functional {
         needs_input_grad: &[bool],
         weight_grads: &mut WeightGrads,
     ) -> Result<Vec<Option<Tensor>>> {
-        let flagged: Vec<usize> = (0..self.graph.output_slots.len())
-            .filter(|&output| record.is_grad_wrt_logits(output))
-            .collect();
-        let mut records = record
+        let records = record
             .state
             .and_then(|state| state.downcast::<Vec<CallRecord>>().ok())
             .ok_or_else(|| {
                 Error::Graph(format!(
-                    "model '{}': backward needs the record of a call_recorded run",
+                    "model '{}': backward needs the record of a recorded call",
                     self.name()
                 ))
             })?;
-        for output in flagged {
-            // `call_recorded` kept logits only for outputs with a sole producer.
-            if let Some((node, position)) = self.graph.sole_producer_of_output(output) {
-                records[node].set_grad_wrt_logits(position)?;
-            }
-        }
         backward::run(
             &self.graph,
             *records,

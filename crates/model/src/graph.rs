@@ -221,13 +221,6 @@ impl Graph {
         self.sole_output_producers.get(output).copied().flatten()
     }
 
-    /// Whether node `index` produces one of the graph's outputs that goes nowhere else.
-    pub fn produces_sole_output(&self, index: usize) -> bool {
-        self.sole_output_producers
-            .iter()
-            .any(|producer| matches!(producer, Some((node, _)) if *node == index))
-    }
-
     /// Every distinct layer, inputs first, then in call order (Keras's `model.layers`).
     pub fn layers(&self) -> Vec<Arc<dyn Layer>> {
         let mut seen = HashSet::new();

@@ -440,7 +440,17 @@ fn hostile_architectures_are_errors_naming_the_problem() {
 
     let huge_units = rewritten(|a, _| a["layers"][1]["config"]["units"] = json!(1u64 << 31));
     let err = load_error(&huge_units);
-    assert!(err.contains("weight values, more than the file"), "{err}");
+    assert!(
+        err.contains("'hidden'") && err.contains("holds more than"),
+        "{err}"
+    );
+    // Within the bound on any weight, but more than the file's tensor data holds.
+    let large_units = rewritten(|a, _| a["layers"][1]["config"]["units"] = json!(1u64 << 20));
+    let err = load_error(&large_units);
+    assert!(
+        err.contains("'hidden'") && err.contains("weight values left"),
+        "{err}"
+    );
 
     let huge_input = rewritten(|a, _| {
         a["layers"][0]["config"]["batch_shape"] = json!([null, usize::MAX, usize::MAX])

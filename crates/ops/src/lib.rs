@@ -1,12 +1,11 @@
 //! Fast CPU kernels for rkeras, as candle custom ops with explicit backward passes.
 //!
 //! All tensors are f32 and channels-last (NHWC), kernels are laid out as Keras stores them
-//! (KH, KW, Cin, Cout). Each op runs its own kernel on the CPU and falls back to a composition of
-//! candle ops on other devices.
+//! (KH, KW, Cin, Cout). Each op runs its own kernel on the CPU and a composition of candle ops on other
+//! devices (and on the CPU inside [`with_composed_ops`], to test one against the other).
 
 #![warn(missing_docs)]
 
-mod bce;
 mod buffer;
 mod check;
 mod conv2d;
@@ -15,6 +14,7 @@ pub mod dense;
 mod error;
 mod fork_join;
 mod gather;
+mod kernels;
 mod math;
 mod matmul;
 mod max_pool;
@@ -27,7 +27,6 @@ mod test_util;
 mod timing;
 mod upsample;
 
-pub use bce::binary_cross_entropy_with_logits;
 pub use conv2d::{conv2d, conv2d_backward, Conv2dGradients, Conv2dParams, Conv2dWanted};
 pub use denormals::FlushDenormals;
 pub use dense::{
@@ -38,6 +37,7 @@ pub use dense::{
 pub use error::OpsError;
 pub use fork_join::{on_own_threads, worker_threads};
 pub use gather::gather_rows;
+pub use kernels::{kernels_on, with_composed_ops};
 pub use max_pool::{max_pool2d, max_pool2d_backward};
 pub use padding::{conv_output_len, same_padding, Padding2d};
 pub use upsample::{upsample_nearest2d, upsample_nearest2d_backward};

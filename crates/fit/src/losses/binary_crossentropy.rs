@@ -38,15 +38,9 @@ impl BinaryCrossentropy {
 }
 
 impl BinaryCrossentropy {
-    /// Whether the fused kernel computes this loss: probabilities, no smoothing, f32.
+    /// Whether a fused kernel computes this loss on `pred`: no smoothing, f32.
     fn has_kernel(&self, pred: &Tensor) -> bool {
-        self.on_plain_probabilities() && pred.dtype() == DType::F32 && pred.elem_count() > 0
-    }
-
-    /// Whether the loss takes probabilities as they are (no logits, no label smoothing): the
-    /// form rkeras's kernels compute.
-    fn on_plain_probabilities(&self) -> bool {
-        !self.from_logits && self.label_smoothing == 0.0
+        self.label_smoothing == 0.0 && pred.dtype() == DType::F32 && pred.elem_count() > 0
     }
 
     /// `kernel(y_true, x)` on the aligned, detached operands where a CPU kernel applies, its
@@ -58,7 +52,7 @@ impl BinaryCrossentropy {
         kernel: fn(&Tensor, &Tensor) -> candle_core::Result<(Tensor, Tensor)>,
     ) -> Result<Option<(Tensor, Tensor)>> {
         let (y, aligned) = align_targets(self.name(), y_true, x)?;
-        if !self.has_kernel(&aligned) || !aligned.device().is_cpu() {
+        if !self.has_kernel(&aligned) || !rkeras_ops::kernels_on(aligned.device()) {
             return Ok(None);
         }
         let (loss, grad) = kernel(&y.detach(), &aligned.detach())?;
@@ -84,7 +78,7 @@ impl Loss for BinaryCrossentropy {
             )));
         }
         let (mut y, pred) = align_targets(self.name(), y_true, y_pred)?;
-        if self.has_kernel(&pred) {
+        if !self.from_logits && self.has_kernel(&pred) {
             // Clip, both logarithms and the mean in one pass each way.
             return Ok(rkeras_ops::binary_cross_entropy(&y, &pred)?);
         }
@@ -110,27 +104,16 @@ impl Loss for BinaryCrossentropy {
         y_true: &Tensor,
         y_pred: &Tensor,
     ) -> Result<Option<(Tensor, Tensor)>> {
-        self.by_kernel(
-            y_true,
-            y_pred,
-            rkeras_ops::binary_cross_entropy_with_gradient,
-        )
+        let kernel = if self.from_logits {
+            rkeras_ops::sigmoid_cross_entropy_with_gradient
+        } else {
+            rkeras_ops::binary_cross_entropy_with_gradient
+        };
+        self.by_kernel(y_true, y_pred, kernel)
     }
 
-    fn reads_sigmoid_logits(&self) -> bool {
-        self.on_plain_probabilities()
-    }
-
-    fn value_and_gradient_from_sigmoid_logits(
-        &self,
-        y_true: &Tensor,
-        logits: &Tensor,
-    ) -> Result<Option<(Tensor, Tensor)>> {
-        self.by_kernel(
-            y_true,
-            logits,
-            rkeras_ops::sigmoid_cross_entropy_with_gradient,
-        )
+    fn on_sigmoid_logits(&self) -> Option<Box<dyn Loss>> {
+        (!self.from_logits).then(|| Box::new(self.from_logits(true)) as Box<dyn Loss>)
     }
 
     fn config(&self) -> serde_json::Value {

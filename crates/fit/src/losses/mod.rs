@@ -63,21 +63,11 @@ pub trait Loss: Send + Sync {
     ) -> Result<Option<(Tensor, Tensor)>> {
         Ok(None)
     }
-    /// Whether [`Loss::value_and_gradient_from_sigmoid_logits`] may use a sigmoid's logits, so
-    /// that training asks the output layer to keep them (false: none are kept).
-    fn reads_sigmoid_logits(&self) -> bool {
-        false
-    }
-    /// The loss of `sigmoid(logits)` and its gradient with respect to `logits`, computed from
-    /// the logits, for predictions that come from a sigmoid: what Keras does on TensorFlow
-    /// (`keras/src/backend/tensorflow/nn.py`, the sigmoid's `_keras_logits`). `None`: the loss
-    /// has no such form here; it is then computed from the probabilities.
-    fn value_and_gradient_from_sigmoid_logits(
-        &self,
-        _y_true: &Tensor,
-        _logits: &Tensor,
-    ) -> Result<Option<(Tensor, Tensor)>> {
-        Ok(None)
+    /// The same loss computed from the logits of predictions that come from a sigmoid, when it
+    /// has such a form: what Keras does on TensorFlow (`keras/src/backend/tensorflow/nn.py`, the
+    /// sigmoid's `_keras_logits`). Training and evaluation then run the model to the logits.
+    fn on_sigmoid_logits(&self) -> Option<Box<dyn Loss>> {
+        None
     }
 }
 

@@ -5,12 +5,13 @@
 //! dozens per step, each a few microseconds of thread wake-ups, for kernels of 20-100 us. Running
 //! one part of the batch per thread through the whole forward and backward pass costs one
 //! fork-join per step instead, and keeps each part's activations in its own core's cache. It is
-//! exact when every layer treats each sample on its own ([`Layer::is_per_sample`]) and the loss
-//! is a mean over samples ([`Loss::averages_over_samples`]): the batch's loss is then the
+//! exact when no layer mixes the samples of a batch ([`Layer::mixes_samples`]) and the loss is
+//! a mean over samples ([`Loss::averages_over_samples`]): the batch's loss is then the
 //! size-weighted mean of the parts' losses, and since gradients are linear in the loss, the
-//! batch's gradients are the same weighted sums of the parts' gradients.
+//! batch's gradients are the same weighted sums of the parts' gradients. Random draws come from
+//! a stream per part, keyed by the part's first row, so they do not depend on the thread.
 //!
-//! [`Layer::is_per_sample`]: rkeras_layers::Layer::is_per_sample
+//! [`Layer::mixes_samples`]: rkeras_layers::Layer::mixes_samples
 //! [`Loss::averages_over_samples`]: crate::losses::Loss::averages_over_samples
 
 use std::ops::Range;
@@ -42,14 +43,14 @@ fn part_ranges(rows: usize, threads: usize) -> Vec<Range<usize>> {
 }
 
 /// The row ranges `model` may run a batch of `rows` samples in, with `loss`: one part per
-/// thread when the layers treat samples on their own, the loss averages over them and the model
-/// does not fix its batch size; else the whole batch.
+/// thread when no layer mixes samples, the loss averages over them and the model does not fix
+/// its batch size; else the whole batch.
 pub(crate) fn batch_parts(model: &Model, loss: &dyn Loss, rows: usize) -> Vec<Range<usize>> {
     let fixed_batch = model
         .input_shapes()
         .iter()
         .any(|shape| shape.batch().is_some());
-    if fixed_batch || !loss.averages_over_samples() || !model.as_layer().is_per_sample() {
+    if fixed_batch || !loss.averages_over_samples() || model.as_layer().mixes_samples() {
         return part_ranges(rows, 1);
     }
     part_ranges(rows, rkeras_ops::worker_threads())

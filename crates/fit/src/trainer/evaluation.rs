@@ -1,20 +1,18 @@
 //! `evaluate` and `predict` on arrays, in batches, without training.
 
 use candle_core::Tensor;
+use rkeras_layers::session::{stream_base, stream_key, with_stream};
 use rkeras_layers::CallContext;
 use rkeras_model::Model;
 
 use super::batch_parts::{combined_loss, over_parts};
+use super::head::Head;
 use super::inputs::{check_samples, resolve_batch_size, single_output};
-use super::step::{
-    batch_loss, logits_loss, recorded_forward, step_path, with_call_losses, with_penalties,
-    StepPath,
-};
+use super::step::{with_call_losses, with_penalties};
 use super::tracking::{PartOutputs, Tracker};
 use crate::batches::{batch_count, Batch, BatchOrder, Rows};
 use crate::callbacks::Logs;
 use crate::compile::Compiled;
-use crate::losses::Loss;
 use crate::{Error, Result};
 
 /// Loss and metrics of `model` on `(x, y)`, in batches, without training.
@@ -34,36 +32,33 @@ pub(crate) fn evaluate_arrays(
         .collect::<Vec<_>>();
     let mut tracker = Tracker::new(compiled.make_metrics(&output_shape)?);
     let device = model.device();
-    let path = step_path(model);
+    let head = Head::new(model, &compiled.loss);
+    let stream = stream_base();
     let mut order = BatchOrder::new(rows, false);
-    for _ in 0..batch_count(rows, batch_size) {
+    for step in 0..batch_count(rows, batch_size) {
         let batch = Batch::new(x, y, order.next(batch_size), &device);
-        let (loss, parts) = evaluation_loss(model, compiled, path, &batch)?;
+        let step = stream_key(stream, step as u64, 0);
+        let (loss, parts) = evaluation_loss(&head, model, &batch, step)?;
         tracker.update(loss.to_scalar::<f32>()? as f64, batch.len(), &parts)?;
     }
     Ok(tracker.logs(prefix))
 }
 
 /// The batch loss (compiled loss, call losses, weight penalties) and the targets and prediction
-/// of each part the batch ran in (see [`over_parts`]; each part gathers its own rows), without
-/// training. Where training computes the
-/// loss from the output's sigmoid logits (the layer-level path), so does evaluation, so that
-/// `loss` and `val_loss` are the same function.
+/// of each part the batch ran in (see [`over_parts`]; each part gathers its own rows and draws
+/// from its own random stream), without training, computed as training computes it (see
+/// [`Head`]).
 fn evaluation_loss(
+    head: &Head,
     model: &Model,
-    compiled: &Compiled,
-    path: StepPath,
     batch: &Batch<'_>,
+    step: u64,
 ) -> Result<(Tensor, PartOutputs)> {
-    if path != StepPath::LayerBackward {
-        let (x, y) = batch.take()?;
-        let (loss, y_pred) = batch_loss(model, compiled, &x, &y, false)?;
-        return Ok((loss, vec![(y, y_pred)]));
-    }
-    let loss_fn = compiled.loss.as_ref();
-    let parts = over_parts(model, loss_fn, batch.len(), |range| {
+    let parts = over_parts(head.model(), head.loss(), batch.len(), |range| {
         let (x, y) = batch.take_part(range)?;
-        let (loss, y_pred) = part_loss(model, loss_fn, &x, &y)?;
+        let (loss, y_pred) = with_stream(stream_key(step, range.start as u64, 1), || {
+            part_loss(head, &x, &y)
+        })?;
         Ok((loss, (y, y_pred)))
     })?;
     let loss = combined_loss(&parts)?;
@@ -71,21 +66,14 @@ fn evaluation_loss(
     Ok((with_penalties(loss, model)?, predictions))
 }
 
-/// The loss of a batch (or part of one) on the layer-level path with the losses its call added,
-/// without the weight penalties, and its prediction.
-fn part_loss(
-    model: &Model,
-    loss_fn: &dyn Loss,
-    x: &Tensor,
-    y: &Tensor,
-) -> Result<(Tensor, Tensor)> {
+/// The loss of a batch (or part of one) with the losses its calls added, without the weight
+/// penalties, and its prediction.
+fn part_loss(head: &Head, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
     let mut ctx = CallContext::new(false);
-    let (record, y_pred) = recorded_forward(model, loss_fn, x, &mut ctx)?;
-    let loss = match logits_loss(loss_fn, y, &record)? {
-        Some((loss, _)) => loss,
-        None => loss_fn.compute(y, &y_pred)?,
-    };
-    Ok((with_call_losses(loss, &mut ctx)?, y_pred))
+    let outputs = head.model().forward_t(std::slice::from_ref(x), &mut ctx)?;
+    let output = single_output(head.model(), outputs)?;
+    let loss = head.value(y, &output)?;
+    Ok((with_call_losses(loss, &mut ctx)?, head.prediction(&output)?))
 }
 
 /// Keras's `predict`: the model's output on `x`, computed in batches on the model's device

@@ -3,6 +3,7 @@
 
 mod batch_parts;
 mod evaluation;
+mod head;
 mod inputs;
 mod step;
 mod tracking;
@@ -10,6 +11,7 @@ mod tracking;
 use std::path::Path;
 
 use candle_core::{Tensor, Var};
+use rkeras_layers::session::stream_base;
 use rkeras_model::Model;
 
 use crate::batches::{batch_count, Batch, BatchOrder};
@@ -21,8 +23,9 @@ use crate::progress::{Progress, ProgressOutput};
 use crate::{Error, Result};
 
 pub(crate) use evaluation::{evaluate_arrays, predict};
+pub(crate) use head::Head;
 pub(crate) use inputs::{check_samples, resolve_batch_size};
-pub(crate) use step::{step_path, train_step};
+pub(crate) use step::train_step;
 pub(crate) use tracking::{display_order, Tracker};
 
 /// What callbacks reach while `fit` runs.
@@ -141,8 +144,9 @@ pub(crate) fn fit(
         .map(|d| d.unwrap_or(1))
         .collect();
     let device = model.device();
-    // Decided once: it walks every layer of the model.
-    let path = step_path(model);
+    // Decided once: where the output meets the loss, and the random streams' base.
+    let head = Head::new(model, &compiled.loss);
+    let stream = stream_base();
     let mut order = BatchOrder::new(train_rows, shuffle);
     let mut ctl = LoopControl {
         model,
@@ -162,7 +166,8 @@ pub(crate) fn fit(
         for step in 0..steps {
             each(&mut callbacks, |c| c.on_train_batch_begin(step, &mut ctl))?;
             let batch = Batch::new(&x_train, &y_train, order.next(batch_size), &device);
-            let (loss, parts) = train_step(model, ctl.compiled, &trainable, path, &batch)?;
+            let optimizer = ctl.compiled.optimizer.as_mut();
+            let (loss, parts) = train_step(&head, model, optimizer, &trainable, &batch, stream)?;
             tracker.update(loss, batch.len(), &parts)?;
             let logs = tracker.logs("");
             progress

@@ -2,24 +2,24 @@
 //! (`keras/src/layers/convolutional/conv2d.py`, `base_conv.py`). The kernel is stored as Keras
 //! stores it, `(kh, kw, in, out)`; the work is done by `rkeras_ops::conv2d`.
 
-use std::any::Any;
 use std::sync::{Arc, OnceLock};
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 use rkeras_ops::Conv2dWanted;
 use serde::{Deserialize, Serialize};
 
-use crate::activations::{Activation, ActivationArg};
+use crate::activations::{ActivationArg, ActivationFn};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::convolutional::options::{spatial_geometry, Padding, PaddingArg, Size2};
-use crate::core::activation::{activation_gradient, derivative_from_output};
 use crate::initializers::Initializer;
 use crate::kernel_bias::{
     activity_penalty, activity_penalty_gradient, kernel_layer_methods, kernel_layer_options,
     KernelBias,
 };
-use crate::layer::{single_input, CallRecord, WeightGrads};
+use crate::layer::single_input;
 use crate::layer_base_methods;
+use crate::limits::check_window;
+use crate::record::{CallRecord, WeightGrads};
 use crate::regularizers::Regularizer;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
 
@@ -37,7 +37,7 @@ pub struct Conv2DConfig {
     /// Spacing between kernel taps (default 1).
     pub dilation_rate: Size2,
     /// Applied after the convolution (default linear).
-    pub activation: Activation,
+    pub activation: ActivationFn,
     /// Whether there is a bias (default true).
     pub use_bias: bool,
     /// Kernel initializer (default glorot_uniform).
@@ -66,7 +66,7 @@ impl Conv2D {
             strides: Size2(1, 1),
             padding: Padding::Valid,
             dilation_rate: Size2(1, 1),
-            activation: Activation::Linear,
+            activation: ActivationFn::Linear,
             use_bias: true,
             kernel_initializer: Initializer::glorot_uniform(),
             bias_initializer: Initializer::Zeros,
@@ -99,20 +99,17 @@ impl Conv2D {
 }
 
 impl LayerConfig for Conv2DConfig {
+    const CLASS_NAME: &'static str = "Conv2D";
     const NAME_PREFIX: &'static str = "conv2d";
 
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
         let c = self;
-        if c.filters == 0
-            || !c.kernel_size.is_positive()
-            || !c.strides.is_positive()
-            || !c.dilation_rate.is_positive()
-        {
-            return Err(Error::config(
-                name,
-                "filters, kernel_size, strides and dilation_rate must be positive",
-            ));
+        if c.filters == 0 {
+            return Err(Error::config(name, "filters must be positive"));
         }
+        check_window(&name, "kernel_size", c.kernel_size)?;
+        check_window(&name, "strides", c.strides)?;
+        check_window(&name, "dilation_rate", c.dilation_rate)?;
         if (c.strides.0 > 1 || c.strides.1 > 1) && (c.dilation_rate.0 > 1 || c.dilation_rate.1 > 1)
         {
             return Err(Error::config(
@@ -183,18 +180,14 @@ impl Conv2DLayer {
         Ok((w, params))
     }
 
-    /// The convolution and its activation, returning the pre-activation too when
-    /// `keep_pre_activation` (and the activation is not fused into the kernel).
-    fn forward(
-        &self,
-        inputs: &[Tensor],
-        ctx: &CallContext,
-        keep_pre_activation: bool,
-    ) -> Result<(Option<Tensor>, Tensor)> {
+    /// The convolution and its activation (ReLU fused into the kernel), keeping the
+    /// pre-activation for the backward pass when the call is recorded and the activation's
+    /// derivative needs it.
+    fn forward(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Tensor> {
         let x = single_input(self.name(), inputs)?;
         let (w, params) = self.checked(x)?;
-        let c = &self.config;
-        let fuse_relu = c.activation == Activation::Relu;
+        let activation = self.config.activation;
+        let fuse_relu = activation == ActivationFn::Relu;
         let z = rkeras_ops::conv2d(
             x,
             &ctx.weight(&w.params.kernel),
@@ -202,13 +195,14 @@ impl Conv2DLayer {
             &params,
             fuse_relu,
         )?;
-        let (z, y) = if fuse_relu {
-            (None, z)
-        } else {
-            let y = c.activation.apply(&z)?;
-            (keep_pre_activation.then_some(z), y)
-        };
-        Ok((z, y))
+        if fuse_relu {
+            return Ok(z);
+        }
+        let y = activation.apply(&z)?;
+        if activation.needs_input() {
+            ctx.save(z);
+        }
+        Ok(y)
     }
 
     fn make_weights(&self, in_channels: usize) -> Result<ConvWeights> {
@@ -217,7 +211,7 @@ impl Conv2DLayer {
         let bias = c.use_bias.then_some(&c.bias_initializer);
         Ok(ConvWeights {
             in_channels,
-            params: KernelBias::new(&shape, &c.kernel_initializer, bias)?,
+            params: KernelBias::new(self.name(), &shape, &c.kernel_initializer, bias)?,
         })
     }
 }
@@ -226,7 +220,7 @@ impl Layer for Conv2DLayer {
     layer_base_methods!();
 
     fn class_name(&self) -> &'static str {
-        "Conv2D"
+        Conv2DConfig::CLASS_NAME
     }
 
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
@@ -271,31 +265,15 @@ impl Layer for Conv2DLayer {
     }
 
     fn call(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>> {
-        let (_, y) = self.forward(inputs, ctx, false)?;
+        let y = self.forward(inputs, ctx)?;
         if let Some(penalty) = activity_penalty(self.config.activity_regularizer.as_ref(), &y)? {
             ctx.add_loss(penalty);
         }
         Ok(vec![y])
     }
 
-    fn has_backward(&self) -> bool {
-        true
-    }
-
-    fn is_per_sample(&self) -> bool {
-        true
-    }
-
-    fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
-        let keep_pre_activation = !derivative_from_output(self.config.activation);
-        let (pre_activation, y) = self.forward(inputs, ctx, keep_pre_activation)?;
-        // The layer's own backward pass adds the penalty's gradient.
-        if let Some(penalty) = activity_penalty(self.config.activity_regularizer.as_ref(), &y)? {
-            ctx.add_loss_with_layer_gradient(penalty);
-        }
-        let mut record = CallRecord::new(inputs.to_vec(), vec![y]);
-        record.state = pre_activation.map(|z| Box::new(z) as Box<dyn Any + Send + Sync>);
-        Ok(record)
+    fn has_backward(&self, device: &Device) -> bool {
+        rkeras_ops::kernels_on(device)
     }
 
     fn backward(
@@ -317,7 +295,7 @@ impl Layer for Conv2DLayer {
             return Ok(vec![None]);
         }
         let activation = self.config.activation;
-        let relu = activation == Activation::Relu;
+        let relu = activation == ActivationFn::Relu;
         // The activity penalty's gradient joins the output's.
         let dy = match activity_penalty_gradient(self.config.activity_regularizer.as_ref(), y)? {
             Some(penalty) => (dy + penalty)?,
@@ -331,7 +309,7 @@ impl Layer for Conv2DLayer {
                 .state
                 .as_ref()
                 .and_then(|s| s.downcast_ref::<Tensor>());
-            activation_gradient(activation, z, y, &dy)?
+            activation.gradient(z, y, &dy)?
         };
         let grads =
             rkeras_ops::conv2d_backward(x, kernel.as_tensor(), y, &dz, &params, relu, wanted)?;
@@ -345,4 +323,63 @@ impl Layer for Conv2DLayer {
     }
 
     kernel_layer_methods!();
+}
+
+/// The harness cases: padding, strides, dilation, activations, and a forward computed by hand.
+#[cfg(test)]
+pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
+    use crate::testing::LayerCase;
+    crate::session::set_random_seed(17);
+    let case = |conv: Conv2D, shape: &str, params: usize| {
+        LayerCase::new(conv.layer().expect("conv"), &[&[5, 6, 3]])
+            .output_shapes(&[shape])
+            .weights(2, 0, params)
+    };
+    // Keras's count: kh·kw·in·filters + filters.
+    let mut cases = vec![
+        case(
+            Conv2D::new(3, (2, 2)).activation("relu").padding("same"),
+            "(None, 5, 6, 3)",
+            2 * 2 * 3 * 3 + 3,
+        ),
+        case(
+            Conv2D::new(2, (3, 3)).strides(2).padding("valid"),
+            "(None, 2, 2, 2)",
+            3 * 3 * 3 * 2 + 2,
+        ),
+        case(
+            Conv2D::new(1, (3, 3)).activation("sigmoid").padding("same"),
+            "(None, 5, 6, 1)",
+            3 * 3 * 3 + 1,
+        ),
+        case(
+            Conv2D::new(2, (2, 2)).dilation_rate(2).padding("same"),
+            "(None, 5, 6, 2)",
+            2 * 2 * 3 * 2 + 2,
+        ),
+        case(
+            Conv2D::new(2, (2, 3)).activation("gelu"),
+            "(None, 4, 4, 2)",
+            2 * 3 * 3 * 2 + 2,
+        ),
+    ];
+    // x = [[1, 2], [3, 4]], kernel [[1, 2], [3, 4]], bias 0.5, 'same' pads below and right:
+    // y = [1+4+9+16, 2·1+4·3, 3·1+4·2, 4·1] + 0.5.
+    let x = Tensor::new(&[1f32, 2.0, 3.0, 4.0], &candle_core::Device::Cpu)
+        .and_then(|x| x.reshape((1, 2, 2, 1)))
+        .expect("x");
+    cases.push(
+        LayerCase::new(
+            Conv2D::new(1, (2, 2))
+                .padding("same")
+                .layer()
+                .expect("conv"),
+            &[&[2, 2, 1]],
+        )
+        .output_shapes(&["(None, 2, 2, 1)"])
+        .weights(2, 0, 5)
+        .weight_values(vec![vec![1.0, 2.0, 3.0, 4.0], vec![0.5]])
+        .forward(vec![x], vec![vec![30.5, 14.5, 11.5, 4.5]]),
+    );
+    cases
 }

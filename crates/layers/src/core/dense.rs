@@ -2,19 +2,20 @@
 
 use std::sync::{Arc, OnceLock};
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rkeras_ops::FusedActivation;
 use serde::{Deserialize, Serialize};
 
-use crate::activations::{Activation, ActivationArg};
+use crate::activations::{ActivationArg, ActivationFn};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::initializers::Initializer;
 use crate::kernel_bias::{
     activity_penalty, activity_penalty_gradient, kernel_layer_methods, kernel_layer_options,
     KernelBias,
 };
-use crate::layer::{single_input, CallRecord, WeightGrads};
+use crate::layer::single_input;
 use crate::layer_base_methods;
+use crate::record::{CallRecord, WeightGrads};
 use crate::regularizers::Regularizer;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
 
@@ -24,7 +25,7 @@ pub struct DenseConfig {
     /// Output size.
     pub units: usize,
     /// Applied after the affine map (default linear).
-    pub activation: Activation,
+    pub activation: ActivationFn,
     /// Whether there is a bias (default true).
     pub use_bias: bool,
     /// Kernel initializer (default glorot_uniform).
@@ -44,7 +45,7 @@ impl DenseConfig {
     pub fn new(units: usize) -> Self {
         DenseConfig {
             units,
-            activation: Activation::Linear,
+            activation: ActivationFn::Linear,
             use_bias: true,
             kernel_initializer: Initializer::glorot_uniform(),
             bias_initializer: Initializer::Zeros,
@@ -69,6 +70,7 @@ impl Dense {
 }
 
 impl LayerConfig for DenseConfig {
+    const CLASS_NAME: &'static str = "Dense";
     const NAME_PREFIX: &'static str = "dense";
 
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
@@ -106,14 +108,9 @@ impl DenseLayer {
         &self.config
     }
 
-    /// The output and, when `keep_logits` and the activation is a sigmoid computed by the fused
-    /// kernel, its logits (`x·kernel + bias`), both of the output's shape.
-    fn forward_parts(
-        &self,
-        x: &Tensor,
-        ctx: &CallContext,
-        keep_logits: bool,
-    ) -> Result<(Tensor, Option<Tensor>)> {
+    /// The output for input `x`, keeping the pre-activation for the backward pass when the
+    /// call is recorded and the activation's derivative needs it.
+    fn forward(&self, x: &Tensor, ctx: &mut CallContext) -> Result<Tensor> {
         let w = self.built()?;
         let dims = x.dims();
         if dims.len() < 2 || dims[dims.len() - 1] != w.input_dim {
@@ -131,34 +128,58 @@ impl DenseLayer {
         };
         let z = product(&flat, false, &ctx.weight(&w.params.kernel), false)?;
         let bias = w.params.bias.as_ref().map(|b| ctx.weight(b));
-        let (y, logits) = match self.config.activation.fused() {
-            Some(FusedActivation::Sigmoid) if keep_logits && z.dtype() == DType::F32 => {
-                let logits =
-                    rkeras_ops::bias_activation(&z, bias.as_ref(), FusedActivation::Linear)?;
-                let y = rkeras_ops::bias_activation(&logits, None, FusedActivation::Sigmoid)?;
-                (y, Some(logits))
-            }
+        let activation = self.config.activation;
+        let y = match activation.fused() {
             // Bias and activation in one pass each way.
             Some(fused) if z.dtype() == DType::F32 => {
-                (rkeras_ops::bias_activation(&z, bias.as_ref(), fused)?, None)
+                rkeras_ops::bias_activation(&z, bias.as_ref(), fused)?
             }
             _ => {
                 let z = match &bias {
+                    Some(bias) if z.dtype() == DType::F32 => {
+                        rkeras_ops::bias_activation(&z, Some(bias), FusedActivation::Linear)?
+                    }
                     Some(bias) => z.broadcast_add(bias)?,
                     None => z,
                 };
-                (self.config.activation.apply(&z)?, None)
+                let y = activation.apply(&z)?;
+                if activation.needs_input() {
+                    ctx.save(z);
+                }
+                y
             }
         };
-        let (y, logits) = if dims.len() == 2 {
-            (y, logits)
-        } else {
-            let mut out_dims = dims.to_vec();
-            out_dims[dims.len() - 1] = self.config.units;
-            let logits = logits.map(|l| l.reshape(out_dims.as_slice())).transpose()?;
-            (y.reshape(out_dims)?, logits)
+        if dims.len() == 2 {
+            return Ok(y);
+        }
+        let mut out_dims = dims.to_vec();
+        out_dims[dims.len() - 1] = self.config.units;
+        Ok(y.reshape(out_dims)?)
+    }
+
+    /// A twin of this layer that outputs the pre-activation of its sigmoid: the same weights
+    /// (shared, not copied), the same name, the linear activation. `None` unless the activation
+    /// is a sigmoid and no activity penalty reads the output. Training computes a sigmoid
+    /// output's cross-entropy from the twin's logits, as Keras does on TensorFlow.
+    pub fn sigmoid_logits_twin(&self) -> Option<DenseLayer> {
+        let c = &self.config;
+        if c.activation != ActivationFn::Sigmoid || c.activity_regularizer.is_some() {
+            return None;
+        }
+        let weights = self.weights.get()?;
+        let twin = DenseLayer {
+            base: LayerBase::new(self.name().to_string(), self.trainable()),
+            config: DenseConfig {
+                activation: ActivationFn::Linear,
+                ..c.clone()
+            },
+            weights: OnceLock::new(),
         };
-        Ok((y, logits))
+        let _ = twin.weights.set(DenseWeights {
+            input_dim: weights.input_dim,
+            params: weights.params.clone(),
+        });
+        Some(twin)
     }
 
     fn built(&self) -> Result<&DenseWeights> {
@@ -172,7 +193,12 @@ impl DenseLayer {
         let bias = c.use_bias.then_some(&c.bias_initializer);
         Ok(DenseWeights {
             input_dim,
-            params: KernelBias::new(&[input_dim, c.units], &c.kernel_initializer, bias)?,
+            params: KernelBias::new(
+                self.name(),
+                &[input_dim, c.units],
+                &c.kernel_initializer,
+                bias,
+            )?,
         })
     }
 }
@@ -181,7 +207,7 @@ impl DenseLayer {
 /// gradient and both are f32 on the CPU (the layer-level backward pass, inference), candle's
 /// differentiable matmul otherwise.
 fn product(a: &Tensor, transpose_a: bool, b: &Tensor, transpose_b: bool) -> Result<Tensor> {
-    let plain = a.device().is_cpu()
+    let plain = rkeras_ops::kernels_on(a.device())
         && a.dtype() == DType::F32
         && b.dtype() == DType::F32
         && !a.track_op()
@@ -198,7 +224,7 @@ impl Layer for DenseLayer {
     layer_base_methods!();
 
     fn class_name(&self) -> &'static str {
-        "Dense"
+        DenseConfig::CLASS_NAME
     }
 
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
@@ -227,32 +253,15 @@ impl Layer for DenseLayer {
     }
 
     fn call(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>> {
-        let (y, _) = self.forward_parts(single_input(self.name(), inputs)?, ctx, false)?;
+        let y = self.forward(single_input(self.name(), inputs)?, ctx)?;
         if let Some(penalty) = activity_penalty(self.config.activity_regularizer.as_ref(), &y)? {
             ctx.add_loss(penalty);
         }
         Ok(vec![y])
     }
 
-    fn has_backward(&self) -> bool {
-        self.config.activation.fused().is_some()
-    }
-
-    fn is_per_sample(&self) -> bool {
-        true
-    }
-
-    fn call_recorded(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<CallRecord> {
-        let keep_logits = ctx.keeps_logits();
-        let (y, logits) =
-            self.forward_parts(single_input(self.name(), inputs)?, ctx, keep_logits)?;
-        // The layer's own backward pass adds the penalty's gradient.
-        if let Some(penalty) = activity_penalty(self.config.activity_regularizer.as_ref(), &y)? {
-            ctx.add_loss_with_layer_gradient(penalty);
-        }
-        let mut record = CallRecord::new(inputs.to_vec(), vec![y]);
-        record.logits = vec![logits];
-        Ok(record)
+    fn has_backward(&self, device: &Device) -> bool {
+        rkeras_ops::kernels_on(device)
     }
 
     fn backward(
@@ -271,44 +280,34 @@ impl Layer for DenseLayer {
         if !(want_x || want_kernel || want_bias) {
             return Ok(vec![None]);
         }
-        let rows = y.elem_count() / self.config.units;
-        let flat_y = y.reshape((rows, self.config.units))?;
-        let activation = self.config.activation.fused();
-        let activation_backward = |grad: &Tensor, want_bias: bool| match activation {
-            Some(activation) => Ok(rkeras_ops::bias_activation_backward(
-                activation, &flat_y, grad, want_bias,
-            )?),
-            None => Err(Error::config(
-                self.name(),
-                "backward needs a fused activation",
-            )),
-        };
+        let units = self.config.units;
+        let rows = y.elem_count() / units;
+        let flat_y = y.reshape((rows, units))?;
+        let dy = dy.reshape((rows, units))?;
         // The activity penalty's gradient joins the output's: taken over the output's own shape
         // (its batch is the first dimension), then flattened like it.
-        let penalty_grad = activity_penalty_gradient(self.config.activity_regularizer.as_ref(), y)?
-            .map(|grad| grad.reshape((rows, self.config.units)))
-            .transpose()?;
-        let dy = dy.reshape((rows, self.config.units))?;
-        let (dz, grad_bias) = if record.is_grad_wrt_logits(0) {
-            // The gradient already is the pre-activation's; the penalty's is not yet.
-            let dz = match &penalty_grad {
-                Some(penalty) => (dy + activation_backward(penalty, false)?.0)?,
-                None => dy,
-            };
-            let grad_bias = want_bias
-                .then(|| rkeras_ops::bias_gradient(&dz))
-                .transpose()?;
-            (dz, grad_bias)
-        } else {
-            let dy = match &penalty_grad {
-                Some(penalty) => (dy + penalty)?,
-                None => dy,
-            };
-            activation_backward(&dy, want_bias)?
+        let dy = match activity_penalty_gradient(self.config.activity_regularizer.as_ref(), y)? {
+            Some(penalty) => (dy + penalty.reshape((rows, units))?)?,
+            None => dy,
         };
-        let flat = x.reshape((rows, w.input_dim))?;
+        let activation = self.config.activation;
+        let (dz, grad_bias) = match activation.fused() {
+            Some(fused) => rkeras_ops::bias_activation_backward(fused, &flat_y, &dy, want_bias)?,
+            None => {
+                let z = record
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.downcast_ref::<Tensor>());
+                let dz = activation.gradient(z, &flat_y, &dy)?;
+                let grad_bias = want_bias
+                    .then(|| rkeras_ops::bias_gradient(&dz))
+                    .transpose()?;
+                (dz, grad_bias)
+            }
+        };
         if want_kernel {
-            weight_grads.add(kernel, product(&flat, true, &dz, false)?)?;
+            let flat_x = x.reshape((rows, w.input_dim))?;
+            weight_grads.add(kernel, product(&flat_x, true, &dz, false)?)?;
         }
         if let (Some(bias), Some(grad)) = (bias, grad_bias) {
             weight_grads.add(bias, grad)?;
@@ -325,6 +324,59 @@ impl Layer for DenseLayer {
     kernel_layer_methods!();
 }
 
+/// The harness cases: every activation, rank 3, no bias, and a forward computed by hand.
+#[cfg(test)]
+pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
+    use crate::testing::LayerCase;
+    crate::session::set_random_seed(17);
+    let layer = |dense: Dense| dense.layer().expect("dense");
+    let mut cases: Vec<LayerCase> = ActivationFn::ALL
+        .iter()
+        .map(|(_, name)| {
+            LayerCase::new(layer(Dense::new(3).activation(*name)), &[&[4]])
+                .output_shapes(&["(None, 3)"])
+                .weights(2, 0, 4 * 3 + 3)
+        })
+        .collect();
+    cases.push(
+        LayerCase::new(layer(Dense::new(2).activation("tanh")), &[&[3, 5]])
+            .output_shapes(&["(None, 3, 2)"])
+            .weights(2, 0, 5 * 2 + 2),
+    );
+    // x: 2 samples of 3 features, kernel 3 -> 2, bias [0.5, -1], relu:
+    // z = [0.5·0.2 - 1·0.1 + 2·(-0.5) + 0.5, 0.5·(-0.4) - 1·0.3 + 2·0.6 - 1] = [-0.5, -0.3],
+    //     [-1·0.2 + 0 + 3·(-0.5) + 0.5, -1·(-0.4) + 0 + 3·0.6 - 1] = [-1.2, 1.2].
+    let x = Tensor::new(
+        &[[0.5f32, -1.0, 2.0], [-1.0, 0.0, 3.0]],
+        &candle_core::Device::Cpu,
+    );
+    cases.push(
+        LayerCase::new(layer(Dense::new(2).activation("relu")), &[&[3]])
+            .output_shapes(&["(None, 2)"])
+            .weights(2, 0, 8)
+            .weight_values(vec![vec![0.2, -0.4, 0.1, 0.3, -0.5, 0.6], vec![0.5, -1.0]])
+            .forward(vec![x.expect("x")], vec![vec![0.0, 0.0, 0.0, 1.2]]),
+    );
+    cases.push(
+        LayerCase::new(layer(Dense::new(2).use_bias(false)), &[&[4]])
+            .output_shapes(&["(None, 2)"])
+            .weights(1, 0, 8),
+    );
+    cases.push(
+        LayerCase::new(
+            layer(
+                Dense::new(3)
+                    .activation("sigmoid")
+                    .activity_regularizer(Regularizer::l1(0.1)),
+            ),
+            &[&[4]],
+        )
+        .output_shapes(&["(None, 3)"])
+        .weights(2, 0, 15),
+    );
+    cases
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,7 +384,7 @@ mod tests {
 
     /// A built `Dense` from `input_dim` to `units` with the given weights.
     fn dense(
-        activation: Activation,
+        activation: ActivationFn,
         kernel: &[f32],
         bias: Option<&[f32]>,
         input_dim: usize,
@@ -395,13 +447,13 @@ mod tests {
         }
         // Each activation with its value and derivative at the pre-activation.
         type ValueAndSlope = fn(f64) -> (f64, f64);
-        let cases: [(Activation, ValueAndSlope); 4] = [
-            (Activation::Linear, |z| (z, 1.0)),
-            (Activation::Relu, |z| {
+        let cases: [(ActivationFn, ValueAndSlope); 4] = [
+            (ActivationFn::Linear, |z| (z, 1.0)),
+            (ActivationFn::Relu, |z| {
                 (z.max(0.0), if z > 0.0 { 1.0 } else { 0.0 })
             }),
-            (Activation::Sigmoid, sigmoid),
-            (Activation::Elu, elu),
+            (ActivationFn::Sigmoid, sigmoid),
+            (ActivationFn::Elu, elu),
         ];
         for (activation, reference) in cases {
             for with_bias in [true, false] {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use candle_core::Tensor;
 use serde_json::json;
 
-use crate::layer::{CallRecord, WeightGrads};
 use crate::layer_base_methods;
 use crate::session::unique_name;
 use crate::symbolic::{call_layer, SymbolicTensor};
@@ -60,29 +59,6 @@ impl Layer for InputLayer {
 
     fn config(&self) -> serde_json::Value {
         json!({ "name": self.name(), "batch_shape": self.shape })
-    }
-
-    fn has_backward(&self) -> bool {
-        true
-    }
-
-    fn is_per_sample(&self) -> bool {
-        true
-    }
-
-    fn backward(
-        &self,
-        record: CallRecord,
-        grad_outputs: &[Tensor],
-        needs_input_grad: &[bool],
-        _weight_grads: &mut WeightGrads,
-    ) -> Result<Vec<Option<Tensor>>> {
-        let (_, _, dy) = record.single(self.name(), grad_outputs)?;
-        Ok(vec![needs_input_grad
-            .first()
-            .copied()
-            .unwrap_or(false)
-            .then(|| dy.clone())])
     }
 }
 

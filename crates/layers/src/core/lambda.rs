@@ -1,13 +1,16 @@
 //! `Lambda`: a closure over candle tensors as a layer with no weights
-//! (`keras/src/layers/core/lambda_layer.py`). It runs in training and in inference alike.
+//! (`keras/src/layers/core/lambda_layer.py`). It runs in training and in inference alike;
+//! training differentiates each call by candle's autograd over that call, so a random function
+//! (noise) is differentiated as drawn. Random draws come from [`crate::random`], whose streams
+//! training keys by the seed, the step and the part of the batch.
 
 use std::sync::Arc;
 
-use candle_core::{Tensor, Var};
+use candle_core::Tensor;
 use serde_json::json;
 
 use crate::builder::{LayerBuilder, LayerConfig};
-use crate::layer::{single_input, CallRecord, WeightGrads};
+use crate::layer::single_input;
 use crate::layer_base_methods;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
 
@@ -52,6 +55,7 @@ impl Lambda {
 }
 
 impl LayerConfig for LambdaConfig {
+    const CLASS_NAME: &'static str = "Lambda";
     const NAME_PREFIX: &'static str = "lambda";
 
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
@@ -91,7 +95,7 @@ impl Layer for LambdaLayer {
     layer_base_methods!();
 
     fn class_name(&self) -> &'static str {
-        "Lambda"
+        LambdaConfig::CLASS_NAME
     }
 
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
@@ -116,52 +120,5 @@ impl Layer for LambdaLayer {
             "function": self.config.function_name,
             "output_shape": self.config.output_shape,
         })
-    }
-
-    fn has_backward(&self) -> bool {
-        true
-    }
-
-    /// Runs the function on a variable copy of the input and keeps that call's own small
-    /// candle graph, so that the backward pass differentiates the very call the forward made:
-    /// a random function (noise, a dropout-like mask) is not drawn again.
-    fn call_recorded(&self, inputs: &[Tensor], _ctx: &mut CallContext) -> Result<CallRecord> {
-        let x = single_input(self.name(), inputs)?;
-        let input = Var::from_tensor(&x.detach())?;
-        let tracked = (self.config.function)(input.as_tensor())?;
-        self.check_output(&tracked)?;
-        let mut record = CallRecord::new(inputs.to_vec(), vec![tracked.detach()]);
-        record.state = Some(Box::new((input, tracked)));
-        Ok(record)
-    }
-
-    /// Differentiates the recorded call by candle's autograd on its own graph.
-    fn backward(
-        &self,
-        record: CallRecord,
-        grad_outputs: &[Tensor],
-        needs_input_grad: &[bool],
-        _weight_grads: &mut WeightGrads,
-    ) -> Result<Vec<Option<Tensor>>> {
-        let (_, _, dy) = record.single(self.name(), grad_outputs)?;
-        if !needs_input_grad.first().copied().unwrap_or(false) {
-            return Ok(vec![None]);
-        }
-        let Some((input, tracked)) = record
-            .state
-            .as_ref()
-            .and_then(|s| s.downcast_ref::<(Var, Tensor)>())
-        else {
-            return Err(Error::config(
-                self.name(),
-                "backward without a recorded call",
-            ));
-        };
-        let grads = (tracked * dy.detach())?.sum_all()?.backward()?;
-        let dx = match grads.get(input.as_tensor()) {
-            Some(dx) => dx.clone(),
-            None => input.as_tensor().zeros_like()?,
-        };
-        Ok(vec![Some(dx)])
     }
 }

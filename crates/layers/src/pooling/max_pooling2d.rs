@@ -4,13 +4,15 @@
 
 use std::sync::Arc;
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::convolutional::options::{spatial_geometry, Padding, PaddingArg, Size2};
-use crate::layer::{config_with_name, single_input, CallRecord, WeightGrads};
+use crate::layer::{config_with_name, single_input};
 use crate::layer_base_methods;
+use crate::limits::check_window;
+use crate::record::{CallRecord, WeightGrads};
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
 
 /// `MaxPooling2D`'s options, with Keras's defaults.
@@ -60,15 +62,12 @@ impl Default for MaxPooling2D {
 }
 
 impl LayerConfig for MaxPooling2DConfig {
+    const CLASS_NAME: &'static str = "MaxPooling2D";
     const NAME_PREFIX: &'static str = "max_pooling2d";
 
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
-        if !self.pool_size.is_positive() || !self.strides.unwrap_or(self.pool_size).is_positive() {
-            return Err(Error::config(
-                name,
-                "pool_size and strides must be positive",
-            ));
-        }
+        check_window(&name, "pool_size", self.pool_size)?;
+        check_window(&name, "strides", self.strides.unwrap_or(self.pool_size))?;
         Ok(Arc::new(MaxPooling2DLayer {
             base: LayerBase::new(name, trainable),
             config: self.clone(),
@@ -125,7 +124,7 @@ impl Layer for MaxPooling2DLayer {
     layer_base_methods!();
 
     fn class_name(&self) -> &'static str {
-        "MaxPooling2D"
+        <MaxPooling2DConfig as LayerConfig>::CLASS_NAME
     }
 
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
@@ -154,12 +153,8 @@ impl Layer for MaxPooling2DLayer {
         Ok(vec![rkeras_ops::max_pool2d(x, pool, strides, padding)?])
     }
 
-    fn has_backward(&self) -> bool {
-        true
-    }
-
-    fn is_per_sample(&self) -> bool {
-        true
+    fn has_backward(&self, device: &Device) -> bool {
+        rkeras_ops::kernels_on(device)
     }
 
     fn backward(
@@ -181,4 +176,36 @@ impl Layer for MaxPooling2DLayer {
     fn config(&self) -> serde_json::Value {
         config_with_name(&self.config, &self.base)
     }
+}
+
+/// The harness cases: same and valid padding, strides, and forwards computed by hand.
+#[cfg(test)]
+pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
+    use crate::testing::LayerCase;
+    let pool = |p: MaxPooling2D| p.layer().expect("pool");
+    // 1..9 in a 3x3 image: 2x2 windows, 'same' pads below and right.
+    let x = Tensor::arange(1f32, 10.0, &candle_core::Device::Cpu)
+        .and_then(|x| x.reshape((1, 3, 3, 1)))
+        .expect("x");
+    vec![
+        LayerCase::new(
+            pool(MaxPooling2D::new((2, 2)).padding("same")),
+            &[&[5, 5, 2]],
+        )
+        .output_shapes(&["(None, 3, 3, 2)"]),
+        LayerCase::new(
+            pool(MaxPooling2D::new((3, 3)).strides((2, 1))),
+            &[&[5, 4, 1]],
+        )
+        .output_shapes(&["(None, 2, 2, 1)"]),
+        LayerCase::new(
+            pool(MaxPooling2D::new((2, 2)).padding("same")),
+            &[&[3, 3, 1]],
+        )
+        .output_shapes(&["(None, 2, 2, 1)"])
+        .forward(vec![x.clone()], vec![vec![5.0, 6.0, 8.0, 9.0]]),
+        LayerCase::new(pool(MaxPooling2D::new((2, 2))), &[&[3, 3, 1]])
+            .output_shapes(&["(None, 1, 1, 1)"])
+            .forward(vec![x], vec![vec![5.0]]),
+    ]
 }

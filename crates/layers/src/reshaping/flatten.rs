@@ -3,17 +3,19 @@
 
 use std::sync::Arc;
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::builder::{LayerBuilder, LayerConfig};
-use crate::layer::{single_input, CallRecord, WeightGrads};
+use crate::layer::single_input;
 use crate::layer_base_methods;
+use crate::record::{CallRecord, WeightGrads};
 use crate::{CallContext, Layer, LayerBase, Result, SymbolicShape};
 
 /// `Flatten`'s options (it has none).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FlattenConfig;
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlattenConfig {}
 
 /// Flattens every axis after the batch: `Flatten::new()(x)`.
 pub type Flatten = LayerBuilder<FlattenConfig>;
@@ -21,7 +23,7 @@ pub type Flatten = LayerBuilder<FlattenConfig>;
 impl Flatten {
     /// A flatten layer.
     pub fn new() -> Self {
-        LayerBuilder::from_config(FlattenConfig)
+        LayerBuilder::from_config(FlattenConfig {})
     }
 }
 
@@ -32,6 +34,7 @@ impl Default for Flatten {
 }
 
 impl LayerConfig for FlattenConfig {
+    const CLASS_NAME: &'static str = "Flatten";
     const NAME_PREFIX: &'static str = "flatten";
 
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
@@ -50,7 +53,7 @@ impl Layer for FlattenLayer {
     layer_base_methods!();
 
     fn class_name(&self) -> &'static str {
-        "Flatten"
+        <FlattenConfig as LayerConfig>::CLASS_NAME
     }
 
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
@@ -74,11 +77,8 @@ impl Layer for FlattenLayer {
         json!({ "name": self.name(), "trainable": self.trainable() })
     }
 
-    fn has_backward(&self) -> bool {
-        true
-    }
-
-    fn is_per_sample(&self) -> bool {
+    /// A reshape of the gradient, on every device.
+    fn has_backward(&self, _device: &Device) -> bool {
         true
     }
 
@@ -96,4 +96,20 @@ impl Layer for FlattenLayer {
         // A row-major reshape: the gradient is the output gradient in the input's shape.
         Ok(vec![Some(dy.reshape(x.shape())?)])
     }
+}
+
+/// The harness cases, with a forward computed by hand.
+#[cfg(test)]
+pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
+    use crate::testing::LayerCase;
+    let x = Tensor::arange(0f32, 4.0, &candle_core::Device::Cpu)
+        .and_then(|x| x.reshape((1, 2, 2, 1)))
+        .expect("x");
+    vec![
+        LayerCase::new(Flatten::new().layer().expect("flatten"), &[&[2, 3, 2]])
+            .output_shapes(&["(None, 12)"]),
+        LayerCase::new(Flatten::new().layer().expect("flatten"), &[&[2, 2, 1]])
+            .output_shapes(&["(None, 4)"])
+            .forward(vec![x], vec![vec![0.0, 1.0, 2.0, 3.0]]),
+    ]
 }

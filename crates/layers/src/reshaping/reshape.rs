@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::builder::{LayerBuilder, LayerConfig};
-use crate::layer::{config_with_name, single_input, CallRecord, WeightGrads};
+use crate::layer::{config_with_name, single_input};
 use crate::layer_base_methods;
+use crate::record::{CallRecord, WeightGrads};
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
 
 /// `Reshape`'s options.
@@ -31,6 +32,7 @@ impl Reshape {
 }
 
 impl LayerConfig for ReshapeConfig {
+    const CLASS_NAME: &'static str = "Reshape";
     const NAME_PREFIX: &'static str = "reshape";
 
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
@@ -107,7 +109,7 @@ impl Layer for ReshapeLayer {
     layer_base_methods!();
 
     fn class_name(&self) -> &'static str {
-        "Reshape"
+        <ReshapeConfig as LayerConfig>::CLASS_NAME
     }
 
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
@@ -144,11 +146,8 @@ impl Layer for ReshapeLayer {
         config_with_name(&self.config, &self.base)
     }
 
-    fn has_backward(&self) -> bool {
-        true
-    }
-
-    fn is_per_sample(&self) -> bool {
+    /// A reshape of the gradient, on every device.
+    fn has_backward(&self, _device: &Device) -> bool {
         true
     }
 
@@ -166,4 +165,23 @@ impl Layer for ReshapeLayer {
         // A row-major reshape: the gradient is the output gradient in the input's shape.
         Ok(vec![Some(dy.reshape(x.shape())?)])
     }
+}
+
+/// The harness cases, with a forward computed by hand.
+#[cfg(test)]
+pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
+    use crate::testing::LayerCase;
+    let x = Tensor::arange(0f32, 6.0, &candle_core::Device::Cpu)
+        .and_then(|x| x.reshape((1, 2, 3)))
+        .expect("x");
+    vec![
+        LayerCase::new(
+            Reshape::new(&[3, -1]).layer().expect("reshape"),
+            &[&[2, 3, 2]],
+        )
+        .output_shapes(&["(None, 3, 4)"]),
+        LayerCase::new(Reshape::new(&[3, 2]).layer().expect("reshape"), &[&[2, 3]])
+            .output_shapes(&["(None, 3, 2)"])
+            .forward(vec![x], vec![vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]]),
+    ]
 }

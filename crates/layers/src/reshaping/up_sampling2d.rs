@@ -4,13 +4,15 @@
 
 use std::sync::Arc;
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::convolutional::options::Size2;
-use crate::layer::{config_with_name, single_input, CallRecord, WeightGrads};
+use crate::layer::{config_with_name, single_input};
 use crate::layer_base_methods;
+use crate::limits::check_window;
+use crate::record::{CallRecord, WeightGrads};
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
 
 /// `UpSampling2D`'s options, with Keras's defaults.
@@ -37,12 +39,11 @@ impl Default for UpSampling2D {
 }
 
 impl LayerConfig for UpSampling2DConfig {
+    const CLASS_NAME: &'static str = "UpSampling2D";
     const NAME_PREFIX: &'static str = "up_sampling2d";
 
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
-        if !self.size.is_positive() {
-            return Err(Error::config(name, "size must be positive"));
-        }
+        check_window(&name, "size", self.size)?;
         Ok(Arc::new(UpSampling2DLayer {
             base: LayerBase::new(name, trainable),
             config: self.clone(),
@@ -60,7 +61,7 @@ impl Layer for UpSampling2DLayer {
     layer_base_methods!();
 
     fn class_name(&self) -> &'static str {
-        "UpSampling2D"
+        <UpSampling2DConfig as LayerConfig>::CLASS_NAME
     }
 
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
@@ -101,12 +102,8 @@ impl Layer for UpSampling2DLayer {
         config_with_name(&self.config, &self.base)
     }
 
-    fn has_backward(&self) -> bool {
-        true
-    }
-
-    fn is_per_sample(&self) -> bool {
-        true
+    fn has_backward(&self, device: &Device) -> bool {
+        rkeras_ops::kernels_on(device)
     }
 
     fn backward(
@@ -123,4 +120,26 @@ impl Layer for UpSampling2DLayer {
         let dx = rkeras_ops::upsample_nearest2d_backward(dy, self.config.size.pair())?;
         Ok(vec![Some(dx)])
     }
+}
+
+/// The harness cases, with a forward computed by hand.
+#[cfg(test)]
+pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
+    use crate::testing::LayerCase;
+    let x = Tensor::new(&[1f32, 2.0], &candle_core::Device::Cpu)
+        .and_then(|x| x.reshape((1, 1, 2, 1)))
+        .expect("x");
+    vec![
+        LayerCase::new(
+            UpSampling2D::new((2, 3)).layer().expect("up"),
+            &[&[2, 3, 2]],
+        )
+        .output_shapes(&["(None, 4, 9, 2)"]),
+        LayerCase::new(
+            UpSampling2D::new((2, 1)).layer().expect("up"),
+            &[&[1, 2, 1]],
+        )
+        .output_shapes(&["(None, 2, 2, 1)"])
+        .forward(vec![x], vec![vec![1.0, 2.0, 1.0, 2.0]]),
+    ]
 }

@@ -29,7 +29,6 @@
 mod atomic;
 pub mod error;
 pub mod format;
-mod limits;
 mod load;
 mod options;
 mod rebuild;

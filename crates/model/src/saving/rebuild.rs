@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use rkeras_layers::builder::{first_output, LayerConfig};
 use rkeras_layers::core::lambda::LambdaConfig;
+use rkeras_layers::limits::with_weight_budget;
+use rkeras_layers::registry::name_and_flag;
 use rkeras_layers::symbolic::call_layer;
-use rkeras_layers::{InputLayer, Layer, SymbolicShape, SymbolicTensor};
+use rkeras_layers::{InputLayer, Layer, SymbolicTensor};
 use serde_json::Value;
 
 use super::error::SaveError;
-use super::limits;
-use super::registry::{name_and_flag, Registry};
+use super::registry::Registry;
 use super::spec::{LayerSpec, ModelSpec, TensorRef};
 use crate::Model;
 
@@ -113,13 +114,14 @@ impl<'a> Rebuilder<'a> {
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            self.spend_weight_budget(layer.as_ref(), &args)?;
-            let outputs = call_layer(layer, &args);
+            // Weights beyond what the file's tensor data can hold are refused before they are
+            // drawn.
+            let (outputs, left) =
+                with_weight_budget(self.weight_budget, || call_layer(layer, &args));
+            self.weight_budget = left;
             let index = calls.entry(name).or_insert(0);
             for (j, output) in outputs.into_iter().enumerate() {
-                let shape = output.shape().map_err(|e| self.invalid(e.to_string()))?;
-                limits::check_shape(&shape)
-                    .map_err(|e| self.invalid(format!("layer '{name}' outputs a {e}")))?;
+                output.shape().map_err(|e| self.invalid(e.to_string()))?;
                 produced.insert(TensorRef(name.to_string(), *index, j), output);
             }
             *index += 1;
@@ -136,30 +138,6 @@ impl<'a> Rebuilder<'a> {
         let model = Model::named(m, inputs, outputs).map_err(|e| self.invalid(e.to_string()))?;
         model.set_trainable(spec.trainable);
         Ok(model)
-    }
-
-    /// Refuses a call that would make the layer create more weight values than the file holds.
-    fn spend_weight_budget(
-        &mut self,
-        layer: &dyn Layer,
-        args: &[SymbolicTensor],
-    ) -> Result<(), SaveError> {
-        let shapes = args
-            .iter()
-            .map(SymbolicTensor::shape)
-            .collect::<rkeras_layers::Result<Vec<SymbolicShape>>>()
-            .map_err(|e| self.invalid(e.to_string()))?;
-        match limits::new_weight_elements(layer, &shapes) {
-            Some(n) if n <= self.weight_budget => {
-                self.weight_budget -= n;
-                Ok(())
-            }
-            n => Err(self.invalid(format!(
-                "layer '{}' would create {} weight values, more than the file's tensor data can hold",
-                layer.name(),
-                n.map_or_else(|| "over 2^64".to_string(), |n| n.to_string())
-            ))),
-        }
     }
 
     /// The layer `spec` describes: made at its first appearance, the same one afterwards.
@@ -251,10 +229,6 @@ impl<'a> Rebuilder<'a> {
             }
             (saved, registered) => saved.or_else(|| registered.clone()),
         };
-        if let Some(dims) = &output_shape {
-            limits::check_lambda_output(dims)
-                .map_err(|e| self.invalid(format!("Lambda layer '{name}': {e}")))?;
-        }
         let (name, trainable) = name_and_flag(config).map_err(|e| self.invalid(e.to_string()))?;
         LambdaConfig {
             function: registered.function.clone(),

@@ -6,20 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use candle_core::Tensor;
-use rkeras_layers::builder::LayerConfig;
-use rkeras_layers::convolutional::conv2d::Conv2DConfig;
-use rkeras_layers::core::activation::ActivationConfig;
-use rkeras_layers::core::dense::DenseConfig;
 use rkeras_layers::core::lambda::LambdaFn;
-use rkeras_layers::pooling::max_pooling2d::MaxPooling2DConfig;
-use rkeras_layers::reshaping::flatten::FlattenConfig;
-use rkeras_layers::reshaping::reshape::ReshapeConfig;
-use rkeras_layers::reshaping::up_sampling2d::UpSampling2DConfig;
+use rkeras_layers::registry::name_and_flag;
 use rkeras_layers::{Error, InputLayer, Layer, Result, SymbolicShape};
-use serde::de::DeserializeOwned;
 use serde_json::Value;
-
-use super::limits;
 
 /// Makes a layer from its saved config (which holds its `name` and `trainable` flag).
 pub type LayerFactory = dyn Fn(&Value) -> Result<Arc<dyn Layer>> + Send + Sync;
@@ -51,25 +41,9 @@ impl Default for Registry {
             lambdas: HashMap::new(),
         };
         registry.register_layer("InputLayer", make_input_layer);
-        registry.register_layer("Flatten", |config: &Value| {
-            let (name, trainable) = name_and_flag(config)?;
-            FlattenConfig.make(name, trainable)
-        });
-        registry.register_layer("Dense", from_config::<DenseConfig>(limits::check_dense));
-        registry.register_layer("Activation", from_config::<ActivationConfig>(|_| Ok(())));
-        registry.register_layer(
-            "Reshape",
-            from_config::<ReshapeConfig>(limits::check_reshape),
-        );
-        registry.register_layer("Conv2D", from_config::<Conv2DConfig>(limits::check_conv2d));
-        registry.register_layer(
-            "MaxPooling2D",
-            from_config::<MaxPooling2DConfig>(limits::check_max_pooling2d),
-        );
-        registry.register_layer(
-            "UpSampling2D",
-            from_config::<UpSampling2DConfig>(limits::check_up_sampling2d),
-        );
+        for class in rkeras_layers::registry::builtin_classes() {
+            registry.register_layer(class.class_name, class.from_config);
+        }
         registry
     }
 }
@@ -121,38 +95,6 @@ impl Registry {
     }
 }
 
-/// The `name` (required) and `trainable` flag (default true) of a saved layer config.
-pub fn name_and_flag(config: &Value) -> Result<(String, bool)> {
-    let name = config
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::config("<unnamed>", "the saved config has no string 'name'"))?;
-    let trainable = match config.get("trainable") {
-        None => true,
-        Some(flag) => flag.as_bool().ok_or_else(|| {
-            Error::config(
-                name,
-                format!("'trainable' must be true or false, got {flag}"),
-            )
-        })?,
-    };
-    Ok((name.to_string(), trainable))
-}
-
-/// A factory deserializing a layer's options `C`, checking them with `check` (bounds that
-/// keep a hostile file from asking for huge sizes), then making the layer.
-fn from_config<C: LayerConfig + DeserializeOwned>(
-    check: fn(&C) -> std::result::Result<(), String>,
-) -> impl Fn(&Value) -> Result<Arc<dyn Layer>> + Send + Sync + 'static {
-    move |config: &Value| {
-        let (name, trainable) = name_and_flag(config)?;
-        let options: C = serde_json::from_value(config.clone())
-            .map_err(|e| Error::config(&name, format!("invalid config: {e}")))?;
-        check(&options).map_err(|message| Error::config(&name, message))?;
-        options.make(name, trainable)
-    }
-}
-
 fn make_input_layer(config: &Value) -> Result<Arc<dyn Layer>> {
     let (name, _) = name_and_flag(config)?;
     let shape: SymbolicShape = config
@@ -163,54 +105,25 @@ fn make_input_layer(config: &Value) -> Result<Arc<dyn Layer>> {
             serde_json::from_value(shape)
                 .map_err(|e| Error::config(&name, format!("invalid batch_shape: {e}")))
         })?;
-    limits::check_input_shape(&shape).map_err(|message| Error::config(&name, message))?;
     Ok(Arc::new(InputLayer::new(name, shape)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rkeras_layers::builder::LayerConfig;
+    use rkeras_layers::reshaping::flatten::FlattenConfig;
     use serde_json::json;
 
     #[test]
-    fn builds_built_in_layers_from_their_configs() {
+    fn knows_the_built_in_layers_and_inputs() {
         let registry = Registry::default();
-        let dense = registry.layer_factory("Dense").unwrap();
-        let config = json!({
-            "name": "d", "trainable": false, "units": 3, "activation": "relu", "use_bias": true,
-            "kernel_initializer": {"class_name": "Zeros"},
-            "bias_initializer": {"class_name": "Zeros"},
-            "kernel_regularizer": null, "bias_regularizer": null, "activity_regularizer": null,
-        });
-        let layer = dense(&config).unwrap();
-        assert_eq!(
-            (layer.name(), layer.class_name(), layer.trainable()),
-            ("d", "Dense", false)
-        );
+        for class in rkeras_layers::registry::builtin_classes() {
+            assert!(registry.layer_factory(class.class_name).is_some());
+        }
         let input = registry.layer_factory("InputLayer").unwrap();
         let layer = input(&json!({"name": "in", "batch_shape": [null, 4]})).unwrap();
         assert_eq!(layer.class_name(), "InputLayer");
-    }
-
-    #[test]
-    fn reports_bad_configs_by_layer_name() {
-        let registry = Registry::default();
-        let reshape = registry.layer_factory("Reshape").unwrap();
-        let err = reshape(&json!({"name": "r", "target_shape": "x"}))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            err.contains("'r'") && err.contains("invalid config"),
-            "{err}"
-        );
-        let err = reshape(&json!({"target_shape": [1]}))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("'name'"), "{err}");
-        let flatten = registry.layer_factory("Flatten").unwrap();
-        assert!(flatten(&json!({"name": "f", "trainable": "yes"})).is_err());
     }
 
     #[test]
@@ -219,7 +132,7 @@ mod tests {
         assert!(registry.layer_factory("MyLayer").is_none());
         registry.register_layer("MyLayer", |config: &Value| {
             let (name, trainable) = name_and_flag(config)?;
-            FlattenConfig.make(name, trainable)
+            FlattenConfig::default().make(name, trainable)
         });
         assert!(registry.layer_factory("MyLayer").is_some());
         registry.register_lambda("double", |x| Ok((x * 2.0)?), Some(&[3]));

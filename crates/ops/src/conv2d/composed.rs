@@ -29,10 +29,16 @@ pub(super) fn conv2d(
         .into());
     }
     let p = params.padding;
+    let (k_h, k_w) = (kernel.dim(0)?, kernel.dim(1)?);
     let x = x
         .permute((0, 3, 1, 2))?
         .pad_with_zeros(2, p.top, p.bottom)?
-        .pad_with_zeros(3, p.left, p.right)?
+        .pad_with_zeros(3, p.left, p.right)?;
+    // Only the rows and columns some window reads: candle's backward of a strided conv2d
+    // returns a gradient the size of the part its windows cover, not of the input.
+    let x = x
+        .narrow(2, 0, read_extent(x.dim(2)?, k_h, s_h, d_h))?
+        .narrow(3, 0, read_extent(x.dim(3)?, k_w, s_w, d_w))?
         .contiguous()?;
     let kernel = kernel.permute((3, 2, 0, 1))?.contiguous()?;
     let y = if s_h == s_w {
@@ -51,6 +57,13 @@ pub(super) fn conv2d(
     } else {
         Ok(y)
     }
+}
+
+/// How much of an axis of `len` (padded) the windows of a `kernel`-tap filter at `stride` and
+/// `dilation` read: up to the last tap of the last window.
+fn read_extent(len: usize, kernel: usize, stride: usize, dilation: usize) -> usize {
+    let span = dilation * (kernel - 1) + 1;
+    (len - span) / stride * stride + span
 }
 
 /// Every `step`-th index of `t` along `axis`, starting at 0 (a gather, so autograd routes the

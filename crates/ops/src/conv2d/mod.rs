@@ -102,7 +102,7 @@ pub fn conv2d(
             .into());
         }
     }
-    if !x.device().is_cpu() {
+    if !crate::kernels_on(x.device()) {
         return composed::conv2d(x, kernel, bias, params, relu);
     }
     let op = Conv2dOp { geometry, relu };

@@ -43,7 +43,7 @@ pub fn bias_activation(
             .into());
         }
     }
-    if !x.device().is_cpu() {
+    if !crate::kernels_on(x.device()) {
         return composed(x, bias, activation);
     }
     match bias {
@@ -321,8 +321,8 @@ impl CustomOp2 for BiasActivationOp {
 }
 
 /// The CPU kernel on `x` alone (no bias).
-struct ActivationOp {
-    activation: FusedActivation,
+pub(crate) struct ActivationOp {
+    pub(crate) activation: FusedActivation,
 }
 
 impl CustomOp1 for ActivationOp {

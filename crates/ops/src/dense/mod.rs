@@ -13,11 +13,13 @@ mod sigmoid_cross_entropy;
 mod weighted_sum;
 
 pub use activation::FusedActivation;
-pub(crate) use averaged_loss::{check_operands, mean_loss, scaled_gradient};
+#[cfg(test)]
+pub(crate) use bias_activation_op::ActivationOp;
 pub use bias_activation_op::{bias_activation, bias_activation_backward, bias_gradient};
+#[cfg(test)]
+pub(crate) use cross_entropy_op::BinaryCrossEntropyOp;
 pub use cross_entropy_op::{binary_cross_entropy, binary_cross_entropy_with_gradient};
 pub(crate) use parallel::write_rows;
 pub use product::matmul_2d;
 pub use sigmoid_cross_entropy::sigmoid_cross_entropy_with_gradient;
-pub(crate) use sigmoid_cross_entropy::FromLogits;
 pub use weighted_sum::weighted_sums;

@@ -24,7 +24,7 @@ pub fn sigmoid_cross_entropy_with_gradient(
 
 /// TensorFlow's cross-entropy of one element from its logit, for the shared averaged-loss
 /// passes.
-pub(crate) struct FromLogits;
+struct FromLogits;
 
 impl ElementLoss for FromLogits {
     #[inline(always)]

@@ -119,7 +119,7 @@ pub fn max_pool2d(
 ) -> candle_core::Result<Tensor> {
     expect_f32_rank(OP, "x", x, 4)?;
     let geometry = PoolGeometry::new(x.dims(), pool, strides, padding)?;
-    if !x.device().is_cpu() {
+    if !crate::kernels_on(x.device()) {
         return composed::max_pool2d(x, pool, strides, padding);
     }
     x.apply_op1(MaxPool2dOp { geometry })

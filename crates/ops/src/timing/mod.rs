@@ -13,14 +13,14 @@ use std::sync::Arc;
 
 use candle_core::{Tensor, Var};
 
-use crate::bce::BceWithLogitsOp;
 use crate::conv2d::{Conv2dOp, ConvGeometry};
+use crate::dense::{ActivationOp, BinaryCrossEntropyOp};
 use crate::max_pool::{MaxPool2dOp, PoolGeometry};
 use crate::test_util::{random_tensor, random_var, Lcg};
 use crate::upsample::UpsampleOp;
 use crate::{
-    binary_cross_entropy_with_logits, conv2d, max_pool2d, upsample_nearest2d, Conv2dParams,
-    Padding2d,
+    bias_activation, binary_cross_entropy, conv2d, max_pool2d, upsample_nearest2d, Conv2dParams,
+    FusedActivation, Padding2d,
 };
 
 use meter::{measure, median, peak_rss_mib, Cost, CostLog, Pass};
@@ -109,8 +109,11 @@ impl Autoencoder {
         let h = self.upsample(&self.conv(&code, 3), "up1 7->14");
         let h = self.upsample(&self.conv(&h, 4), "up2 14->28");
         let logits = self.conv(&h, 5);
-        logits
-            .apply_op2(x, self.timed("bce", BceWithLogitsOp))
+        let sigmoid = ActivationOp {
+            activation: FusedActivation::Sigmoid,
+        };
+        let y = logits.apply_op1(self.timed("sigmoid", sigmoid)).unwrap();
+        x.apply_op2(&y, self.timed("bce", BinaryCrossEntropyOp))
             .unwrap()
     }
 
@@ -133,7 +136,8 @@ impl Autoencoder {
         let h = pool(&conv(&h, 1));
         let h = up(&conv(&conv(&h, 2), 3));
         let h = up(&conv(&h, 4));
-        binary_cross_entropy_with_logits(&conv(&h, 5), x).unwrap()
+        let y = bias_activation(&conv(&h, 5), None, FusedActivation::Sigmoid).unwrap();
+        binary_cross_entropy(x, &y).unwrap()
     }
 }
 

@@ -1,0 +1,158 @@
+//! The one list of built-in layers. Adding a layer is its file plus one line here: the line
+//! exports its builder from the crate root and the prelude, lets a loader make it from its saved
+//! config, and runs its harness cases ([`crate::testing`]) as a test of its own.
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::builder::LayerConfig;
+use crate::{Error, Layer, Result};
+
+/// A layer class a loader can make from a saved config.
+#[derive(Clone, Copy)]
+pub struct LayerClass {
+    /// The Keras class name (`Dense`), as `Layer::class_name` returns it.
+    pub class_name: &'static str,
+    /// Makes the layer from its saved config (options, `name` and `trainable`).
+    pub from_config: fn(&Value) -> Result<Arc<dyn Layer>>,
+}
+
+impl LayerClass {
+    /// The class of the layers that options `C` make.
+    pub fn of<C: LayerConfig + DeserializeOwned>() -> Self {
+        LayerClass {
+            class_name: C::CLASS_NAME,
+            from_config: from_config::<C>,
+        }
+    }
+}
+
+/// The `name` (required) and `trainable` flag (default true) of a saved layer config.
+pub fn name_and_flag(config: &Value) -> Result<(String, bool)> {
+    let name = config
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::config("<unnamed>", "the saved config has no string 'name'"))?;
+    let trainable = match config.get("trainable") {
+        None => true,
+        Some(flag) => flag.as_bool().ok_or_else(|| {
+            Error::config(
+                name,
+                format!("'trainable' must be true or false, got {flag}"),
+            )
+        })?,
+    };
+    Ok((name.to_string(), trainable))
+}
+
+/// Reads options `C` from a saved config and makes the layer (which checks the options).
+fn from_config<C: LayerConfig + DeserializeOwned>(config: &Value) -> Result<Arc<dyn Layer>> {
+    let (name, trainable) = name_and_flag(config)?;
+    let options: C = serde_json::from_value(config.clone())
+        .map_err(|e| Error::config(&name, format!("invalid config: {e}")))?;
+    options.make(name, trainable)
+}
+
+/// Declares the built-in layers: `module::path::Builder` each.
+macro_rules! builtin_layers {
+    ($($($module:ident)::+ => $builder:ident),* $(,)?) => {
+        /// The builders of every built-in layer, for `use rkeras_layers::builtins::*`.
+        pub mod builtins {
+            $(pub use crate::$($module)::+::$builder;)*
+        }
+
+        /// Every built-in layer class a loader can make from a saved config (`Input` and
+        /// `Lambda`, which need more than a config, are made by the loader itself).
+        pub fn builtin_classes() -> Vec<LayerClass> {
+            vec![$(LayerClass::of::<<crate::$($module)::+::$builder as
+                crate::builder::Options>::Config>()),*]
+        }
+
+        /// One harness test per built-in layer: a layer missing from here cannot be listed
+        /// (its module must have `harness_cases`), and one with no case fails.
+        #[cfg(test)]
+        #[allow(non_snake_case)]
+        mod harness {
+            $(
+                mod $builder {
+                    #[test]
+                    fn passes_the_layer_harness() {
+                        let cases = crate::$($module)::+::harness_cases();
+                        let class = <<crate::$($module)::+::$builder as
+                            crate::builder::Options>::Config as crate::LayerConfig>::CLASS_NAME;
+                        crate::testing::run_cases(class, cases);
+                    }
+                }
+            )*
+        }
+    };
+}
+
+builtin_layers! {
+    core::activation => Activation,
+    core::dense => Dense,
+    convolutional::conv2d => Conv2D,
+    pooling::max_pooling2d => MaxPooling2D,
+    reshaping::flatten => Flatten,
+    reshaping::reshape => Reshape,
+    reshaping::up_sampling2d => UpSampling2D,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn class(name: &str) -> LayerClass {
+        builtin_classes()
+            .into_iter()
+            .find(|c| c.class_name == name)
+            .unwrap_or_else(|| panic!("{name} is not registered"))
+    }
+
+    #[test]
+    fn makes_built_in_layers_from_their_configs() {
+        let config = json!({
+            "name": "d", "trainable": false, "units": 3, "activation": "relu", "use_bias": true,
+            "kernel_initializer": {"class_name": "Zeros"},
+            "bias_initializer": {"class_name": "Zeros"},
+            "kernel_regularizer": null, "bias_regularizer": null, "activity_regularizer": null,
+        });
+        let layer = (class("Dense").from_config)(&config).unwrap();
+        assert_eq!(
+            (layer.name(), layer.class_name(), layer.trainable()),
+            ("d", "Dense", false)
+        );
+    }
+
+    #[test]
+    fn reports_bad_configs_by_layer_name() {
+        let reshape = class("Reshape").from_config;
+        let err = reshape(&json!({"name": "r", "target_shape": "x"}))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("'r'") && err.contains("invalid config"),
+            "{err}"
+        );
+        let err = reshape(&json!({"target_shape": [1]}))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("'name'"), "{err}");
+        let flatten = class("Flatten").from_config;
+        assert!(flatten(&json!({"name": "f", "trainable": "yes"})).is_err());
+    }
+
+    #[test]
+    fn class_names_are_unique() {
+        let mut names: Vec<&str> = builtin_classes().iter().map(|c| c.class_name).collect();
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count);
+    }
+}

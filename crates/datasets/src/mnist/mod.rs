@@ -222,6 +222,26 @@ mod tests {
         }
     }
 
+    /// `cargo test --release -p rkeras-datasets -- --ignored --nocapture load_time`
+    #[test]
+    #[ignore = "timing, run by hand in release"]
+    fn load_time_of_the_shipped_copy() {
+        let source = DataSource::standard(None, None);
+        let mut seconds: Vec<f64> = (0..7)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                source.load().unwrap();
+                start.elapsed().as_secs_f64()
+            })
+            .collect();
+        seconds.sort_by(f64::total_cmp);
+        println!(
+            "load of the shipped copy: median {:.1} ms, fastest {:.1} ms",
+            seconds[3] * 1e3,
+            seconds[0] * 1e3
+        );
+    }
+
     #[test]
     fn the_shipped_copy_is_the_standard_mnist() {
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");

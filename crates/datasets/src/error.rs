@@ -60,6 +60,10 @@ pub enum Error {
         /// The digest of what arrived.
         found: String,
     },
+    /// A file's IDX contents do not have the standard SHA-256, in a copy that must be the
+    /// standard one: shipped with rkeras, or downloaded into its cache.
+    #[error(transparent)]
+    WrongDigest(#[from] DigestMismatch),
     /// The dataset's files are in none of the places searched, and could not be downloaded.
     #[error("{}", not_found_message(dataset, files, searched, download.as_deref()))]
     NotFound {
@@ -87,7 +91,34 @@ pub enum Error {
     Candle(#[from] candle_core::Error),
 }
 
+/// A file whose IDX contents (after gunzip, when gzipped) do not have the SHA-256 of the
+/// standard file of that name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{}: expected SHA-256 {expected} of its IDX contents (the standard file's), found {found}",
+    path.display()
+)]
+pub struct DigestMismatch {
+    /// The file.
+    pub path: PathBuf,
+    /// The standard file's digest, lower-case hex.
+    pub expected: String,
+    /// The digest of this file's contents, lower-case hex.
+    pub found: String,
+}
+
 impl Error {
+    /// The file this error finds damaged: one that is not valid IDX, like a gzip stream cut
+    /// short, or whose contents are not the standard ones.
+    pub(crate) fn damaged_file(&self) -> Option<&Path> {
+        match self {
+            Self::Format { path, .. } | Self::WrongDigest(DigestMismatch { path, .. }) => {
+                Some(path)
+            }
+            _ => None,
+        }
+    }
+
     /// An [`Error::Io`] for `path`.
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Self::Io {

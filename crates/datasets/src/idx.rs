@@ -42,7 +42,13 @@ pub struct IdxImages {
 
 /// Reads an IDX image file (magic `0x00000803`), gzipped or not.
 pub fn read_images(path: &Path) -> Result<IdxImages> {
-    let ([count, rows, columns], pixels) = read_idx(path, "images")?;
+    parse_images(&mut open(path)?, path)
+}
+
+/// Parses an IDX image file's uncompressed bytes from `reader`, to its end on success;
+/// `path` names the file in errors.
+pub(crate) fn parse_images(reader: &mut dyn Read, path: &Path) -> Result<IdxImages> {
+    let ([count, rows, columns], pixels) = parse_idx(reader, path, "images")?;
     Ok(IdxImages {
         count,
         rows,
@@ -53,15 +59,25 @@ pub fn read_images(path: &Path) -> Result<IdxImages> {
 
 /// Reads an IDX label file (magic `0x00000801`), gzipped or not: one byte per label.
 pub fn read_labels(path: &Path) -> Result<Vec<u8>> {
-    let ([_count], labels) = read_idx(path, "labels")?;
+    parse_labels(&mut open(path)?, path)
+}
+
+/// Parses an IDX label file's uncompressed bytes from `reader`, to its end on success;
+/// `path` names the file in errors.
+pub(crate) fn parse_labels(reader: &mut dyn Read, path: &Path) -> Result<Vec<u8>> {
+    let ([_count], labels) = parse_idx(reader, path, "labels")?;
     Ok(labels)
 }
 
-/// Reads an IDX file of unsigned bytes with `RANK` dimensions; returns its dimensions
-/// and its elements. `what` names the elements in error messages.
-fn read_idx<const RANK: usize>(path: &Path, what: &str) -> Result<([usize; RANK], Vec<u8>)> {
+/// Parses an IDX file of unsigned bytes with `RANK` dimensions from `reader`, which a
+/// success leaves at its end; returns the dimensions and the elements. `path` names the
+/// file and `what` its elements in error messages.
+fn parse_idx<const RANK: usize>(
+    mut reader: &mut dyn Read,
+    path: &Path,
+    what: &str,
+) -> Result<([usize; RANK], Vec<u8>)> {
     let magic = UNSIGNED_BYTES_MAGIC | RANK as u32;
-    let mut reader = open(path)?;
 
     let found_magic = read_u32(&mut reader, path, "the 4-byte magic number")?;
     if found_magic != magic {

@@ -20,6 +20,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod digest;
 mod download;
 mod error;
 pub mod idx;
@@ -27,4 +28,4 @@ pub mod mnist;
 #[cfg(test)]
 mod test_server;
 
-pub use error::{Error, Result};
+pub use error::{DigestMismatch, Error, Result};

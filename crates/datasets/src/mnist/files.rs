@@ -1,12 +1,15 @@
 //! The four files of the MNIST distribution: their names, their contents' checksums,
-//! finding them in a directory and reading them into tensors.
+//! finding them in a directory and reading them, checked, into tensors.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 
+use super::origin::{self, Origin};
 use super::LabelledImages;
-use crate::error::{Error, Result};
+use crate::digest::Sha256Reader;
+use crate::error::{DigestMismatch, Error, Result};
 use crate::idx;
 
 /// The side of an MNIST image, in pixels.
@@ -17,8 +20,10 @@ pub const IMAGE_SIDE: usize = 28;
 pub(crate) struct MnistFile {
     /// Its standard name, without `.gz`.
     pub(crate) name: &'static str,
-    /// The SHA-256 of its uncompressed contents (lower-case hex). The contents, not the
-    /// `.gz` bytes: mirrors recompress the files, the IDX bytes inside stay the same.
+    /// The SHA-256 of its IDX contents (lower-case hex): the one digest every copy is
+    /// checked against, downloaded, shipped, cached or the user's, raw or gzipped. The
+    /// contents, not the `.gz` bytes: mirrors and the shipped copy compress the files
+    /// differently, the IDX bytes inside are the same.
     pub(crate) content_sha256: &'static str,
 }
 
@@ -95,13 +100,42 @@ impl MnistPaths {
 
     /// Reads the files: `((x_train, y_train), (x_test, y_test))`, images u8 (N, 28, 28)
     /// and labels u8 (N), on the CPU. The training and test sets are read in parallel.
-    pub fn load(&self) -> Result<(LabelledImages, LabelledImages)> {
+    /// Each file's IDX contents are hashed as they are read and checked against the
+    /// standard file's SHA-256 as `origin` requires: another digest is an error for a
+    /// [`Origin::Standard`] copy and a warning on stderr for a [`Origin::User`] one.
+    pub fn load(&self, origin: Origin) -> Result<(LabelledImages, LabelledImages)> {
+        let (sets, mismatches) = self.read(origin)?;
+        for mismatch in &mismatches {
+            origin::warn(mismatch);
+        }
+        Ok(sets)
+    }
+
+    /// Reads and checks the files as [`MnistPaths::load`] does, but returns the files of a
+    /// user's copy that are not the standard ones instead of warning about them.
+    pub(crate) fn read(
+        &self,
+        origin: Origin,
+    ) -> Result<((LabelledImages, LabelledImages), Vec<DigestMismatch>)> {
         let (train, test) = std::thread::scope(|scope| {
-            let train = scope.spawn(|| read_split(&self.train_images, &self.train_labels));
-            let test = read_split(&self.test_images, &self.test_labels);
+            let train = scope.spawn(|| {
+                read_split(
+                    (TRAIN_IMAGES, &self.train_images),
+                    (TRAIN_LABELS, &self.train_labels),
+                    origin,
+                )
+            });
+            let test = read_split(
+                (TEST_IMAGES, &self.test_images),
+                (TEST_LABELS, &self.test_labels),
+                origin,
+            );
             (join(train), test)
         });
-        Ok((train?, test?))
+        let (train, mut mismatches) = train?;
+        let (test, test_mismatches) = test?;
+        mismatches.extend(test_mismatches);
+        Ok(((train, test), mismatches))
     }
 }
 
@@ -112,9 +146,21 @@ fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
         .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
 }
 
-/// Reads one image file and its label file into `(images, labels)` tensors.
-fn read_split(images_path: &Path, labels_path: &Path) -> Result<LabelledImages> {
-    let images = idx::read_images(images_path)?;
+/// Reads one image file and its label file into `(images, labels)` tensors, checking
+/// both as `origin` requires; returns them with the mismatches to warn about.
+fn read_split(
+    (images_file, images_path): (MnistFile, &Path),
+    (labels_file, labels_path): (MnistFile, &Path),
+    origin: Origin,
+) -> Result<(LabelledImages, Vec<DigestMismatch>)> {
+    let mut mismatches = Vec::new();
+    let images = read_checked(
+        images_file,
+        images_path,
+        idx::parse_images,
+        origin,
+        &mut mismatches,
+    )?;
     if (images.rows, images.columns) != (IMAGE_SIDE, IMAGE_SIDE) {
         return Err(Error::format(
             images_path,
@@ -122,7 +168,13 @@ fn read_split(images_path: &Path, labels_path: &Path) -> Result<LabelledImages> 
             format!("{}x{} images", images.rows, images.columns),
         ));
     }
-    let labels = idx::read_labels(labels_path)?;
+    let labels = read_checked(
+        labels_file,
+        labels_path,
+        idx::parse_labels,
+        origin,
+        &mut mismatches,
+    )?;
     if labels.len() != images.count {
         return Err(Error::CountMismatch {
             images_path: images_path.to_path_buf(),
@@ -134,5 +186,66 @@ fn read_split(images_path: &Path, labels_path: &Path) -> Result<LabelledImages> 
     let count = images.count;
     let images = Tensor::from_vec(images.pixels, (count, IMAGE_SIDE, IMAGE_SIDE), &Device::Cpu)?;
     let labels = Tensor::from_vec(labels, count, &Device::Cpu)?;
-    Ok((images, labels))
+    Ok(((images, labels), mismatches))
+}
+
+/// Reads `file` from `path` with `parse`, hashing its IDX contents on the way, and checks
+/// their SHA-256 as `origin` requires; a mismatch to warn about goes to `mismatches`.
+fn read_checked<T>(
+    file: MnistFile,
+    path: &Path,
+    parse: fn(&mut dyn Read, &Path) -> Result<T>,
+    origin: Origin,
+    mismatches: &mut Vec<DigestMismatch>,
+) -> Result<T> {
+    let mut reader = Sha256Reader::new(idx::open(path)?);
+    let contents = parse(&mut reader, path)?;
+    mismatches.extend(origin.check(file, path, reader.hex_digest())?);
+    Ok(contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mnist::fixtures::{
+        copy_shipped, shipped_contents, write_altered_test_images, ALTERED_PIXEL,
+    };
+
+    #[test]
+    fn a_users_copy_with_another_digest_is_read_and_its_file_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        copy_shipped(dir.path());
+        let (altered, found) = write_altered_test_images(dir.path());
+        let paths = MnistPaths::find_in(dir.path()).unwrap();
+        let ((_, (x_test, _)), mismatches) = paths.read(Origin::User).unwrap();
+        assert_eq!(
+            mismatches,
+            [DigestMismatch {
+                path: altered,
+                expected: TEST_IMAGES.content_sha256.to_owned(),
+                found,
+            }]
+        );
+        let pixels = x_test.flatten_all().unwrap().to_vec1::<u8>().unwrap();
+        let header = 16;
+        let standard = shipped_contents(&TEST_IMAGES.gz_name())[ALTERED_PIXEL];
+        assert_eq!(pixels[ALTERED_PIXEL - header], standard ^ 0x01);
+    }
+
+    #[test]
+    fn a_standard_copy_with_another_digest_is_an_error_naming_the_file_and_both_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        copy_shipped(dir.path());
+        let (altered, found) = write_altered_test_images(dir.path());
+        let paths = MnistPaths::find_in(dir.path()).unwrap();
+        let error = paths.read(Origin::Standard).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}: expected SHA-256 {} of its IDX contents (the standard file's), found {found}",
+                altered.display(),
+                TEST_IMAGES.content_sha256
+            )
+        );
+    }
 }

@@ -9,8 +9,15 @@
 //! and when they are in none of these, downloads them from [`DEFAULT_MIRROR`] into the
 //! cache, checking each file's SHA-256. [`load_data_from`] reads one given directory
 //! and nothing else; [`DataSource`] sets the places by hand.
+//!
+//! Every file read is checked too: the SHA-256 of its IDX contents, hashed as it is read,
+//! must be the standard file's in the shipped copy and the cache (a damaged file in the
+//! cache is downloaded again), while a user's own copy (`RKERAS_DATA`, [`load_data_from`])
+//! may differ, with a warning on stderr naming the file; see [`Origin`].
 
+mod cache;
 mod files;
+mod origin;
 mod source;
 
 use std::path::Path;
@@ -18,6 +25,7 @@ use std::path::Path;
 use candle_core::{DType, Tensor};
 
 pub use files::{MnistPaths, IMAGE_SIDE};
+pub use origin::Origin;
 pub use source::{DataSource, DATA_ENV_VAR, DEFAULT_MIRROR};
 
 use crate::error::{Error, Result};
@@ -32,12 +40,13 @@ pub fn load_data() -> Result<(LabelledImages, LabelledImages)> {
     DataSource::from_environment().load()
 }
 
-/// Loads MNIST from the four files in `dir` (each raw or `.gz`) and from nowhere else.
+/// Loads MNIST from the four files in `dir` (each raw or `.gz`) and from nowhere else:
+/// the user's own copy, so a file that is not the standard one gets a warning on stderr.
 pub fn load_data_from(dir: impl AsRef<Path>) -> Result<(LabelledImages, LabelledImages)> {
     let dir = dir.as_ref();
     MnistPaths::find_in(dir)
         .ok_or_else(|| source::not_found(vec![dir.to_path_buf()], None))?
-        .load()
+        .load(Origin::User)
 }
 
 /// The tutorial's network input: u8 images (N, 28, 28) as f32 (N, 28, 28, 1) in [0, 1],
@@ -80,7 +89,7 @@ mod fixtures;
 mod tests {
     use super::*;
     use crate::idx::tests::idx_bytes;
-    use fixtures::{label, pixel, write_tiny_mnist};
+    use fixtures::{copy_shipped, label, pixel, write_altered_test_images, write_tiny_mnist};
 
     #[test]
     fn loads_a_directory_into_u8_tensors() {
@@ -222,10 +231,40 @@ mod tests {
         }
     }
 
+    /// `cargo test --release -p rkeras-datasets -- --ignored --nocapture load_time`
+    #[test]
+    #[ignore = "timing, run by hand in release"]
+    fn load_time_of_the_shipped_copy() {
+        let source = DataSource::standard(None, None);
+        let mut seconds: Vec<f64> = (0..7)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                source.load().unwrap();
+                start.elapsed().as_secs_f64()
+            })
+            .collect();
+        seconds.sort_by(f64::total_cmp);
+        println!(
+            "load of the shipped copy: median {:.1} ms, fastest {:.1} ms",
+            seconds[3] * 1e3,
+            seconds[0] * 1e3
+        );
+    }
+
+    #[test]
+    fn load_data_from_takes_a_users_copy_with_another_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        copy_shipped(dir.path());
+        write_altered_test_images(dir.path());
+        let (_, (x_test, _)) = load_data_from(dir.path()).unwrap();
+        assert_eq!(x_test.dims(), [10000, 28, 28]);
+    }
+
     #[test]
     fn the_shipped_copy_is_the_standard_mnist() {
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
-        let ((x_train, y_train), (x_test, y_test)) = load_data_from(shipped).unwrap();
+        // Loaded as the standard copy it is: every file has its standard SHA-256.
+        let source = DataSource::standard(None, None);
+        let ((x_train, y_train), (x_test, y_test)) = source.load().unwrap();
         assert_eq!(x_train.dims(), [60000, 28, 28]);
         assert_eq!(x_test.dims(), [10000, 28, 28]);
         let train_labels = y_train.to_vec1::<u8>().unwrap();

@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::files::{MnistPaths, ALL_FILES, FILE_NAMES};
+use super::cache;
+use super::files::{MnistPaths, FILE_NAMES};
+use super::origin::Origin;
 use super::LabelledImages;
-use crate::download::Downloader;
 use crate::error::{Error, Result};
 
 /// The environment variable naming a data root: MNIST is looked for in its `mnist/`.
@@ -22,10 +23,12 @@ const DATASET_DIR: &str = "mnist";
 /// [`DataSource::locate`] looks in each search directory in turn, then in the cache
 /// directory; when the four files are in none of them, it downloads the missing ones
 /// from the mirror into the cache. A directory counts only when it holds all four files
-/// (each raw or `.gz`).
+/// (each raw or `.gz`). [`DataSource::load`] checks each file it reads as the
+/// directory's [`Origin`] requires; the cache holds a standard copy, and a damaged file
+/// in it is downloaded again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DataSource {
-    search_dirs: Vec<PathBuf>,
+    search_dirs: Vec<(PathBuf, Origin)>,
     cache_dir: Option<PathBuf>,
     mirror: Option<String>,
 }
@@ -46,8 +49,8 @@ impl DataSource {
     }
 
     /// The standard order for the given data root and home directory:
-    /// 1. `data_root/mnist` (the `RKERAS_DATA` variable names such a root),
-    /// 2. the copy shipped with rkeras (`data/mnist` in its repository),
+    /// 1. `data_root/mnist` (the `RKERAS_DATA` variable names such a root), the user's,
+    /// 2. the copy shipped with rkeras (`data/mnist` in its repository), a standard one,
     /// 3. the cache `home/.rkeras/datasets/mnist`, filled from [`DEFAULT_MIRROR`] when the
     ///    files are in none of the above.
     pub fn standard(data_root: Option<PathBuf>, home: Option<PathBuf>) -> Self {
@@ -56,7 +59,7 @@ impl DataSource {
             source = source.with_search_dir(root.join(DATASET_DIR));
         }
         if let Some(shipped) = shipped_dir() {
-            source = source.with_search_dir(shipped);
+            source = source.with_standard_dir(shipped);
         }
         if let Some(home) = home {
             let cache = home.join(".rkeras").join("datasets").join(DATASET_DIR);
@@ -65,9 +68,17 @@ impl DataSource {
         source.with_mirror(DEFAULT_MIRROR)
     }
 
-    /// Adds `dir` at the end of the directories searched before the cache.
+    /// Adds `dir`, holding the user's own copy ([`Origin::User`]), at the end of the
+    /// directories searched before the cache.
     pub fn with_search_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.search_dirs.push(dir.into());
+        self.search_dirs.push((dir.into(), Origin::User));
+        self
+    }
+
+    /// Adds `dir`, holding a standard copy like the one shipped with rkeras
+    /// ([`Origin::Standard`]), at the end of the directories searched before the cache.
+    pub fn with_standard_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.search_dirs.push((dir.into(), Origin::Standard));
         self
     }
 
@@ -83,8 +94,8 @@ impl DataSource {
         self
     }
 
-    /// The directories searched before the cache, in order.
-    pub fn search_dirs(&self) -> &[PathBuf] {
+    /// The directories searched before the cache, in order, with whose copy each holds.
+    pub fn search_dirs(&self) -> &[(PathBuf, Origin)] {
         &self.search_dirs
     }
 
@@ -102,30 +113,53 @@ impl DataSource {
     /// directory holds them all (only with both a cache and a mirror). When they cannot
     /// be had, the error lists every directory searched and why the download failed.
     pub fn locate(&self) -> Result<MnistPaths> {
-        if let Some(paths) = self.search_dirs.iter().find_map(MnistPaths::find_in) {
-            return Ok(paths);
+        Ok(match self.find()? {
+            Found::Searched(paths, _) | Found::Cached(paths, _) => paths,
+        })
+    }
+
+    /// Locates the files and reads them, checked: `((x_train, y_train), (x_test, y_test))`.
+    pub fn load(&self) -> Result<(LabelledImages, LabelledImages)> {
+        match self.find()? {
+            Found::Searched(paths, origin) => paths.load(origin),
+            Found::Cached(paths, cache) => cache::load(cache, self.mirror.as_deref(), paths),
         }
-        let mut searched = self.search_dirs.clone();
+    }
+
+    /// Where the four files are: as [`DataSource::locate`], saying in which kind of place.
+    fn find(&self) -> Result<Found<'_>> {
+        if let Some(found) = self.search_dirs.iter().find_map(|(dir, origin)| {
+            MnistPaths::find_in(dir).map(|paths| Found::Searched(paths, *origin))
+        }) {
+            return Ok(found);
+        }
+        let mut searched: Vec<PathBuf> = self
+            .search_dirs
+            .iter()
+            .map(|(dir, _)| dir.clone())
+            .collect();
         let mut download = None;
         if let Some(cache) = &self.cache_dir {
             searched.push(cache.clone());
             if let Some(paths) = MnistPaths::find_in(cache) {
-                return Ok(paths);
+                return Ok(Found::Cached(paths, cache));
             }
             if let Some(mirror) = &self.mirror {
-                match download_missing(cache, mirror) {
-                    Ok(paths) => return Ok(paths),
+                match cache::download_missing(cache, mirror) {
+                    Ok(paths) => return Ok(Found::Cached(paths, cache)),
                     Err(error) => download = Some(Box::new(error)),
                 }
             }
         }
         Err(not_found(searched, download))
     }
+}
 
-    /// Locates the files and reads them: `((x_train, y_train), (x_test, y_test))`.
-    pub fn load(&self) -> Result<(LabelledImages, LabelledImages)> {
-        self.locate()?.load()
-    }
+/// The four files, found in a search directory holding a copy of the given origin, or in
+/// the given cache directory.
+enum Found<'a> {
+    Searched(MnistPaths, Origin),
+    Cached(MnistPaths, &'a Path),
 }
 
 /// The error for files that are nowhere.
@@ -146,44 +180,17 @@ fn shipped_dir() -> Option<PathBuf> {
         .map(|root| root.join("data").join(DATASET_DIR))
 }
 
-/// Downloads into `cache` each file it lacks, verified, from `mirror`.
-fn download_missing(cache: &Path, mirror: &str) -> Result<MnistPaths> {
-    let downloader = Downloader::new();
-    let separator = if mirror.ends_with('/') { "" } else { "/" };
-    for file in ALL_FILES
-        .iter()
-        .filter(|file| file.find_in(cache).is_none())
-    {
-        let url = format!("{mirror}{separator}{}", file.gz_name());
-        eprintln!("Downloading data from {url}");
-        downloader.fetch_verified(&url, &cache.join(file.gz_name()), file.content_sha256)?;
-    }
-    MnistPaths::find_in(cache).ok_or_else(|| not_found(vec![cache.to_path_buf()], None))
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::mnist::fixtures::write_tiny_mnist;
+    use crate::error::DigestMismatch;
+    use crate::mnist::files::TEST_IMAGES;
+    use crate::mnist::fixtures::{
+        copy_shipped, mirror_of_shipped, shipped, write_altered_test_images, write_tiny_mnist,
+    };
     use crate::test_server::TestServer;
-
-    fn shipped() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
-    }
-
-    /// A server holding the shipped `.gz` files, the real MNIST.
-    fn mirror_of_shipped() -> TestServer {
-        let answers = ALL_FILES
-            .iter()
-            .map(|file| {
-                let body = std::fs::read(shipped().join(file.gz_name())).unwrap();
-                (format!("/mnist/{}", file.gz_name()), (200, body))
-            })
-            .collect();
-        TestServer::start(answers)
-    }
 
     fn file_names(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -200,7 +207,10 @@ mod tests {
         let shipped = shipped_dir().unwrap();
         assert_eq!(
             source.search_dirs(),
-            [PathBuf::from("/data/mnist"), shipped.clone()]
+            [
+                (PathBuf::from("/data/mnist"), Origin::User),
+                (shipped.clone(), Origin::Standard)
+            ]
         );
         assert_eq!(
             source.cache_dir(),
@@ -210,11 +220,11 @@ mod tests {
         assert!(shipped.ends_with("data/mnist"));
         assert_eq!(
             std::fs::canonicalize(&shipped).unwrap(),
-            std::fs::canonicalize(self::shipped()).unwrap()
+            std::fs::canonicalize(crate::mnist::fixtures::shipped()).unwrap()
         );
 
         let bare = DataSource::standard(None, None);
-        assert_eq!(bare.search_dirs(), [shipped]);
+        assert_eq!(bare.search_dirs(), [(shipped, Origin::Standard)]);
         assert_eq!(bare.cache_dir(), None);
     }
 
@@ -239,6 +249,27 @@ mod tests {
         let paths = source.locate().unwrap();
         assert_eq!(paths, MnistPaths::find_in(&complete).unwrap());
         assert_eq!(paths.train_labels, complete.join("train-labels-idx1-ubyte"));
+    }
+
+    #[test]
+    fn each_search_dir_is_checked_as_its_origin_requires() {
+        let dir = tempfile::tempdir().unwrap();
+        copy_shipped(dir.path());
+        let (altered, found) = write_altered_test_images(dir.path());
+        let users = DataSource::new().with_search_dir(dir.path());
+        let (_, (x_test, _)) = users.load().unwrap();
+        assert_eq!(x_test.dims(), [10000, 28, 28]);
+        match DataSource::new().with_standard_dir(dir.path()).load() {
+            Err(Error::WrongDigest(mismatch)) => assert_eq!(
+                mismatch,
+                DigestMismatch {
+                    path: altered,
+                    expected: TEST_IMAGES.content_sha256.to_owned(),
+                    found,
+                }
+            ),
+            other => panic!("expected a wrong digest, got {other:?}"),
+        }
     }
 
     #[test]

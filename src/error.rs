@@ -9,6 +9,10 @@ pub enum Error {
     /// Compiling, training, evaluating, saving.
     #[error(transparent)]
     Fit(#[from] rkeras_fit::Error),
+    /// Saving or loading a model file (boxed: the error names the file and the entry, and
+    /// is large).
+    #[error(transparent)]
+    Save(Box<rkeras_model::saving::SaveError>),
     /// Loading datasets.
     #[error(transparent)]
     Datasets(#[from] rkeras_datasets::Error),
@@ -21,6 +25,12 @@ pub enum Error {
     /// Files and the console.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl From<rkeras_model::saving::SaveError> for Error {
+    fn from(error: rkeras_model::saving::SaveError) -> Self {
+        Error::Save(Box::new(error))
+    }
 }
 
 /// The result type of rkeras.

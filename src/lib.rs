@@ -39,6 +39,8 @@ pub use rkeras_layers as layers;
 pub use rkeras_model as model;
 /// Pictures: digit grids and loss curves as PNG.
 pub use rkeras_plot as plot;
+/// JSON, the form of layer configs (`Layer::config`) and of a model's saved architecture.
+pub use serde_json;
 
 /// Session utilities, as Keras's `keras.utils` and `keras.backend`.
 pub mod utils {
@@ -61,9 +63,7 @@ pub mod prelude {
     };
     pub use rkeras_fit::optimizers::{Adagrad, Adam, AdamW, ExponentialDecay, RMSprop, SGD};
     pub use rkeras_fit::{FitOptions, Summary, Training};
-    pub use rkeras_layers::{
-        Activation, ActivationLayer, Conv2D, Dense, Flatten, Initializer, Input, Lambda,
-        MaxPooling2D, Padding, Regularizer, Reshape, SymbolicTensor, UpSampling2D,
-    };
+    pub use rkeras_layers::prelude::*;
+    pub use rkeras_layers::{CallContext, Layer, LayerBase, LayerConfig};
     pub use rkeras_model::Model;
 }

@@ -15,7 +15,7 @@ pub mod progress;
 mod restore;
 pub mod saving;
 mod summary;
-pub mod summary_table;
+mod summary_table;
 #[cfg(test)]
 mod test_threads;
 mod trainer;

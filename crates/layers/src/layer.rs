@@ -157,6 +157,11 @@ impl LayerBase {
         self.trainable.store(trainable, Ordering::Relaxed);
     }
 
+    /// The config of a layer with no options: its name and trainable flag.
+    pub fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "name": self.name(), "trainable": self.trainable() })
+    }
+
     /// A weight of this layer under `path`.
     pub fn weight(&self, path: &str, var: &Var) -> Weight {
         Weight {

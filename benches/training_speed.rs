@@ -4,9 +4,10 @@
 //! candle. `fit` runs its own layer-level backward pass, so a ratio below 1 means the framework
 //! is faster than the hand-written candle loop, not merely close to it.
 //!
-//! `cargo bench --bench training_speed` (all models), or with options after `--`:
-//! `--models dense,deep,conv --steps N --conv-steps N`, and `--fit-only` to time `fit` alone
-//! (for profiling it).
+//! `cargo bench --bench training_speed` (the tutorial's models), or with options after `--`:
+//! `--models dense,dense-elu,dense-user,deep,conv --steps N --conv-steps N`, and `--fit-only`
+//! to time `fit` alone (for profiling it). `dense-elu` and `dense-user` are the dense
+//! autoencoder with an ELU code, in Dense itself and in a Lambda after it.
 //! Epoch times are extrapolated from `steps` timed steps to the 235 steps of an epoch of
 //! batch 256, and labelled so. See `benches/README.md` for the latest figures.
 
@@ -57,9 +58,34 @@ fn parse_options() -> Options {
 fn build(name: &str) -> rkeras::Result<models::Autoencoder> {
     match name {
         "dense" => models::create_dense_ae(),
+        // The dense autoencoder with an ELU code (Dense's own backward, composed derivative).
+        "dense-elu" => dense_ae_with_code(|x| Dense::new(49).activation("elu")(x)),
+        // ... and with the ELU in a layer without a hand-written backward (a Lambda): training
+        // differentiates that layer's call by candle's autograd, on the same path.
+        "dense-user" => {
+            dense_ae_with_code(|x| Lambda::new(|z: &Tensor| Ok(z.elu(1.0)?))(Dense::new(49)(x)))
+        }
         "deep" => models::create_deep_dense_ae(),
         _ => models::create_deep_conv_ae(),
     }
+}
+
+/// The tutorial's dense autoencoder with the code layer `code` makes from the flat image.
+fn dense_ae_with_code(
+    code: impl Fn(SymbolicTensor) -> SymbolicTensor,
+) -> rkeras::Result<models::Autoencoder> {
+    let input_img = Input::new(&[28, 28, 1]);
+    let encoded = code(Flatten::new()(input_img));
+    let input_encoded = Input::new(&[49]);
+    let decoded = Reshape::new(&[28, 28, 1])(Dense::new(784).activation("sigmoid")(input_encoded));
+    let encoder = Model::named("encoder", input_img, encoded)?;
+    let decoder = Model::named("decoder", input_encoded, decoded)?;
+    let autoencoder = Model::named("autoencoder", input_img, decoder(encoder(input_img)))?;
+    Ok(models::Autoencoder {
+        encoder,
+        decoder,
+        autoencoder,
+    })
 }
 
 /// Seconds per step of `fit` over `steps` steps (after one warm-up step).
@@ -123,7 +149,7 @@ fn main() -> rkeras::Result<()> {
         mnist::to_unit_images(&x_test)?,
     );
     println!(
-        "{:<6} {:>6} {:>12} {:>12} {:>10} {:>16} {:>18}",
+        "{:<10} {:>6} {:>12} {:>12} {:>10} {:>16} {:>18}",
         "model",
         "steps",
         "fit ms/step",
@@ -142,14 +168,14 @@ fn main() -> rkeras::Result<()> {
         let through_fit = build(name)?;
         let fit = time_fit(&through_fit.autoencoder, &x_train, steps)?;
         if options.fit_only {
-            println!("{name:<6} {steps:>6} {:>12.2}", fit * 1e3);
+            println!("{name:<10} {steps:>6} {:>12.2}", fit * 1e3);
             continue;
         }
         rkeras::utils::set_random_seed(0);
         let bare = time_bare_loop(&build(name)?.autoencoder, &x_train, steps)?;
         let predict = time_predict(&through_fit, &x_test)?;
         println!(
-            "{:<6} {:>6} {:>12.2} {:>12.2} {:>10.3} {:>16.2} {:>18.3}",
+            "{:<10} {:>6} {:>12.2} {:>12.2} {:>10.3} {:>16.2} {:>18.3}",
             name,
             steps,
             fit * 1e3,

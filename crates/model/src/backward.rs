@@ -119,3 +119,91 @@ impl SlotGrads {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Var};
+    use rkeras_layers::record::record_call;
+    use rkeras_layers::{CallContext, CallRecord, Dense, Input, Lambda, WeightGrads};
+
+    use crate::Model;
+
+    fn tensor(values: &[f32], dims: &[usize]) -> candle_core::Tensor {
+        candle_core::Tensor::from_slice(values, dims, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn a_value_read_twice_gets_the_sum_of_its_readers_gradients() {
+        // y = 3x + 5x: the input's gradient is 8 times the output's.
+        let input = Input::new(&[2]);
+        let h = Lambda::new(|x: &candle_core::Tensor| Ok(x.clone()))(input);
+        let three = Lambda::new(|x: &candle_core::Tensor| Ok((x * 3.0)?))(h);
+        let five = Lambda::new(|x: &candle_core::Tensor| Ok((x * 5.0)?))(h);
+        let model = Model::new(input, vec![three, five]).unwrap();
+        let x = tensor(&[1.0, 2.0], &[1, 2]);
+        let layer = model.as_layer();
+        let record = record_call(layer.as_ref(), &[x], &mut CallContext::recording()).unwrap();
+        let dy = tensor(&[1.0, -1.0], &[1, 2]);
+        let grads = super::run(
+            model.graph(),
+            *record
+                .state
+                .and_then(|s| s.downcast::<Vec<CallRecord>>().ok())
+                .unwrap(),
+            &[dy.clone(), dy],
+            &[true],
+            &mut WeightGrads::new(&[]),
+        )
+        .unwrap();
+        let dx = grads[0].as_ref().unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(dx, [[8.0, -8.0]]);
+    }
+
+    #[test]
+    fn nodes_no_gradient_needs_are_skipped_and_frozen_weights_get_none() {
+        let input = Input::new(&[2]);
+        let frozen = Dense::new(2).trainable(false)(input);
+        let model = Model::new(input, Dense::new(1)(frozen)).unwrap();
+        let trainable: Vec<Var> = model
+            .trainable_weights()
+            .into_iter()
+            .map(|w| w.var)
+            .collect();
+        assert_eq!(trainable.len(), 2);
+        let layer = model.as_layer();
+        let x = tensor(&[1.0, 2.0], &[1, 2]);
+        let record = record_call(layer.as_ref(), &[x], &mut CallContext::recording()).unwrap();
+        let nodes = *record
+            .state
+            .and_then(|s| s.downcast::<Vec<CallRecord>>().ok())
+            .unwrap();
+        let mut weight_grads = WeightGrads::new(&trainable);
+        let grads = super::run(
+            model.graph(),
+            nodes,
+            &[tensor(&[1.0], &[1, 1])],
+            &[false],
+            &mut weight_grads,
+        )
+        .unwrap();
+        assert!(grads[0].is_none());
+        assert!(trainable.iter().all(|v| weight_grads.get(v).is_some()));
+        let frozen_kernel = &model.weights()[0].var;
+        assert!(weight_grads.get(frozen_kernel).is_none());
+    }
+
+    #[test]
+    fn mismatched_records_and_gradients_are_errors() {
+        let input = Input::new(&[2]);
+        let model = Model::new(input, Dense::new(1)(input)).unwrap();
+        let err = super::run(
+            model.graph(),
+            Vec::new(),
+            &[tensor(&[1.0], &[1, 1])],
+            &[false],
+            &mut WeightGrads::new(&[]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("node records"), "{err}");
+    }
+}

@@ -263,3 +263,73 @@ impl Layer for Functional {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Model;
+    use rkeras_layers::{Dense, Input, Lambda};
+
+    fn tensor(values: &[f32], dims: &[usize]) -> Tensor {
+        Tensor::from_slice(values, dims, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn runs_its_nodes_in_order_and_records_them_only_when_asked() {
+        let input = Input::new(&[2]);
+        let double = Lambda::new(|x: &Tensor| Ok((x * 2.0)?))(input);
+        let plus_one = Lambda::new(|x: &Tensor| Ok((x + 1.0)?))(double);
+        let model = Model::new(input, plus_one).unwrap();
+        let x = tensor(&[1.0, -3.0], &[1, 2]);
+        let y = model.forward(std::slice::from_ref(&x)).unwrap();
+        assert_eq!(y[0].to_vec2::<f32>().unwrap(), [[3.0, -5.0]]);
+        let layer = model.as_layer();
+        let mut ctx = CallContext::recording();
+        let record = record_call(layer.as_ref(), std::slice::from_ref(&x), &mut ctx).unwrap();
+        let nodes = record.saved::<Vec<CallRecord>>("model").unwrap();
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(nodes[1].inputs[0].to_vec2::<f32>().unwrap(), [[2.0, -6.0]]);
+        // A nested model keeps its own nodes' records inside its node's.
+        let outer_input = Input::new(&[2]);
+        let outer = Model::new(outer_input, model(outer_input)).unwrap();
+        let record = record_call(
+            outer.as_layer().as_ref(),
+            &[x],
+            &mut CallContext::recording(),
+        )
+        .unwrap();
+        let outer_nodes = record.saved::<Vec<CallRecord>>("outer").unwrap();
+        let inner_nodes = outer_nodes[0].saved::<Vec<CallRecord>>("inner").unwrap();
+        assert_eq!((outer_nodes.len(), inner_nodes.len()), (1, 2));
+    }
+
+    #[test]
+    fn weights_are_listed_once_under_their_paths_and_frozen_with_the_model() {
+        let input = Input::new(&[3]);
+        let inner = Model::named("inner", input, Dense::new(2).name("d")(input)).unwrap();
+        let outer_input = Input::new(&[3]);
+        let outer = Model::named("outer", outer_input, inner(outer_input)).unwrap();
+        let paths: Vec<String> = outer.weights().into_iter().map(|w| w.path).collect();
+        assert_eq!(paths, ["inner/d/kernel", "inner/d/bias"]);
+        inner.set_trainable(false);
+        assert!(outer.weights().iter().all(|w| !w.trainable));
+        assert!(inner.weights().iter().all(|w| !w.trainable));
+    }
+
+    #[test]
+    fn build_checks_the_input_count_and_shapes() {
+        let input = Input::new(&[3]);
+        let model = Model::named("m", input, Dense::new(2)(input)).unwrap();
+        let layer = model.as_layer();
+        let err = layer
+            .build(&[SymbolicShape::batched(None, &[4])])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'m'"), "{err}");
+        assert!(layer.build(&[]).is_err());
+        let shapes = layer
+            .build(&[SymbolicShape::batched(Some(5), &[3])])
+            .unwrap();
+        assert_eq!(shapes[0].to_string(), "(5, 2)");
+    }
+}

@@ -301,3 +301,79 @@ fn check_unique_names(input_layers: &[Arc<dyn Layer>], nodes: &[Node]) -> Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rkeras_layers::{Dense, Input};
+
+    #[test]
+    fn traces_calls_in_order_with_slots_depths_and_last_readers() {
+        let input = Input::named("in", &[4]);
+        let shared = Dense::new(4).name("shared");
+        let once = shared(input);
+        let twice = shared(once);
+        let out = Dense::new(2).name("out")(twice);
+        let graph = Graph::trace(&[input], &[out]).unwrap();
+        let names: Vec<&str> = graph.nodes.iter().map(|n| n.layer.name()).collect();
+        assert_eq!(names, ["shared", "shared", "out"]);
+        assert_eq!(graph.input_slots, [0]);
+        assert_eq!(graph.nodes[0].inputs, [0]);
+        assert_eq!(graph.nodes[1].inputs, graph.nodes[0].outputs);
+        assert_eq!(graph.output_slots, graph.nodes[2].outputs);
+        assert_eq!(
+            graph.nodes.iter().map(|n| n.depth).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        // The second call of `shared` reads the first's output: Keras's `shared[0][0]`.
+        let inbound = &graph.nodes[1].inbound[0];
+        assert_eq!(
+            (
+                inbound.layer.as_str(),
+                inbound.node_index,
+                inbound.tensor_index
+            ),
+            ("shared", 0, 0)
+        );
+        assert_eq!(graph.nodes[2].inbound[0].node_index, 1);
+        // Each value is freed after its last reader; the output is kept.
+        assert_eq!(graph.last_reader[0], Some(0));
+        assert_eq!(graph.last_reader[graph.output_slots[0]], None);
+        assert_eq!(graph.layers().len(), 3, "input, shared and out, each once");
+        assert_eq!(graph.sole_producer_of_output(0), Some((2, 0)));
+    }
+
+    #[test]
+    fn an_output_read_elsewhere_or_repeated_has_no_sole_producer() {
+        let input = Input::new(&[3]);
+        let hidden = Dense::new(3)(input);
+        let read = Graph::trace(&[input], &[hidden, Dense::new(1)(hidden)]).unwrap();
+        assert_eq!(read.sole_producer_of_output(0), None);
+        assert_eq!(read.sole_producer_of_output(1), Some((1, 0)));
+        let repeated = Graph::trace(&[input], &[hidden, hidden]).unwrap();
+        assert_eq!(repeated.sole_producer_of_output(0), None);
+    }
+
+    #[test]
+    fn refuses_what_keras_refuses() {
+        let (a, b) = (Input::new(&[2]), Input::new(&[2]));
+        let out = Dense::new(1)(b);
+        let err = Graph::trace(&[a], &[out]).err().unwrap().to_string();
+        assert!(err.contains("graph disconnected"), "{err}");
+        let err = Graph::trace(&[a, a], &[Dense::new(1)(a)])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("given twice"), "{err}");
+        let h = Dense::new(2).name("twin")(a);
+        let clash = Dense::new(1).name("twin")(h);
+        let err = Graph::trace(&[a], &[clash]).err().unwrap().to_string();
+        assert!(
+            err.contains("two different layers are named 'twin'"),
+            "{err}"
+        );
+        let err = Graph::trace(&[h], &[clash]).err().unwrap().to_string();
+        assert!(err.contains("must come from Input"), "{err}");
+        assert!(Graph::trace(&[], &[a]).is_err());
+    }
+}

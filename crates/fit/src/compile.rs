@@ -76,29 +76,89 @@ impl Compiled {
     }
 }
 
-/// Stores `compiled` on `model`, replacing any earlier compile (and its optimizer state).
-pub(crate) fn attach(model: &Model, compiled: Compiled) {
-    *model.extension() = Some(Box::new(compiled));
+/// What a model's extension slot holds: its compile state, or the mark of the run (`fit`,
+/// `evaluate`...) that has taken it, so that another thread's `save` or `fit` can say so.
+enum CompileSlot {
+    Ready(Compiled),
+    Busy(&'static str),
 }
 
-/// Takes the compile state off `model` for the length of a training run, or says the model
-/// must be compiled first.
-pub(crate) fn detach(model: &Model, action: &str) -> Result<Compiled> {
-    let taken = model.extension().take();
-    match taken.map(|b| b.downcast::<Compiled>()) {
-        Some(Ok(compiled)) => Ok(*compiled),
+/// Stores `compiled` on `model`, replacing any earlier compile (and its optimizer state);
+/// refused while a run has the compile state.
+pub(crate) fn attach(model: &Model, compiled: Compiled) -> Result<()> {
+    let mut slot = model.extension();
+    if let Some(action) = busy_with(slot.as_deref()) {
+        return Err(busy(model, "compile", action));
+    }
+    *slot = Some(Box::new(CompileSlot::Ready(compiled)));
+    Ok(())
+}
+
+/// Takes the compile state off `model` for the length of a run (`action`: `fit`, `evaluate`...),
+/// leaving a mark that the run holds it; an error if the model is not compiled or another run
+/// holds it. [`restore`] puts it back.
+pub(crate) fn detach(model: &Model, action: &'static str) -> Result<Compiled> {
+    let mut slot = model.extension();
+    if let Some(other) = busy_with(slot.as_deref()) {
+        return Err(busy(model, action, other));
+    }
+    match slot.take().map(|b| b.downcast::<CompileSlot>()) {
+        Some(Ok(state)) => match *state {
+            CompileSlot::Ready(compiled) => {
+                *slot = Some(Box::new(CompileSlot::Busy(action)));
+                Ok(compiled)
+            }
+            CompileSlot::Busy(other) => Err(busy(model, action, other)),
+        },
         Some(Err(other)) => {
-            *model.extension() = Some(other);
+            *slot = Some(other);
             Err(not_compiled(model, action))
         }
         None => Err(not_compiled(model, action)),
     }
 }
 
-/// Runs `f` with a reference to the model's compile state, if it has one.
-pub(crate) fn with_compiled<R>(model: &Model, f: impl FnOnce(Option<&Compiled>) -> R) -> R {
-    let guard = model.extension();
-    f(guard.as_ref().and_then(|b| b.downcast_ref::<Compiled>()))
+/// Puts back the compile state a run took with [`detach`].
+pub(crate) fn restore(model: &Model, compiled: Compiled) {
+    *model.extension() = Some(Box::new(CompileSlot::Ready(compiled)));
+}
+
+/// What a model's compile state is now.
+pub(crate) enum CompileState<'a> {
+    /// Not compiled.
+    None,
+    /// Compiled, and free.
+    Ready(&'a Compiled),
+    /// Compiled, and held by a run (`fit`...) on some thread.
+    Busy(&'static str),
+}
+
+/// Runs `f` with the model's compile state.
+pub(crate) fn with_compiled<R>(model: &Model, f: impl FnOnce(CompileState<'_>) -> R) -> R {
+    let slot = model.extension();
+    let state = match slot.as_ref().and_then(|b| b.downcast_ref::<CompileSlot>()) {
+        Some(CompileSlot::Ready(compiled)) => CompileState::Ready(compiled),
+        Some(CompileSlot::Busy(action)) => CompileState::Busy(action),
+        None => CompileState::None,
+    };
+    f(state)
+}
+
+/// The run holding the slot's compile state, if one does.
+fn busy_with(slot: Option<&(dyn std::any::Any + Send)>) -> Option<&'static str> {
+    match slot?.downcast_ref::<CompileSlot>()? {
+        CompileSlot::Busy(action) => Some(action),
+        CompileSlot::Ready(_) => None,
+    }
+}
+
+/// The error for `action` asked while `running` holds the model.
+pub(crate) fn busy(model: &Model, action: &str, running: &str) -> Error {
+    Error::Config(format!(
+        "model '{}': cannot {action} while a {running} of it is in progress (on another thread); \
+         wait for it to end",
+        model.name()
+    ))
 }
 
 fn not_compiled(model: &Model, action: &str) -> Error {

@@ -93,7 +93,7 @@ pub fn load_checkpoint(path: impl AsRef<Path>, registry: &Registry) -> Result<Ch
                 loss: std::sync::Arc::from(loss),
                 metric_names,
             },
-        );
+        )?;
     }
     let epochs_completed = match loaded.extra_metadata.get(EPOCH_KEY) {
         Some(text) => Some(text.parse().map_err(|_| {

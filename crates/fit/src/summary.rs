@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rkeras_layers::{Layer, Weight};
 use rkeras_model::Model;
 
-use crate::compile::with_compiled;
+use crate::compile::{with_compiled, CompileState};
 use crate::summary_table::{render_summary, ParamTotals, SummaryRow};
 use crate::Result;
 
@@ -56,11 +56,12 @@ fn summary_text(model: &Model, columns: Option<usize>) -> Result<String> {
             .fold((0, 0), |(n, b), w| (n + w.count(), b + w.bytes()))
     };
     let trainable = sum(true);
-    let optimizer = with_compiled(model, |c| {
-        c.filter(|c| c.optimizer.iterations() > 0).map(|c| {
+    let optimizer = with_compiled(model, |state| match state {
+        CompileState::Ready(c) if c.optimizer.iterations() > 0 => {
             let n = c.optimizer.variable_count(trainable.0);
-            (n, n * 4)
-        })
+            Some((n, n * 4))
+        }
+        _ => None,
     });
     let totals = ParamTotals {
         trainable,

@@ -10,7 +10,9 @@ use rkeras_model::Model;
 
 use crate::batches::Batch;
 use crate::callbacks::Logs;
-use crate::compile::{attach, detach, with_compiled, Compiled, IntoLoss, IntoOptimizer};
+use crate::compile::{
+    attach, busy, detach, restore, with_compiled, CompileState, Compiled, IntoLoss, IntoOptimizer,
+};
 use crate::fit_options::FitOptions;
 use crate::history::History;
 use crate::trainer::{self, check_samples, resolve_batch_size, train_step, Head, Tracker};
@@ -62,12 +64,12 @@ pub trait Training {
 /// Puts the compile state back on the model whatever `run` returns.
 fn with_detached<R>(
     model: &Model,
-    action: &str,
+    action: &'static str,
     run: impl FnOnce(&mut Compiled) -> Result<R>,
 ) -> Result<R> {
     let mut compiled = detach(model, action)?;
     let result = run(&mut compiled);
-    attach(model, compiled);
+    restore(model, compiled);
     result
 }
 
@@ -93,12 +95,11 @@ impl Training for Model {
             .map(|d| d.unwrap_or(1))
             .collect();
         compiled.make_metrics(&output_shape)?;
-        attach(self, compiled);
-        Ok(())
+        attach(self, compiled)
     }
 
     fn is_compiled(&self) -> bool {
-        with_compiled(self, |c| c.is_some())
+        with_compiled(self, |state| !matches!(state, CompileState::None))
     }
 
     fn fit(&self, x: &Tensor, y: &Tensor, options: FitOptions<'_>) -> Result<History> {
@@ -143,16 +144,34 @@ impl Training for Model {
     }
 
     fn optimizer_iterations(&self) -> u64 {
-        with_compiled(self, |c| c.map_or(0, |c| c.optimizer.iterations()))
+        with_compiled(self, |state| match state {
+            CompileState::Ready(compiled) => compiled.optimizer.iterations(),
+            CompileState::None | CompileState::Busy(_) => 0,
+        })
     }
 
     fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let guard = self.extension();
-        let compiled = guard.as_ref().and_then(|b| b.downcast_ref::<Compiled>());
-        crate::saving::save_model(self, compiled, path.as_ref())
+        with_compiled(self, |state| match state {
+            CompileState::Ready(compiled) => {
+                crate::saving::save_model(self, Some(compiled), path.as_ref())
+            }
+            CompileState::None => crate::saving::save_model(self, None, path.as_ref()),
+            CompileState::Busy(running) => Err(busy(self, "save", running)),
+        })
     }
 
     fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        // The weights change under a running fit: a file of half-updated weights is refused.
+        if let Some(running) = with_compiled(self, |state| match state {
+            CompileState::Busy(running) => Some(running),
+            CompileState::None | CompileState::Ready(_) => None,
+        }) {
+            return Err(busy(self, "save weights", running));
+        }
         crate::saving::save_weights(self, path.as_ref())
     }
 }
+
+#[cfg(test)]
+#[path = "training_tests.rs"]
+mod tests;

@@ -1,12 +1,16 @@
-//! Per-thread session state, as Keras keeps global state: default layer names, the random
-//! generator behind initializers, shuffling and random ops, and the device new weights live on.
+//! Session state, as Keras keeps global state: default layer names, the random generator behind
+//! initializers, shuffling and random ops, and the device new weights live on.
 //!
-//! The state is per thread so that tests running in parallel do not disturb each other's
-//! names or random streams; a program that builds and trains on one thread sees Keras's
-//! behaviour exactly.
+//! The seed is process-wide, as Keras's `set_random_seed` is: a thread that has not seeded its
+//! own session takes the latest seed set anywhere, so a `fit` run on another thread repeats. The
+//! rest is kept per thread, so that tests running in parallel do not disturb each other's names
+//! or random streams: a thread that calls `set_random_seed` itself draws from its own generator
+//! from then on, whatever other threads seed.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use candle_core::Device;
 use rand::rngs::StdRng;
@@ -15,6 +19,10 @@ use rand::{Rng, SeedableRng};
 struct Session {
     name_counts: HashMap<String, usize>,
     seed: Option<u64>,
+    /// Whether this thread seeded itself (else it follows [`PROCESS_SEED`]).
+    seeded_here: bool,
+    /// The [`PROCESS_SEED`] generation the generator was last seeded from.
+    generation: u64,
     rng: StdRng,
     device: Device,
 }
@@ -24,11 +32,30 @@ impl Session {
         Session {
             name_counts: HashMap::new(),
             seed: None,
+            seeded_here: false,
+            generation: 0,
             rng: StdRng::from_os_rng(),
             device: Device::Cpu,
         }
     }
+
+    /// Reseeds the generator from the process-wide seed if that changed since, unless this
+    /// thread seeded itself.
+    fn follow_process_seed(&mut self) {
+        if self.seeded_here || PROCESS_GENERATION.load(Ordering::Acquire) == self.generation {
+            return;
+        }
+        let (generation, seed) = *PROCESS_SEED.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation = generation;
+        self.seed = Some(seed);
+        self.rng = StdRng::seed_from_u64(seed);
+    }
 }
+
+/// The latest seed `set_random_seed` set on any thread, with a count of the calls.
+static PROCESS_SEED: Mutex<(u64, u64)> = Mutex::new((0, 0));
+/// [`PROCESS_SEED`]'s count, read without the lock on every draw.
+static PROCESS_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     static SESSION: RefCell<Session> = RefCell::new(Session::new());
@@ -52,27 +79,38 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 /// Seeds the random generator behind weight initializers, shuffling and random ops
-/// (Keras's `keras.utils.set_random_seed`): the same seed gives the same run on CPU.
+/// (Keras's `keras.utils.set_random_seed`): the same seed gives the same run on CPU. The seed
+/// reaches every thread that has not seeded itself (see the module documentation).
 pub fn set_random_seed(seed: u64) {
     SESSION.with(|s| {
         let mut s = s.borrow_mut();
         s.seed = Some(seed);
+        s.seeded_here = true;
         s.rng = StdRng::seed_from_u64(seed);
     });
+    let mut process = PROCESS_SEED.lock().unwrap_or_else(|e| e.into_inner());
+    *process = (process.0 + 1, seed);
+    PROCESS_GENERATION.store(process.0, Ordering::Release);
+}
+
+/// Runs `f` with this thread's session, following the process-wide seed first.
+fn with_session<R>(f: impl FnOnce(&mut Session) -> R) -> R {
+    SESSION.with(|s| {
+        let mut s = s.borrow_mut();
+        s.follow_process_seed();
+        f(&mut s)
+    })
 }
 
 /// A generator for one epoch's shuffling: after `set_random_seed`, it depends only on the seed
 /// and the epoch, so a run resumed at epoch `e` shuffles exactly as the uninterrupted run did;
 /// unseeded, it is drawn from the session's generator.
 pub fn epoch_rng(epoch: usize) -> StdRng {
-    SESSION.with(|s| {
-        let mut s = s.borrow_mut();
-        match s.seed {
-            Some(seed) => {
-                StdRng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-            }
-            None => StdRng::from_rng(&mut s.rng),
+    with_session(|s| match s.seed {
+        Some(seed) => {
+            StdRng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
         }
+        None => StdRng::from_rng(&mut s.rng),
     })
 }
 
@@ -87,7 +125,7 @@ pub fn with_rng<R>(f: impl FnOnce(&mut StdRng) -> R) -> R {
     });
     match (from_stream, f) {
         (Some(result), _) => result,
-        (None, Some(f)) => SESSION.with(|s| f(&mut s.borrow_mut().rng)),
+        (None, Some(f)) => with_session(|s| f(&mut s.rng)),
         (None, None) => unreachable!("`f` runs in exactly one of the two generators"),
     }
 }
@@ -95,12 +133,9 @@ pub fn with_rng<R>(f: impl FnOnce(&mut StdRng) -> R) -> R {
 /// A base for the keys of [`with_stream`], fixed by the seed when one is set (so that a seeded
 /// run draws the same numbers every time), else drawn from the session's generator.
 pub fn stream_base() -> u64 {
-    SESSION.with(|s| {
-        let mut s = s.borrow_mut();
-        match s.seed {
-            Some(seed) => mix(seed, 0x005E_ED0F_57EA),
-            None => s.rng.random(),
-        }
+    with_session(|s| match s.seed {
+        Some(seed) => mix(seed, 0x005E_ED0F_57EA),
+        None => s.rng.random(),
     })
 }
 

@@ -88,6 +88,22 @@ pub(crate) fn reset_arena() {
     ARENA.with(|a| *a.borrow_mut() = Arena::new());
 }
 
+/// Runs `f` with a fresh arena of its own, dropped when `f` returns, so that the calls `f`
+/// records (a loader rebuilding a model, whose graph keeps what it needs) leave nothing behind
+/// in the session. Symbolic tensors made inside are invalid outside, and the other way round.
+pub fn with_scratch_arena<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Arena>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(arena) = self.0.take() {
+                ARENA.with(|a| *a.borrow_mut() = arena);
+            }
+        }
+    }
+    let _restore = Restore(Some(ARENA.with(|a| a.replace(Arena::new()))));
+    f()
+}
+
 impl SymbolicTensor {
     /// The tensor's shape, batch first, or the error of the call that produced it.
     pub fn shape(&self) -> Result<SymbolicShape> {

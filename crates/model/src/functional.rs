@@ -4,7 +4,7 @@ use std::any::Any;
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rkeras_layers::layer_base_methods;
 use rkeras_layers::record::record_call;
 use rkeras_layers::{
@@ -93,7 +93,13 @@ impl Functional {
             if !shape.accepts(x.dims()) {
                 return Err(Error::shape(layer.name(), shape, format!("{:?}", x.dims())));
             }
-            values[*slot] = Some(x.clone());
+            // As Keras converts a model's inputs to its inputs' dtype (float32): integer images,
+            // f64 arrays.
+            values[*slot] = Some(if x.dtype() == DType::F32 {
+                x.clone()
+            } else {
+                x.to_dtype(DType::F32)?
+            });
         }
         let mut args = Vec::new();
         for (i, node) in g.nodes.iter().enumerate() {

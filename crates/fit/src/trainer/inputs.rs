@@ -51,3 +51,36 @@ pub(crate) fn check_samples(x: &Tensor, y: &Tensor, context: &str) -> Result<usi
         }),
     }
 }
+
+/// Checks that `x` fits the model's (only) input, batch aside: an error naming `argument` (`x`,
+/// `validation_data`) and the shape expected.
+pub(crate) fn check_inputs(model: &Model, x: &Tensor, argument: &str) -> Result<()> {
+    let shape = model.input_shapes()[0].with_batch(None);
+    if shape.accepts(x.dims()) {
+        return Ok(());
+    }
+    Err(Error::Shape {
+        context: format!("{argument} for model '{}'", model.name()),
+        expected: format!("samples shaped {shape}"),
+        got: format!("{:?}", x.dims()),
+    })
+}
+
+/// Checks validation data against the training data, before training starts: as many `x` as
+/// `y` samples, `x` fitting the model, `y` shaped like the training targets.
+pub(crate) fn check_validation(
+    model: &Model,
+    (vx, vy): (&Tensor, &Tensor),
+    y: &Tensor,
+) -> Result<()> {
+    check_samples(vx, vy, "validation_data")?;
+    check_inputs(model, vx, "validation_data")?;
+    if vy.dims().get(1..) != y.dims().get(1..) {
+        return Err(Error::Shape {
+            context: "validation_data".into(),
+            expected: format!("targets shaped like y's samples, (n, {:?})", &y.dims()[1..]),
+            got: format!("{:?}", vy.dims()),
+        });
+    }
+    Ok(())
+}

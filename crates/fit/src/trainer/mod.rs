@@ -24,6 +24,7 @@ use crate::{Error, Result};
 
 pub(crate) use evaluation::{evaluate_arrays, predict};
 pub(crate) use head::Head;
+use inputs::{check_inputs, check_validation};
 pub(crate) use inputs::{check_samples, resolve_batch_size};
 pub(crate) use step::train_step;
 pub(crate) use tracking::{display_order, Tracker};
@@ -107,6 +108,13 @@ pub(crate) fn fit(
         mut callbacks,
     } = options;
     let rows = check_samples(x, y, "fit")?;
+    check_inputs(model, x, "x")?;
+    if let Some(validation) = validation_data {
+        check_validation(model, validation, y)?;
+    }
+    if steps_per_epoch == Some(0) {
+        return Err(Error::Config("steps_per_epoch must be positive".into()));
+    }
     let batch_size = resolve_batch_size(model, batch_size)?;
     if !(0.0..1.0).contains(&validation_split) {
         return Err(Error::Config(format!(

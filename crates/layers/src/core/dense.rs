@@ -426,6 +426,22 @@ mod tests {
     }
 
     #[test]
+    fn sizes_beyond_any_memory_are_errors_naming_the_layer_before_allocating() {
+        let huge = Dense::new(1 << 40).name("huge");
+        let err = huge(crate::Input::new(&[784]))
+            .shape()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'huge'") && err.contains("more than"), "{err}");
+        let wide = Dense::new(3).name("wide");
+        let err = wide(crate::Input::new(&[1 << 62]))
+            .shape()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("values per sample"), "{err}");
+    }
+
+    #[test]
     fn call_and_gradients_match_naive_loops_for_fused_and_generic_activations() -> Result<()> {
         // x: 2 samples of 2 rows of 3 features (rank 3), kernel 3 -> 2, bias [0.5, -1].
         let xs = [

@@ -120,4 +120,16 @@ mod tests {
         );
         assert!(Input::batch_shape(&[]).shape().is_err());
     }
+
+    #[test]
+    fn a_zero_sized_dimension_is_refused_when_the_input_is_made() {
+        for dims in [&[0][..], &[28, 0, 1]] {
+            let err = Input::new(dims).shape().unwrap_err().to_string();
+            assert!(
+                err.contains("input_layer") && err.contains("size 0"),
+                "{err}"
+            );
+        }
+        assert!(Input::batch_shape(&[0, 3]).shape().is_err());
+    }
 }

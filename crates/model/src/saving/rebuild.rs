@@ -11,7 +11,7 @@ use rkeras_layers::builder::{first_output, LayerConfig};
 use rkeras_layers::core::lambda::LambdaConfig;
 use rkeras_layers::limits::with_weight_budget;
 use rkeras_layers::registry::name_and_flag;
-use rkeras_layers::symbolic::call_layer;
+use rkeras_layers::symbolic::{call_layer, with_scratch_arena};
 use rkeras_layers::{InputLayer, Layer, SymbolicTensor};
 use serde_json::Value;
 
@@ -53,8 +53,14 @@ impl<'a> Rebuilder<'a> {
         }
     }
 
-    /// The model `spec` describes, its layers made but their weights freshly initialized.
+    /// The model `spec` describes, its layers made but their weights freshly initialized. Its
+    /// calls are recorded in an arena of their own, dropped once the model holds its graph, so
+    /// that loading leaves nothing behind in the session.
     pub fn model(&mut self, spec: &ModelSpec) -> Result<Model, SaveError> {
+        with_scratch_arena(|| self.model_in_arena(spec))
+    }
+
+    fn model_in_arena(&mut self, spec: &ModelSpec) -> Result<Model, SaveError> {
         let m = &spec.name;
         let mut layers: HashMap<&str, Arc<dyn Layer>> = HashMap::new();
         for layer_spec in &spec.layers {

@@ -16,9 +16,9 @@ use super::{
 use crate::batches::Batch;
 use crate::compile::{Compiled, IntoLoss, IntoOptimizer};
 use crate::losses::Loss;
-use crate::optimizers::sum_of_parts;
 use crate::test_threads::on_two_threads;
 use crate::trainer::batch_parts::batch_parts;
+use crate::trainer::gradient_sum::sum_gradient_terms;
 use crate::trainer::tracking::PartOutputs;
 use crate::{FitOptions, Training};
 
@@ -49,7 +49,7 @@ fn trainable(model: &Model) -> Vec<Var> {
         .collect()
 }
 
-/// [`layer_gradients`] with each variable's gradient parts added up as the optimizer adds them.
+/// [`layer_gradients`] with each variable's gradient parts added up as the training step adds them.
 fn summed_layer_gradients(
     model: &Model,
     compiled: &Compiled,
@@ -58,8 +58,8 @@ fn summed_layer_gradients(
 ) -> crate::Result<(Tensor, PartOutputs, WeightGrads)> {
     let (loss, predictions, parts) = layer_gradients(model, compiled, vars, batch)?;
     let mut sums = WeightGrads::new(vars);
-    for (var, terms) in gradient_terms(&parts, vars) {
-        sums.add(var, sum_of_parts(&terms)?)?;
+    for (var, sum) in sum_gradient_terms(&gradient_terms(&parts, vars))? {
+        sums.add(var, sum)?;
     }
     Ok((loss, predictions, sums))
 }

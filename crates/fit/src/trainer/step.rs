@@ -7,6 +7,7 @@ use rkeras_layers::CallContext;
 use rkeras_model::Model;
 
 use super::batch_parts::{combined_loss, over_parts};
+use super::gradient_sum::sum_gradient_terms;
 use super::inputs::single_output;
 use super::tracking::PartOutputs;
 use crate::batches::Batch;
@@ -141,9 +142,9 @@ fn layer_backward_step(
     batch: &Batch<'_>,
 ) -> Result<(f64, PartOutputs)> {
     let (total, y_pred, parts) = layer_gradients(model, compiled, trainable, batch)?;
-    compiled
-        .optimizer
-        .apply_gradient_parts(&gradient_terms(&parts, trainable))?;
+    let gradients = sum_gradient_terms(&gradient_terms(&parts, trainable))?;
+    let pairs: Vec<(&Var, &Tensor)> = gradients.iter().map(|(var, grad)| (*var, grad)).collect();
+    compiled.optimizer.apply_gradients(&pairs)?;
     Ok((total.to_scalar::<f32>()? as f64, y_pred))
 }
 
@@ -172,8 +173,7 @@ pub(crate) fn gradient_terms<'a>(
 /// [`batch_parts`](super::batch_parts::batch_parts)) and the trainable weights' gradients in
 /// parts through the layers' own backward passes: each part gathered, and its loss and
 /// gradients computed by [`part_gradients`], on its own thread; the weight penalties' by
-/// candle's autograd. The optimizer adds the parts up, each variable's on the thread that
-/// updates it.
+/// candle's autograd. [`sum_gradient_terms`] adds the parts up.
 fn layer_gradients(
     model: &Model,
     compiled: &Compiled,

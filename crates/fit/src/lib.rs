@@ -7,6 +7,7 @@ pub mod callbacks;
 pub mod compile;
 pub mod error;
 mod fit_options;
+mod format;
 pub mod history;
 pub mod losses;
 pub mod metrics;

@@ -7,8 +7,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::float_repr::float_repr;
 use super::{Callback, Logs, TrainingControl};
+use crate::format::float_repr;
 use crate::{Error, Result};
 
 /// Writes one row per epoch: the epoch counted from 0, then the logged values in the sorted

@@ -2,8 +2,8 @@
 //!
 //! Follows Keras 3's `keras/src/callbacks/learning_rate_scheduler.py`.
 
-use super::float_repr::float_repr;
 use super::{Callback, Logs, TrainingControl};
+use crate::format::float_repr;
 use crate::Result;
 
 /// A schedule: the epoch (from 0) and the current learning rate give the new learning rate.

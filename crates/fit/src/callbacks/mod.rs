@@ -12,12 +12,10 @@
 
 mod csv_logger;
 mod early_stopping;
-mod float_repr;
 mod learning_rate_scheduler;
 mod model_checkpoint;
 mod monitor;
 mod reduce_lr_on_plateau;
-mod str_format;
 mod terminate_on_nan;
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use super::monitor::{Mode, Monitor};
-use super::str_format::{format_fixed, format_template, FormatValue};
 use super::{Callback, Logs, TrainingControl};
+use crate::format::{format_fixed, format_template, FormatValue};
 use crate::{Error, Result};
 
 /// When [`ModelCheckpoint`] considers saving.

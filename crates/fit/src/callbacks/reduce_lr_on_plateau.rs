@@ -2,9 +2,9 @@
 //!
 //! Follows Keras 3's `keras/src/callbacks/reduce_lr_on_plateau.py`.
 
-use super::float_repr::float_repr;
 use super::monitor::{Mode, Monitor};
 use super::{Callback, Logs, TrainingControl};
+use crate::format::float_repr;
 use crate::{Error, Result};
 
 /// Multiplies the learning rate by `factor` once the monitored quantity has not improved for

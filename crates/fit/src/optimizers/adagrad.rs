@@ -1,8 +1,9 @@
 //! Adagrad, after `keras/src/optimizers/adagrad.py`.
 
 use super::base::BaseOptimizer;
+use super::operand::Operand;
 use super::update_rule::{slot_mismatch, StepScalars, UpdateRule};
-use candle_core::{Result, Tensor};
+use candle_core::Result;
 use serde_json::json;
 
 /// Adagrad's hyper-parameters and update rule: `acc += g²`; `w -= lr·g / sqrt(acc + ε)`, with
@@ -50,7 +51,16 @@ impl Default for Adagrad {
     }
 }
 
+/// Adagrad's f32 constants of one step.
+#[derive(Debug, Clone, Copy)]
+pub struct AdagradConstants {
+    learning_rate: f32,
+    epsilon: f32,
+}
+
 impl UpdateRule for AdagradRule {
+    type Constants = AdagradConstants;
+
     fn name(&self) -> &'static str {
         "adagrad"
     }
@@ -63,37 +73,27 @@ impl UpdateRule for AdagradRule {
         self.initial_accumulator_value
     }
 
-    fn update_host(
-        &self,
-        step: &StepScalars,
-        weights: &mut [f32],
-        grads: &[f32],
-        slots: &mut [Vec<f32>],
-    ) -> Result<()> {
-        let (lr, epsilon) = (step.learning_rate as f32, self.epsilon as f32);
-        let [accumulator] = slots else {
-            return Err(slot_mismatch(self.name(), slots.len()));
-        };
-        for ((w, &g), acc) in weights.iter_mut().zip(grads).zip(accumulator.iter_mut()) {
-            *acc += g * g;
-            *w -= lr * g / (*acc + epsilon).sqrt();
+    fn constants(&self, step: &StepScalars) -> AdagradConstants {
+        AdagradConstants {
+            learning_rate: step.learning_rate as f32,
+            epsilon: self.epsilon as f32,
         }
-        Ok(())
     }
 
-    fn update_tensor(
-        &self,
-        step: &StepScalars,
-        weights: &Tensor,
-        grads: &Tensor,
-        slots: &mut [Tensor],
-    ) -> Result<Tensor> {
-        let (lr, epsilon) = (step.learning_rate as f32 as f64, self.epsilon as f32 as f64);
+    #[inline(always)]
+    fn update<T: Operand>(
+        c: &AdagradConstants,
+        weight: &mut T,
+        grad: &T,
+        slots: &mut [T],
+    ) -> Result<()> {
         let [accumulator] = slots else {
-            return Err(slot_mismatch(self.name(), slots.len()));
+            return Err(slot_mismatch("adagrad", slots.len()));
         };
-        *accumulator = (&*accumulator + grads.sqr()?)?;
-        weights - (grads.affine(lr, 0.0)? / (&*accumulator + epsilon)?.sqrt()?)?
+        *accumulator = accumulator.add(&grad.square()?)?;
+        let denominator = accumulator.offset(c.epsilon)?.sqrt()?;
+        *weight = weight.sub(&grad.scale(c.learning_rate)?.div(&denominator)?)?;
+        Ok(())
     }
 
     fn config(&self) -> serde_json::Map<String, serde_json::Value> {

@@ -1,9 +1,9 @@
 //! Adam, after `keras/src/optimizers/adam.py`.
 
 use super::base::BaseOptimizer;
-use super::update_rule::{flush_denormal, slot_mismatch, StepScalars, UpdateRule};
-use candle_core::{Result, Tensor};
-use rkeras_ops::simd::{vectorized, Kernel};
+use super::operand::Operand;
+use super::update_rule::{slot_mismatch, StepScalars, UpdateRule};
+use candle_core::Result;
 use serde_json::json;
 
 /// Adam's hyper-parameters and update rule. Keras's formula, with epsilon applied to the
@@ -84,78 +84,17 @@ impl<R: AdamFamily> BaseOptimizer<R> {
 }
 
 /// The f32 constants of one step, computed once as Keras does in the variable's dtype.
-struct AdamScalars {
+#[derive(Debug, Clone, Copy)]
+pub struct AdamConstants {
     alpha: f32,
     one_minus_beta_1: f32,
     one_minus_beta_2: f32,
     epsilon: f32,
 }
 
-impl AdamRule {
-    fn scalars(&self, step: &StepScalars) -> AdamScalars {
-        let t = step.step as f64;
-        let alpha =
-            step.learning_rate * (1.0 - self.beta_2.powf(t)).sqrt() / (1.0 - self.beta_1.powf(t));
-        AdamScalars {
-            alpha: alpha as f32,
-            one_minus_beta_1: (1.0 - self.beta_1) as f32,
-            one_minus_beta_2: (1.0 - self.beta_2) as f32,
-            epsilon: self.epsilon as f32,
-        }
-    }
-}
-
-/// One Adam step over slices of one length, run through [`vectorized`]: indexed loops, so that
-/// the compiler drops the bounds checks and vectorises the square roots and divisions (a zip of
-/// four iterators stayed scalar and took a third of a batch-16 step).
-struct AdamUpdate<'a> {
-    scalars: &'a AdamScalars,
-    weights: &'a mut [f32],
-    grads: &'a [f32],
-    m: &'a mut [f32],
-    v: &'a mut [f32],
-    v_hat: Option<&'a mut [f32]>,
-}
-
-impl Kernel for AdamUpdate<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        let Self {
-            scalars: s,
-            weights,
-            grads,
-            m,
-            v,
-            v_hat,
-        } = self;
-        let n = weights.len();
-        let (grads, m, v) = (&grads[..n], &mut m[..n], &mut v[..n]);
-        match v_hat {
-            None => {
-                for i in 0..n {
-                    let g = grads[i];
-                    m[i] = flush_denormal(m[i] + (g - m[i]) * s.one_minus_beta_1);
-                    v[i] = flush_denormal(v[i] + (g * g - v[i]) * s.one_minus_beta_2);
-                    weights[i] -= m[i] * s.alpha / (v[i].sqrt() + s.epsilon);
-                }
-            }
-            Some(v_hat) => {
-                let v_hat = &mut v_hat[..n];
-                for i in 0..n {
-                    let g = grads[i];
-                    m[i] = flush_denormal(m[i] + (g - m[i]) * s.one_minus_beta_1);
-                    v[i] = flush_denormal(v[i] + (g * g - v[i]) * s.one_minus_beta_2);
-                    v_hat[i] = v_hat[i].max(v[i]);
-                    weights[i] -= m[i] * s.alpha / (v_hat[i].sqrt() + s.epsilon);
-                }
-            }
-        }
-    }
-}
-
 impl UpdateRule for AdamRule {
+    type Constants = AdamConstants;
+
     fn name(&self) -> &'static str {
         "adam"
     }
@@ -168,63 +107,46 @@ impl UpdateRule for AdamRule {
         groups
     }
 
-    fn update_host(
-        &self,
-        step: &StepScalars,
-        weights: &mut [f32],
-        grads: &[f32],
-        slots: &mut [Vec<f32>],
-    ) -> Result<()> {
-        let s = self.scalars(step);
-        let n = weights.len().min(grads.len());
-        let (weights, grads) = (&mut weights[..n], &grads[..n]);
-        let update = match slots {
-            [m, v] if m.len() >= n && v.len() >= n => AdamUpdate {
-                scalars: &s,
-                weights,
-                grads,
-                m: &mut m[..n],
-                v: &mut v[..n],
-                v_hat: None,
-            },
-            [m, v, v_hat] if m.len() >= n && v.len() >= n && v_hat.len() >= n => AdamUpdate {
-                scalars: &s,
-                weights,
-                grads,
-                m: &mut m[..n],
-                v: &mut v[..n],
-                v_hat: Some(&mut v_hat[..n]),
-            },
-            other => return Err(slot_mismatch(self.name(), other.len())),
-        };
-        vectorized(update);
-        Ok(())
+    fn constants(&self, step: &StepScalars) -> AdamConstants {
+        let t = step.step as f64;
+        let alpha =
+            step.learning_rate * (1.0 - self.beta_2.powf(t)).sqrt() / (1.0 - self.beta_1.powf(t));
+        AdamConstants {
+            alpha: alpha as f32,
+            one_minus_beta_1: (1.0 - self.beta_1) as f32,
+            one_minus_beta_2: (1.0 - self.beta_2) as f32,
+            epsilon: self.epsilon as f32,
+        }
     }
 
-    fn update_tensor(
-        &self,
-        step: &StepScalars,
-        weights: &Tensor,
-        grads: &Tensor,
-        slots: &mut [Tensor],
-    ) -> Result<Tensor> {
-        let s = self.scalars(step);
+    #[inline(always)]
+    fn update<T: Operand>(
+        c: &AdamConstants,
+        weight: &mut T,
+        grad: &T,
+        slots: &mut [T],
+    ) -> Result<()> {
         let (m, v, v_hat) = match slots {
             [m, v] => (m, v, None),
             [m, v, v_hat] => (m, v, Some(v_hat)),
-            other => return Err(slot_mismatch(self.name(), other.len())),
+            other => return Err(slot_mismatch("adam", other.len())),
         };
-        *m = (&*m + (grads - &*m)?.affine(s.one_minus_beta_1 as f64, 0.0)?)?;
-        *v = (&*v + (grads.sqr()? - &*v)?.affine(s.one_minus_beta_2 as f64, 0.0)?)?;
+        *m = m
+            .add(&grad.sub(m)?.scale(c.one_minus_beta_1)?)?
+            .flush_denormal();
+        *v = v
+            .add(&grad.square()?.sub(v)?.scale(c.one_minus_beta_2)?)?
+            .flush_denormal();
         let second_moment = match v_hat {
             Some(v_hat) => {
-                *v_hat = v_hat.maximum(&*v)?;
-                v_hat.clone()
+                *v_hat = v_hat.maximum(v)?;
+                v_hat
             }
-            None => v.clone(),
+            None => v,
         };
-        let denominator = (second_moment.sqrt()? + s.epsilon as f64)?;
-        weights - (m.affine(s.alpha as f64, 0.0)? / denominator)?
+        let denominator = second_moment.sqrt()?.offset(c.epsilon)?;
+        *weight = weight.sub(&m.scale(c.alpha)?.div(&denominator)?)?;
+        Ok(())
     }
 
     fn config(&self) -> serde_json::Map<String, serde_json::Value> {
@@ -244,6 +166,7 @@ mod tests {
     use crate::optimizers::Optimizer;
     use crate::test_threads::on_two_threads;
     use crate::Result;
+    use candle_core::Tensor;
 
     /// Keras's Adam in f64, step by step.
     fn reference(w0: &[f64], grads: &[&[f32]], lr: f64, b2: f64, amsgrad: bool) -> Vec<Vec<f64>> {

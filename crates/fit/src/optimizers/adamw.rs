@@ -1,10 +1,11 @@
 //! AdamW, after `keras/src/optimizers/adamw.py`: Adam plus the base optimizer's decoupled
 //! weight decay (`w -= w · weight_decay · lr` before each update).
 
-use super::adam::{AdamFamily, AdamRule};
+use super::adam::{AdamConstants, AdamFamily, AdamRule};
 use super::base::BaseOptimizer;
+use super::operand::Operand;
 use super::update_rule::{StepScalars, UpdateRule};
-use candle_core::{Result, Tensor};
+use candle_core::Result;
 
 /// Adam's rule under AdamW's name.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -33,6 +34,8 @@ impl AdamFamily for AdamWRule {
 }
 
 impl UpdateRule for AdamWRule {
+    type Constants = AdamConstants;
+
     fn name(&self) -> &'static str {
         "adamw"
     }
@@ -41,24 +44,18 @@ impl UpdateRule for AdamWRule {
         self.0.slot_groups()
     }
 
-    fn update_host(
-        &self,
-        step: &StepScalars,
-        weights: &mut [f32],
-        grads: &[f32],
-        slots: &mut [Vec<f32>],
-    ) -> Result<()> {
-        self.0.update_host(step, weights, grads, slots)
+    fn constants(&self, step: &StepScalars) -> AdamConstants {
+        self.0.constants(step)
     }
 
-    fn update_tensor(
-        &self,
-        step: &StepScalars,
-        weights: &Tensor,
-        grads: &Tensor,
-        slots: &mut [Tensor],
-    ) -> Result<Tensor> {
-        self.0.update_tensor(step, weights, grads, slots)
+    #[inline(always)]
+    fn update<T: Operand>(
+        constants: &AdamConstants,
+        weight: &mut T,
+        grad: &T,
+        slots: &mut [T],
+    ) -> Result<()> {
+        AdamRule::update(constants, weight, grad, slots)
     }
 
     fn config(&self) -> serde_json::Map<String, serde_json::Value> {

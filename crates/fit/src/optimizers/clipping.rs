@@ -1,6 +1,7 @@
 //! Gradient clipping, after `keras/src/optimizers/base_optimizer.py` (`_clip_gradients`,
 //! `_clip_by_norm`, `clip_by_global_norm`).
 
+use super::operand::Operand;
 use crate::Result;
 use candle_core::{DType, Tensor};
 
@@ -64,14 +65,6 @@ impl GradientClipping {
         })
     }
 
-    /// Whether clipping may change a gradient (a bound that is not positive disables it).
-    pub(crate) fn is_active(&self) -> bool {
-        match *self {
-            Self::None => false,
-            Self::Norm(bound) | Self::Value(bound) | Self::GlobalNorm(bound) => bound > 0.0,
-        }
-    }
-
     /// Keras's `clipnorm`, `global_clipnorm` and `clipvalue` config entries.
     pub(crate) fn config_entries(&self) -> [(&'static str, serde_json::Value); 3] {
         let (norm, global, value) = match *self {
@@ -97,41 +90,35 @@ fn squared_sum(grad: &Tensor) -> Result<f64> {
 }
 
 impl GradientAdjustment {
-    /// The adjusted gradient: `grad` itself, or `scratch` filled with the adjusted values.
-    pub(crate) fn apply_host<'a>(&self, grad: &'a [f32], scratch: &'a mut Vec<f32>) -> &'a [f32] {
+    /// The adjusted gradient: one element on the host, a whole gradient elsewhere.
+    #[inline(always)]
+    pub(crate) fn apply<T: Operand>(&self, grad: &T) -> candle_core::Result<T> {
         match *self {
-            Self::Identity => grad,
+            Self::Identity => Ok(grad.clone()),
             Self::MultiplyDivide {
                 multiplier,
                 divisor,
-            } => mapped(grad, scratch, |g| g * multiplier / divisor),
-            Self::Scale(scale) => mapped(grad, scratch, |g| g * scale),
-            Self::Clamp(bound) => mapped(grad, scratch, |g| g.max(-bound).min(bound)),
+            } => grad.scale(multiplier)?.divide_by(divisor),
+            Self::Scale(scale) => grad.scale(scale),
+            Self::Clamp(bound) => grad.clamp(-bound, bound),
         }
     }
 
-    /// The adjusted gradient, with tensor operations that round as [`apply_host`](Self::apply_host) does.
-    pub(crate) fn apply_tensor(&self, grad: &Tensor) -> Result<Tensor> {
-        Ok(match *self {
-            Self::Identity => grad.clone(),
-            Self::MultiplyDivide {
-                multiplier,
-                divisor,
-            } => {
-                let divisor = Tensor::new(divisor, grad.device())?.to_dtype(grad.dtype())?;
-                grad.affine(multiplier as f64, 0.0)?
-                    .broadcast_div(&divisor)?
-            }
-            Self::Scale(scale) => grad.affine(scale as f64, 0.0)?,
-            Self::Clamp(bound) => grad.clamp(-bound, bound)?,
-        })
+    /// The adjusted host gradient: `grad` itself, or `scratch` filled with the adjusted values.
+    pub(crate) fn apply_host<'a>(
+        &self,
+        grad: &'a [f32],
+        scratch: &'a mut Vec<f32>,
+    ) -> candle_core::Result<&'a [f32]> {
+        if matches!(self, Self::Identity) {
+            return Ok(grad);
+        }
+        scratch.resize(grad.len(), 0.0);
+        for (adjusted, g) in scratch.iter_mut().zip(grad) {
+            *adjusted = self.apply(g)?;
+        }
+        Ok(scratch)
     }
-}
-
-fn mapped<'a>(grad: &[f32], scratch: &'a mut Vec<f32>, f: impl Fn(f32) -> f32) -> &'a [f32] {
-    scratch.clear();
-    scratch.extend(grad.iter().map(|&g| f(g)));
-    scratch
 }
 
 #[cfg(test)]
@@ -141,9 +128,9 @@ mod tests {
 
     fn adjust_both_ways(adjustment: GradientAdjustment, grad: &[f32]) -> Result<Vec<f32>> {
         let mut scratch = Vec::new();
-        let host = adjustment.apply_host(grad, &mut scratch).to_vec();
+        let host = adjustment.apply_host(grad, &mut scratch)?.to_vec();
         let tensor = adjustment
-            .apply_tensor(&Tensor::new(grad, &Device::Cpu)?)?
+            .apply(&Tensor::new(grad, &Device::Cpu)?)?
             .to_vec1::<f32>()?;
         assert_eq!(host, tensor, "host and tensor paths differ");
         Ok(host)

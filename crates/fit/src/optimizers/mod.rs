@@ -1,9 +1,10 @@
 //! Optimizers, as Keras 3 defines them (`keras/src/optimizers/`).
 //!
-//! Every optimizer is a [`BaseOptimizer`] around an [`UpdateRule`]. On the CPU, contiguous `f32`
-//! variables are updated in place by one fused pass per variable (a candle `InplaceOp2`) with the
-//! optimizer's moments kept in host vectors; other variables go through tensor operations and
-//! `Var::set`. Both paths round identically.
+//! Every optimizer is a [`BaseOptimizer`] around an [`UpdateRule`], whose formula is written once
+//! over an [`Operand`]. On the CPU, contiguous `f32` variables are updated in place by one fused
+//! pass per variable (a candle `InplaceOp2`) running the formula on each element, with the
+//! optimizer's moments kept in host vectors; other variables run it on whole tensors and are
+//! written back with `Var::set`. Both paths round identically.
 //!
 //! ```
 //! use candle_core::{Device, Tensor, Var};
@@ -24,22 +25,26 @@ mod adamw;
 mod base;
 pub mod clipping;
 mod host_kernel;
+mod operand;
 mod rmsprop;
+mod saved_state;
 pub mod schedules;
 mod sgd;
+mod slots;
 #[cfg(test)]
 mod test_support;
+mod threaded_update;
 mod update_rule;
+mod weight_decay;
 
-pub use adagrad::{Adagrad, AdagradRule};
-pub use adam::{Adam, AdamFamily, AdamRule};
+pub use adagrad::{Adagrad, AdagradConstants, AdagradRule};
+pub use adam::{Adam, AdamConstants, AdamFamily, AdamRule};
 pub use adamw::{AdamW, AdamWRule};
-#[cfg(test)]
-pub(crate) use base::sum_of_parts;
 pub use base::BaseOptimizer;
-pub use rmsprop::{RMSprop, RmsPropRule};
+pub use operand::Operand;
+pub use rmsprop::{RMSprop, RmsPropConstants, RmsPropRule};
 pub use schedules::{ExponentialDecay, LearningRate, LearningRateSchedule};
-pub use sgd::{SgdRule, SGD};
+pub use sgd::{SgdConstants, SgdRule, SGD};
 pub use update_rule::{StepScalars, UpdateRule};
 
 use crate::{Error, Result};
@@ -51,14 +56,6 @@ pub trait Optimizer: Send {
     fn name(&self) -> &str;
     /// One update of every (variable, gradient) pair; state (moments) is created on first use, keyed by the variable (candle `Var`'s tensor id), and the iteration counter advances by one per call.
     fn apply_gradients(&mut self, params_and_grads: &[(&Var, &Tensor)]) -> Result<()>;
-    /// One update from the gradients of the parts of a batch that ran separately: each
-    /// variable's gradient is `Σ share · part` over its `(share, part)` terms (at least one).
-    /// The default adds them up, then calls [`apply_gradients`](Self::apply_gradients);
-    /// [`BaseOptimizer`] adds each variable's parts on the thread that updates it, just before
-    /// the update.
-    fn apply_gradient_parts(&mut self, params: &[(&Var, Vec<(f32, &Tensor)>)]) -> Result<()> {
-        apply_summed_parts(self, params)
-    }
     /// The current value (after the schedule).
     fn learning_rate(&self) -> f64;
     /// Callbacks use this (ReduceLROnPlateau); replaces a schedule by a constant.
@@ -75,35 +72,6 @@ pub trait Optimizer: Send {
     fn load_state(&mut self, vars: &[Var], state: &[(String, Tensor)]) -> Result<()>;
     /// Keras's `get_config`.
     fn config(&self) -> serde_json::Value;
-}
-
-/// [`Optimizer::apply_gradient_parts`] by adding up each variable's parts first.
-fn apply_summed_parts<O: Optimizer + ?Sized>(
-    optimizer: &mut O,
-    params: &[(&Var, Vec<(f32, &Tensor)>)],
-) -> Result<()> {
-    check_parts(params)?;
-    let sums = params
-        .iter()
-        .map(|(_, parts)| base::sum_of_parts(parts))
-        .collect::<Result<Vec<_>>>()?;
-    let pairs: Vec<(&Var, &Tensor)> = params
-        .iter()
-        .zip(&sums)
-        .map(|((var, _), sum)| (*var, sum))
-        .collect();
-    optimizer.apply_gradients(&pairs)
-}
-
-/// Fails unless every variable has at least one gradient part.
-fn check_parts(params: &[(&Var, Vec<(f32, &Tensor)>)]) -> Result<()> {
-    match params.iter().find(|(_, parts)| parts.is_empty()) {
-        Some((var, _)) => Err(Error::Config(format!(
-            "optimizer: no gradient parts for a variable of shape {:?}",
-            var.dims()
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// The identifiers [`get`] accepts.
@@ -124,4 +92,20 @@ pub fn get(name: &str) -> Result<Box<dyn Optimizer>> {
             )))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{get, KNOWN_OPTIMIZERS};
+    use crate::Result;
+
+    #[test]
+    fn get_knows_every_optimizer() -> Result<()> {
+        for name in KNOWN_OPTIMIZERS {
+            assert_eq!(get(name)?.name(), *name);
+        }
+        let message = get("lion").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("adagrad"), "{message}");
+        Ok(())
+    }
 }

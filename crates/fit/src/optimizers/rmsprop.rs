@@ -1,8 +1,9 @@
 //! RMSprop, after `keras/src/optimizers/rmsprop.py`.
 
 use super::base::BaseOptimizer;
-use super::update_rule::{flush_denormal, slot_mismatch, StepScalars, UpdateRule};
-use candle_core::{Result, Tensor};
+use super::operand::Operand;
+use super::update_rule::{slot_mismatch, StepScalars, UpdateRule};
+use candle_core::Result;
 use serde_json::json;
 
 /// RMSprop's hyper-parameters and update rule:
@@ -67,7 +68,20 @@ impl Default for RMSprop {
     }
 }
 
+/// RMSprop's f32 constants of one step.
+#[derive(Debug, Clone, Copy)]
+pub struct RmsPropConstants {
+    learning_rate: f32,
+    rho: f32,
+    one_minus_rho: f32,
+    momentum: f32,
+    epsilon: f32,
+    centered: bool,
+}
+
 impl UpdateRule for RmsPropRule {
+    type Constants = RmsPropConstants;
+
     fn name(&self) -> &'static str {
         "rmsprop"
     }
@@ -83,92 +97,52 @@ impl UpdateRule for RmsPropRule {
         groups
     }
 
-    fn update_host(
-        &self,
-        step: &StepScalars,
-        weights: &mut [f32],
-        grads: &[f32],
-        slots: &mut [Vec<f32>],
-    ) -> Result<()> {
-        let lr = step.learning_rate as f32;
-        let (rho, one_minus_rho) = (self.rho as f32, (1.0 - self.rho) as f32);
-        let (momentum, epsilon) = (self.momentum as f32, self.epsilon as f32);
-        let (velocity, rest) = slots
-            .split_first_mut()
-            .ok_or_else(|| slot_mismatch(self.name(), 0))?;
-        let (momenta, rest) = match (self.momentum > 0.0, rest) {
-            (true, [m, rest @ ..]) => (Some(m), rest),
-            (false, rest) => (None, rest),
-            (true, []) => return Err(slot_mismatch(self.name(), 1)),
-        };
-        let averages = match (self.centered, rest) {
-            (true, [a]) => Some(a),
-            (false, []) => None,
-            (_, other) => return Err(slot_mismatch(self.name(), 1 + other.len())),
-        };
-        let mut momenta: Option<&mut [f32]> = momenta.map(|m| m.as_mut_slice());
-        let mut averages: Option<&mut [f32]> = averages.map(|a| a.as_mut_slice());
-        for (i, (w, &g)) in weights.iter_mut().zip(grads).enumerate() {
-            let v = &mut velocity[i];
-            *v = flush_denormal(rho * *v + one_minus_rho * (g * g));
-            let denominator = match averages.as_deref_mut() {
-                Some(a) => {
-                    a[i] = rho * a[i] + one_minus_rho * g;
-                    *v - a[i] * a[i] + epsilon
-                }
-                None => *v + epsilon,
-            };
-            let increment = lr * g / denominator.sqrt();
-            match momenta.as_deref_mut() {
-                Some(m) => {
-                    m[i] = flush_denormal(momentum * m[i] + increment);
-                    *w -= m[i];
-                }
-                None => *w -= increment,
-            }
+    fn constants(&self, step: &StepScalars) -> RmsPropConstants {
+        RmsPropConstants {
+            learning_rate: step.learning_rate as f32,
+            rho: self.rho as f32,
+            one_minus_rho: (1.0 - self.rho) as f32,
+            momentum: self.momentum as f32,
+            epsilon: self.epsilon as f32,
+            centered: self.centered,
         }
-        Ok(())
     }
 
-    fn update_tensor(
-        &self,
-        step: &StepScalars,
-        weights: &Tensor,
-        grads: &Tensor,
-        slots: &mut [Tensor],
-    ) -> Result<Tensor> {
-        let lr = step.learning_rate as f32 as f64;
-        let (rho, one_minus_rho) = (self.rho as f32 as f64, (1.0 - self.rho) as f32 as f64);
-        let (momentum, epsilon) = (self.momentum as f32 as f64, self.epsilon as f32 as f64);
-        let (velocity, rest) = slots
-            .split_first_mut()
-            .ok_or_else(|| slot_mismatch(self.name(), 0))?;
-        let (momenta, rest) = match (self.momentum > 0.0, rest) {
-            (true, [m, rest @ ..]) => (Some(m), rest),
-            (false, rest) => (None, rest),
-            (true, []) => return Err(slot_mismatch(self.name(), 1)),
+    #[inline(always)]
+    fn update<T: Operand>(
+        c: &RmsPropConstants,
+        weight: &mut T,
+        grad: &T,
+        slots: &mut [T],
+    ) -> Result<()> {
+        // The slots are the velocity, then the momentum and the average gradient where used.
+        let (velocity, momenta, averages) = match slots {
+            [v] => (v, None, None),
+            [v, a] if c.centered => (v, None, Some(a)),
+            [v, m] => (v, Some(m), None),
+            [v, m, a] => (v, Some(m), Some(a)),
+            other => return Err(slot_mismatch("rmsprop", other.len())),
         };
-        let averages = match (self.centered, rest) {
-            (true, [a]) => Some(a),
-            (false, []) => None,
-            (_, other) => return Err(slot_mismatch(self.name(), 1 + other.len())),
-        };
-        *velocity = (velocity.affine(rho, 0.0)? + grads.sqr()?.affine(one_minus_rho, 0.0)?)?;
+        *velocity = velocity
+            .scale(c.rho)?
+            .add(&grad.square()?.scale(c.one_minus_rho)?)?
+            .flush_denormal();
         let denominator = match averages {
             Some(a) => {
-                *a = (a.affine(rho, 0.0)? + grads.affine(one_minus_rho, 0.0)?)?;
-                ((&*velocity - a.sqr()?)? + epsilon)?
+                *a = a.scale(c.rho)?.add(&grad.scale(c.one_minus_rho)?)?;
+                velocity.sub(&a.square()?)?.offset(c.epsilon)?
             }
-            None => (&*velocity + epsilon)?,
+            None => velocity.offset(c.epsilon)?,
         };
-        let increment = (grads.affine(lr, 0.0)? / denominator.sqrt()?)?;
-        match momenta {
+        let increment = grad.scale(c.learning_rate)?.div(&denominator.sqrt()?)?;
+        *weight = match momenta {
             Some(m) => {
-                *m = (m.affine(momentum, 0.0)? + increment)?;
-                weights - &*m
+                *m = m.scale(c.momentum)?.add(&increment)?.flush_denormal();
+                weight.sub(m)?
             }
-            None => weights - increment,
-        }
+            None => weight.sub(&increment)?,
+        };
+        Ok(())
     }
 
     fn config(&self) -> serde_json::Map<String, serde_json::Value> {

@@ -1,8 +1,9 @@
 //! Stochastic gradient descent, after `keras/src/optimizers/sgd.py`.
 
 use super::base::BaseOptimizer;
-use super::update_rule::{flush_denormal, slot_mismatch, StepScalars, UpdateRule};
-use candle_core::{Result, Tensor};
+use super::operand::Operand;
+use super::update_rule::{slot_mismatch, StepScalars, UpdateRule};
+use candle_core::Result;
 use serde_json::json;
 
 /// SGD's hyper-parameters and update rule. Without momentum `w -= lr·g`; with it
@@ -41,7 +42,17 @@ impl Default for SGD {
     }
 }
 
+/// SGD's f32 constants of one step.
+#[derive(Debug, Clone, Copy)]
+pub struct SgdConstants {
+    learning_rate: f32,
+    momentum: f32,
+    nesterov: bool,
+}
+
 impl UpdateRule for SgdRule {
+    type Constants = SgdConstants;
+
     fn name(&self) -> &'static str {
         "sgd"
     }
@@ -54,60 +65,35 @@ impl UpdateRule for SgdRule {
         }
     }
 
-    fn update_host(
-        &self,
-        step: &StepScalars,
-        weights: &mut [f32],
-        grads: &[f32],
-        slots: &mut [Vec<f32>],
-    ) -> Result<()> {
-        let lr = step.learning_rate as f32;
-        let momentum = self.momentum as f32;
-        match slots {
-            [] => {
-                for (w, &g) in weights.iter_mut().zip(grads) {
-                    *w -= g * lr;
-                }
-            }
-            [m] if self.nesterov => {
-                for ((w, &g), m) in weights.iter_mut().zip(grads).zip(m.iter_mut()) {
-                    *m = flush_denormal(*m * momentum - g * lr);
-                    *w += *m * momentum - g * lr;
-                }
-            }
-            [m] => {
-                for ((w, &g), m) in weights.iter_mut().zip(grads).zip(m.iter_mut()) {
-                    *m = flush_denormal(*m * momentum - g * lr);
-                    *w += *m;
-                }
-            }
-            other => return Err(slot_mismatch(self.name(), other.len())),
+    fn constants(&self, step: &StepScalars) -> SgdConstants {
+        SgdConstants {
+            learning_rate: step.learning_rate as f32,
+            momentum: self.momentum as f32,
+            nesterov: self.nesterov,
         }
-        Ok(())
     }
 
-    fn update_tensor(
-        &self,
-        step: &StepScalars,
-        weights: &Tensor,
-        grads: &Tensor,
-        slots: &mut [Tensor],
-    ) -> Result<Tensor> {
-        let lr = step.learning_rate as f32 as f64;
-        let momentum = self.momentum as f32 as f64;
-        let scaled_grads = grads.affine(lr, 0.0)?;
-        match slots {
-            [] => weights - scaled_grads,
+    #[inline(always)]
+    fn update<T: Operand>(
+        c: &SgdConstants,
+        weight: &mut T,
+        grad: &T,
+        slots: &mut [T],
+    ) -> Result<()> {
+        let scaled_grad = grad.scale(c.learning_rate)?;
+        *weight = match slots {
+            [] => weight.sub(&scaled_grad)?,
             [m] => {
-                *m = (m.affine(momentum, 0.0)? - &scaled_grads)?;
-                if self.nesterov {
-                    weights + (m.affine(momentum, 0.0)? - scaled_grads)?
+                *m = m.scale(c.momentum)?.sub(&scaled_grad)?.flush_denormal();
+                if c.nesterov {
+                    weight.add(&m.scale(c.momentum)?.sub(&scaled_grad)?)?
                 } else {
-                    weights + &*m
+                    weight.add(m)?
                 }
             }
-            other => Err(slot_mismatch(self.name(), other.len())),
-        }
+            other => return Err(slot_mismatch("sgd", other.len())),
+        };
+        Ok(())
     }
 
     fn config(&self) -> serde_json::Map<String, serde_json::Value> {

@@ -1,6 +1,7 @@
 //! Helpers shared by the optimizer tests.
 
-use super::update_rule::{StepScalars, UpdateRule};
+use super::host_kernel::update_elements;
+use super::update_rule::{slot_count, StepScalars, UpdateRule};
 use super::Optimizer;
 use crate::Result;
 use candle_core::{Device, Tensor, Var};
@@ -36,28 +37,29 @@ pub(crate) fn assert_close(got: &[f32], expected: &[f64], tol: f64) {
     }
 }
 
-/// Runs `rule` over `grads` on host slices and on CPU tensors and asserts identical results.
-pub(crate) fn assert_paths_agree(
-    rule: &dyn UpdateRule,
+/// Runs `rule` over `grads` by the host kernel's loop and on CPU tensors and asserts identical
+/// results.
+pub(crate) fn assert_paths_agree<R: UpdateRule>(
+    rule: &R,
     weights: &[f32],
     grads: &[&[f32]],
     lr: f64,
 ) -> Result<()> {
-    let slots = rule.slot_groups().iter().map(|g| g.len()).sum::<usize>();
+    let slots = slot_count(rule);
     let init = rule.initial_slot_value();
     let mut host_w = weights.to_vec();
     let mut host_slots = vec![vec![init as f32; weights.len()]; slots];
     let mut tensor_w = Tensor::new(weights, &Device::Cpu)?;
     let mut tensor_slots = vec![Tensor::full(init as f32, weights.len(), &Device::Cpu)?; slots];
     for (i, grad) in grads.iter().enumerate() {
-        let step = StepScalars {
+        let constants = rule.constants(&StepScalars {
             learning_rate: lr,
             step: i as u64 + 1,
-        };
-        rule.update_host(&step, &mut host_w, grad, &mut host_slots)?;
-        tensor_w = rule.update_tensor(
-            &step,
-            &tensor_w,
+        });
+        update_elements::<R>(&constants, &mut host_w, grad, &mut host_slots)?;
+        R::update(
+            &constants,
+            &mut tensor_w,
             &Tensor::new(*grad, &Device::Cpu)?,
             &mut tensor_slots,
         )?;

@@ -1,5 +1,7 @@
 //! The number and time formats of Keras's `Progbar` (`keras/src/utils/progbar.py`).
 
+use crate::format::{format_exponential, format_fixed};
+
 /// Which threshold picks `%.4e` over `%.4f`; Keras uses a different one per verbosity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ValueRule {
@@ -16,28 +18,10 @@ pub(crate) fn format_value(value: f64, rule: ValueRule) -> String {
         ValueRule::Magnitude => value.abs() > 1e-3,
         ValueRule::Signed => value > 1e-3,
     };
-    if value.is_nan() {
-        "nan".to_owned()
-    } else if value.is_infinite() {
-        if value > 0.0 { "inf" } else { "-inf" }.to_owned()
-    } else if fixed {
-        format!("{value:.4}")
+    if fixed {
+        format_fixed(value, 4)
     } else {
-        python_exponent(&format!("{value:.4e}"))
-    }
-}
-
-/// Rewrites Rust's exponent (`e-4`, `e0`) the way Python prints it (`e-04`, `e+00`).
-fn python_exponent(rust: &str) -> String {
-    match rust.split_once('e') {
-        Some((mantissa, exponent)) => {
-            let (sign, digits) = match exponent.strip_prefix('-') {
-                Some(digits) => ('-', digits),
-                None => ('+', exponent),
-            };
-            format!("{mantissa}e{sign}{digits:0>2}")
-        }
-        None => rust.to_owned(),
+        format_exponential(value, 4)
     }
 }
 

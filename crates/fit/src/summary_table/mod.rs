@@ -6,12 +6,11 @@ mod layout;
 mod numbers;
 mod ratio;
 mod table;
-mod text_wrap;
 
 pub use numbers::{format_count, readable_memory_size};
 
 use crate::error::Result;
-use text_wrap::{wrap, Justify, Overflow};
+use crate::format::{wrap, Justify, Overflow};
 
 /// One layer of the summary table.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Drawing of a rich `Table` with the `HEAVY_HEAD` box, a header row and lines between rows.
 
 use super::layout::content_width;
-use super::text_wrap::{fit_to_width, wrap, Justify, Overflow};
+use crate::format::{fit_to_width, wrap, Justify, Overflow};
 
 /// A column of the table: its width (padding included) and alignment.
 #[derive(Debug, Clone, Copy)]

@@ -17,9 +17,9 @@ use super::{batch_gradients, gradient_terms, train_step, GradientParts};
 use crate::batches::Batch;
 use crate::compile::{Compiled, IntoLoss, IntoOptimizer};
 use crate::losses::Loss;
-use crate::optimizers::sum_of_parts;
 use crate::test_threads::on_two_threads;
 use crate::trainer::batch_parts::batch_parts;
+use crate::trainer::gradient_sum::sum_gradient_terms;
 use crate::trainer::head::Head;
 use crate::trainer::tracking::PartOutputs;
 use crate::{FitOptions, Training};
@@ -88,8 +88,8 @@ fn training_gradients(
     let (loss, predictions, parts): (Tensor, PartOutputs, GradientParts) =
         batch_gradients(&head, model, vars, batch, STEP)?;
     let mut sums = WeightGrads::new(vars);
-    for (var, terms) in gradient_terms(&parts, vars) {
-        sums.add(var, sum_of_parts(&terms)?)?;
+    for (var, sum) in sum_gradient_terms(&gradient_terms(&parts, vars))? {
+        sums.add(var, sum)?;
     }
     Ok((loss, predictions, sums))
 }

@@ -3,6 +3,7 @@
 
 mod batch_parts;
 mod evaluation;
+mod gradient_sum;
 mod head;
 mod inputs;
 mod step;

@@ -10,6 +10,7 @@ use rkeras_layers::{CallContext, WeightGrads};
 use rkeras_model::Model;
 
 use super::batch_parts::{combined_loss, over_parts};
+use super::gradient_sum::sum_gradient_terms;
 use super::head::Head;
 use super::inputs::single_output;
 use super::tracking::PartOutputs;
@@ -31,7 +32,9 @@ pub(crate) fn train_step(
 ) -> Result<(f64, PartOutputs)> {
     let step = stream_key(stream, optimizer.iterations(), 0);
     let (total, predictions, parts) = batch_gradients(head, model, trainable, batch, step)?;
-    optimizer.apply_gradient_parts(&gradient_terms(&parts, trainable))?;
+    let gradients = sum_gradient_terms(&gradient_terms(&parts, trainable))?;
+    let pairs: Vec<(&Var, &Tensor)> = gradients.iter().map(|(var, grad)| (*var, grad)).collect();
+    optimizer.apply_gradients(&pairs)?;
     Ok((total.to_scalar::<f32>()? as f64, predictions))
 }
 
@@ -59,7 +62,8 @@ pub(crate) fn gradient_terms<'a>(
 /// The batch loss, the targets and (detached) prediction of each part the batch ran in (see
 /// [`over_parts`]) and the trainable weights' gradients in parts: each part gathered, and its
 /// loss and gradients computed by [`part_gradients`] in its own random stream, on its own
-/// thread; the weight penalties' by candle's autograd.
+/// thread; the weight penalties' by candle's autograd. [`sum_gradient_terms`] adds the parts
+/// up.
 pub(crate) fn batch_gradients(
     head: &Head,
     model: &Model,

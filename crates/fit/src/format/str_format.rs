@@ -3,7 +3,7 @@
 //! spec mini-language `[[fill]align][sign][0][width][.precision][type]` with the types
 //! `d`, `f`, `F`, `e`, `E`, `g`, `G`, `%` and none.
 
-use super::float_repr::{float_repr, python_exponent, Digits};
+use super::float_repr::{float_repr, python_exponent, split_exponential, Digits};
 
 /// A value a field can be filled with: Python passes `epoch` and `batch` as `int` and the
 /// logged values as `float`.
@@ -73,13 +73,24 @@ pub(crate) fn format_template(
 
 /// Python's `format(x, f".{decimals}f")`: fixed-point, `nan`/`inf` spelled in lower case.
 pub(crate) fn format_fixed(x: f64, decimals: usize) -> String {
+    format_float(x, decimals, 'f')
+}
+
+/// Python's `format(x, f".{decimals}e")` (and `"%.{decimals}e" % x`): one digit before the
+/// point, a signed exponent of at least two digits (`2.5516e-04`), `nan`/`inf` in lower case.
+pub(crate) fn format_exponential(x: f64, decimals: usize) -> String {
+    format_float(x, decimals, 'e')
+}
+
+/// Python's `format(x, f".{decimals}{kind}")`.
+fn format_float(x: f64, decimals: usize, kind: char) -> String {
     let spec = Spec {
         fill: ' ',
         align: Align::Right,
         sign: Sign::Minus,
         width: 0,
         precision: Some(decimals),
-        kind: Some('f'),
+        kind: Some(kind),
     };
     let (negative, body) = spec.float_body(x, spec.kind);
     spec.pad(if negative { "-" } else { "" }, &body)
@@ -297,12 +308,7 @@ fn take_number(chars: &[char], i: &mut usize) -> Result<Option<usize>, String> {
 /// Python's `e` type: one digit, `precision` decimals, a signed two-digit exponent.
 fn exponential(magnitude: f64, precision: usize) -> String {
     let rust = format!("{magnitude:.precision$e}");
-    let (mantissa, exponent) = rust
-        .split_once('e')
-        .expect("Rust's exponential form always contains 'e'");
-    let exponent: i32 = exponent
-        .parse()
-        .expect("Rust's exponential form has an integer exponent");
+    let (mantissa, exponent) = split_exponential(&rust);
     format!("{mantissa}{}", python_exponent(exponent))
 }
 
@@ -439,10 +445,14 @@ mod tests {
     }
 
     #[test]
-    fn fixed_matches_python() {
+    fn fixed_and_exponential_match_python() {
         assert_eq!(format_fixed(0.123456789, 5), "0.12346");
         assert_eq!(format_fixed(-2.0, 2), "-2.00");
         assert_eq!(format_fixed(f64::NAN, 5), "nan");
+        assert_eq!(format_exponential(2.5516e-4, 4), "2.5516e-04");
+        assert_eq!(format_exponential(-0.5, 4), "-5.0000e-01");
+        assert_eq!(format_exponential(3e-120, 4), "3.0000e-120");
+        assert_eq!(format_exponential(f64::NEG_INFINITY, 4), "-inf");
     }
 
     #[test]

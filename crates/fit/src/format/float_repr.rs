@@ -13,17 +13,23 @@ impl Digits {
     /// Splits Rust's `{:e}` form of a finite, non-negative float (`"7.85e-2"`) into digits
     /// and the decimal point's position.
     pub(crate) fn from_exponential(formatted: &str) -> Self {
-        let (mantissa, exponent) = formatted
-            .split_once('e')
-            .expect("Rust's exponential form always contains 'e'");
-        let exponent: i32 = exponent
-            .parse()
-            .expect("Rust's exponential form has an integer exponent");
+        let (mantissa, exponent) = split_exponential(formatted);
         Self {
             digits: mantissa.replace('.', ""),
             point: exponent + 1,
         }
     }
+}
+
+/// Rust's `{:e}` form of a finite float (`"7.85e-2"`) as its mantissa and exponent.
+pub(crate) fn split_exponential(formatted: &str) -> (&str, i32) {
+    let (mantissa, exponent) = formatted
+        .split_once('e')
+        .expect("Rust's exponential form always contains 'e'");
+    let exponent = exponent
+        .parse()
+        .expect("Rust's exponential form has an integer exponent");
+    (mantissa, exponent)
 }
 
 /// Python's exponent suffix: `e`, a sign, at least two digits (`e-05`, `e+16`).

@@ -445,3 +445,35 @@ fn trainable_flags_mark_weights_per_layer_and_per_model() -> rkeras::Result<()> 
     assert_eq!(ae.autoencoder.trainable_weights().len(), 2);
     Ok(())
 }
+
+#[test]
+fn lists_of_tensors_go_into_calls_and_come_out_of_them() -> rkeras::Result<()> {
+    // A two-input, two-output model, called like a layer on a list, returns a list.
+    let (a, b) = (Input::new(&[3]), Input::new(&[2]));
+    let (ha, hb) = (Dense::new(4)(a), Dense::new(5)(b));
+    let inner = Model::named("two_by_two", [a, b], [ha, hb])?;
+    let (x, y) = (Input::new(&[3]), Input::new(&[2]));
+    let outputs = inner([x, y].into());
+    let [first, second] = outputs.unpack();
+    assert_eq!(first.shape()?.to_string(), "(None, 4)");
+    assert_eq!(second.shape()?.to_string(), "(None, 5)");
+    assert_eq!(outputs.get(1).shape()?.to_string(), "(None, 5)");
+    let err = outputs.shape().unwrap_err().to_string();
+    assert!(err.contains("list of 2 tensors"), "{err}");
+    let [one, two, three] = outputs.unpack();
+    assert!(one.shape().is_err() && two.shape().is_err() && three.shape().is_err());
+    // The list is the model's outputs as it is.
+    let outer = Model::new([x, y], outputs)?;
+    assert_eq!(outer.output_shapes().len(), 2);
+    assert_eq!(outer.count_params(), 3 * 4 + 4 + 2 * 5 + 5);
+    // A one-input layer on a list of two is an error naming it.
+    let err = Dense::new(1).name("single")([x, y].into())
+        .shape()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'single'") && err.contains("exactly one input"),
+        "{err}"
+    );
+    Ok(())
+}

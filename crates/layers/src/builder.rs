@@ -8,7 +8,7 @@ use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
 use crate::session::unique_name;
-use crate::symbolic::{call_layer, SymbolicTensor};
+use crate::symbolic::{call_layer, one_or_list, SymbolicTensor};
 use crate::{Layer, Result};
 
 /// What a layer's options must provide to make the layer.
@@ -102,7 +102,8 @@ impl<C: LayerConfig> LayerBuilder<C> {
         self.made().layer.clone()
     }
 
-    /// Calls the layer on several symbolic tensors (for layers that take several inputs).
+    /// Calls the layer on several symbolic tensors, returning each output (the call syntax
+    /// takes a list as one tensor: `layer([a, b].into())`).
     pub fn call_many(&self, inputs: &[SymbolicTensor]) -> Vec<SymbolicTensor> {
         match &self.made().layer {
             Ok(layer) => call_layer(layer, inputs),
@@ -123,7 +124,7 @@ impl<C: LayerConfig> LayerBuilder<C> {
             let call: Box<SymbolicFn> = match &layer {
                 Ok(layer) => {
                     let layer = layer.clone();
-                    Box::new(move |x| first_output(call_layer(&layer, &[x])))
+                    Box::new(move |x| one_or_list(call_layer(&layer, &[x])))
                 }
                 Err(e) => {
                     let e = e.clone();

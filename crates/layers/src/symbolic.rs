@@ -36,6 +36,8 @@ pub struct Producer {
 struct TensorRecord {
     shape: Result<SymbolicShape>,
     producer: Option<(usize, usize)>,
+    /// For a list of tensors (the inputs of a call, the outputs of one): its items.
+    items: Option<Vec<SymbolicTensor>>,
 }
 
 struct CallRecord {
@@ -133,8 +135,87 @@ impl SymbolicTensor {
             a.borrow_mut().push_tensor(TensorRecord {
                 shape: Err(error),
                 producer: None,
+                items: None,
             })
         })
+    }
+
+    /// Several tensors as one, as Keras passes a list: calling a layer on it passes each item
+    /// as an input (`Concatenate::new(-1)([a, b].into())`), and a call with several outputs
+    /// returns one (`let [output, state_h, state_c] = lstm(x).unpack();`).
+    pub fn list(items: &[SymbolicTensor]) -> SymbolicTensor {
+        let items: Vec<SymbolicTensor> = items.iter().flat_map(|t| t.items()).collect();
+        ARENA.with(|a| {
+            let count = items.len();
+            a.borrow_mut().push_tensor(TensorRecord {
+                shape: Err(Error::Graph(format!(
+                    "a list of {count} tensors has no one shape: take one with .get(i)"
+                ))),
+                producer: None,
+                items: Some(items),
+            })
+        })
+    }
+
+    /// The items of a list, or this tensor alone.
+    pub fn items(&self) -> Vec<SymbolicTensor> {
+        ARENA
+            .with(|a| a.borrow().record(*self).ok().and_then(|r| r.items.clone()))
+            .unwrap_or_else(|| vec![*self])
+    }
+
+    /// Item `index` of a list (this tensor itself at 0 when it is not a list); a tensor that
+    /// carries an error carries it on for every index.
+    pub fn get(&self, index: usize) -> SymbolicTensor {
+        let items = self.items();
+        match items.get(index) {
+            Some(item) => *item,
+            None if self.shape().is_err() && items.len() == 1 => *self,
+            None => SymbolicTensor::failed(Error::Graph(format!(
+                "index {index} of a list of {} tensor(s)",
+                items.len()
+            ))),
+        }
+    }
+
+    /// The `N` items of a list, each carrying an error if the list does not hold `N`.
+    pub fn unpack<const N: usize>(&self) -> [SymbolicTensor; N] {
+        let count = self.items().len();
+        std::array::from_fn(|i| {
+            if count == N {
+                self.get(i)
+            } else {
+                SymbolicTensor::failed(Error::Graph(format!(
+                    "unpacking {N} tensors from a list of {count}"
+                )))
+            }
+        })
+    }
+}
+
+impl<const N: usize> From<[SymbolicTensor; N]> for SymbolicTensor {
+    fn from(items: [SymbolicTensor; N]) -> Self {
+        SymbolicTensor::list(&items)
+    }
+}
+
+impl From<&[SymbolicTensor]> for SymbolicTensor {
+    fn from(items: &[SymbolicTensor]) -> Self {
+        SymbolicTensor::list(items)
+    }
+}
+
+impl From<Vec<SymbolicTensor>> for SymbolicTensor {
+    fn from(items: Vec<SymbolicTensor>) -> Self {
+        SymbolicTensor::list(&items)
+    }
+}
+
+/// The outputs of a call as one tensor: the output itself, or a list of several.
+pub fn one_or_list(outputs: Vec<SymbolicTensor>) -> SymbolicTensor {
+    match outputs.as_slice() {
+        [only] => *only,
+        several => SymbolicTensor::list(several),
     }
 }
 
@@ -150,6 +231,8 @@ impl fmt::Debug for SymbolicTensor {
 /// Records a call of `layer` on `inputs`: builds the layer for the inputs' shapes and returns
 /// its outputs. An error (from an input or from the layer) is carried by every output.
 pub fn call_layer(layer: &Arc<dyn Layer>, inputs: &[SymbolicTensor]) -> Vec<SymbolicTensor> {
+    let inputs: Vec<SymbolicTensor> = inputs.iter().flat_map(SymbolicTensor::items).collect();
+    let inputs = inputs.as_slice();
     let shapes: Result<Vec<SymbolicShape>> = inputs.iter().map(|t| t.shape()).collect();
     let outputs = shapes.and_then(|shapes| match layer.build(&shapes)? {
         outputs if outputs.is_empty() => Err(Error::Graph(format!(
@@ -178,12 +261,14 @@ pub fn call_layer(layer: &Arc<dyn Layer>, inputs: &[SymbolicTensor]) -> Vec<Symb
                     arena.push_tensor(TensorRecord {
                         shape: Ok(shape),
                         producer: Some((call, i)),
+                        items: None,
                     })
                 })
                 .collect(),
             Err(error) => vec![arena.push_tensor(TensorRecord {
                 shape: Err(error),
                 producer: Some((call, 0)),
+                items: None,
             })],
         }
     })

@@ -5,9 +5,8 @@ use std::ops::Deref;
 use std::sync::{Arc, MutexGuard};
 
 use candle_core::{Device, Tensor};
-use rkeras_layers::builder::first_output;
 use rkeras_layers::session::{default_device, unique_name};
-use rkeras_layers::symbolic::call_layer;
+use rkeras_layers::symbolic::{call_layer, one_or_list};
 use rkeras_layers::{
     CallContext, Layer, Result, SymbolicFn, SymbolicShape, SymbolicTensor, Weight,
 };
@@ -52,7 +51,7 @@ impl Model {
     /// A handle on an existing functional layer.
     pub fn from_functional(functional: Arc<Functional>) -> Model {
         let layer: Arc<dyn Layer> = functional.clone();
-        let call: Box<SymbolicFn> = Box::new(move |x| first_output(call_layer(&layer, &[x])));
+        let call: Box<SymbolicFn> = Box::new(move |x| one_or_list(call_layer(&layer, &[x])));
         Model { functional, call }
     }
 

@@ -7,25 +7,27 @@ use rkeras_layers::SymbolicTensor;
 pub struct TensorList(pub Vec<SymbolicTensor>);
 
 impl From<SymbolicTensor> for TensorList {
+    /// One tensor, or the items of a list tensor.
     fn from(t: SymbolicTensor) -> Self {
-        TensorList(vec![t])
+        TensorList(t.items())
+    }
+}
+
+impl From<&[SymbolicTensor]> for TensorList {
+    /// The tensors in order (the items of any list among them in its place).
+    fn from(ts: &[SymbolicTensor]) -> Self {
+        TensorList(ts.iter().flat_map(SymbolicTensor::items).collect())
     }
 }
 
 impl From<Vec<SymbolicTensor>> for TensorList {
     fn from(ts: Vec<SymbolicTensor>) -> Self {
-        TensorList(ts)
-    }
-}
-
-impl From<&[SymbolicTensor]> for TensorList {
-    fn from(ts: &[SymbolicTensor]) -> Self {
-        TensorList(ts.to_vec())
+        TensorList::from(ts.as_slice())
     }
 }
 
 impl<const N: usize> From<[SymbolicTensor; N]> for TensorList {
     fn from(ts: [SymbolicTensor; N]) -> Self {
-        TensorList(ts.to_vec())
+        TensorList::from(ts.as_slice())
     }
 }

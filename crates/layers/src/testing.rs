@@ -8,7 +8,8 @@
 //!   has the same config;
 //! - the forward pass against the independent outputs;
 //! - the backward pass of the training path (the layer's own, or candle's autograd over the
-//!   call) against central finite differences, and against candle's autograd over the call;
+//!   call) against central finite differences, and against candle's autograd over the call,
+//!   every training call drawing from one random stream (so a dropout draws one mask);
 //! - the composed implementation other devices run (see [`rkeras_ops::with_composed_ops`])
 //!   against the kernels, forward and backward.
 
@@ -20,6 +21,7 @@ use crate::record::{
     differentiate, differentiate_locally, record_call, record_for_autograd, WeightGrads,
 };
 use crate::registry::{builtin_classes, LayerClass};
+use crate::session::with_stream;
 use crate::symbolic::call_layer;
 use crate::{CallContext, Input, Layer, Result};
 
@@ -161,8 +163,7 @@ fn check_gradients(layer: &dyn Layer, shapes: &[Vec<usize>], name: &str) {
             Tensor::from_vec(values(count, i + 1), shape, &Device::Cpu).expect("input")
         })
         .collect();
-    let outputs = layer
-        .call(&inputs, &mut CallContext::new(true))
+    let outputs = with_stream(STREAM, || layer.call(&inputs, &mut CallContext::new(true)))
         .unwrap_or_else(|e| panic!("{name}: call: {e}"));
     let weights: Vec<Var> = layer.weights().into_iter().map(|w| w.var).collect();
     let r: Vec<Tensor> = outputs
@@ -177,7 +178,7 @@ fn check_gradients(layer: &dyn Layer, shapes: &[Vec<usize>], name: &str) {
     let autograd = gradients(layer, &inputs, &weights, &r, Path::Autograd)
         .unwrap_or_else(|e| panic!("{name}: autograd over the call: {e}"));
     let composed = rkeras_ops::with_composed_ops(|| {
-        let outputs = layer.call(&inputs, &mut CallContext::new(false))?;
+        let outputs = with_stream(STREAM, || layer.call(&inputs, &mut CallContext::new(true)))?;
         let grads = gradients(layer, &inputs, &weights, &r, Path::Training)?;
         Ok::<_, crate::Error>((outputs, grads))
     })
@@ -220,7 +221,7 @@ fn check_gradients(layer: &dyn Layer, shapes: &[Vec<usize>], name: &str) {
                 .map(|v| v.as_tensor().detach())
                 .collect();
             let mut ctx = CallContext::new(true);
-            let y = layer.call(&x, &mut ctx).expect("call");
+            let y = with_stream(STREAM, || layer.call(&x, &mut ctx)).expect("call");
             scalar_objective(&y, &r, ctx.losses()).expect("objective")
         };
         let original = flat(var.as_tensor());
@@ -259,6 +260,10 @@ fn check_gradients(layer: &dyn Layer, shapes: &[Vec<usize>], name: &str) {
     }
 }
 
+/// The random stream every training call of the harness draws from, so that a random layer
+/// (dropout, noise) draws the same numbers in each of them.
+const STREAM: u64 = 0x5EED;
+
 /// Which way [`gradients`] differentiates.
 #[derive(Clone, Copy)]
 enum Path {
@@ -281,11 +286,11 @@ fn gradients(
     let needs = vec![true; inputs.len()];
     let input_grads = match path {
         Path::Training => {
-            let record = record_call(layer, inputs, &mut ctx)?;
+            let record = with_stream(STREAM, || record_call(layer, inputs, &mut ctx))?;
             differentiate(layer, record, r, &needs, &mut grads)?
         }
         Path::Autograd => {
-            let record = record_for_autograd(layer, inputs, &mut ctx)?;
+            let record = with_stream(STREAM, || record_for_autograd(layer, inputs, &mut ctx))?;
             differentiate_locally(layer, record, r, &needs, &mut grads)?
         }
     };

@@ -62,7 +62,7 @@ pub mod prelude {
         MeanSquaredError, SparseCategoricalCrossentropy,
     };
     pub use rkeras_fit::optimizers::{Adagrad, Adam, AdamW, ExponentialDecay, RMSprop, SGD};
-    pub use rkeras_fit::{FitOptions, Summary, Training};
+    pub use rkeras_fit::{Arrays, CompileOptions, FitOptions, Losses, Summary, Training};
     pub use rkeras_layers::prelude::*;
     pub use rkeras_layers::{CallContext, Layer, LayerBase, LayerConfig};
     pub use rkeras_model::Model;

@@ -7,6 +7,7 @@ use candle_core::{Device, Tensor};
 use rand::seq::SliceRandom;
 use rkeras_layers::session::epoch_rng;
 
+use crate::arrays::Arrays;
 use crate::Result;
 
 /// Row indices handed out batch by batch; reshuffled each time they run out.
@@ -98,31 +99,45 @@ impl<'a> Rows<'a> {
         Ok(batch.to_device(device)?)
     }
 
-    /// The batches of `x` and `y`: one gather when `y` is `x` (an autoencoder's target).
-    pub fn take_pair(&self, x: &Tensor, y: &Tensor, device: &Device) -> Result<(Tensor, Tensor)> {
-        let xb = self.take(x, device)?;
-        let yb = if y.id() == x.id() {
-            xb.clone()
-        } else {
-            self.take(y, device)?
-        };
-        Ok((xb, yb))
+    /// The batches of every array of `x` and `y`: one gather for a target that is an input
+    /// too (an autoencoder's).
+    pub fn take_arrays(
+        &self,
+        x: &Arrays,
+        y: &Arrays,
+        device: &Device,
+    ) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+        let xs = x
+            .tensors()
+            .iter()
+            .map(|t| self.take(t, device))
+            .collect::<Result<Vec<_>>>()?;
+        let ys = y
+            .tensors()
+            .iter()
+            .map(
+                |t| match x.tensors().iter().position(|input| input.id() == t.id()) {
+                    Some(at) => Ok(xs[at].clone()),
+                    None => self.take(t, device),
+                },
+            )
+            .collect::<Result<_>>()?;
+        Ok((xs, ys))
     }
 }
 
-/// A training batch: rows of the training arrays, gathered (moved to the model's device) where
-/// they are used, whole or a part at a time, so that each thread of a split step gathers its
-/// own part.
+/// A batch: rows of the arrays, gathered (moved to the model's device) where they are used,
+/// whole or a part at a time, so that each thread of a split step gathers its own part.
 pub(crate) struct Batch<'a> {
-    x: &'a Tensor,
-    y: &'a Tensor,
+    x: &'a Arrays,
+    y: &'a Arrays,
     rows: Rows<'a>,
     device: Device,
 }
 
 impl<'a> Batch<'a> {
     /// Rows `rows` of `x` and `y`, for a model on `device`.
-    pub fn new(x: &'a Tensor, y: &'a Tensor, rows: Rows<'a>, device: &Device) -> Self {
+    pub fn new(x: &'a Arrays, y: &'a Arrays, rows: Rows<'a>, device: &Device) -> Self {
         Batch {
             x,
             y,
@@ -132,9 +147,9 @@ impl<'a> Batch<'a> {
     }
 
     /// All rows of `x` and `y`, gathered onto `device`.
-    pub fn whole(x: &'a Tensor, y: &'a Tensor, device: &Device) -> Self {
-        let rows = Rows::Range(0, x.dims().first().copied().unwrap_or(0));
-        Batch::new(x, y, rows, device)
+    pub fn whole(x: &'a Arrays, y: &'a Arrays, device: &Device) -> Self {
+        let rows = x.tensors().first().and_then(|t| t.dims().first().copied());
+        Batch::new(x, y, Rows::Range(0, rows.unwrap_or(0)), device)
     }
 
     /// The number of rows.
@@ -142,9 +157,11 @@ impl<'a> Batch<'a> {
         self.rows.len()
     }
 
-    /// Rows `part` of the batch (positions within it) of `x` and `y`.
-    pub fn take_part(&self, part: &Range<usize>) -> Result<(Tensor, Tensor)> {
-        self.rows.sub(part).take_pair(self.x, self.y, &self.device)
+    /// Rows `part` of the batch (positions within it) of every array of `x` and `y`.
+    pub fn take_part(&self, part: &Range<usize>) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+        self.rows
+            .sub(part)
+            .take_arrays(self.x, self.y, &self.device)
     }
 }
 

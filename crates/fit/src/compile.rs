@@ -47,33 +47,297 @@ impl<L: Loss + 'static> IntoLoss for L {
     }
 }
 
-/// What `compile` leaves on a model: everything `fit` and `evaluate` need.
-pub(crate) struct Compiled {
-    /// The optimizer, with its state (moments, iteration count).
-    pub optimizer: Box<dyn Optimizer>,
+/// The losses given to `compile`: one for every output (`"mse"`, `BinaryCrossentropy::new()`),
+/// or one per output, in the model's output order (`["mse", "binary_crossentropy"]`) or by
+/// output name (`Losses::by_name([("age", "mse"), ("gender", "binary_crossentropy")])`), as
+/// Keras's `loss=` takes a loss, a list or a dict.
+pub trait IntoLosses {
+    /// The losses, or an error for an unknown name.
+    fn into_losses(self) -> Result<Losses>;
+}
+
+/// Losses for a model's outputs; see [`IntoLosses`].
+pub enum Losses {
+    /// The same loss for every output.
+    Every(Box<dyn Loss>),
+    /// One loss per output, in order.
+    PerOutput(Vec<Box<dyn Loss>>),
+    /// Losses by output name (every output named once).
+    ByName(Vec<(String, Box<dyn Loss>)>),
+}
+
+impl Losses {
+    /// Losses by output name, as Keras's `loss={"age": "mse", ...}`.
+    pub fn by_name<L: IntoLoss>(
+        pairs: impl IntoIterator<Item = (&'static str, L)>,
+    ) -> Result<Self> {
+        Ok(Losses::ByName(
+            pairs
+                .into_iter()
+                .map(|(name, loss)| Ok((name.to_string(), loss.into_loss()?)))
+                .collect::<Result<_>>()?,
+        ))
+    }
+}
+
+impl IntoLosses for Losses {
+    fn into_losses(self) -> Result<Losses> {
+        Ok(self)
+    }
+}
+
+impl<L: IntoLoss> IntoLosses for L {
+    fn into_losses(self) -> Result<Losses> {
+        Ok(Losses::Every(self.into_loss()?))
+    }
+}
+
+impl<const N: usize> IntoLosses for [&str; N] {
+    fn into_losses(self) -> Result<Losses> {
+        Ok(Losses::PerOutput(
+            self.iter()
+                .map(|name| losses::get(name))
+                .collect::<Result<_>>()?,
+        ))
+    }
+}
+
+impl IntoLosses for Vec<Box<dyn Loss>> {
+    fn into_losses(self) -> Result<Losses> {
+        Ok(Losses::PerOutput(self))
+    }
+}
+
+/// `compile`'s other arguments, as Keras's keywords: metrics (one list for a single output, or
+/// a list per output) and loss weights (one per output).
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    metrics: Vec<Vec<String>>,
+    per_output_metrics: bool,
+    loss_weights: Option<Vec<f64>>,
+}
+
+impl CompileOptions {
+    /// No metrics, unweighted losses.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Metrics by Keras name (`"accuracy"`, `"mae"`...): all on the output of a single-output
+    /// model; on a model with several outputs, as Keras takes a flat list, one per output.
+    pub fn metrics(mut self, names: &[&str]) -> Self {
+        self.metrics = names.iter().map(|n| vec![n.to_string()]).collect();
+        self.per_output_metrics = false;
+        self
+    }
+
+    /// A list of metrics for each output, in the model's output order.
+    pub fn output_metrics(mut self, per_output: &[&[&str]]) -> Self {
+        self.metrics = per_output
+            .iter()
+            .map(|names| names.iter().map(|n| n.to_string()).collect())
+            .collect();
+        self.per_output_metrics = true;
+        self
+    }
+
+    /// The weight of each output's loss in the total (Keras's `loss_weights`), in the model's
+    /// output order.
+    pub fn loss_weights(mut self, weights: &[f64]) -> Self {
+        self.loss_weights = Some(weights.to_vec());
+        self
+    }
+}
+
+/// One model output's part of what `compile` set: its name, loss, loss weight and metrics.
+pub(crate) struct CompiledOutput {
+    /// Keras's output name: the name of the layer (or nested model) that produces it.
+    pub name: String,
     /// The loss (shared with the runs that use it).
     pub loss: Arc<dyn Loss>,
+    /// The loss's weight in the total, if one was given.
+    pub weight: Option<f64>,
     /// The metric names asked for, resolved into metrics when training starts.
     pub metric_names: Vec<String>,
 }
 
+/// What `compile` leaves on a model: everything `fit` and `evaluate` need.
+pub(crate) struct Compiled {
+    /// The optimizer, with its state (moments, iteration count).
+    pub optimizer: Box<dyn Optimizer>,
+    /// Each output's loss and metrics, in the model's output order.
+    pub outputs: Vec<CompiledOutput>,
+}
+
 impl Compiled {
-    /// The compile configuration as JSON (Keras's `compile_config`), for saving.
-    pub fn config(&self) -> serde_json::Value {
-        json!({
-            "optimizer": self.optimizer.config(),
-            "loss": self.loss.config(),
-            "metrics": self.metric_names,
-        })
+    /// What `compile(optimizer, losses, options)` sets on `model`, or an error naming what does
+    /// not fit the model's outputs.
+    pub fn new(
+        model: &Model,
+        optimizer: Box<dyn Optimizer>,
+        losses: Losses,
+        options: CompileOptions,
+    ) -> Result<Compiled> {
+        let names = model.output_names();
+        let count = names.len();
+        let losses: Vec<Box<dyn Loss>> = match losses {
+            Losses::Every(loss) => {
+                let shared: Arc<dyn Loss> = Arc::from(loss);
+                return Compiled::with_shared_loss(model, optimizer, shared, options);
+            }
+            Losses::PerOutput(losses) => {
+                check_count(model, "losses", losses.len(), count)?;
+                losses
+            }
+            Losses::ByName(mut pairs) => {
+                let mut ordered = Vec::with_capacity(count);
+                for name in &names {
+                    let at = pairs.iter().position(|(n, _)| n == name).ok_or_else(|| {
+                        Error::Config(format!(
+                            "model '{}': no loss for output '{name}' (outputs: {})",
+                            model.name(),
+                            names.join(", ")
+                        ))
+                    })?;
+                    ordered.push(pairs.remove(at).1);
+                }
+                if let Some((extra, _)) = pairs.first() {
+                    return Err(Error::Config(format!(
+                        "model '{}' has no output named '{extra}' (outputs: {})",
+                        model.name(),
+                        names.join(", ")
+                    )));
+                }
+                ordered
+            }
+        };
+        let losses = losses.into_iter().map(Arc::from).collect();
+        Compiled::assemble(model, optimizer, losses, options)
     }
 
-    /// Fresh metrics for a model whose output has `output_shape` (batch included).
-    pub fn make_metrics(&self, output_shape: &[usize]) -> Result<Vec<Box<dyn Metric>>> {
-        self.metric_names
+    /// [`Compiled::new`] with one loss for every output.
+    fn with_shared_loss(
+        model: &Model,
+        optimizer: Box<dyn Optimizer>,
+        loss: Arc<dyn Loss>,
+        options: CompileOptions,
+    ) -> Result<Compiled> {
+        let losses = vec![loss; model.output_names().len()];
+        Compiled::assemble(model, optimizer, losses, options)
+    }
+
+    fn assemble(
+        model: &Model,
+        optimizer: Box<dyn Optimizer>,
+        losses: Vec<Arc<dyn Loss>>,
+        options: CompileOptions,
+    ) -> Result<Compiled> {
+        let names = model.output_names();
+        let count = names.len();
+        let metrics: Vec<Vec<String>> = match (options.per_output_metrics, count) {
+            (_, _) if options.metrics.is_empty() => vec![Vec::new(); count],
+            (false, 1) => vec![options.metrics.into_iter().flatten().collect()],
+            (_, _) => {
+                check_count(model, "metric lists", options.metrics.len(), count)?;
+                options.metrics
+            }
+        };
+        let weights: Vec<Option<f64>> = match options.loss_weights {
+            Some(weights) => {
+                check_count(model, "loss weights", weights.len(), count)?;
+                weights.into_iter().map(Some).collect()
+            }
+            None => vec![None; count],
+        };
+        let outputs = names
+            .into_iter()
+            .zip(losses)
+            .zip(metrics.into_iter().zip(weights))
+            .map(|((name, loss), (metric_names, weight))| CompiledOutput {
+                name,
+                loss,
+                weight,
+                metric_names,
+            })
+            .collect();
+        let compiled = Compiled { optimizer, outputs };
+        compiled.make_metrics(&model_output_shapes(model))?;
+        Ok(compiled)
+    }
+
+    /// The compile configuration as JSON (Keras's `compile_config`), for saving: for a
+    /// single-output model a loss and a list of metrics, else a list of each.
+    pub fn config(&self) -> serde_json::Value {
+        let weights: Option<Vec<f64>> = self.outputs.iter().map(|o| o.weight).collect();
+        match &self.outputs[..] {
+            [only] => json!({
+                "optimizer": self.optimizer.config(),
+                "loss": only.loss.config(),
+                "loss_weights": only.weight,
+                "metrics": only.metric_names,
+            }),
+            outputs => json!({
+                "optimizer": self.optimizer.config(),
+                "loss": outputs.iter().map(|o| o.loss.config()).collect::<Vec<_>>(),
+                "loss_weights": weights,
+                "metrics": outputs.iter().map(|o| o.metric_names.clone()).collect::<Vec<_>>(),
+            }),
+        }
+    }
+
+    /// Fresh metrics for each output, named as Keras logs them (`accuracy`, or
+    /// `<output>_accuracy` for a model with several outputs), for outputs shaped
+    /// `output_shapes` (batch included).
+    pub fn make_metrics(&self, output_shapes: &[Vec<usize>]) -> Result<Vec<OutputMetrics>> {
+        let prefixed = self.outputs.len() > 1;
+        self.outputs
             .iter()
-            .map(|name| crate::metrics::get(name, self.loss.name(), output_shape))
+            .zip(output_shapes)
+            .map(|(output, shape)| {
+                let metrics = output
+                    .metric_names
+                    .iter()
+                    .map(|name| crate::metrics::get(name, output.loss.name(), shape))
+                    .collect::<Result<_>>()?;
+                Ok(OutputMetrics {
+                    prefix: if prefixed {
+                        format!("{}_", output.name)
+                    } else {
+                        String::new()
+                    },
+                    metrics,
+                })
+            })
             .collect()
     }
+}
+
+/// One output's metrics, with the prefix its log keys take.
+pub(crate) struct OutputMetrics {
+    /// `""`, or `"<output name>_"` for a model with several outputs.
+    pub prefix: String,
+    /// The metrics.
+    pub metrics: Vec<Box<dyn Metric>>,
+}
+
+/// The shapes of the model's outputs, unknown dimensions taken as 1 (for choosing metrics).
+pub(crate) fn model_output_shapes(model: &Model) -> Vec<Vec<usize>> {
+    model
+        .output_shapes()
+        .iter()
+        .map(|shape| shape.dims().iter().map(|d| d.unwrap_or(1)).collect())
+        .collect()
+}
+
+fn check_count(model: &Model, what: &str, given: usize, outputs: usize) -> Result<()> {
+    if given == outputs {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "model '{}' has {outputs} output(s) ({}), but {given} {what} were given",
+        model.name(),
+        model.output_names().join(", ")
+    )))
 }
 
 /// What a model's extension slot holds: its compile state, or the mark of the run (`fit`,

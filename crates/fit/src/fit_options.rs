@@ -1,7 +1,6 @@
 //! `FitOptions`: Keras's `fit` keyword arguments, with Keras's defaults.
 
-use candle_core::Tensor;
-
+use crate::arrays::Arrays;
 use crate::callbacks::Callback;
 
 /// How `fit` trains: `FitOptions::new().epochs(50).batch_size(256).validation_data(&x, &x)`.
@@ -9,7 +8,7 @@ pub struct FitOptions<'a> {
     pub(crate) epochs: usize,
     pub(crate) batch_size: Option<usize>,
     pub(crate) shuffle: bool,
-    pub(crate) validation_data: Option<(&'a Tensor, &'a Tensor)>,
+    pub(crate) validation_data: Option<(Arrays, Arrays)>,
     pub(crate) validation_split: f64,
     pub(crate) steps_per_epoch: Option<usize>,
     pub(crate) initial_epoch: usize,
@@ -57,9 +56,10 @@ impl<'a> FitOptions<'a> {
         self
     }
 
-    /// Data to compute `val_loss` and `val_*` metrics on after each epoch.
-    pub fn validation_data(mut self, x: &'a Tensor, y: &'a Tensor) -> Self {
-        self.validation_data = Some((x, y));
+    /// Data to compute `val_loss` and `val_*` metrics on after each epoch: an array or a list
+    /// of arrays each, as `fit`'s `x` and `y`.
+    pub fn validation_data(mut self, x: impl Into<Arrays>, y: impl Into<Arrays>) -> Self {
+        self.validation_data = Some((x.into(), y.into()));
         self
     }
 

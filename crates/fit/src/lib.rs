@@ -2,6 +2,7 @@
 //! metrics, callbacks and Keras-style progress output.
 #![warn(missing_docs)]
 
+mod arrays;
 mod batches;
 pub mod callbacks;
 pub mod compile;
@@ -22,6 +23,8 @@ mod test_threads;
 mod trainer;
 mod training;
 
+pub use arrays::Arrays;
+pub use compile::{CompileOptions, Losses};
 pub use error::{Error, Result};
 pub use fit_options::FitOptions;
 pub use saving::{load_checkpoint, load_model, Checkpoint};

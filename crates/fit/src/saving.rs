@@ -8,7 +8,7 @@ use candle_core::Var;
 use rkeras_model::saving::{self, Registry, SaveExtras};
 use rkeras_model::Model;
 
-use crate::compile::{attach, Compiled};
+use crate::compile::{attach, CompileOptions, Compiled, Losses};
 use crate::restore::{loss_from_config, optimizer_from_config};
 use crate::{Error, Result};
 
@@ -71,29 +71,17 @@ pub fn load_checkpoint(path: impl AsRef<Path>, registry: &Registry) -> Result<Ch
     let loaded = saving::load_model(path.as_ref(), registry)?;
     let model = loaded.model;
     if let Some(config) = &loaded.compile_config {
-        let optimizer_config = &config["optimizer"];
-        let mut optimizer = optimizer_from_config(optimizer_config)?;
-        let loss = loss_from_config(&config["loss"])?;
-        let metric_names = config["metrics"]
-            .as_array()
-            .map(|names| {
-                names
-                    .iter()
-                    .filter_map(|n| n.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut optimizer = optimizer_from_config(&config["optimizer"])?;
         if !loaded.extra_tensors.is_empty() {
             optimizer.load_state(&trainable_vars(&model), &loaded.extra_tensors)?;
         }
-        attach(
+        let compiled = Compiled::new(
             &model,
-            Compiled {
-                optimizer,
-                loss: std::sync::Arc::from(loss),
-                metric_names,
-            },
+            optimizer,
+            losses_from_config(&config["loss"])?,
+            options_from_config(config),
         )?;
+        attach(&model, compiled)?;
     }
     let epochs_completed = match loaded.extra_metadata.get(EPOCH_KEY) {
         Some(text) => Some(text.parse().map_err(|_| {
@@ -108,6 +96,61 @@ pub fn load_checkpoint(path: impl AsRef<Path>, registry: &Registry) -> Result<Ch
         model,
         epochs_completed,
     })
+}
+
+/// The losses of a saved compile config: one loss, or a list, one per output.
+fn losses_from_config(config: &serde_json::Value) -> Result<Losses> {
+    match config.as_array() {
+        Some(list) => Ok(Losses::PerOutput(
+            list.iter().map(loss_from_config).collect::<Result<_>>()?,
+        )),
+        None => Ok(Losses::Every(loss_from_config(config)?)),
+    }
+}
+
+/// The metrics and loss weights of a saved compile config: for one output a list of metric
+/// names and a weight (or null), else a list of each.
+fn options_from_config(config: &serde_json::Value) -> CompileOptions {
+    let names = |value: &serde_json::Value| -> Vec<String> {
+        value
+            .as_array()
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| n.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let metrics = &config["metrics"];
+    let per_output = metrics
+        .as_array()
+        .is_some_and(|list| list.iter().any(serde_json::Value::is_array));
+    let mut options = CompileOptions::new();
+    if per_output {
+        let lists: Vec<Vec<String>> = metrics
+            .as_array()
+            .map(|list| list.iter().map(names).collect())
+            .unwrap_or_default();
+        let borrowed: Vec<Vec<&str>> = lists
+            .iter()
+            .map(|l| l.iter().map(String::as_str).collect())
+            .collect();
+        let slices: Vec<&[&str]> = borrowed.iter().map(Vec::as_slice).collect();
+        options = options.output_metrics(&slices);
+    } else {
+        let flat = names(metrics);
+        let flat: Vec<&str> = flat.iter().map(String::as_str).collect();
+        options = options.metrics(&flat);
+    }
+    let weights = &config["loss_weights"];
+    if let Some(weight) = weights.as_f64() {
+        options = options.loss_weights(&[weight]);
+    } else if let Some(list) = weights.as_array() {
+        let list: Vec<f64> = list.iter().filter_map(serde_json::Value::as_f64).collect();
+        options = options.loss_weights(&list);
+    }
+    options
 }
 
 /// Loads a model with the default registry (no Lambdas or custom layers).

@@ -2,53 +2,77 @@
 //! `train_on_batch`, `test_on_batch`, `save`) on [`Model`], through one trait in the prelude.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use candle_core::{Tensor, Var};
 use rkeras_layers::session::stream_base;
 use rkeras_model::Model;
 
+use crate::arrays::Arrays;
 use crate::batches::Batch;
 use crate::callbacks::Logs;
 use crate::compile::{
-    attach, busy, detach, restore, with_compiled, CompileState, Compiled, IntoLoss, IntoOptimizer,
+    attach, busy, detach, model_output_shapes, restore, with_compiled, CompileOptions,
+    CompileState, Compiled, IntoLosses, IntoOptimizer,
 };
 use crate::fit_options::FitOptions;
 use crate::history::History;
 use crate::trainer::{self, check_samples, resolve_batch_size, train_step, Head, Tracker};
-use crate::Result;
+use crate::{Error, Result};
 
-/// Keras's training methods on a model.
+/// Keras's training methods on a model. Data is an array or a list of arrays
+/// ([`Arrays`]): `model.fit(&x, &y, ...)`, `model.fit([&x1, &x2], [&y1, &y2], ...)`.
 pub trait Training {
-    /// Keras's `compile(optimizer, loss)`: `model.compile("adam", "binary_crossentropy")?`.
-    fn compile(&self, optimizer: impl IntoOptimizer, loss: impl IntoLoss) -> Result<()>;
+    /// Keras's `compile(optimizer, loss)`: `model.compile("adam", "binary_crossentropy")?`; one
+    /// loss for every output, or a list or names' map of losses ([`IntoLosses`]).
+    fn compile(&self, optimizer: impl IntoOptimizer, loss: impl IntoLosses) -> Result<()>;
 
     /// `compile` with metrics by Keras name (`"mae"`, `"accuracy"`...).
     fn compile_with_metrics(
         &self,
         optimizer: impl IntoOptimizer,
-        loss: impl IntoLoss,
+        loss: impl IntoLosses,
         metrics: &[&str],
+    ) -> Result<()>;
+
+    /// `compile` with Keras's other arguments: metrics per output, loss weights.
+    fn compile_with(
+        &self,
+        optimizer: impl IntoOptimizer,
+        loss: impl IntoLosses,
+        options: CompileOptions,
     ) -> Result<()>;
 
     /// Whether the model has been compiled.
     fn is_compiled(&self) -> bool;
 
     /// Keras's `fit(x, y, ...)`: trains and returns the per-epoch history.
-    fn fit(&self, x: &Tensor, y: &Tensor, options: FitOptions<'_>) -> Result<History>;
+    fn fit(
+        &self,
+        x: impl Into<Arrays>,
+        y: impl Into<Arrays>,
+        options: FitOptions<'_>,
+    ) -> Result<History>;
 
     /// Keras's `evaluate(x, y, batch_size)`: the loss (and metrics) without training.
-    fn evaluate(&self, x: &Tensor, y: &Tensor, batch_size: Option<usize>) -> Result<Logs>;
+    fn evaluate(
+        &self,
+        x: impl Into<Arrays>,
+        y: impl Into<Arrays>,
+        batch_size: Option<usize>,
+    ) -> Result<Logs>;
 
-    /// Keras's `predict(x, batch_size)`: works on any model, compiled or not. Runs on the
-    /// model's device and returns the output on `x`'s.
-    fn predict(&self, x: &Tensor, batch_size: Option<usize>) -> Result<Tensor>;
+    /// Keras's `predict(x, batch_size)` for a model with one output: works on any model,
+    /// compiled or not. Runs on the model's device and returns the output on `x`'s.
+    fn predict(&self, x: impl Into<Arrays>, batch_size: Option<usize>) -> Result<Tensor>;
+
+    /// Keras's `predict` for a model with several outputs: each output, in order.
+    fn predict_many(&self, x: impl Into<Arrays>, batch_size: Option<usize>) -> Result<Vec<Tensor>>;
 
     /// One optimizer step on one batch; returns its loss and metrics.
-    fn train_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs>;
+    fn train_on_batch(&self, x: impl Into<Arrays>, y: impl Into<Arrays>) -> Result<Logs>;
 
     /// The loss and metrics of one batch, without training.
-    fn test_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs>;
+    fn test_on_batch(&self, x: impl Into<Arrays>, y: impl Into<Arrays>) -> Result<Logs>;
 
     /// The number of optimizer steps taken so far (0 for a model not compiled).
     fn optimizer_iterations(&self) -> u64;
@@ -74,27 +98,31 @@ fn with_detached<R>(
 }
 
 impl Training for Model {
-    fn compile(&self, optimizer: impl IntoOptimizer, loss: impl IntoLoss) -> Result<()> {
-        self.compile_with_metrics(optimizer, loss, &[])
+    fn compile(&self, optimizer: impl IntoOptimizer, loss: impl IntoLosses) -> Result<()> {
+        self.compile_with(optimizer, loss, CompileOptions::new())
     }
 
     fn compile_with_metrics(
         &self,
         optimizer: impl IntoOptimizer,
-        loss: impl IntoLoss,
+        loss: impl IntoLosses,
         metrics: &[&str],
     ) -> Result<()> {
-        let compiled = Compiled {
-            optimizer: optimizer.into_optimizer()?,
-            loss: Arc::from(loss.into_loss()?),
-            metric_names: metrics.iter().map(|m| m.to_string()).collect(),
-        };
-        let output_shape: Vec<usize> = self.output_shapes()[0]
-            .dims()
-            .iter()
-            .map(|d| d.unwrap_or(1))
-            .collect();
-        compiled.make_metrics(&output_shape)?;
+        self.compile_with(optimizer, loss, CompileOptions::new().metrics(metrics))
+    }
+
+    fn compile_with(
+        &self,
+        optimizer: impl IntoOptimizer,
+        loss: impl IntoLosses,
+        options: CompileOptions,
+    ) -> Result<()> {
+        let compiled = Compiled::new(
+            self,
+            optimizer.into_optimizer()?,
+            loss.into_losses()?,
+            options,
+        )?;
         attach(self, compiled)
     }
 
@@ -102,44 +130,69 @@ impl Training for Model {
         with_compiled(self, |state| !matches!(state, CompileState::None))
     }
 
-    fn fit(&self, x: &Tensor, y: &Tensor, options: FitOptions<'_>) -> Result<History> {
+    fn fit(
+        &self,
+        x: impl Into<Arrays>,
+        y: impl Into<Arrays>,
+        options: FitOptions<'_>,
+    ) -> Result<History> {
+        let (x, y) = (x.into(), y.into());
         with_detached(self, "fit", |compiled| {
-            trainer::fit(self, compiled, x, y, options)
+            trainer::fit(self, compiled, &x, &y, options)
         })
     }
 
-    fn evaluate(&self, x: &Tensor, y: &Tensor, batch_size: Option<usize>) -> Result<Logs> {
+    fn evaluate(
+        &self,
+        x: impl Into<Arrays>,
+        y: impl Into<Arrays>,
+        batch_size: Option<usize>,
+    ) -> Result<Logs> {
+        let (x, y) = (x.into(), y.into());
         let batch_size = resolve_batch_size(self, batch_size)?;
         with_detached(self, "evaluate", |compiled| {
-            trainer::evaluate_arrays(self, compiled, x, y, batch_size, "")
+            trainer::evaluate_arrays(self, compiled, &x, &y, batch_size, "")
         })
     }
 
-    fn predict(&self, x: &Tensor, batch_size: Option<usize>) -> Result<Tensor> {
-        trainer::predict(self, x, batch_size)
+    fn predict(&self, x: impl Into<Arrays>, batch_size: Option<usize>) -> Result<Tensor> {
+        match &mut self.predict_many(x, batch_size)?[..] {
+            [only] => Ok(only.clone()),
+            several => Err(Error::Config(format!(
+                "model '{}' has {} outputs: use predict_many",
+                self.name(),
+                several.len()
+            ))),
+        }
     }
 
-    fn train_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs> {
-        let rows = check_samples(x, y, "train_on_batch")?;
+    fn predict_many(&self, x: impl Into<Arrays>, batch_size: Option<usize>) -> Result<Vec<Tensor>> {
+        trainer::predict(self, &x.into(), batch_size)
+    }
+
+    fn train_on_batch(&self, x: impl Into<Arrays>, y: impl Into<Arrays>) -> Result<Logs> {
+        let (x, y) = (x.into(), y.into());
+        let rows = check_samples(&x, &y, "train_on_batch")?;
         with_detached(self, "train_on_batch", |compiled| {
             let trainable: Vec<Var> = self
                 .trainable_weights()
                 .into_iter()
                 .map(|w| w.var)
                 .collect();
-            let batch = Batch::whole(x, y, &self.device());
-            let head = Head::new(self, &compiled.loss);
+            let batch = Batch::whole(&x, &y, &self.device());
+            let head = Head::new(self, &compiled.outputs);
             let optimizer = compiled.optimizer.as_mut();
-            let (loss, parts) =
+            let (losses, parts) =
                 train_step(&head, self, optimizer, &trainable, &batch, stream_base())?;
-            let mut tracker = Tracker::new(compiled.make_metrics(y.dims())?);
-            tracker.update(loss, rows, &parts)?;
+            let mut tracker = Tracker::new(compiled, &model_output_shapes(self))?;
+            tracker.update(&losses, rows, &parts)?;
             Ok(tracker.logs(""))
         })
     }
 
-    fn test_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs> {
-        let rows = check_samples(x, y, "test_on_batch")?;
+    fn test_on_batch(&self, x: impl Into<Arrays>, y: impl Into<Arrays>) -> Result<Logs> {
+        let (x, y) = (x.into(), y.into());
+        let rows = check_samples(&x, &y, "test_on_batch")?;
         self.evaluate(x, y, Some(rows))
     }
 

@@ -47,7 +47,7 @@ fn validation_data_of_the_wrong_shape_or_size_is_refused_before_any_step() {
     let short = vy.narrow(0, 0, 4).unwrap();
     let cases = [
         (&wide, &vy, "samples shaped (None, 3)"),
-        (&vx, &short, "same"),
+        (&vx, &short, "the same number of samples"),
     ];
     for (vx, vy, expected) in cases {
         let options = quiet().epochs(3).validation_data(vx, vy);

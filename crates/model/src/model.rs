@@ -104,6 +104,27 @@ impl Model {
         &self.graph().output_shapes
     }
 
+    /// Keras's output names (`model.output_names`): for each output, the name of the layer
+    /// (or nested model) that produces it, or of the input it repeats.
+    pub fn output_names(&self) -> Vec<String> {
+        let graph = self.graph();
+        graph
+            .output_slots
+            .iter()
+            .map(|slot| {
+                let producer = graph.nodes.iter().find(|n| n.outputs.contains(slot));
+                match producer {
+                    Some(node) => node.layer.name().to_string(),
+                    None => graph
+                        .input_slots
+                        .iter()
+                        .position(|s| s == slot)
+                        .map_or_else(String::new, |i| graph.input_layers[i].name().to_string()),
+                }
+            })
+            .collect()
+    }
+
     /// Every weight, each once, with its path (`dense/kernel`, `encoder/dense/kernel`).
     pub fn weights(&self) -> Vec<Weight> {
         self.functional.weights()

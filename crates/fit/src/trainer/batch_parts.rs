@@ -16,11 +16,9 @@
 
 use std::ops::Range;
 
-use candle_core::Tensor;
-use rkeras_model::Model;
-
-use crate::losses::Loss;
+use super::head::Head;
 use crate::Result;
+use candle_core::Tensor;
 
 /// The fewest samples a part gets: below this a part's kernels are too small to pay for the
 /// hand-off to another thread.
@@ -42,15 +40,16 @@ fn part_ranges(rows: usize, threads: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-/// The row ranges `model` may run a batch of `rows` samples in, with `loss`: one part per
-/// thread when no layer mixes samples, the loss averages over them and the model does not fix
-/// its batch size; else the whole batch.
-pub(crate) fn batch_parts(model: &Model, loss: &dyn Loss, rows: usize) -> Vec<Range<usize>> {
+/// The row ranges `head`'s model may run a batch of `rows` samples in: one part per thread when
+/// no layer mixes samples, every loss averages over them and the model does not fix its batch
+/// size; else the whole batch.
+pub(crate) fn batch_parts(head: &Head, rows: usize) -> Vec<Range<usize>> {
+    let model = head.model();
     let fixed_batch = model
         .input_shapes()
         .iter()
         .any(|shape| shape.batch().is_some());
-    if fixed_batch || !loss.averages_over_samples() || model.as_layer().mixes_samples() {
+    if fixed_batch || !head.averages_over_samples() || model.as_layer().mixes_samples() {
         return part_ranges(rows, 1);
     }
     part_ranges(rows, rkeras_ops::worker_threads())
@@ -69,12 +68,11 @@ pub(crate) type Part<T> = (f32, Tensor, T);
 /// batch on this thread, its kernels free to use every thread, or one part per thread; the
 /// parts in row order.
 pub(crate) fn over_parts<T: Send>(
-    model: &Model,
-    loss: &dyn Loss,
+    head: &Head,
     rows: usize,
     run: impl Fn(&Range<usize>) -> Result<(Tensor, T)> + Sync,
 ) -> Result<Vec<Part<T>>> {
-    match batch_parts(model, loss, rows)[..] {
+    match batch_parts(head, rows)[..] {
         [] => unreachable!("batch_parts returns at least one part"),
         [ref whole] => {
             let (loss, rest) = run(whole)?;

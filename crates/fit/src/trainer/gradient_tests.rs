@@ -13,9 +13,10 @@ use rkeras_layers::{
 };
 use rkeras_model::Model;
 
-use super::{batch_gradients, gradient_terms, train_step, GradientParts};
+use super::{batch_gradients, gradient_terms, train_step, BatchLosses, GradientParts};
+use crate::arrays::Arrays;
 use crate::batches::Batch;
-use crate::compile::{Compiled, IntoLoss, IntoOptimizer};
+use crate::compile::{CompileOptions, Compiled, IntoLoss, IntoLosses, IntoOptimizer};
 use crate::losses::Loss;
 use crate::test_threads::on_two_threads;
 use crate::trainer::batch_parts::batch_parts;
@@ -35,12 +36,24 @@ fn pseudo_random(dims: &[usize], phase: f64) -> Tensor {
         .unwrap()
 }
 
-fn compiled(loss: &str) -> Compiled {
-    Compiled {
-        optimizer: "sgd".into_optimizer().unwrap(),
-        loss: std::sync::Arc::from(loss.into_loss().unwrap()),
-        metric_names: Vec::new(),
-    }
+/// `model` compiled with SGD and `loss` on its one output.
+fn compiled(model: &Model, loss: &str) -> Compiled {
+    let losses = loss.into_losses().unwrap();
+    let optimizer = "sgd".into_optimizer().unwrap();
+    Compiled::new(model, optimizer, losses, CompileOptions::new()).unwrap()
+}
+
+/// The parts `model` runs a batch of `rows` in with `loss`.
+fn parts_of(model: &Model, loss: impl IntoLosses, rows: usize) -> Vec<std::ops::Range<usize>> {
+    let losses = loss.into_losses().unwrap();
+    let optimizer = "sgd".into_optimizer().unwrap();
+    let compiled = Compiled::new(model, optimizer, losses, CompileOptions::new()).unwrap();
+    batch_parts(&Head::new(model, &compiled.outputs), rows)
+}
+
+/// One array.
+fn one(t: &Tensor) -> Arrays {
+    Arrays::from(t)
 }
 
 fn trainable(model: &Model) -> Vec<Var> {
@@ -84,9 +97,10 @@ fn training_gradients(
     vars: &[Var],
     batch: &Batch<'_>,
 ) -> crate::Result<(Tensor, PartOutputs, WeightGrads)> {
-    let head = Head::new(model, &compiled.loss);
-    let (loss, predictions, parts): (Tensor, PartOutputs, GradientParts) =
+    let head = Head::new(model, &compiled.outputs);
+    let (losses, predictions, parts): (BatchLosses, PartOutputs, GradientParts) =
         batch_gradients(&head, model, vars, batch, STEP)?;
+    let loss = losses.total;
     let mut sums = WeightGrads::new(vars);
     for (var, sum) in sum_gradient_terms(&gradient_terms(&parts, vars))? {
         sums.add(var, sum)?;
@@ -99,8 +113,8 @@ fn training_gradients(
 const STEP: u64 = 42;
 
 /// The prediction of a batch from the `(targets, prediction)` of the parts it ran in.
-fn whole_prediction(parts: &[(Tensor, Tensor)]) -> Tensor {
-    let predictions: Vec<&Tensor> = parts.iter().map(|(_, y_pred)| y_pred).collect();
+fn whole_prediction(parts: &[(Vec<Tensor>, Vec<Tensor>)]) -> Tensor {
+    let predictions: Vec<&Tensor> = parts.iter().map(|(_, y_pred)| &y_pred[0]).collect();
     Tensor::cat(&predictions, 0).unwrap()
 }
 
@@ -109,11 +123,14 @@ fn whole_prediction(parts: &[(Tensor, Tensor)]) -> Tensor {
 /// magnitude (the kernels' parallel reductions may sum in another order; a 0.1% error in a
 /// derivative is still caught). Returns how many weights had a gradient.
 fn assert_same_gradients(model: &Model, loss: &str, x: &Tensor, y: &Tensor) -> usize {
-    let compiled = compiled(loss);
+    let compiled = compiled(model, loss);
     let vars = trainable(model);
-    let (loss_ref, pred_ref, grads_ref) = reference_gradients(model, compiled.loss.as_ref(), x, y);
+    let loss = compiled.outputs[0].loss.as_ref();
+    let (loss_ref, pred_ref, grads_ref) = reference_gradients(model, loss, x, y);
+    let (xs, ys) = (one(x), one(y));
+    let batch = Batch::whole(&xs, &ys, &Device::Cpu);
     let (loss_new, pred_new, grads_new) =
-        training_gradients(model, &compiled, &vars, &Batch::whole(x, y, &Device::Cpu)).unwrap();
+        training_gradients(model, &compiled, &vars, &batch).unwrap();
     let pred_new = whole_prediction(&pred_new);
     let max_diff = (pred_ref - &pred_new)
         .unwrap()
@@ -340,11 +357,10 @@ fn a_batch_split_over_threads_gives_the_gradients_of_the_whole_batch() {
     let image = Reshape::new(&[6, 6, 1])(Dense::new(36).activation("sigmoid")(h));
     let autoencoder = Model::new(input, image).unwrap();
     let conv = conv_autoencoder();
-    let bce = compiled("binary_crossentropy");
     on_two_threads(|| {
         // 37 rows: parts of 19 and 18, so the parts' shares differ.
         assert_eq!(
-            batch_parts(&autoencoder, bce.loss.as_ref(), 37),
+            parts_of(&autoencoder, "binary_crossentropy", 37),
             vec![0..19, 19..37]
         );
         let x = pseudo_random(&[37, 6, 6, 1], 0.3);
@@ -355,7 +371,7 @@ fn a_batch_split_over_threads_gives_the_gradients_of_the_whole_batch() {
         let y = pseudo_random(&[37, 6, 6, 1], 0.8);
         assert_eq!(assert_same_gradients(&autoencoder, "mse", &x, &y), 6);
         let x = pseudo_random(&[33, 28, 28, 1], 0.1);
-        assert_eq!(batch_parts(&conv, bce.loss.as_ref(), 33).len(), 2);
+        assert_eq!(parts_of(&conv, "binary_crossentropy", 33).len(), 2);
         assert_eq!(
             assert_same_gradients(&conv, "binary_crossentropy", &x, &x),
             12
@@ -374,14 +390,19 @@ fn a_shuffled_batch_split_over_threads_gathers_each_part_where_it_runs() {
         .map(|i| (i * 23 + 5) % 60)
         .chain([7, 7])
         .collect();
-    let compiled = compiled("binary_crossentropy");
+    let compiled = compiled(&model, "binary_crossentropy");
     let vars = trainable(&model);
     let gathered = |t: &Tensor| {
         let ids = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap();
         t.index_select(&ids, 0).unwrap()
     };
-    let (loss_ref, _, grads_ref) =
-        reference_gradients(&model, compiled.loss.as_ref(), &gathered(&x), &gathered(&y));
+    let (loss_ref, _, grads_ref) = reference_gradients(
+        &model,
+        compiled.outputs[0].loss.as_ref(),
+        &gathered(&x),
+        &gathered(&y),
+    );
+    let (x, y) = (one(&x), one(&y));
     let (model, vars, ids, x, y) = (&model, &vars, &ids, &x, &y);
     let (loss, predictions, grads) = on_two_threads(move || {
         let rows = crate::batches::Rows::Indices(ids);
@@ -422,21 +443,14 @@ fn a_batch_stays_whole_unless_layers_and_loss_allow_splitting_it() {
     let lambda = Model::new(input, Lambda::new(|x: &Tensor| Ok(x.clone()))(input)).unwrap();
     let input = Input::new(&[4]);
     let centred = Model::new(input, CentreConfig.builder()(Dense::new(3)(input))).unwrap();
-    let mse = compiled("mse");
     let opaque = OpaqueLoss("mse".into_loss().unwrap());
     on_two_threads(|| {
-        assert_eq!(
-            batch_parts(&free, mse.loss.as_ref(), 64),
-            vec![0..32, 32..64]
-        );
-        assert_eq!(batch_parts(&free, mse.loss.as_ref(), 31), vec![0..31]);
-        assert_eq!(batch_parts(&fixed, mse.loss.as_ref(), 64), vec![0..64]);
-        assert_eq!(
-            batch_parts(&lambda, mse.loss.as_ref(), 64),
-            vec![0..32, 32..64]
-        );
-        assert_eq!(batch_parts(&centred, mse.loss.as_ref(), 64), vec![0..64]);
-        assert_eq!(batch_parts(&free, &opaque, 64), vec![0..64]);
+        assert_eq!(parts_of(&free, "mse", 64), vec![0..32, 32..64]);
+        assert_eq!(parts_of(&free, "mse", 31), vec![0..31]);
+        assert_eq!(parts_of(&fixed, "mse", 64), vec![0..64]);
+        assert_eq!(parts_of(&lambda, "mse", 64), vec![0..32, 32..64]);
+        assert_eq!(parts_of(&centred, "mse", 64), vec![0..64]);
+        assert_eq!(parts_of(&free, opaque, 64), vec![0..64]);
     });
 }
 
@@ -486,9 +500,8 @@ fn activity_penalties_are_differentiated_by_the_layer_whole_or_split() {
     };
     run();
     on_two_threads(|| {
-        let bce = compiled("binary_crossentropy");
         assert_eq!(
-            batch_parts(&flat, bce.loss.as_ref(), 37),
+            parts_of(&flat, "binary_crossentropy", 37),
             vec![0..19, 19..37]
         );
         run();
@@ -523,17 +536,17 @@ fn a_random_lambda_is_differentiated_through_the_call_the_forward_made() {
     })(h);
     let model = Model::new(input, Dense::new(3)(masked)).unwrap();
     let (x, y) = (pseudo_random(&[5, 6], 0.2), pseudo_random(&[5, 3], 0.9));
-    let compiled = compiled("mse");
+    let compiled = compiled(&model, "mse");
     let vars = trainable(&model);
     // The reference draws from the stream the training path gives a batch run whole.
     let (_, _, reference) = with_stream(stream_key(STEP, 0, 1), || {
-        reference_gradients(&model, compiled.loss.as_ref(), &x, &y)
+        reference_gradients(&model, compiled.outputs[0].loss.as_ref(), &x, &y)
     });
     let (_, _, layered) = training_gradients(
         &model,
         &compiled,
         &vars,
-        &Batch::whole(&x, &y, &Device::Cpu),
+        &Batch::whole(&one(&x), &one(&y), &Device::Cpu),
     )
     .unwrap();
     for var in &vars {
@@ -581,17 +594,17 @@ fn training_and_evaluation_take_a_saturated_loss_from_the_logits() {
         .bias_initializer(Initializer::Constant { value: -30.0 });
     let model = Model::new(input, head(input)).unwrap();
     let x = Tensor::ones((3, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
-    let compiled = compiled("binary_crossentropy");
+    let compiled = compiled(&model, "binary_crossentropy");
     let (loss, _, _) = training_gradients(
         &model,
         &compiled,
         &trainable(&model),
-        &Batch::whole(&x, &x, &Device::Cpu),
+        &Batch::whole(&one(&x), &one(&x), &Device::Cpu),
     )
     .unwrap();
     let loss = loss.to_scalar::<f32>().unwrap();
     assert!((loss - 30.0).abs() < 1e-4, "training loss {loss}");
-    let logs = super::super::evaluate_arrays(&model, &compiled, &x, &x, 2, "").unwrap();
+    let logs = super::super::evaluate_arrays(&model, &compiled, &one(&x), &one(&x), 2, "").unwrap();
     let evaluated = logs["loss"];
     assert!(
         (evaluated - 30.0).abs() < 1e-4,
@@ -608,11 +621,11 @@ fn evaluating_a_batch_split_over_threads_gives_the_whole_batch_loss_and_metrics(
         .kernel_regularizer(Regularizer::l2(0.1))(h);
     let model = Model::new(input, out).unwrap();
     let (x, y) = (pseudo_random(&[64, 5], 0.4), pseudo_random(&[64, 3], 1.3));
-    let mut compiled = compiled("binary_crossentropy");
-    compiled.metric_names = vec!["mae".into()];
+    let mut compiled = compiled(&model, "binary_crossentropy");
+    compiled.outputs[0].metric_names = vec!["mae".into()];
     // Independently: the whole batch through candle's ops, the penalty once, the mean |y - p|.
     let y_pred = model.forward(std::slice::from_ref(&x)).unwrap().remove(0);
-    let mut expected_loss = compiled.loss.compute(&y, &y_pred).unwrap();
+    let mut expected_loss = compiled.outputs[0].loss.compute(&y, &y_pred).unwrap();
     for penalty in model.regularization_losses().unwrap() {
         expected_loss = (expected_loss + penalty).unwrap();
     }
@@ -628,8 +641,8 @@ fn evaluating_a_batch_split_over_threads_gives_the_whole_batch_loss_and_metrics(
     let model = &model;
     let (x, y) = (&x, &y);
     let logs = on_two_threads(move || {
-        assert_eq!(batch_parts(model, compiled.loss.as_ref(), 64).len(), 2);
-        super::super::evaluate_arrays(model, &compiled, x, y, 64, "").unwrap()
+        assert_eq!(parts_of(model, "binary_crossentropy", 64).len(), 2);
+        super::super::evaluate_arrays(model, &compiled, &one(x), &one(y), 64, "").unwrap()
     });
     assert!(
         (logs["loss"] - expected_loss).abs() <= 1e-5 * expected_loss,
@@ -749,18 +762,18 @@ fn model_with_a_user_layer() -> Model {
 fn a_user_defined_layer_trains_on_the_layer_path_as_whole_model_autograd_would() {
     let model = model_with_a_user_layer();
     let x = pseudo_random(&[4, 6, 6, 1], 0.3);
-    let compiled = compiled("binary_crossentropy");
+    let compiled = compiled(&model, "binary_crossentropy");
     let vars = trainable(&model);
     // The reference draws ε from the stream the training path gives a batch run whole, and
     // adds the KL term like every added loss.
     let (loss_ref, _, grads_ref) = with_stream(stream_key(STEP, 0, 1), || {
-        reference_gradients(&model, compiled.loss.as_ref(), &x, &x)
+        reference_gradients(&model, compiled.outputs[0].loss.as_ref(), &x, &x)
     });
     let (loss, _, grads) = training_gradients(
         &model,
         &compiled,
         &vars,
-        &Batch::whole(&x, &x, &Device::Cpu),
+        &Batch::whole(&one(&x), &one(&x), &Device::Cpu),
     )
     .unwrap();
     assert_eq!(
@@ -770,13 +783,13 @@ fn a_user_defined_layer_trains_on_the_layer_path_as_whole_model_autograd_would()
     // The KL term is in the loss: without it the loss is the cross-entropy alone.
     let plain = with_stream(stream_key(STEP, 0, 1), || {
         let y_pred = model.forward(std::slice::from_ref(&x)).unwrap().remove(0);
-        compiled.loss.compute(&x, &y_pred).unwrap()
+        compiled.outputs[0].loss.compute(&x, &y_pred).unwrap()
     });
     let kl = loss.to_scalar::<f32>().unwrap() - plain.to_scalar::<f32>().unwrap();
     assert!(kl > 1e-4, "KL term {kl}");
     // The batch is split over threads like any per-sample model's.
     on_two_threads(|| {
-        assert_eq!(batch_parts(&model, compiled.loss.as_ref(), 40).len(), 2);
+        assert_eq!(parts_of(&model, "binary_crossentropy", 40).len(), 2);
     });
 }
 
@@ -794,9 +807,10 @@ fn the_composed_implementations_other_devices_run_give_the_kernels_gradients() {
         ),
     ];
     for (model, x, weights) in models {
-        let compiled = compiled("binary_crossentropy");
+        let compiled = compiled(&model, "binary_crossentropy");
         let vars = trainable(&model);
-        let batch = Batch::whole(&x, &x, &Device::Cpu);
+        let xs = one(&x);
+        let batch = Batch::whole(&xs, &xs, &Device::Cpu);
         let (loss, _, grads) = training_gradients(&model, &compiled, &vars, &batch).unwrap();
         let (loss_composed, _, grads_composed) = rkeras_ops::with_composed_ops(|| {
             training_gradients(&model, &compiled, &vars, &batch).unwrap()
@@ -825,8 +839,9 @@ fn the_composed_implementations_other_devices_run_give_the_kernels_gradients() {
 
 #[test]
 fn sigmoid_outputs_give_the_loss_their_logits_through_nested_models_only() {
-    let bce: Arc<dyn Loss> = Arc::from("binary_crossentropy".into_loss().unwrap());
-    let mse: Arc<dyn Loss> = Arc::from("mse".into_loss().unwrap());
+    let reads_logits = |model: &Model, loss: &str, output: usize| {
+        Head::new(model, &compiled(model, loss).outputs).reads_sigmoid_logits(output)
+    };
     for head in [
         Dense::new(12).activation("sigmoid"),
         Dense::new(12).activation("sigmoid").use_bias(false),
@@ -835,8 +850,8 @@ fn sigmoid_outputs_give_the_loss_their_logits_through_nested_models_only() {
             .kernel_regularizer(Regularizer::l2(0.01)),
     ] {
         let model = sigmoid_headed_autoencoder(head);
-        assert!(Head::new(&model, &bce).reads_sigmoid_logits());
-        assert!(!Head::new(&model, &mse).reads_sigmoid_logits());
+        assert!(reads_logits(&model, "binary_crossentropy", 0));
+        assert!(!reads_logits(&model, "mse", 0));
         // The loss from the logits equals the clipped one (nothing saturates here), and the
         // gradients through the logits equal autograd's through the clip, the log and the sigmoid.
         let x = pseudo_random(&[5, 12], 0.9);
@@ -859,8 +874,29 @@ fn sigmoid_outputs_give_the_loss_their_logits_through_nested_models_only() {
         Model::new(input, Dense::new(6).activation("tanh")(input)).unwrap(),
     ];
     for model in others {
-        assert!(!Head::new(&model, &bce).reads_sigmoid_logits(), "{model:?}");
+        assert!(!reads_logits(&model, "binary_crossentropy", 0), "{model:?}");
     }
+    // Each output on its own: two sigmoid heads both take their logits, under a list of losses
+    // only the cross-entropy's does.
+    let two = Model::new(
+        input,
+        vec![
+            Dense::new(2).activation("sigmoid")(input),
+            Dense::new(3).activation("sigmoid")(input),
+        ],
+    )
+    .unwrap();
+    assert!(reads_logits(&two, "binary_crossentropy", 0));
+    assert!(reads_logits(&two, "binary_crossentropy", 1));
+    let mixed = Compiled::new(
+        &two,
+        "sgd".into_optimizer().unwrap(),
+        ["mse", "binary_crossentropy"].into_losses().unwrap(),
+        CompileOptions::new(),
+    )
+    .unwrap();
+    let head = Head::new(&two, &mixed.outputs);
+    assert!(!head.reads_sigmoid_logits(0) && head.reads_sigmoid_logits(1));
 }
 
 /// The weights after `fit` with SGD (no shuffling, batches of 4, 2 epochs) from `start`, and by
@@ -943,18 +979,19 @@ fn seeded_runs_with_random_layers_split_over_threads_repeat_bit_for_bit() {
 fn one_train_step_updates_the_weights() {
     let (model, _) = nested_autoencoder();
     let before = weight_values(&model);
-    let mut compiled = compiled("binary_crossentropy");
+    let mut compiled = compiled(&model, "binary_crossentropy");
     let x = pseudo_random(&[2, 8, 8, 1], 0.9);
-    let head = Head::new(&model, &compiled.loss);
+    let head = Head::new(&model, &compiled.outputs);
     let (loss, y_pred) = train_step(
         &head,
         &model,
         compiled.optimizer.as_mut(),
         &trainable(&model),
-        &Batch::whole(&x, &x, &Device::Cpu),
+        &Batch::whole(&one(&x), &one(&x), &Device::Cpu),
         STEP,
     )
     .unwrap();
+    let loss = loss.total.to_scalar::<f32>().unwrap();
     assert!(loss.is_finite() && loss > 0.0);
     assert_eq!(whole_prediction(&y_pred).dims(), x.dims());
     assert_ne!(before, weight_values(&model));

@@ -1,11 +1,11 @@
-//! Where a model's output meets its loss, decided once per run for the whole model.
+//! Where a model's outputs meet their losses, decided once per run for the whole model.
 //!
 //! Keras on TensorFlow computes the cross-entropy of a sigmoid output from the sigmoid's logits
 //! (`keras/src/backend/tensorflow/nn.py`: `binary_crossentropy` reads the `_keras_logits` the
 //! sigmoid left on its output), which is exact where the clipped probabilities are not. rkeras
-//! does the same by running a twin of the model whose sigmoid layer outputs its logits (same
-//! layers, same weights) and the loss's logits form on them; the prediction the metrics see is
-//! the sigmoid of those logits. Any other model and loss meet as they are.
+//! does the same by running a twin of the model whose sigmoid layers output their logits (same
+//! layers, same weights) and each such output's loss in its logits form; the prediction the
+//! metrics see is the sigmoid of those logits. Any other output meets its loss as it is.
 
 use std::sync::Arc;
 
@@ -13,32 +13,53 @@ use candle_core::{Tensor, Var};
 use rkeras_layers::{ActivationFn, DenseLayer, Layer};
 use rkeras_model::{Functional, Model};
 
+use crate::compile::CompiledOutput;
 use crate::losses::Loss;
 use crate::Result;
 
-/// The model a run computes its loss on and how; see the module documentation.
+/// The model a run computes its losses on and how; see the module documentation.
 pub(crate) struct Head {
     model: Model,
+    outputs: Vec<OutputHead>,
+}
+
+/// How one output meets its loss.
+struct OutputHead {
     loss: Arc<dyn Loss>,
+    weight: Option<f64>,
     from_sigmoid_logits: bool,
 }
 
 impl Head {
-    /// The head for `model` trained or evaluated with `loss`.
-    pub fn new(model: &Model, loss: &Arc<dyn Loss>) -> Head {
-        if let Some(logits_loss) = loss.on_sigmoid_logits() {
-            if let Some(twin) = logits_twin(model) {
-                return Head {
-                    model: twin,
-                    loss: Arc::from(logits_loss),
+    /// The head for `model` trained or evaluated with the compiled `outputs`.
+    pub fn new(model: &Model, outputs: &[CompiledOutput]) -> Head {
+        let logits_losses: Vec<Option<Box<dyn Loss>>> =
+            outputs.iter().map(|o| o.loss.on_sigmoid_logits()).collect();
+        let wanted: Vec<bool> = logits_losses.iter().map(Option::is_some).collect();
+        let (twin, replaced) = match functional_of(&model.as_layer()) {
+            Some(functional) => twin_of(&functional, &wanted),
+            None => (None, vec![false; outputs.len()]),
+        };
+        let outputs = outputs
+            .iter()
+            .zip(logits_losses)
+            .zip(replaced)
+            .map(|((output, logits_loss), replaced)| match logits_loss {
+                Some(loss) if replaced => OutputHead {
+                    loss: Arc::from(loss),
+                    weight: output.weight,
                     from_sigmoid_logits: true,
-                };
-            }
-        }
+                },
+                _ => OutputHead {
+                    loss: output.loss.clone(),
+                    weight: output.weight,
+                    from_sigmoid_logits: false,
+                },
+            })
+            .collect();
         Head {
-            model: model.clone(),
-            loss: loss.clone(),
-            from_sigmoid_logits: false,
+            model: twin.map_or_else(|| model.clone(), Model::from_functional),
+            outputs,
         }
     }
 
@@ -47,30 +68,47 @@ impl Head {
         &self.model
     }
 
-    /// The loss applied to [`Head::model`]'s output.
-    pub fn loss(&self) -> &dyn Loss {
-        self.loss.as_ref()
+    /// The number of outputs.
+    pub fn output_count(&self) -> usize {
+        self.outputs.len()
     }
 
-    /// Whether the head computes the loss from a sigmoid's logits.
+    /// Whether every output's loss is a mean over samples (so a batch may run in parts).
+    pub fn averages_over_samples(&self) -> bool {
+        self.outputs.iter().all(|o| o.loss.averages_over_samples())
+    }
+
+    /// The weight of output `index`'s loss in the total (1 unless compiled with weights).
+    pub fn weight(&self, index: usize) -> f64 {
+        self.outputs[index].weight.unwrap_or(1.0)
+    }
+
+    /// Whether output `index`'s loss is computed from a sigmoid's logits.
     #[cfg(test)]
-    pub fn reads_sigmoid_logits(&self) -> bool {
-        self.from_sigmoid_logits
+    pub fn reads_sigmoid_logits(&self, index: usize) -> bool {
+        self.outputs[index].from_sigmoid_logits
     }
 
-    /// The model's prediction from [`Head::model`]'s output (the sigmoid of the logits).
-    pub fn prediction(&self, output: &Tensor) -> Result<Tensor> {
-        Ok(if self.from_sigmoid_logits {
+    /// The model's prediction for output `index` from [`Head::model`]'s output (the sigmoid
+    /// of the logits).
+    pub fn prediction(&self, index: usize, output: &Tensor) -> Result<Tensor> {
+        Ok(if self.outputs[index].from_sigmoid_logits {
             ActivationFn::Sigmoid.apply(output)?
         } else {
             output.clone()
         })
     }
 
-    /// The loss on `output` and its gradient with respect to `output`: from the loss's own
-    /// kernel where it has one, else by candle's autograd over the loss of a variable copy.
-    pub fn value_and_gradient(&self, y: &Tensor, output: &Tensor) -> Result<(Tensor, Tensor)> {
-        let loss = self.loss();
+    /// Output `index`'s loss on `output` (unweighted) and its gradient with respect to
+    /// `output`: from the loss's own kernel where it has one, else by candle's autograd over
+    /// the loss of a variable copy.
+    pub fn value_and_gradient(
+        &self,
+        index: usize,
+        y: &Tensor,
+        output: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        let loss = self.outputs[index].loss.as_ref();
         if let Some(pair) = loss.value_and_gradient(y, output)? {
             return Ok(pair);
         }
@@ -83,24 +121,15 @@ impl Head {
         Ok((value.detach(), grad))
     }
 
-    /// The loss on `output`, as training computes it (so that `loss` and `val_loss` are the same
-    /// function).
-    pub fn value(&self, y: &Tensor, output: &Tensor) -> Result<Tensor> {
-        if self.from_sigmoid_logits {
-            Ok(self.value_and_gradient(y, output)?.0)
+    /// Output `index`'s loss on `output` (unweighted), as training computes it (so that `loss`
+    /// and `val_loss` are the same function).
+    pub fn value(&self, index: usize, y: &Tensor, output: &Tensor) -> Result<Tensor> {
+        if self.outputs[index].from_sigmoid_logits {
+            Ok(self.value_and_gradient(index, y, output)?.0)
         } else {
-            self.loss.compute(y, output)
+            self.outputs[index].loss.compute(y, output)
         }
     }
-}
-
-/// A twin of `model` whose (only) output is the logits of the sigmoid that computes it, when
-/// such a sigmoid exists: the layer producing the output (within nested models), its value read
-/// by nothing else. A reshape in between hides the logits, as it does from Keras (the reshaped
-/// tensor carries no `_keras_logits`).
-fn logits_twin(model: &Model) -> Option<Model> {
-    let functional = functional_of(&model.as_layer())?;
-    twin_of(&functional).map(Model::from_functional)
 }
 
 fn functional_of(layer: &Arc<dyn Layer>) -> Option<Arc<Functional>> {
@@ -108,21 +137,39 @@ fn functional_of(layer: &Arc<dyn Layer>) -> Option<Arc<Functional>> {
     any.downcast::<Functional>().ok()
 }
 
-/// The twin of a one-output functional (see [`logits_twin`]).
-fn twin_of(functional: &Functional) -> Option<Arc<Functional>> {
+/// A twin of `functional` in which each output `wanted` is the logits of the sigmoid that
+/// computes it, when such a sigmoid exists: the layer producing the output (within a nested
+/// one-output model), its value read by nothing else. A reshape in between hides the logits,
+/// as it does from Keras (the reshaped tensor carries no `_keras_logits`). Returns the twin
+/// (`None` when no output changed) and which outputs did.
+fn twin_of(functional: &Functional, wanted: &[bool]) -> (Option<Arc<Functional>>, Vec<bool>) {
     let graph = functional.graph();
-    if graph.output_slots.len() != 1 {
-        return None;
-    }
-    let (index, _) = graph.sole_producer_of_output(0)?;
-    let layer = &graph.nodes[index].layer;
-    let replacement: Arc<dyn Layer> = match layer.as_any().downcast_ref::<DenseLayer>() {
-        Some(dense) => Arc::new(dense.sigmoid_logits_twin()?),
-        None => twin_of(&*functional_of(layer)?)?,
-    };
     let mut twin_graph = graph.clone();
-    twin_graph.nodes[index].layer = replacement;
+    let mut replaced = vec![false; wanted.len()];
+    for (output, &want) in wanted.iter().enumerate() {
+        let Some((index, _)) = graph.sole_producer_of_output(output).filter(|_| want) else {
+            continue;
+        };
+        let layer = &graph.nodes[index].layer;
+        let replacement: Option<Arc<dyn Layer>> = match layer.as_any().downcast_ref::<DenseLayer>()
+        {
+            Some(dense) => dense
+                .sigmoid_logits_twin()
+                .map(|twin| Arc::new(twin) as Arc<dyn Layer>),
+            None => functional_of(layer)
+                .filter(|nested| nested.graph().output_slots.len() == 1)
+                .and_then(|nested| twin_of(&nested, &[true]).0)
+                .map(|twin| twin as Arc<dyn Layer>),
+        };
+        if let Some(replacement) = replacement {
+            twin_graph.nodes[index].layer = replacement;
+            replaced[output] = true;
+        }
+    }
+    if !replaced.contains(&true) {
+        return (None, replaced);
+    }
     let twin = Functional::new(functional.name().to_string(), twin_graph);
     twin.set_trainable(functional.trainable());
-    Some(Arc::new(twin))
+    (Some(Arc::new(twin)), replaced)
 }

@@ -15,9 +15,10 @@ use candle_core::{Tensor, Var};
 use rkeras_layers::session::stream_base;
 use rkeras_model::Model;
 
+use crate::arrays::Arrays;
 use crate::batches::{batch_count, Batch, BatchOrder};
 use crate::callbacks::{Callback, Logs, TrainingControl};
-use crate::compile::Compiled;
+use crate::compile::{model_output_shapes, Compiled};
 use crate::fit_options::FitOptions;
 use crate::history::History;
 use crate::progress::{Progress, ProgressOutput};
@@ -93,8 +94,8 @@ impl TrainingControl for LoopControl<'_> {
 pub(crate) fn fit(
     model: &Model,
     compiled: &mut Compiled,
-    x: &Tensor,
-    y: &Tensor,
+    x: &Arrays,
+    y: &Arrays,
     options: FitOptions<'_>,
 ) -> Result<History> {
     let FitOptions {
@@ -110,8 +111,8 @@ pub(crate) fn fit(
     } = options;
     let rows = check_samples(x, y, "fit")?;
     check_inputs(model, x, "x")?;
-    if let Some(validation) = validation_data {
-        check_validation(model, validation, y)?;
+    if let Some((vx, vy)) = &validation_data {
+        check_validation(model, (vx, vy), y)?;
     }
     if steps_per_epoch == Some(0) {
         return Err(Error::Config("steps_per_epoch must be positive".into()));
@@ -133,7 +134,7 @@ pub(crate) fn fit(
         .then(|| rows_of(x, y, train_rows, rows - train_rows))
         .transpose()?;
     let (x_train, y_train) = rows_of(x, y, 0, train_rows)?;
-    let validation: Option<(&Tensor, &Tensor)> = match (&validation_data, &split) {
+    let validation: Option<(&Arrays, &Arrays)> = match (&validation_data, &split) {
         (Some((vx, vy)), _) => Some((vx, vy)),
         (None, Some((vx, vy))) => Some((vx, vy)),
         (None, None) => None,
@@ -147,14 +148,10 @@ pub(crate) fn fit(
         .into_iter()
         .map(|w| w.var)
         .collect();
-    let output_shape: Vec<usize> = model.output_shapes()[0]
-        .dims()
-        .iter()
-        .map(|d| d.unwrap_or(1))
-        .collect();
+    let output_shapes = model_output_shapes(model);
     let device = model.device();
     // Decided once: where the output meets the loss, and the random streams' base.
-    let head = Head::new(model, &compiled.loss);
+    let head = Head::new(model, &compiled.outputs);
     let stream = stream_base();
     let mut order = BatchOrder::new(train_rows, shuffle);
     let mut ctl = LoopControl {
@@ -168,7 +165,7 @@ pub(crate) fn fit(
     for epoch in initial_epoch..epochs {
         each(&mut callbacks, |c| c.on_epoch_begin(epoch, &mut ctl))?;
         progress.epoch_begin(epoch, epochs).map_err(io_error)?;
-        let mut tracker = Tracker::new(ctl.compiled.make_metrics(&output_shape)?);
+        let mut tracker = Tracker::new(ctl.compiled, &output_shapes)?;
         if steps_per_epoch.is_none() || epoch == initial_epoch {
             order.restart(epoch);
         }
@@ -176,8 +173,8 @@ pub(crate) fn fit(
             each(&mut callbacks, |c| c.on_train_batch_begin(step, &mut ctl))?;
             let batch = Batch::new(&x_train, &y_train, order.next(batch_size), &device);
             let optimizer = ctl.compiled.optimizer.as_mut();
-            let (loss, parts) = train_step(&head, model, optimizer, &trainable, &batch, stream)?;
-            tracker.update(loss, batch.len(), &parts)?;
+            let (losses, parts) = train_step(&head, model, optimizer, &trainable, &batch, stream)?;
+            tracker.update(&losses, batch.len(), &parts)?;
             let logs = tracker.logs("");
             progress
                 .update(step + 1, &display_order(&logs))
@@ -215,16 +212,21 @@ pub(crate) fn fit(
     Ok(history)
 }
 
-/// Rows `start..start + len` of `x` and of `y`: one tensor twice when `y` is `x` (an
-/// autoencoder), so that each batch is gathered once.
-fn rows_of(x: &Tensor, y: &Tensor, start: usize, len: usize) -> Result<(Tensor, Tensor)> {
-    let xs = x.narrow(0, start, len)?;
-    let ys = if y.id() == x.id() {
-        xs.clone()
-    } else {
-        y.narrow(0, start, len)?
-    };
-    Ok((xs, ys))
+/// Rows `start..start + len` of `x` and of `y`, a target that is an input too (an
+/// autoencoder's) staying the same tensor, so that each batch is gathered once.
+fn rows_of(x: &Arrays, y: &Arrays, start: usize, len: usize) -> Result<(Arrays, Arrays)> {
+    let xs = x.rows(start, len)?;
+    let ys: Vec<Tensor> = y
+        .tensors()
+        .iter()
+        .map(
+            |t| match x.tensors().iter().position(|input| input.id() == t.id()) {
+                Some(at) => Ok(xs.tensors()[at].clone()),
+                None => Ok(t.narrow(0, start, len)?),
+            },
+        )
+        .collect::<Result<_>>()?;
+    Ok((xs, Arrays::from(ys)))
 }
 
 fn each<'c>(

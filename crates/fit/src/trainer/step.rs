@@ -9,17 +9,16 @@ use rkeras_layers::session::{stream_key, with_stream};
 use rkeras_layers::{CallContext, WeightGrads};
 use rkeras_model::Model;
 
-use super::batch_parts::{combined_loss, over_parts};
+use super::batch_parts::{combined_loss, over_parts, Part};
 use super::gradient_sum::sum_gradient_terms;
 use super::head::Head;
-use super::inputs::single_output;
 use super::tracking::PartOutputs;
 use crate::batches::Batch;
 use crate::optimizers::Optimizer;
 use crate::Result;
 
-/// One optimizer step on one batch; returns the batch loss and, for the metrics, the targets
-/// and the (detached) prediction of each part of the batch the step ran separately (in row
+/// One optimizer step on one batch; returns the batch's losses and, for the metrics, the targets
+/// and the (detached) predictions of each part of the batch the step ran separately (in row
 /// order; one part when it ran whole). Random draws come from streams keyed by `stream`, the
 /// step and the part.
 pub(crate) fn train_step(
@@ -29,13 +28,13 @@ pub(crate) fn train_step(
     trainable: &[Var],
     batch: &Batch<'_>,
     stream: u64,
-) -> Result<(f64, PartOutputs)> {
+) -> Result<(BatchLosses, PartOutputs)> {
     let step = stream_key(stream, optimizer.iterations(), 0);
-    let (total, predictions, parts) = batch_gradients(head, model, trainable, batch, step)?;
+    let (losses, predictions, parts) = batch_gradients(head, model, trainable, batch, step)?;
     let gradients = sum_gradient_terms(&gradient_terms(&parts, trainable))?;
     let pairs: Vec<(&Var, &Tensor)> = gradients.iter().map(|(var, grad)| (*var, grad)).collect();
     optimizer.apply_gradients(&pairs)?;
-    Ok((total.to_scalar::<f32>()? as f64, predictions))
+    Ok((losses, predictions))
 }
 
 /// The gradients of a batch, as parts to be weighted by their shares and added: one per part
@@ -59,9 +58,9 @@ pub(crate) fn gradient_terms<'a>(
         .collect()
 }
 
-/// The batch loss, the targets and (detached) prediction of each part the batch ran in (see
-/// [`over_parts`]) and the trainable weights' gradients in parts: each part gathered, and its
-/// loss and gradients computed by [`part_gradients`] in its own random stream, on its own
+/// The batch's losses, the targets and (detached) predictions of each part the batch ran in
+/// (see [`over_parts`]) and the trainable weights' gradients in parts: each part gathered, and
+/// its losses and gradients computed by [`part_gradients`] in its own random stream, on its own
 /// thread; the weight penalties' by candle's autograd. [`sum_gradient_terms`] adds the parts
 /// up.
 pub(crate) fn batch_gradients(
@@ -70,18 +69,19 @@ pub(crate) fn batch_gradients(
     trainable: &[Var],
     batch: &Batch<'_>,
     step: u64,
-) -> Result<(Tensor, PartOutputs, GradientParts)> {
-    let parts = over_parts(head.model(), head.loss(), batch.len(), |rows| {
+) -> Result<(BatchLosses, PartOutputs, GradientParts)> {
+    let parts = over_parts(head, batch.len(), |rows| {
         let (x, y) = batch.take_part(rows)?;
-        let (loss, y_pred, grads) = with_stream(stream_key(step, rows.start as u64, 1), || {
-            part_gradients(head, trainable, &x, &y)
-        })?;
-        Ok((loss, ((y, y_pred), grads)))
+        let (total, output_losses, y_pred, grads) =
+            with_stream(stream_key(step, rows.start as u64, 1), || {
+                part_gradients(head, trainable, &x, &y)
+            })?;
+        Ok((total, (output_losses, (y, y_pred), grads)))
     })?;
-    let mut total = combined_loss(&parts)?;
+    let mut losses = BatchLosses::combined(&parts)?;
     let (predictions, mut gradients): (PartOutputs, GradientParts) = parts
         .into_iter()
-        .map(|(part_share, _, (y_pred, grads))| (y_pred, (part_share, grads)))
+        .map(|(part_share, _, (_, outputs, grads))| (outputs, (part_share, grads)))
         .unzip();
     if let Some(penalty) = penalty_sum(model)? {
         let autograd = penalty.backward()?;
@@ -92,28 +92,98 @@ pub(crate) fn batch_gradients(
             }
         }
         gradients.push((1.0, penalty_grads));
-        total = (total + penalty.detach())?;
+        losses.total = (losses.total + penalty.detach())?;
     }
-    Ok((total, predictions, gradients))
+    Ok((losses, predictions, gradients))
 }
 
-/// The loss of one batch (or part of one) with the losses its calls added, its (detached)
-/// prediction and the trainable weights' gradients, without the weight penalties.
+/// The losses of one batch (or part of one): the total (the outputs' weighted losses and the
+/// losses the calls added; no weight penalties), each output's unweighted loss when there are
+/// several, the (detached) predictions and the trainable weights' gradients.
 fn part_gradients(
     head: &Head,
     trainable: &[Var],
-    x: &Tensor,
-    y: &Tensor,
-) -> Result<(Tensor, Tensor, WeightGrads)> {
+    x: &[Tensor],
+    y: &[Tensor],
+) -> Result<(Tensor, Vec<f32>, Vec<Tensor>, WeightGrads)> {
     let model = head.model().as_layer();
     let mut ctx = CallContext::recording();
-    let record = record_call(model.as_ref(), std::slice::from_ref(x), &mut ctx)?;
-    let output = single_output(head.model(), record.outputs.clone())?;
-    let (loss, grad) = head.value_and_gradient(y, &output)?;
-    let loss = with_call_losses(loss, &mut ctx)?;
+    let record = record_call(model.as_ref(), x, &mut ctx)?;
+    check_targets(head, y)?;
+    let mut total: Option<Tensor> = None;
+    let (mut output_losses, mut grads, mut predictions) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, (output, y)) in record.outputs.iter().zip(y).enumerate() {
+        let (loss, grad) = head.value_and_gradient(index, y, output)?;
+        let weight = head.weight(index);
+        let (weighted, grad) = if weight == 1.0 {
+            (loss.clone(), grad)
+        } else {
+            ((&loss * weight)?, (grad * weight)?)
+        };
+        if head.output_count() > 1 {
+            output_losses.push(loss.to_scalar::<f32>()?);
+        }
+        total = Some(match total {
+            Some(total) => (total + weighted)?,
+            None => weighted,
+        });
+        grads.push(grad);
+        predictions.push(head.prediction(index, output)?);
+    }
+    let total = total.ok_or_else(|| crate::Error::Config("a model with no output".into()))?;
+    let total = with_call_losses(total, &mut ctx)?;
     let mut weight_grads = WeightGrads::new(trainable);
-    differentiate(model.as_ref(), record, &[grad], &[false], &mut weight_grads)?;
-    Ok((loss, head.prediction(&output)?, weight_grads))
+    let needs_input_grad = vec![false; x.len()];
+    differentiate(
+        model.as_ref(),
+        record,
+        &grads,
+        &needs_input_grad,
+        &mut weight_grads,
+    )?;
+    Ok((total, output_losses, predictions, weight_grads))
+}
+
+/// Checks that there is one target array per model output.
+pub(crate) fn check_targets(head: &Head, y: &[Tensor]) -> Result<()> {
+    if y.len() == head.output_count() {
+        return Ok(());
+    }
+    Err(crate::Error::Config(format!(
+        "model '{}' has {} output(s), but {} target array(s) were given",
+        head.model().name(),
+        head.output_count(),
+        y.len()
+    )))
+}
+
+/// A batch's losses: the total (what Keras logs as `loss`) and, for a model with several
+/// outputs, each output's unweighted loss (`<output>_loss`).
+pub(crate) struct BatchLosses {
+    /// The total loss, a scalar tensor.
+    pub total: Tensor,
+    /// Each output's loss, empty for a single-output model.
+    pub outputs: Vec<f64>,
+}
+
+impl BatchLosses {
+    /// The batch's losses from its parts': the share-weighted sums (the means over the batch),
+    /// or the one part's own.
+    pub fn combined<A, B>(parts: &[Part<(Vec<f32>, A, B)>]) -> Result<BatchLosses> {
+        let total = combined_loss(parts)?;
+        let count = parts
+            .first()
+            .map_or(0, |(_, _, (losses, _, _))| losses.len());
+        let outputs = (0..count)
+            .map(|i| {
+                parts
+                    .iter()
+                    .map(|(part_share, _, (losses, _, _))| (*part_share * losses[i]) as f64)
+                    .sum()
+            })
+            .collect();
+        Ok(BatchLosses { total, outputs })
+    }
 }
 
 /// `loss` plus the losses the calls made with `ctx` added.

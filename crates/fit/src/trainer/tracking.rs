@@ -2,34 +2,59 @@
 
 use candle_core::Tensor;
 
+use super::step::BatchLosses;
 use crate::callbacks::Logs;
-use crate::metrics::{Mean, Metric};
+use crate::compile::{Compiled, OutputMetrics};
+use crate::metrics::Mean;
 use crate::Result;
 
-/// The targets and the prediction of each part a batch ran in, in row order, for the metrics.
-pub(crate) type PartOutputs = Vec<(Tensor, Tensor)>;
+/// The targets and the predictions (one per model output) of each part a batch ran in, in row
+/// order, for the metrics.
+pub(crate) type PartOutputs = Vec<(Vec<Tensor>, Vec<Tensor>)>;
 
-/// Running values of an epoch: the batch-size-weighted mean loss and the metrics.
+/// Running values of an epoch: the batch-size-weighted mean loss, each output's when there are
+/// several (Keras's `<output>_loss`), and the metrics.
 pub(crate) struct Tracker {
     loss: Mean,
-    metrics: Vec<Box<dyn Metric>>,
+    output_losses: Vec<(String, Mean)>,
+    metrics: Vec<OutputMetrics>,
 }
 
 impl Tracker {
-    pub fn new(metrics: Vec<Box<dyn Metric>>) -> Self {
-        Tracker {
+    /// A tracker for `compiled`'s outputs (shaped `output_shapes`, batch included).
+    pub fn new(compiled: &Compiled, output_shapes: &[Vec<usize>]) -> Result<Self> {
+        let output_losses = match &compiled.outputs[..] {
+            [_] => Vec::new(),
+            outputs => outputs
+                .iter()
+                .map(|o| (format!("{}_loss", o.name), Mean::new("loss")))
+                .collect(),
+        };
+        Ok(Tracker {
             loss: Mean::new("loss"),
-            metrics,
-        }
+            output_losses,
+            metrics: compiled.make_metrics(output_shapes)?,
+        })
     }
 
-    /// Adds a batch of `batch` samples: its loss, and the targets and prediction of each part
-    /// the batch ran in to the metrics.
-    pub fn update(&mut self, loss: f64, batch: usize, parts: &[(Tensor, Tensor)]) -> Result<()> {
-        self.loss.update_state(loss, batch as f64);
-        for (y, y_pred) in parts {
-            for m in &mut self.metrics {
-                m.update_state(y, y_pred)?;
+    /// Adds a batch of `batch` samples: its losses, and the targets and predictions of each
+    /// part the batch ran in to the metrics.
+    pub fn update(
+        &mut self,
+        losses: &BatchLosses,
+        batch: usize,
+        parts: &[(Vec<Tensor>, Vec<Tensor>)],
+    ) -> Result<()> {
+        self.loss
+            .update_state(losses.total.to_scalar::<f32>()? as f64, batch as f64);
+        for ((_, mean), value) in self.output_losses.iter_mut().zip(&losses.outputs) {
+            mean.update_state(*value, batch as f64);
+        }
+        for (ys, y_preds) in parts {
+            for ((output, y), y_pred) in self.metrics.iter_mut().zip(ys).zip(y_preds) {
+                for m in &mut output.metrics {
+                    m.update_state(y, y_pred)?;
+                }
             }
         }
         Ok(())
@@ -39,8 +64,13 @@ impl Tracker {
     pub fn logs(&self, prefix: &str) -> Logs {
         let mut logs = Logs::new();
         logs.insert(format!("{prefix}loss"), self.loss.result());
-        for m in &self.metrics {
-            logs.insert(format!("{prefix}{}", m.name()), m.result());
+        for (name, mean) in &self.output_losses {
+            logs.insert(format!("{prefix}{name}"), mean.result());
+        }
+        for output in &self.metrics {
+            for m in &output.metrics {
+                logs.insert(format!("{prefix}{}{}", output.prefix, m.name()), m.result());
+            }
         }
         logs
     }

@@ -13,7 +13,7 @@ pub mod history;
 pub mod losses;
 pub mod metrics;
 pub mod optimizers;
-pub mod progress;
+mod progress;
 mod restore;
 pub mod saving;
 mod summary;

@@ -20,6 +20,12 @@ use crate::tensor_list::TensorList;
 /// Cloning a `Model` gives another handle to the same model (same layers, same weights).
 /// A model is callable on symbolic tensors like a layer, which nests it inside another model
 /// as one node sharing its weights.
+///
+/// Keras's model methods come with `use rkeras::prelude::*;`, from the training crate:
+/// `model.compile(optimizer, loss)`, `model.fit(x, y, FitOptions)`, `model.evaluate(x, y, ..)`,
+/// `model.predict(x, ..)`, `model.save(path)` and `model.save_weights(path)` (the `Training`
+/// trait, `rkeras::fit::Training`), `model.summary()` (the `Summary` trait), and
+/// `rkeras::fit::load_model(path)` to load a saved model back, compiled.
 pub struct Model {
     functional: Arc<Functional>,
     call: Box<SymbolicFn>,

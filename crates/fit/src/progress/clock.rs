@@ -1,6 +1,8 @@
 //! Time sources for the progress display, so that tests can control elapsed time.
 
+#[cfg(test)]
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(test)]
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,11 +40,13 @@ impl Clock for SystemClock {
 }
 
 /// A clock that only moves when told to; clones share the same time.
+#[cfg(test)]
 #[derive(Debug, Clone, Default)]
 pub struct ManualClock {
     nanos: Arc<AtomicU64>,
 }
 
+#[cfg(test)]
 impl ManualClock {
     /// A clock at time zero.
     pub fn new() -> Self {
@@ -60,6 +64,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(test)]
 impl Clock for ManualClock {
     fn now(&self) -> Duration {
         Duration::from_nanos(self.nanos.load(Ordering::SeqCst))

@@ -27,6 +27,7 @@ pub(crate) fn format_value(value: f64, rule: ValueRule) -> String {
 
 /// Formats metrics as Keras's live bar does, ` - name: value` each: training keys sorted by
 /// name, then the `val_*` keys sorted (the order Keras's logs reach the bar in).
+#[cfg(test)]
 pub fn format_logs(logs: &[(String, f64)]) -> String {
     let mut ordered: Vec<&(String, f64)> = logs.iter().collect();
     ordered.sort_by(|(a, _), (b, _)| (a.starts_with("val_"), a).cmp(&(b.starts_with("val_"), b)));

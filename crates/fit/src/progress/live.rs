@@ -3,16 +3,20 @@
 
 use std::fmt;
 use std::io;
+#[cfg(test)]
 use std::sync::Arc;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+#[cfg(test)]
+use indicatif::TermLike;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Where live bars are drawn.
 #[derive(Clone)]
 pub(crate) enum Screen {
     /// The process's standard output.
     Stdout,
-    /// A terminal given by the caller (shared by the bars of successive epochs).
+    /// A terminal given by the caller (shared by the bars of successive epochs): a test's.
+    #[cfg(test)]
     Term(Arc<dyn TermLike>),
 }
 
@@ -20,15 +24,18 @@ impl fmt::Debug for Screen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Screen::Stdout => f.write_str("Stdout"),
+            #[cfg(test)]
             Screen::Term(term) => f.debug_tuple("Term").field(term).finish(),
         }
     }
 }
 
 /// Lets several indicatif draw targets share one caller-provided terminal.
+#[cfg(test)]
 #[derive(Debug)]
 struct SharedTerm(Arc<dyn TermLike>);
 
+#[cfg(test)]
 impl TermLike for SharedTerm {
     fn width(&self) -> u16 {
         self.0.width()
@@ -72,6 +79,7 @@ impl Screen {
                 writeln!(stdout, "{line}")?;
                 stdout.flush()
             }
+            #[cfg(test)]
             Screen::Term(term) => {
                 term.write_line(line)?;
                 term.flush()
@@ -83,6 +91,7 @@ impl Screen {
     pub(crate) fn new_bar(&self) -> io::Result<LiveBar> {
         let target = match self {
             Screen::Stdout => ProgressDrawTarget::stdout(),
+            #[cfg(test)]
             Screen::Term(term) => ProgressDrawTarget::term_like(Box::new(SharedTerm(term.clone()))),
         };
         let style = ProgressStyle::with_template("{msg}").map_err(io::Error::other)?;

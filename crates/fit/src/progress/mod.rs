@@ -17,10 +17,13 @@ mod progbar;
 
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
+#[cfg(test)]
 use std::sync::Arc;
 
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use format::format_logs;
+#[cfg(test)]
+pub use clock::ManualClock;
+pub use clock::{Clock, SystemClock};
+#[cfg(test)]
 pub use indicatif::TermLike;
 
 use live::{LiveBar, Screen};
@@ -31,8 +34,10 @@ pub enum ProgressOutput {
     /// Standard output: a live bar if it is a terminal, one line per epoch otherwise.
     Stdout,
     /// Any writer (a file, a `Vec<u8>`): never a terminal, so one line per epoch.
+    #[cfg(test)]
     Writer(Box<dyn Write + Send>),
     /// A terminal of the caller's (for example a test double): live bars at `verbose = 1`.
+    #[cfg(test)]
     Terminal(Box<dyn TermLike>),
 }
 
@@ -40,7 +45,9 @@ impl fmt::Debug for ProgressOutput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProgressOutput::Stdout => f.write_str("Stdout"),
+            #[cfg(test)]
             ProgressOutput::Writer(_) => f.write_str("Writer"),
+            #[cfg(test)]
             ProgressOutput::Terminal(term) => f.debug_tuple("Terminal").field(term).finish(),
         }
     }
@@ -57,7 +64,9 @@ enum Display {
 /// A destination for whole lines.
 enum Lines {
     Stdout,
+    #[cfg(test)]
     Writer(Box<dyn Write + Send>),
+    #[cfg(test)]
     Term(Arc<dyn TermLike>),
 }
 
@@ -65,7 +74,9 @@ impl fmt::Debug for Lines {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Lines::Stdout => "Stdout",
+            #[cfg(test)]
             Lines::Writer(_) => "Writer",
+            #[cfg(test)]
             Lines::Term(_) => "Term",
         })
     }
@@ -79,10 +90,12 @@ impl Lines {
                 writeln!(stdout, "{line}")?;
                 stdout.flush()
             }
+            #[cfg(test)]
             Lines::Writer(writer) => {
                 writeln!(writer, "{line}")?;
                 writer.flush()
             }
+            #[cfg(test)]
             Lines::Term(term) => {
                 term.write_line(line)?;
                 term.flush()
@@ -123,9 +136,12 @@ impl Progress {
             (1, ProgressOutput::Stdout) if io::stdout().is_terminal() => {
                 Display::Live(Screen::Stdout)
             }
+            #[cfg(test)]
             (1, ProgressOutput::Terminal(term)) => Display::Live(Screen::Term(Arc::from(term))),
             (_, ProgressOutput::Stdout) => Display::EpochLines(Lines::Stdout),
+            #[cfg(test)]
             (_, ProgressOutput::Writer(writer)) => Display::EpochLines(Lines::Writer(writer)),
+            #[cfg(test)]
             (_, ProgressOutput::Terminal(term)) => {
                 Display::EpochLines(Lines::Term(Arc::from(term)))
             }
@@ -141,6 +157,7 @@ impl Progress {
     }
 
     /// Uses `clock` instead of the system clock (for reproducible output in tests).
+    #[cfg(test)]
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Box::new(clock);
         self

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::error::SaveError;
 use super::limits;
+use super::names::check_spec_names;
 use super::registry::{name_and_flag, Registry};
 use super::spec::{LayerSpec, ModelSpec, TensorRef};
 use crate::Model;
@@ -54,6 +55,7 @@ impl<'a> Rebuilder<'a> {
 
     /// The model `spec` describes, its layers made but their weights freshly initialized.
     pub fn model(&mut self, spec: &ModelSpec) -> Result<Model, SaveError> {
+        check_spec_names(spec).map_err(|e| self.invalid(e))?;
         let m = &spec.name;
         let mut layers: HashMap<&str, Arc<dyn Layer>> = HashMap::new();
         for layer_spec in &spec.layers {

@@ -68,9 +68,12 @@ fn every_hostile_file_is_a_clean_error_in_bounded_memory_and_time() {
                 failures.push(format!("{}: hung", case.name));
             }
         }
-        if case.valid != (m.outcome == Outcome::Ok) {
+        if case
+            .valid
+            .is_some_and(|valid| valid != (m.outcome == Outcome::Ok))
+        {
             failures.push(format!(
-                "{}: valid {} but {:?}",
+                "{}: expected valid {:?} but {:?}",
                 case.name, case.valid, m.outcome
             ));
         }
@@ -103,7 +106,11 @@ fn every_hostile_file_is_a_clean_error_in_bounded_memory_and_time() {
         );
     }
     assert_eq!(results.len(), cases.len());
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}",
+        failures[..failures.len().min(40)].join("\n")
+    );
 }
 
 #[test]
@@ -123,8 +130,10 @@ fn every_hostile_byte_string_is_a_clean_error() {
         let elapsed = start.elapsed();
         match result {
             Err(_) => failures.push(format!("{}: panicked", case.name)),
-            Ok(Ok(_)) if !case.valid => failures.push(format!("{}: loaded", case.name)),
-            Ok(Err(e)) if case.valid => failures.push(format!("{}: {e}", case.name)),
+            Ok(Ok(_)) if case.valid == Some(false) => {
+                failures.push(format!("{}: loaded", case.name))
+            }
+            Ok(Err(e)) if case.valid == Some(true) => failures.push(format!("{}: {e}", case.name)),
             Ok(Err(e)) if !e.to_string().starts_with("corpus.safetensors: ") => {
                 failures.push(format!("{}: error does not name the file: {e}", case.name))
             }

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::error::SaveError;
 
 /// What a file type is, in words, for messages.
-pub fn kind(file_type: FileType) -> &'static str {
+fn kind(file_type: FileType) -> &'static str {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt;

@@ -51,7 +51,9 @@ pub fn create(target: &Path, permissions: Option<&Permissions>) -> io::Result<Na
         if let Some(permissions) = permissions {
             file.set_permissions(kept(permissions))?;
         }
-        file.lock()?;
+        // Where the filesystem has no locks, a cleaner cannot take one either, and so never
+        // takes this temporary for a stale one.
+        let _ = file.lock();
         if still_linked(file)? {
             return Ok(temporary);
         }

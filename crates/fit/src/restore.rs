@@ -1,10 +1,12 @@
-//! Rebuilding a compile config saved with a model: the optimizer with its options, and the
-//! loss (the inverse of their `config()`, as Keras's `optimizers.deserialize` and
-//! `losses.deserialize`).
+//! Rebuilding a compile config saved with a model: the optimizer with its options, the loss
+//! and the metrics (the inverse of their `config()`, as Keras's `optimizers.deserialize` and
+//! `losses.deserialize`), and checking the optimizer state saved beside them.
 
+use candle_core::{DType, Tensor};
 use serde_json::Value;
 
 use crate::losses::{self, BinaryCrossentropy, CategoricalCrossentropy, Huber, Loss};
+use crate::metrics::KNOWN_METRICS;
 use crate::optimizers::{
     Adagrad, Adam, AdamW, BaseOptimizer, ExponentialDecay, Optimizer, RMSprop, UpdateRule, SGD,
 };
@@ -136,6 +138,59 @@ pub(crate) fn loss_from_config(config: &Value) -> Result<Box<dyn Loss>> {
         }
         other => losses::get(other)?,
     })
+}
+
+/// The metric names of a saved compile config (absent: none), each one [`metrics::get`]
+/// knows.
+///
+/// [`metrics::get`]: crate::metrics::get
+pub(crate) fn metrics_from_config(metrics: &Value) -> std::result::Result<Vec<String>, String> {
+    let names = match metrics {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(names) => names,
+        other => return Err(format!("'metrics' must be a list of names, not {other}")),
+    };
+    names
+        .iter()
+        .map(|name| match name.as_str() {
+            Some(name) if KNOWN_METRICS.contains(&name) => Ok(name.to_string()),
+            Some(name) => Err(format!(
+                "unknown metric {name:?} in 'metrics'; expected one of: {}",
+                KNOWN_METRICS.join(", ")
+            )),
+            None => Err(format!("metric {name} in 'metrics' is not a name")),
+        })
+        .collect()
+}
+
+/// Checks the scalars of a saved optimizer state before the optimizer takes it: `iterations`
+/// must be a whole number >= 0 and `learning_rate` a finite number >= 0, each a scalar. On
+/// failure, the entry's name (without `optimizer/`) and why.
+pub(crate) fn check_optimizer_state(
+    state: &[(String, Tensor)],
+) -> std::result::Result<(), (String, String)> {
+    for (name, tensor) in state {
+        let (valid, expected): (fn(f64) -> bool, &str) = match name.as_str() {
+            "iterations" => (|v| v >= 0.0 && v.fract() == 0.0, "a whole number >= 0"),
+            "learning_rate" => (|v| v.is_finite() && v >= 0.0, "a finite number >= 0"),
+            _ => continue,
+        };
+        let refused = |reason: String| (name.clone(), reason);
+        if tensor.rank() != 0 {
+            return Err(refused(format!(
+                "must be a scalar ({expected}), but has shape {:?}",
+                tensor.dims()
+            )));
+        }
+        let value = tensor
+            .to_dtype(DType::F64)
+            .and_then(|t| t.to_scalar::<f64>())
+            .map_err(|e| refused(e.to_string()))?;
+        if !valid(value) {
+            return Err(refused(format!("is {value}, not {expected}")));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Loads arbitrary bytes as a saved model: every input must give `Ok` or `Err`, never a
 //! panic, an abort, a hang or a huge allocation.
 //!
-//! `cargo fuzz run load_model seeds/load_model -- -dict=load_model.dict`
+//! `cargo fuzz run load_model seeds/load_model -- -dict=load_model.dict -max_len=1048576
+//! -rss_limit_mb=2048 -timeout=10`
 
 #![no_main]
 

@@ -1,14 +1,18 @@
 //! Atomic file replacement: write a temporary file beside the target, fsync it, rename it
 //! over the target. A failure at any step leaves the previous file as it was.
+//!
+//! The temporary is made as [`temporary`](super::temporary) says (a fresh random name, never
+//! a file planted there), with the target's permissions; the target is what
+//! [`target`](super::target) resolves (a symbolic link is written through; what is not a
+//! regular file is refused). Temporaries left by saves killed midway are removed first.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use super::error::SaveError;
-
-static NEXT_TEMPORARY: AtomicU64 = AtomicU64::new(0);
+use super::target::resolve;
+use super::temporary::{self, folder};
 
 /// Writes `path` atomically with what `write` puts into the file.
 pub fn write_atomically(
@@ -22,50 +26,36 @@ pub fn write_atomically(
             source,
         }
     };
-    let temporary = temporary_path(path);
-    let result = (|| {
-        let mut file = File::create(&temporary)
-            .map_err(io_error("cannot create a temporary file beside it"))?;
-        write(&mut file).map_err(io_error("cannot write the temporary file"))?;
-        file.flush()
-            .map_err(io_error("cannot write the temporary file"))?;
-        file.sync_all()
-            .map_err(io_error("cannot sync the temporary file"))?;
-        drop(file);
-        fs::rename(&temporary, path).map_err(io_error("cannot rename the temporary file over it"))
-    })();
-    if result.is_err() {
-        // The temporary file may not exist (creation failed); nothing else to clean up.
-        let _ = fs::remove_file(&temporary);
-        return result;
-    }
-    sync_parent(path);
+    let target = resolve(path)?;
+    temporary::remove_stale(&target.path);
+    // Dropping the temporary on an error removes it.
+    let mut temporary = temporary::create(&target.path, target.permissions.as_ref())
+        .map_err(io_error("cannot create a temporary file beside it"))?;
+    let file = temporary.as_file_mut();
+    write(file).map_err(io_error("cannot write the temporary file"))?;
+    file.flush()
+        .map_err(io_error("cannot write the temporary file"))?;
+    file.sync_all()
+        .map_err(io_error("cannot sync the temporary file"))?;
+    temporary
+        .persist(&target.path)
+        .map_err(|e| io_error("cannot rename the temporary file over it")(e.error))?;
+    sync_folder(&target.path);
     Ok(())
-}
-
-/// `.<name>.tmp-<pid>-<n>` in the target's directory, so that the rename stays on one filesystem.
-fn temporary_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
-    let n = NEXT_TEMPORARY.fetch_add(1, Ordering::Relaxed);
-    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
 /// Makes the rename itself durable. Best effort: some filesystems refuse to sync a directory,
 /// and the new file is already complete and in place either way.
-fn sync_parent(path: &Path) {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if let Ok(dir) = File::open(parent) {
+fn sync_folder(path: &Path) {
+    if let Ok(dir) = File::open(folder(path)) {
         let _ = dir.sync_all();
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn files_in(dir: &Path) -> Vec<String> {
@@ -104,14 +94,22 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_rename_keeps_what_was_there() {
-        // Renaming a file over a non-empty directory fails on every platform.
+    fn a_directory_target_is_refused_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("taken");
         fs::create_dir(&path).unwrap();
         fs::write(path.join("inside"), b"old").unwrap();
         let err = write_atomically(&path, |f| f.write_all(b"new")).unwrap_err();
-        assert!(matches!(err, SaveError::Io { action, .. } if action.contains("rename")));
+        assert!(
+            matches!(
+                err,
+                SaveError::NotAFile {
+                    kind: "directory",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert_eq!(fs::read(path.join("inside")).unwrap(), b"old");
         assert_eq!(files_in(dir.path()), ["taken"]);
     }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::names::{Escaped, Shown};
+
 /// A tensor's dtype and shape, as a file holds it or a model expects it: `F32[784, 32]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorSpec {
@@ -61,12 +63,17 @@ impl fmt::Display for WeightMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WeightMismatch::Missing { name, expected } => {
-                write!(f, "missing weight '{name}' (the model expects {expected})")
+                write!(
+                    f,
+                    "missing weight '{}' (the model expects {expected})",
+                    Shown(name)
+                )
             }
             WeightMismatch::Unexpected { name, found } => {
                 write!(
                     f,
-                    "unexpected tensor '{name}' ({found}): the model has no such weight"
+                    "unexpected tensor '{}' ({found}): the model has no such weight",
+                    Shown(name)
                 )
             }
             WeightMismatch::Incompatible {
@@ -75,7 +82,8 @@ impl fmt::Display for WeightMismatch {
                 found,
             } => write!(
                 f,
-                "weight '{name}': the model expects {expected}, the file holds {found}"
+                "weight '{}': the model expects {expected}, the file holds {found}",
+                Shown(name)
             ),
         }
     }
@@ -95,7 +103,7 @@ impl fmt::Display for Mismatches {
 }
 
 /// Everything that can go wrong saving or loading a model or its weights; every message
-/// starts with the file's path.
+/// starts with the file's path, and shows any text from the file escaped (see [`Escaped`]).
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
     /// Reading, writing, syncing or renaming the file failed.
@@ -109,7 +117,7 @@ pub enum SaveError {
         source: std::io::Error,
     },
     /// The bytes are not a well-formed safetensors file.
-    #[error("{}: not a valid safetensors file: {reason}", path.display())]
+    #[error("{}: not a valid safetensors file: {}", path.display(), Escaped(reason))]
     Format {
         /// The file.
         path: PathBuf,
@@ -117,7 +125,7 @@ pub enum SaveError {
         reason: String,
     },
     /// A well-formed safetensors file that is not an rkeras model, or of another version.
-    #[error("{}: {reason}", path.display())]
+    #[error("{}: {}", path.display(), Escaped(reason))]
     NotAModel {
         /// The file.
         path: PathBuf,
@@ -126,7 +134,7 @@ pub enum SaveError {
     },
     /// The saved architecture cannot be rebuilt: malformed JSON, a bad layer config, a
     /// dangling or cyclic connection, a size beyond what the file can hold.
-    #[error("{}: invalid model architecture: {reason}", path.display())]
+    #[error("{}: invalid model architecture: {}", path.display(), Escaped(reason))]
     Architecture {
         /// The file.
         path: PathBuf,
@@ -135,9 +143,9 @@ pub enum SaveError {
     },
     /// A layer class the registry does not know (Keras's "unknown layer").
     #[error(
-        "{}: layer '{layer}' has class '{class_name}', which is not registered: \
-         register it with Registry::register_layer(\"{class_name}\", ...)",
-        path.display()
+        "{}: layer '{}' has class '{}', which is not registered: \
+         register it with Registry::register_layer(\"{}\", ...)",
+        path.display(), Shown(layer), Shown(class_name), Shown(class_name)
     )]
     UnknownLayer {
         /// The file.
@@ -149,9 +157,9 @@ pub enum SaveError {
     },
     /// A Lambda whose function is not registered; loading never runs code a file names.
     #[error(
-        "{}: Lambda layer '{layer}' applies function '{function}', which is not registered: \
-         register it with Registry::register_lambda(\"{function}\", ...)",
-        path.display()
+        "{}: Lambda layer '{}' applies function '{}', which is not registered: \
+         register it with Registry::register_lambda(\"{}\", ...)",
+        path.display(), Shown(layer), Shown(function), Shown(function)
     )]
     UnregisteredLambda {
         /// The file.
@@ -170,7 +178,7 @@ pub enum SaveError {
         mismatches: Mismatches,
     },
     /// The model cannot be saved as it is (an unnamed Lambda, a reserved name...).
-    #[error("{}: cannot save: {reason}", path.display())]
+    #[error("{}: cannot save: {}", path.display(), Escaped(reason))]
     Unsavable {
         /// The file.
         path: PathBuf,
@@ -184,5 +192,27 @@ pub enum SaveError {
         path: PathBuf,
         /// candle's error.
         source: candle_core::Error,
+    },
+    /// The path holds something other than a regular file (a directory, a FIFO, a device),
+    /// which saving does not replace and loading does not open.
+    #[error("{}: {action}: it is a {kind}, not a regular file", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What was refused (`cannot save over it`, `cannot load it`).
+        action: &'static str,
+        /// What the path holds (`directory`, `FIFO`, `character device`...).
+        kind: &'static str,
+    },
+    /// One entry of a well-formed file holds what cannot be used: an unknown metric in the
+    /// compile config, an optimizer state that is not a finite number...
+    #[error("{}: entry '{}': {}", path.display(), Shown(entry), Escaped(reason))]
+    Entry {
+        /// The file.
+        path: PathBuf,
+        /// The entry (`compile_config`, `optimizer/learning_rate`...).
+        entry: String,
+        /// What is wrong with it, and what was expected.
+        reason: String,
     },
 }

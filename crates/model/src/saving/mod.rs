@@ -29,12 +29,19 @@
 mod atomic;
 pub mod error;
 pub mod format;
+mod header;
+mod json_size;
 mod load;
+mod names;
 mod options;
 mod rebuild;
 pub mod registry;
+mod regular;
 mod save;
+mod source;
 pub mod spec;
+mod target;
+mod temporary;
 mod weights;
 
 pub use error::{SaveError, TensorSpec, WeightMismatch};

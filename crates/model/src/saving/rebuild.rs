@@ -16,6 +16,7 @@ use rkeras_layers::{InputLayer, Layer, SymbolicTensor};
 use serde_json::Value;
 
 use super::error::SaveError;
+use super::names::check_spec_names;
 use super::registry::Registry;
 use super::spec::{LayerSpec, ModelSpec, TensorRef};
 use crate::Model;
@@ -57,6 +58,7 @@ impl<'a> Rebuilder<'a> {
     /// calls are recorded in an arena of their own, dropped once the model holds its graph, so
     /// that loading leaves nothing behind in the session.
     pub fn model(&mut self, spec: &ModelSpec) -> Result<Model, SaveError> {
+        check_spec_names(spec).map_err(|e| self.invalid(e))?;
         with_scratch_arena(|| self.model_in_arena(spec))
     }
 

@@ -16,8 +16,14 @@ use super::weights::tensors_to_save;
 use crate::Model;
 
 /// Saves `model` to one `.safetensors` file at `path`: every weight under its path
-/// (`encoder/dense/kernel`), the architecture and `extras` in the metadata. The file is
-/// replaced atomically: a failed save leaves any previous file as it was.
+/// (`encoder/dense/kernel`), the architecture and `extras` in the metadata.
+///
+/// The file is replaced atomically: a failed save leaves any previous file as it was. An
+/// existing file keeps its permissions (less any set-id bits); a new one gets what
+/// `File::create` gives. A symbolic link at `path` is written through: the file it names is
+/// replaced and the link stays (a link to nothing is refused). A `path` that holds anything
+/// but a regular file (a directory, a FIFO, a device) is refused and left as it is.
+/// Temporary files that saves of the same path killed midway left beside it are removed.
 pub fn save_model(
     model: &Model,
     path: impl AsRef<Path>,
@@ -43,7 +49,8 @@ pub fn save_model(
     write(model, &extras.extra_tensors, metadata, path)
 }
 
-/// Saves `model`'s weights alone (Keras's `save_weights`), atomically.
+/// Saves `model`'s weights alone (Keras's `save_weights`), atomically and to a path as
+/// [`save_model`] does.
 pub fn save_weights(model: &Model, path: impl AsRef<Path>) -> Result<(), SaveError> {
     let path = path.as_ref();
     write(model, &[], header(), path)

@@ -4,6 +4,9 @@
 //! A layer object can appear in several models (the same `Input` feeds an encoder and the
 //! autoencoder around it): every layer has an `id` unique in the file, and only its first
 //! appearance, in save order, carries its config; later ones refer back to it.
+//!
+//! Names must follow [`names`](super::names)' rule (no `/`, no control characters...): a
+//! model that breaks it is refused on save, as its file would be on load.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +15,7 @@ use rkeras_layers::{LambdaLayer, Layer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::names::check_name;
 use crate::{Functional, Graph};
 
 /// A tensor inside a model: output `tensor_index` of call `node_index` of layer `layer`
@@ -80,6 +84,7 @@ impl Describer {
         trainable: bool,
         graph: &Graph,
     ) -> Result<ModelSpec, String> {
+        check_name("model", name)?;
         let layers = graph
             .layers()
             .iter()
@@ -127,6 +132,7 @@ impl Describer {
     }
 
     fn describe_layer(&mut self, layer: &Arc<dyn Layer>) -> Result<LayerSpec, String> {
+        check_name("layer", layer.name())?;
         let mut spec = LayerSpec {
             id: 0,
             name: layer.name().to_string(),
@@ -246,5 +252,15 @@ mod tests {
             err.contains("'anon'") && err.contains("function_name"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_layer_name_that_would_be_refused_on_load_cannot_be_saved() {
+        let input = Input::named("x", &[2]);
+        let model = Model::named("m", input, Dense::new(1).name("a/b")(input)).unwrap();
+        let err = Describer::default()
+            .describe(model.name(), true, model.graph())
+            .unwrap_err();
+        assert!(err.contains("'a/b'") && err.contains('/'), "{err}");
     }
 }

@@ -2,16 +2,19 @@
 //! write, and matching a file's tensors to a model's weights by path to load.
 
 use std::collections::{HashMap, HashSet};
+use std::io::{Read, Seek};
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use rkeras_layers::session::default_device;
 use rkeras_layers::Weight;
-use safetensors::tensor::TensorView;
-use safetensors::SafeTensors;
 
+use super::error::TensorSpec;
 use super::error::{SaveError, WeightMismatch};
-use super::format::{spec_of_tensor, spec_of_view, OPTIMIZER_PREFIX};
+use super::format::{spec_of_tensor, OPTIMIZER_PREFIX};
+use super::header::{Header, TensorEntry};
+use super::names::Shown;
+use super::source::Source;
 use crate::Model;
 
 /// Dtypes candle stores without a byte layout safetensors can take.
@@ -77,35 +80,43 @@ pub fn tensors_to_save(
     Ok(all)
 }
 
+/// The dtype and shape of a tensor in the file.
+fn spec_of_entry(entry: &TensorEntry) -> TensorSpec {
+    TensorSpec {
+        dtype: entry.dtype.to_string(),
+        shape: entry.shape.clone(),
+    }
+}
+
 /// How a file's tensors fit a model's weights.
-pub struct WeightMatch<'data> {
+pub struct WeightMatch<'h> {
     /// Each weight with the file tensor of the same path, dtype and shape.
-    pub matched: Vec<(Weight, TensorView<'data>)>,
+    pub matched: Vec<(Weight, &'h TensorEntry)>,
     /// Everything else, sorted by name.
     pub mismatches: Vec<WeightMismatch>,
 }
 
 /// Matches `weights` with the file's tensors by path; tensors under `optimizer/` are the
 /// caller's extras, not weights, and are left out.
-pub fn match_weights<'data>(weights: Vec<Weight>, file: &SafeTensors<'data>) -> WeightMatch<'data> {
-    let mut in_file: HashMap<String, TensorView<'data>> = file
+pub fn match_weights(weights: Vec<Weight>, tensors: &[TensorEntry]) -> WeightMatch<'_> {
+    let mut in_file: HashMap<&str, &TensorEntry> = tensors
         .iter()
-        .filter(|(name, _)| !name.starts_with(OPTIMIZER_PREFIX))
-        .map(|(name, view)| (name.to_string(), view))
+        .filter(|t| !t.name.starts_with(OPTIMIZER_PREFIX))
+        .map(|t| (t.name.as_str(), t))
         .collect();
     let mut matched = Vec::new();
     let mut mismatches = Vec::new();
     for weight in weights {
         let expected = spec_of_tensor(weight.var.as_tensor());
-        match in_file.remove(&weight.path) {
+        match in_file.remove(weight.path.as_str()) {
             None => mismatches.push(WeightMismatch::Missing {
                 name: weight.path,
                 expected,
             }),
-            Some(view) => {
-                let found = spec_of_view(&view);
+            Some(entry) => {
+                let found = spec_of_entry(entry);
                 if found == expected {
-                    matched.push((weight, view));
+                    matched.push((weight, entry));
                 } else {
                     mismatches.push(WeightMismatch::Incompatible {
                         name: weight.path,
@@ -118,10 +129,10 @@ pub fn match_weights<'data>(weights: Vec<Weight>, file: &SafeTensors<'data>) -> 
     }
     mismatches.extend(
         in_file
-            .into_iter()
-            .map(|(name, view)| WeightMismatch::Unexpected {
-                found: spec_of_view(&view),
-                name,
+            .into_values()
+            .map(|entry| WeightMismatch::Unexpected {
+                found: spec_of_entry(entry),
+                name: entry.name.clone(),
             }),
     );
     mismatches.sort_by(|a, b| a.name().cmp(b.name()));
@@ -131,54 +142,68 @@ pub fn match_weights<'data>(weights: Vec<Weight>, file: &SafeTensors<'data>) -> 
     }
 }
 
-/// Copies each matched tensor into its weight. Every tensor is made before any weight is
-/// changed, so a failure leaves the model as it was.
-pub fn assign(matched: &[(Weight, TensorView<'_>)], path: &Path) -> Result<(), SaveError> {
+/// Reads each matched tensor from `source` and copies it into its weight. Every tensor is
+/// made before any weight is changed, so a failure leaves the model as it was.
+pub fn assign<R: Read + Seek>(
+    matched: &[(Weight, &TensorEntry)],
+    header: &Header,
+    source: &mut Source<'_, R>,
+) -> Result<(), SaveError> {
+    let path = source.path();
     let tensor_error = |source| SaveError::Tensor {
         path: path.to_path_buf(),
         source,
     };
-    let values = matched
-        .iter()
-        .map(|(w, view)| {
-            Tensor::from_raw_buffer(view.data(), w.var.dtype(), view.shape(), w.var.device())
-        })
-        .collect::<candle_core::Result<Vec<_>>>()
+    let mut values = Vec::with_capacity(matched.len());
+    for (weight, entry) in matched {
+        let bytes = header.data(entry, source)?;
+        let value = Tensor::from_raw_buffer(
+            &bytes,
+            weight.var.dtype(),
+            &entry.shape,
+            weight.var.device(),
+        )
         .map_err(tensor_error)?;
+        values.push(value);
+    }
     for ((weight, _), value) in matched.iter().zip(&values) {
         weight.var.set(value).map_err(tensor_error)?;
     }
     Ok(())
 }
 
-/// The extra tensors (stored under `optimizer/`), with that prefix removed, sorted by name,
-/// on the session's default device.
-pub fn extra_tensors(
-    file: &SafeTensors<'_>,
-    path: &Path,
+/// The extra tensors (stored under `optimizer/`), read from `source`, with that prefix
+/// removed, sorted by name, on the session's default device.
+pub fn extra_tensors<R: Read + Seek>(
+    header: &Header,
+    source: &mut Source<'_, R>,
 ) -> Result<Vec<(String, Tensor)>, SaveError> {
+    let path = source.path();
     let device = default_device();
     let mut extras = Vec::new();
-    for (name, view) in file.iter() {
-        let Some(short) = name.strip_prefix(OPTIMIZER_PREFIX) else {
+    for entry in &header.tensors {
+        let Some(short) = entry.name.strip_prefix(OPTIMIZER_PREFIX) else {
             continue;
         };
-        let dtype = DType::try_from(view.dtype())
+        let dtype = DType::try_from(entry.dtype)
             .ok()
             .filter(|&d| writable(d))
             .ok_or_else(|| SaveError::Format {
                 path: path.to_path_buf(),
                 reason: format!(
-                    "tensor '{name}' has dtype {}, which candle cannot hold",
-                    view.dtype()
+                    "tensor '{}' has dtype {}, which candle cannot hold",
+                    Shown(&entry.name),
+                    entry.dtype
                 ),
             })?;
-        let tensor = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &device).map_err(
-            |source| SaveError::Tensor {
-                path: path.to_path_buf(),
-                source,
-            },
-        )?;
+        let bytes = header.data(entry, source)?;
+        let tensor =
+            Tensor::from_raw_buffer(&bytes, dtype, &entry.shape, &device).map_err(|source| {
+                SaveError::Tensor {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
         extras.push((short.to_string(), tensor));
     }
     extras.sort_by(|a, b| a.0.cmp(&b.0));

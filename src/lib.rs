@@ -33,6 +33,8 @@ pub use error::{Error, Result};
 pub use rkeras_datasets as datasets;
 /// Training: compile, fit, evaluate, predict, summary, losses, optimizers, metrics, callbacks.
 pub use rkeras_fit as fit;
+/// Keras's `keras.models.load_model`: a saved model, compiled again when it was saved compiled.
+pub use rkeras_fit::load_model;
 /// Layers, activations, initializers, regularizers.
 pub use rkeras_layers as layers;
 /// Functional models.

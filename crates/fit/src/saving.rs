@@ -73,7 +73,7 @@ pub struct Checkpoint {
 /// an optimizer state that cannot be used is an error naming the file and the entry.
 pub fn load_checkpoint(path: impl AsRef<Path>, registry: &Registry) -> Result<Checkpoint> {
     let path = path.as_ref();
-    let loaded = saving::load_model(path, registry)?;
+    let loaded = saving::read(path, registry)?;
     let model = loaded.model;
     let refused = |entry: &str, reason: String| {
         Error::Saving(SaveError::Entry {

@@ -25,7 +25,7 @@ use crate::tensor_list::TensorList;
 /// `model.compile(optimizer, loss)`, `model.fit(x, y, FitOptions)`, `model.evaluate(x, y, ..)`,
 /// `model.predict(x, ..)`, `model.save(path)` and `model.save_weights(path)` (the `Training`
 /// trait, `rkeras::fit::Training`), `model.summary()` (the `Summary` trait), and
-/// `rkeras::fit::load_model(path)` to load a saved model back, compiled.
+/// `rkeras::fit::read(path)` to load a saved model back, compiled.
 pub struct Model {
     functional: Arc<Functional>,
     call: Box<SymbolicFn>,

@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rkeras_model::saving::{load, load_model_from_bytes, Registry};
+use rkeras_model::saving::{load, read_bytes, Registry};
 
 use common::corpus::{cases, materialize, Content};
 use common::peak::{self, Outcome};
@@ -125,7 +125,7 @@ fn every_hostile_byte_string_is_a_clean_error() {
         tried += 1;
         let start = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| {
-            load_model_from_bytes(bytes, Path::new("corpus.safetensors"), &registry)
+            read_bytes(bytes, Path::new("corpus.safetensors"), &registry)
         }));
         let elapsed = start.elapsed();
         match result {

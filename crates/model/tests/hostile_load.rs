@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rkeras_model::saving::{load, load_model_from_bytes, Registry};
+use rkeras_model::saving::{load, read_bytes, Registry};
 
 use common::peak::{self, Outcome};
 use common::{renamed, small_model_bytes, split, with_header};
@@ -33,7 +33,7 @@ fn measured(path: &Path) -> peak::Measurement {
 }
 
 fn load_error(bytes: &[u8]) -> String {
-    load_model_from_bytes(
+    read_bytes(
         bytes,
         Path::new("hostile.safetensors"),
         &Registry::default(),

@@ -12,8 +12,8 @@ use rkeras_layers::{
     SymbolicTensor, UpSampling2D,
 };
 use rkeras_model::saving::{
-    load, load_model, load_model_from_bytes, load_weights, save, save_model, save_weights,
-    LoadOptions, Registry, SaveError, SaveExtras, WeightMismatch,
+    load, load_weights, read, read_bytes, save, save_model, save_weights, LoadOptions, Registry,
+    SaveError, SaveExtras, WeightMismatch,
 };
 use rkeras_model::Model;
 use serde_json::{json, Value};
@@ -172,7 +172,7 @@ fn the_denoiser_loads_with_its_registered_lambda() {
 
     let mut registry = Registry::default();
     registry.register_lambda("add_noise", add_noise, None);
-    let loaded = load_model(&path, &registry).unwrap().model;
+    let loaded = read(&path, &registry).unwrap().model;
     let x = images(4, 16);
     let predict = |m: &Model| {
         set_random_seed(99);
@@ -196,7 +196,7 @@ fn a_lambda_registered_with_another_output_shape_is_refused() {
     let path = saved(&model, dir.path(), "m.safetensors");
     let mut registry = Registry::default();
     registry.register_lambda("same", |x| Ok(x.clone()), Some(&[5]));
-    let err = load_model(&path, &registry).unwrap_err().to_string();
+    let err = read(&path, &registry).unwrap_err().to_string();
     assert!(err.contains("[4]") && err.contains("[5]"), "{err}");
 }
 
@@ -213,7 +213,7 @@ fn extras_come_back_as_saved() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("checkpoint.safetensors");
     save_model(&model, &path, &extras).unwrap();
-    let loaded = load_model(&path, &Registry::default()).unwrap();
+    let loaded = read(&path, &Registry::default()).unwrap();
     assert_eq!(loaded.compile_config, extras.compile_config);
     assert_eq!(loaded.extra_metadata, extras.extra_metadata);
     let names: Vec<&str> = loaded
@@ -367,7 +367,7 @@ fn small_model_bytes() -> Vec<u8> {
 }
 
 fn load_bytes(bytes: &[u8]) -> Result<Model, SaveError> {
-    load_model_from_bytes(
+    read_bytes(
         bytes,
         Path::new("hostile.safetensors"),
         &Registry::default(),

@@ -23,14 +23,15 @@ use super::spec::ModelSpec;
 use super::weights::{assign, extra_tensors, match_weights};
 use crate::Model;
 
-/// Loads the model saved at `path`, building its layers through `registry`, with its
-/// weights, compile config and extras. `path` must be a regular file (or a link to one).
-pub fn load_model(path: impl AsRef<Path>, registry: &Registry) -> Result<LoadedModel, SaveError> {
+/// Reads the model saved at `path`, building its layers through `registry`, with its
+/// weights, compile config and extras (what `rkeras::fit::load_model`, which compiles it
+/// again, builds on). `path` must be a regular file (or a link to one).
+pub fn read(path: impl AsRef<Path>, registry: &Registry) -> Result<LoadedModel, SaveError> {
     load_from(&mut Source::open(path.as_ref())?, registry)
 }
 
 /// Loads the model whose file contents are `bytes`; `path` only names the file in errors.
-pub fn load_model_from_bytes(
+pub fn read_bytes(
     bytes: &[u8],
     path: &Path,
     registry: &Registry,
@@ -116,7 +117,7 @@ fn load_from<R: Read + Seek>(
 /// Loads the model saved at `path` with the built-in layers only (Keras's `load_model`
 /// without custom objects), dropping any extras.
 pub fn load(path: impl AsRef<Path>) -> Result<Model, SaveError> {
-    load_model(path, &Registry::default()).map(|loaded| loaded.model)
+    read(path, &Registry::default()).map(|loaded| loaded.model)
 }
 
 /// Loads weights by path into `model` (Keras's `load_weights`) from any safetensors file

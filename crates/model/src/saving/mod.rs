@@ -45,7 +45,7 @@ mod temporary;
 mod weights;
 
 pub use error::{SaveError, TensorSpec, WeightMismatch};
-pub use load::{load, load_model, load_model_from_bytes, load_weights};
+pub use load::{load, load_weights, read, read_bytes};
 pub use options::{LoadOptions, LoadedModel, SaveExtras};
 pub use registry::Registry;
 pub use save::{save, save_model, save_weights};

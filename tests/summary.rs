@@ -116,3 +116,16 @@ fn frozen_weights_count_as_non_trainable_and_adam_adds_its_line_after_fit() -> r
     );
     Ok(())
 }
+
+#[test]
+fn an_mlp_classifier_summary_matches_keras() -> rkeras::Result<()> {
+    rkeras::utils::clear_session();
+    let input = Input::new(&[28, 28]);
+    let h = Dense::new(128).activation("relu")(Flatten::new()(input));
+    let model = Model::new(input, Dense::new(10).activation("softmax")(h))?;
+    assert_eq!(
+        model.summary_string()?,
+        include_str!("golden/mlp_classifier.txt")
+    );
+    Ok(())
+}

@@ -96,6 +96,13 @@ impl ActivationFn {
 }
 
 impl ActivationFn {
+    /// Whether Keras keeps this activation's input as the logits of its output (`sigmoid` and
+    /// `softmax` set `_keras_logits` in `keras/src/activations/activations.py`), from which the
+    /// cross-entropies are then computed.
+    pub fn has_logits(self) -> bool {
+        matches!(self, ActivationFn::Sigmoid | ActivationFn::Softmax)
+    }
+
     /// Whether the derivative needs the pre-activation `z` (it is not a function of the output
     /// alone), so that a layer differentiating its own call must keep `z`.
     pub fn needs_input(self) -> bool {

@@ -32,7 +32,8 @@ pub use denormals::FlushDenormals;
 pub use dense::{
     bias_activation, bias_activation_backward, bias_gradient, binary_cross_entropy,
     binary_cross_entropy_with_gradient, matmul_2d, sigmoid_cross_entropy_with_gradient,
-    weighted_sums, FusedActivation,
+    softmax_cross_entropy_with_gradient, sparse_softmax_cross_entropy_with_gradient, weighted_sums,
+    FusedActivation,
 };
 pub use error::OpsError;
 pub use fork_join::{on_own_threads, worker_threads};

@@ -5,6 +5,7 @@ use super::reduction::{align_targets, mean_over_last_axis_then_batch, require_fl
 use super::{Loss, EPSILON};
 use crate::{Error, Result};
 use candle_core::{DType, Tensor};
+use rkeras_layers::ActivationFn;
 use serde_json::json;
 
 /// `mean(-(y·log p + (1-y)·log(1-p)), axis=-1)`, reduced over the batch.
@@ -112,8 +113,9 @@ impl Loss for BinaryCrossentropy {
         self.by_kernel(y_true, y_pred, kernel)
     }
 
-    fn on_sigmoid_logits(&self) -> Option<Box<dyn Loss>> {
-        (!self.from_logits).then(|| Box::new(self.from_logits(true)) as Box<dyn Loss>)
+    fn on_logits_of(&self, activation: ActivationFn) -> Option<Box<dyn Loss>> {
+        (activation == ActivationFn::Sigmoid && !self.from_logits)
+            .then(|| Box::new(self.from_logits(true)) as Box<dyn Loss>)
     }
 
     fn config(&self) -> serde_json::Value {

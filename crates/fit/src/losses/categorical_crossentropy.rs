@@ -4,7 +4,8 @@
 use super::reduction::{align_targets, require_float, sum_over_last_axis_then_batch};
 use super::{Loss, EPSILON};
 use crate::{Error, Result};
-use candle_core::{Tensor, D};
+use candle_core::{DType, Tensor, D};
+use rkeras_layers::ActivationFn;
 use serde_json::json;
 
 /// `-sum(y_true · log p, axis=-1)`, reduced over the batch, for one-hot (or soft) targets.
@@ -75,6 +76,30 @@ impl Loss for CategoricalCrossentropy {
         }
         let log_p = log_probabilities(&pred, self.from_logits)?;
         sum_over_last_axis_then_batch(&(y * log_p)?.neg()?)
+    }
+
+    /// From logits without label smoothing, on f32 CPU tensors: the fused kernel.
+    fn value_and_gradient(
+        &self,
+        y_true: &Tensor,
+        y_pred: &Tensor,
+    ) -> Result<Option<(Tensor, Tensor)>> {
+        let fused = self.from_logits
+            && self.label_smoothing == 0.0
+            && y_pred.dtype() == DType::F32
+            && rkeras_ops::kernels_on(y_pred.device());
+        if !fused {
+            return Ok(None);
+        }
+        let (y, pred) = align_targets(self.name(), y_true, y_pred)?;
+        let (loss, grad) =
+            rkeras_ops::softmax_cross_entropy_with_gradient(&y.detach(), &pred.detach())?;
+        Ok(Some((loss, grad.reshape(y_pred.dims())?)))
+    }
+
+    fn on_logits_of(&self, activation: ActivationFn) -> Option<Box<dyn Loss>> {
+        (activation == ActivationFn::Softmax && !self.from_logits)
+            .then(|| Box::new(self.from_logits(true)) as Box<dyn Loss>)
     }
 
     fn config(&self) -> serde_json::Value {

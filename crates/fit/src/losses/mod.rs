@@ -35,6 +35,7 @@ pub use sparse_categorical_crossentropy::SparseCategoricalCrossentropy;
 
 use crate::{Error, Result};
 use candle_core::Tensor;
+use rkeras_layers::ActivationFn;
 
 /// `backend.epsilon()`, the fuzz factor Keras clips probabilities with (`keras/src/backend/config.py`).
 pub const EPSILON: f64 = 1e-7;
@@ -63,10 +64,12 @@ pub trait Loss: Send + Sync {
     ) -> Result<Option<(Tensor, Tensor)>> {
         Ok(None)
     }
-    /// The same loss computed from the logits of predictions that come from a sigmoid, when it
-    /// has such a form: what Keras does on TensorFlow (`keras/src/backend/tensorflow/nn.py`, the
-    /// sigmoid's `_keras_logits`). Training and evaluation then run the model to the logits.
-    fn on_sigmoid_logits(&self) -> Option<Box<dyn Loss>> {
+    /// The same loss computed from the logits of predictions that come from `activation` (a
+    /// sigmoid for binary cross-entropy, a softmax for the categorical ones), when it has such a
+    /// form: what Keras does on TensorFlow (`keras/src/backend/tensorflow/nn.py`, the
+    /// activation's `_keras_logits`). Training and evaluation then run the model to the logits.
+    fn on_logits_of(&self, activation: ActivationFn) -> Option<Box<dyn Loss>> {
+        let _ = activation;
         None
     }
 }

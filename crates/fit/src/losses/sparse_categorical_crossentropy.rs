@@ -7,6 +7,7 @@ use super::reduction::{require_float, require_rank_one};
 use super::Loss;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, D};
+use rkeras_layers::ActivationFn;
 use serde_json::json;
 
 /// `-log p[label]`, reduced over the batch, for integer class labels.
@@ -104,6 +105,37 @@ impl Loss for SparseCategoricalCrossentropy {
         let log_p = log_probabilities(y_pred, self.from_logits)?;
         let picked = log_p.gather(&indices.unsqueeze(D::Minus1)?.contiguous()?, D::Minus1)?;
         Ok((picked.sum_all()?.neg()? / indices.elem_count() as f64)?)
+    }
+
+    /// From logits, on f32 CPU tensors: the fused kernel.
+    fn value_and_gradient(
+        &self,
+        y_true: &Tensor,
+        y_pred: &Tensor,
+    ) -> Result<Option<(Tensor, Tensor)>> {
+        let fused = self.from_logits
+            && y_pred.dtype() == DType::F32
+            && rkeras_ops::kernels_on(y_pred.device());
+        if !fused {
+            return Ok(None);
+        }
+        require_rank_one(self.name(), y_pred)?;
+        let context = format!("loss {}", self.name());
+        let labels = squeeze_labels(&context, y_true, y_pred)?;
+        let classes = y_pred.dims().last().copied().unwrap_or(0);
+        let indices = class_indices(&context, &labels, classes, &Device::Cpu)?;
+        if indices.elem_count() == 0 {
+            return Ok(None);
+        }
+        let indices: Vec<u32> = indices.flatten_all()?.to_vec1()?;
+        let (loss, grad) =
+            rkeras_ops::sparse_softmax_cross_entropy_with_gradient(&indices, &y_pred.detach())?;
+        Ok(Some((loss, grad)))
+    }
+
+    fn on_logits_of(&self, activation: ActivationFn) -> Option<Box<dyn Loss>> {
+        (activation == ActivationFn::Softmax && !self.from_logits)
+            .then(|| Box::new(self.from_logits(true)) as Box<dyn Loss>)
     }
 
     fn config(&self) -> serde_json::Value {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use candle_core::{backprop::GradStore, Device, Tensor, Var};
 use rkeras_layers::session::{set_random_seed, stream_key, with_stream};
 use rkeras_layers::{
-    layer_base_methods, Activation, CallContext, Conv2D, Dense, Flatten, Initializer, Input,
-    Lambda, Layer, LayerBase, LayerConfig, MaxPooling2D, Regularizer, Reshape,
+    layer_base_methods, Activation, ActivationFn, CallContext, Conv2D, Dense, Flatten, Initializer,
+    Input, Lambda, Layer, LayerBase, LayerConfig, MaxPooling2D, Regularizer, Reshape,
     Result as LayerResult, SymbolicShape, UpSampling2D, WeightGrads,
 };
 use rkeras_model::Model;
@@ -840,7 +840,8 @@ fn the_composed_implementations_other_devices_run_give_the_kernels_gradients() {
 #[test]
 fn sigmoid_outputs_give_the_loss_their_logits_through_nested_models_only() {
     let reads_logits = |model: &Model, loss: &str, output: usize| {
-        Head::new(model, &compiled(model, loss).outputs).reads_sigmoid_logits(output)
+        Head::new(model, &compiled(model, loss).outputs).logits_of(output)
+            == Some(ActivationFn::Sigmoid)
     };
     for head in [
         Dense::new(12).activation("sigmoid"),
@@ -896,7 +897,61 @@ fn sigmoid_outputs_give_the_loss_their_logits_through_nested_models_only() {
     )
     .unwrap();
     let head = Head::new(&two, &mixed.outputs);
-    assert!(!head.reads_sigmoid_logits(0) && head.reads_sigmoid_logits(1));
+    assert_eq!(
+        (head.logits_of(0), head.logits_of(1)),
+        (None, Some(ActivationFn::Sigmoid))
+    );
+}
+
+#[test]
+fn softmax_outputs_give_the_categorical_losses_their_logits() {
+    let input = Input::new(&[6]);
+    let hidden = Dense::new(5).activation("relu")(input);
+    let model = Model::new(input, Dense::new(4).activation("softmax")(hidden)).unwrap();
+    for loss in [
+        "categorical_crossentropy",
+        "sparse_categorical_crossentropy",
+    ] {
+        let head = Head::new(&model, &compiled(&model, loss).outputs);
+        assert_eq!(head.logits_of(0), Some(ActivationFn::Softmax), "{loss}");
+    }
+    assert_eq!(
+        Head::new(&model, &compiled(&model, "binary_crossentropy").outputs).logits_of(0),
+        None
+    );
+    // The loss from the logits and its gradient equal autograd's through the softmax, the clip
+    // and the log, with one-hot targets and with labels.
+    let x = pseudo_random(&[7, 6], 0.4);
+    let labels: Vec<u32> = (0..7).map(|i| (i * 3 % 4) as u32).collect();
+    let onehot = Tensor::from_vec(
+        (0..28)
+            .map(|i| f32::from(labels[i / 4] as usize == i % 4))
+            .collect::<Vec<_>>(),
+        (7, 4),
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(
+        assert_same_gradients(&model, "categorical_crossentropy", &x, &onehot),
+        4
+    );
+    let labels = Tensor::new(labels.as_slice(), &Device::Cpu).unwrap();
+    assert_eq!(
+        assert_same_gradients(&model, "sparse_categorical_crossentropy", &x, &labels),
+        4
+    );
+    // Through a nested model, and from a Conv2D's sigmoid.
+    let outer_input = Input::new(&[6]);
+    let nested = Model::new(outer_input, model(outer_input)).unwrap();
+    let head = Head::new(
+        &nested,
+        &compiled(&nested, "categorical_crossentropy").outputs,
+    );
+    assert_eq!(head.logits_of(0), Some(ActivationFn::Softmax));
+    let image = Input::new(&[5, 5, 1]);
+    let conv = Model::new(image, Conv2D::new(1, (3, 3)).activation("sigmoid")(image)).unwrap();
+    let head = Head::new(&conv, &compiled(&conv, "binary_crossentropy").outputs);
+    assert_eq!(head.logits_of(0), Some(ActivationFn::Sigmoid));
 }
 
 /// The weights after `fit` with SGD (no shuffling, batches of 4, 2 epochs) from `start`, and by

@@ -1,16 +1,18 @@
 //! Where a model's outputs meet their losses, decided once per run for the whole model.
 //!
-//! Keras on TensorFlow computes the cross-entropy of a sigmoid output from the sigmoid's logits
-//! (`keras/src/backend/tensorflow/nn.py`: `binary_crossentropy` reads the `_keras_logits` the
-//! sigmoid left on its output), which is exact where the clipped probabilities are not. rkeras
-//! does the same by running a twin of the model whose sigmoid layers output their logits (same
-//! layers, same weights) and each such output's loss in its logits form; the prediction the
-//! metrics see is the sigmoid of those logits. Any other output meets its loss as it is.
+//! Keras on TensorFlow computes the cross-entropy of a sigmoid or softmax output from the
+//! activation's logits (`keras/src/backend/tensorflow/nn.py`: the cross-entropies read the
+//! `_keras_logits` the activation left on its output), which is exact where the clipped
+//! probabilities are not. rkeras does the same by running a twin of the model whose output
+//! layers output their logits (same layers, same weights, see [`rkeras_layers::logits`]) and
+//! each such output's loss in its logits form; the prediction the metrics see is the activation
+//! of those logits. Any other output meets its loss as it is.
 
 use std::sync::Arc;
 
 use candle_core::{Tensor, Var};
-use rkeras_layers::{ActivationFn, DenseLayer, Layer};
+use rkeras_layers::logits::logits_twin;
+use rkeras_layers::{ActivationFn, Layer};
 use rkeras_model::{Functional, Model};
 
 use crate::compile::CompiledOutput;
@@ -27,33 +29,32 @@ pub(crate) struct Head {
 struct OutputHead {
     loss: Arc<dyn Loss>,
     weight: Option<f64>,
-    from_sigmoid_logits: bool,
+    /// The activation whose logits the model's twin outputs here, if it does.
+    logits_of: Option<ActivationFn>,
 }
 
 impl Head {
     /// The head for `model` trained or evaluated with the compiled `outputs`.
     pub fn new(model: &Model, outputs: &[CompiledOutput]) -> Head {
-        let logits_losses: Vec<Option<Box<dyn Loss>>> =
-            outputs.iter().map(|o| o.loss.on_sigmoid_logits()).collect();
-        let wanted: Vec<bool> = logits_losses.iter().map(Option::is_some).collect();
+        let logits_loss =
+            |output: usize, activation: ActivationFn| outputs[output].loss.on_logits_of(activation);
         let (twin, replaced) = match functional_of(&model.as_layer()) {
-            Some(functional) => twin_of(&functional, &wanted),
-            None => (None, vec![false; outputs.len()]),
+            Some(functional) => twin_of(&functional, &logits_loss),
+            None => (None, (0..outputs.len()).map(|_| None).collect()),
         };
         let outputs = outputs
             .iter()
-            .zip(logits_losses)
             .zip(replaced)
-            .map(|((output, logits_loss), replaced)| match logits_loss {
-                Some(loss) if replaced => OutputHead {
+            .map(|(output, replaced)| match replaced {
+                Some((activation, loss)) => OutputHead {
                     loss: Arc::from(loss),
                     weight: output.weight,
-                    from_sigmoid_logits: true,
+                    logits_of: Some(activation),
                 },
-                _ => OutputHead {
+                None => OutputHead {
                     loss: output.loss.clone(),
                     weight: output.weight,
-                    from_sigmoid_logits: false,
+                    logits_of: None,
                 },
             })
             .collect();
@@ -83,19 +84,18 @@ impl Head {
         self.outputs[index].weight.unwrap_or(1.0)
     }
 
-    /// Whether output `index`'s loss is computed from a sigmoid's logits.
+    /// The activation whose logits output `index`'s loss is computed from, if any.
     #[cfg(test)]
-    pub fn reads_sigmoid_logits(&self, index: usize) -> bool {
-        self.outputs[index].from_sigmoid_logits
+    pub fn logits_of(&self, index: usize) -> Option<ActivationFn> {
+        self.outputs[index].logits_of
     }
 
-    /// The model's prediction for output `index` from [`Head::model`]'s output (the sigmoid
+    /// The model's prediction for output `index` from [`Head::model`]'s output (the activation
     /// of the logits).
     pub fn prediction(&self, index: usize, output: &Tensor) -> Result<Tensor> {
-        Ok(if self.outputs[index].from_sigmoid_logits {
-            ActivationFn::Sigmoid.apply(output)?
-        } else {
-            output.clone()
+        Ok(match self.outputs[index].logits_of {
+            Some(activation) => activation.apply(output)?,
+            None => output.clone(),
         })
     }
 
@@ -124,7 +124,7 @@ impl Head {
     /// Output `index`'s loss on `output` (unweighted), as training computes it (so that `loss`
     /// and `val_loss` are the same function).
     pub fn value(&self, index: usize, y: &Tensor, output: &Tensor) -> Result<Tensor> {
-        if self.outputs[index].from_sigmoid_logits {
+        if self.outputs[index].logits_of.is_some() {
             Ok(self.value_and_gradient(index, y, output)?.0)
         } else {
             self.outputs[index].loss.compute(y, output)
@@ -137,36 +137,54 @@ fn functional_of(layer: &Arc<dyn Layer>) -> Option<Arc<Functional>> {
     any.downcast::<Functional>().ok()
 }
 
-/// A twin of `functional` in which each output `wanted` is the logits of the sigmoid that
-/// computes it, when such a sigmoid exists: the layer producing the output (within a nested
-/// one-output model), its value read by nothing else. A reshape in between hides the logits,
+/// The losses a twin computes: for an output and the activation producing it, the output's
+/// loss in its logits form, if it has one.
+type LogitsLoss<'a> = dyn Fn(usize, ActivationFn) -> Option<Box<dyn Loss>> + 'a;
+
+/// A twin of `functional` in which each output whose loss has a logits form for its activation
+/// is that activation's logits, when the layer producing the output (within a nested one-output
+/// model) has logits, its value read by nothing else. A reshape in between hides the logits,
 /// as it does from Keras (the reshaped tensor carries no `_keras_logits`). Returns the twin
-/// (`None` when no output changed) and which outputs did.
-fn twin_of(functional: &Functional, wanted: &[bool]) -> (Option<Arc<Functional>>, Vec<bool>) {
+/// (`None` when no output changed) and, for each output, the activation left out and the loss.
+#[allow(clippy::type_complexity)]
+fn twin_of(
+    functional: &Functional,
+    logits_loss: &LogitsLoss<'_>,
+) -> (
+    Option<Arc<Functional>>,
+    Vec<Option<(ActivationFn, Box<dyn Loss>)>>,
+) {
     let graph = functional.graph();
     let mut twin_graph = graph.clone();
-    let mut replaced = vec![false; wanted.len()];
-    for (output, &want) in wanted.iter().enumerate() {
-        let Some((index, _)) = graph.sole_producer_of_output(output).filter(|_| want) else {
+    let mut replaced: Vec<Option<(ActivationFn, Box<dyn Loss>)>> =
+        (0..graph.output_slots.len()).map(|_| None).collect();
+    for (output, slot) in replaced.iter_mut().enumerate() {
+        let Some((index, _)) = graph.sole_producer_of_output(output) else {
             continue;
         };
         let layer = &graph.nodes[index].layer;
-        let replacement: Option<Arc<dyn Layer>> = match layer.as_any().downcast_ref::<DenseLayer>()
-        {
-            Some(dense) => dense
-                .sigmoid_logits_twin()
-                .map(|twin| Arc::new(twin) as Arc<dyn Layer>),
-            None => functional_of(layer)
-                .filter(|nested| nested.graph().output_slots.len() == 1)
-                .and_then(|nested| twin_of(&nested, &[true]).0)
-                .map(|twin| twin as Arc<dyn Layer>),
+        let twin = match functional_of(layer) {
+            Some(nested) if nested.graph().output_slots.len() == 1 => {
+                let inner = |_: usize, activation| logits_loss(output, activation);
+                match twin_of(&nested, &inner) {
+                    (Some(twin), mut found) => found
+                        .pop()
+                        .flatten()
+                        .map(|(activation, loss)| (twin as Arc<dyn Layer>, activation, loss)),
+                    (None, _) => None,
+                }
+            }
+            Some(_) => None,
+            None => logits_twin(layer.as_ref()).and_then(|(twin, activation)| {
+                logits_loss(output, activation).map(|loss| (twin, activation, loss))
+            }),
         };
-        if let Some(replacement) = replacement {
-            twin_graph.nodes[index].layer = replacement;
-            replaced[output] = true;
+        if let Some((twin, activation, loss)) = twin {
+            twin_graph.nodes[index].layer = twin;
+            *slot = Some((activation, loss));
         }
     }
-    if !replaced.contains(&true) {
+    if replaced.iter().all(Option::is_none) {
         return (None, replaced);
     }
     let twin = Functional::new(functional.name().to_string(), twin_graph);

@@ -205,6 +205,30 @@ impl Conv2DLayer {
         Ok(y)
     }
 
+    /// A twin of this layer that outputs its pre-activation (the same weights, shared; the
+    /// same name; the linear activation), with the activation it leaves out: see
+    /// [`crate::logits::logits_twin`].
+    pub(crate) fn logits_twin(&self) -> Option<(Conv2DLayer, ActivationFn)> {
+        let c = &self.config;
+        if !c.activation.has_logits() || c.activity_regularizer.is_some() {
+            return None;
+        }
+        let weights = self.weights.get()?;
+        let twin = Conv2DLayer {
+            base: LayerBase::new(self.name().to_string(), self.trainable()),
+            config: Conv2DConfig {
+                activation: ActivationFn::Linear,
+                ..c.clone()
+            },
+            weights: OnceLock::new(),
+        };
+        let _ = twin.weights.set(ConvWeights {
+            in_channels: weights.in_channels,
+            params: weights.params.clone(),
+        });
+        Some((twin, c.activation))
+    }
+
     fn make_weights(&self, in_channels: usize) -> Result<ConvWeights> {
         let c = &self.config;
         let shape = [c.kernel_size.0, c.kernel_size.1, in_channels, c.filters];

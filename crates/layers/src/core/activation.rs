@@ -60,6 +60,21 @@ impl ActivationLayer {
     pub fn activation(&self) -> ActivationFn {
         self.config.activation
     }
+
+    /// A twin that passes its input through (the same name), with the activation it leaves
+    /// out: see [`crate::logits::logits_twin`].
+    pub(crate) fn logits_twin(&self) -> Option<(ActivationLayer, ActivationFn)> {
+        let activation = self.config.activation;
+        activation.has_logits().then(|| {
+            let twin = ActivationLayer {
+                base: LayerBase::new(self.name().to_string(), self.trainable()),
+                config: ActivationConfig {
+                    activation: ActivationFn::Linear,
+                },
+            };
+            (twin, activation)
+        })
+    }
 }
 
 impl Layer for ActivationLayer {

@@ -157,13 +157,12 @@ impl DenseLayer {
         Ok(y.reshape(out_dims)?)
     }
 
-    /// A twin of this layer that outputs the pre-activation of its sigmoid: the same weights
-    /// (shared, not copied), the same name, the linear activation. `None` unless the activation
-    /// is a sigmoid and no activity penalty reads the output. Training computes a sigmoid
-    /// output's cross-entropy from the twin's logits, as Keras does on TensorFlow.
-    pub fn sigmoid_logits_twin(&self) -> Option<DenseLayer> {
+    /// A twin of this layer that outputs its pre-activation (the same weights, shared; the
+    /// same name; the linear activation), with the activation it leaves out: see
+    /// [`crate::logits::logits_twin`].
+    pub(crate) fn logits_twin(&self) -> Option<(DenseLayer, ActivationFn)> {
         let c = &self.config;
-        if c.activation != ActivationFn::Sigmoid || c.activity_regularizer.is_some() {
+        if !c.activation.has_logits() || c.activity_regularizer.is_some() {
             return None;
         }
         let weights = self.weights.get()?;
@@ -179,7 +178,7 @@ impl DenseLayer {
             input_dim: weights.input_dim,
             params: weights.params.clone(),
         });
-        Some(twin)
+        Some((twin, c.activation))
     }
 
     fn built(&self) -> Result<&DenseWeights> {

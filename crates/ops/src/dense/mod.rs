@@ -10,6 +10,7 @@ mod cross_entropy_op;
 mod parallel;
 mod product;
 mod sigmoid_cross_entropy;
+mod softmax_cross_entropy;
 mod weighted_sum;
 
 pub use activation::FusedActivation;
@@ -22,4 +23,7 @@ pub use cross_entropy_op::{binary_cross_entropy, binary_cross_entropy_with_gradi
 pub(crate) use parallel::write_rows;
 pub use product::matmul_2d;
 pub use sigmoid_cross_entropy::sigmoid_cross_entropy_with_gradient;
+pub use softmax_cross_entropy::{
+    softmax_cross_entropy_with_gradient, sparse_softmax_cross_entropy_with_gradient,
+};
 pub use weighted_sum::weighted_sums;

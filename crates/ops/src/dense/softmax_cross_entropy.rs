@@ -170,7 +170,7 @@ mod tests {
             .map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.7)
             .collect();
         let labels = [2u32, 0, 3];
-        let mut onehot = vec![0f32; 12];
+        let mut onehot = [0f32; 12];
         for (r, &l) in labels.iter().enumerate() {
             onehot[r * 4 + l as usize] = 1.0;
         }

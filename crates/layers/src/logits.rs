@@ -48,7 +48,7 @@ mod tests {
         assert_eq!(twin.weights()[0].var.id(), layer.weights()[0].var.id());
         let x = Tensor::new(&[[0.5f32, -1.0, 2.0, 0.25]], &Device::Cpu).unwrap();
         let logits = twin
-            .call(&[x.clone()], &mut CallContext::new(false))
+            .call(std::slice::from_ref(&x), &mut CallContext::new(false))
             .unwrap();
         let probabilities = layer.call(&[x], &mut CallContext::new(false)).unwrap();
         let from_logits = ActivationFn::Softmax.apply(&logits[0]).unwrap();

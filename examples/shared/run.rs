@@ -84,6 +84,19 @@ pub fn load_mnist(args: &Args) -> rkeras::Result<(Tensor, Tensor)> {
     ))
 }
 
+/// MNIST with its labels: `((x_train, y_train), (x_test, y_test))`, the images f32
+/// `(N, 28, 28, 1)` in [0, 1], the labels u8 `(N)`.
+pub fn load_mnist_with_labels(args: &Args) -> rkeras::Result<((Tensor, Tensor), (Tensor, Tensor))> {
+    let ((x_train, y_train), (x_test, y_test)) = match &args.data {
+        Some(dir) => mnist::load_data_from(dir)?,
+        None => mnist::load_data()?,
+    };
+    Ok((
+        (mnist::to_unit_images(&x_train)?, y_train),
+        (mnist::to_unit_images(&x_test)?, y_test),
+    ))
+}
+
 /// Trains `model` on `x -> y` with `validation_data=(x_val, y_val)`, prints seconds per epoch,
 /// writes the history JSON and the loss curve, and saves the model when asked.
 pub fn train(

@@ -1,10 +1,10 @@
 //! Categorical cross-entropy, after `keras/src/losses/losses.py` (`CategoricalCrossentropy`,
 //! `categorical_crossentropy`) and `keras/src/backend/numpy/nn.py` (`categorical_crossentropy`).
 
-use super::reduction::{align_targets, require_float, sum_over_last_axis_then_batch};
+use super::reduction::{align_targets, fused_on, require_float, sum_over_last_axis_then_batch};
 use super::{Loss, EPSILON};
 use crate::{Error, Result};
-use candle_core::{DType, Tensor, D};
+use candle_core::{Tensor, D};
 use rkeras_layers::ActivationFn;
 use serde_json::json;
 
@@ -84,11 +84,7 @@ impl Loss for CategoricalCrossentropy {
         y_true: &Tensor,
         y_pred: &Tensor,
     ) -> Result<Option<(Tensor, Tensor)>> {
-        let fused = self.from_logits
-            && self.label_smoothing == 0.0
-            && y_pred.dtype() == DType::F32
-            && rkeras_ops::kernels_on(y_pred.device());
-        if !fused {
+        if self.label_smoothing != 0.0 || !fused_on(self.from_logits, y_pred) {
             return Ok(None);
         }
         let (y, pred) = align_targets(self.name(), y_true, y_pred)?;

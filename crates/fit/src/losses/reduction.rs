@@ -86,6 +86,11 @@ pub(crate) fn require_float(loss: &str, y_pred: &Tensor) -> Result<()> {
     }
 }
 
+/// Whether a loss taking logits runs its fused kernel on `y_pred`: f32, where kernels run.
+pub(crate) fn fused_on(from_logits: bool, y_pred: &Tensor) -> bool {
+    from_logits && y_pred.dtype() == DType::F32 && rkeras_ops::kernels_on(y_pred.device())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

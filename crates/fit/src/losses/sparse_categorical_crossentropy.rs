@@ -3,7 +3,7 @@
 //! `keras/src/backend/numpy/nn.py` (`sparse_categorical_crossentropy`).
 
 use super::categorical_crossentropy::log_probabilities;
-use super::reduction::{require_float, require_rank_one};
+use super::reduction::{fused_on, require_float, require_rank_one};
 use super::Loss;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, D};
@@ -113,10 +113,7 @@ impl Loss for SparseCategoricalCrossentropy {
         y_true: &Tensor,
         y_pred: &Tensor,
     ) -> Result<Option<(Tensor, Tensor)>> {
-        let fused = self.from_logits
-            && y_pred.dtype() == DType::F32
-            && rkeras_ops::kernels_on(y_pred.device());
-        if !fused {
+        if !fused_on(self.from_logits, y_pred) {
             return Ok(None);
         }
         require_rank_one(self.name(), y_pred)?;

@@ -143,8 +143,19 @@ pub fn aligned(layer: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
 /// The gradient of an input of shape `input` (before alignment), from `grad` of the merge's
 /// output shape: summed over the axes the input was stretched along, in the input's shape.
 pub fn unbroadcast(grad: &Tensor, input: &[usize]) -> Result<Tensor> {
+    let added = grad
+        .rank()
+        .checked_sub(input.len())
+        .filter(|_| !input.is_empty());
+    let Some(added) = added else {
+        return Err(Error::shape(
+            "gradient",
+            format!("a gradient for an input of shape {input:?}"),
+            format!("{:?}", grad.dims()),
+        ));
+    };
     let mut aligned = input.to_vec();
-    aligned.splice(1..1, std::iter::repeat_n(1, grad.rank() - input.len()));
+    aligned.splice(1..1, std::iter::repeat_n(1, added));
     let stretched: Vec<usize> = (0..grad.rank())
         .filter(|&axis| aligned[axis] == 1 && grad.dims()[axis] != 1)
         .collect();
@@ -153,6 +164,26 @@ pub fn unbroadcast(grad: &Tensor, input: &[usize]) -> Result<Tensor> {
         false => grad.sum_keepdim(stretched)?,
     };
     Ok(summed.reshape(input)?)
+}
+
+/// The only output of a merge's call and its gradient, which must have the output's shape.
+pub fn only_output<'a>(
+    layer: &str,
+    record: &'a CallRecord,
+    grad_outputs: &'a [Tensor],
+) -> Result<(&'a Tensor, &'a Tensor)> {
+    match (&record.outputs[..], grad_outputs) {
+        ([y], [dy]) if y.shape() == dy.shape() => Ok((y, dy)),
+        _ => Err(Error::config(
+            layer,
+            format!(
+                "backward expects one output and one gradient of its shape, got {} output(s) \
+                 and {} gradient(s)",
+                record.outputs.len(),
+                grad_outputs.len()
+            ),
+        )),
+    }
 }
 
 impl<M: Merge> Layer for MergeLayer<M> {
@@ -188,9 +219,7 @@ impl<M: Merge> Layer for MergeLayer<M> {
         needs_input_grad: &[bool],
         _weight_grads: &mut WeightGrads,
     ) -> Result<Vec<Option<Tensor>>> {
-        let (Some(output), Some(grad)) = (record.outputs.first(), grad_outputs.first()) else {
-            return Err(Error::config(self.name(), "backward without an output"));
-        };
+        let (output, grad) = only_output(self.name(), &record, grad_outputs)?;
         let inputs = aligned(self.name(), &record.inputs)?;
         let grads = M::gradients(&inputs, output, grad)?;
         record

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::base_merge::known_shape;
+use super::base_merge::{known_shape, only_output};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::layer::config_with_name;
 use crate::layer_base_methods;
@@ -150,9 +150,7 @@ impl Layer for ConcatenateLayer {
         needs_input_grad: &[bool],
         _weight_grads: &mut WeightGrads,
     ) -> Result<Vec<Option<Tensor>>> {
-        let grad = grad_outputs
-            .first()
-            .ok_or_else(|| Error::config(self.name(), "backward without an output gradient"))?;
+        let (_, grad) = only_output(self.name(), &record, grad_outputs)?;
         let axis = self.axis(grad.rank())?;
         let mut start = 0;
         let mut needs = needs_input_grad.iter().chain(std::iter::repeat(&false));
@@ -160,7 +158,7 @@ impl Layer for ConcatenateLayer {
             .inputs
             .iter()
             .map(|x| {
-                let len = x.dims()[axis];
+                let len = x.dims().get(axis).copied().unwrap_or(0);
                 let slice = match needs.next() {
                     Some(true) => Some(grad.narrow(axis, start, len)?),
                     _ => None,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::base_merge::only_output;
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::layer::config_with_name;
 use crate::layer_base_methods;
@@ -260,13 +261,8 @@ impl Layer for DotLayer {
         let (a, b, px, py) = self.plan(x, y)?;
         let (x_unit, y_unit) = self.operands(x, y, a, b)?;
         let product = px.matrices(&x_unit)?.matmul(&py.matrices(&y_unit)?)?;
-        Ok(vec![product.reshape(product_dims(
-            x.dims(),
-            y.dims(),
-            a,
-            b,
-            1,
-        ))?])
+        let dims = product_dims(x.dims(), y.dims(), a, b, 1);
+        Ok(vec![product.reshape(dims)?])
     }
 
     fn config(&self) -> serde_json::Value {
@@ -286,9 +282,7 @@ impl Layer for DotLayer {
         _weight_grads: &mut WeightGrads,
     ) -> Result<Vec<Option<Tensor>>> {
         let (x, y) = self.pair(&record.inputs)?;
-        let grad = grad_outputs
-            .first()
-            .ok_or_else(|| Error::config(self.name(), "backward without an output gradient"))?;
+        let (_, grad) = only_output(self.name(), &record, grad_outputs)?;
         let (a, b, px, py) = self.plan(x, y)?;
         let (x_unit, y_unit) = self.operands(x, y, a, b)?;
         let (batch, m, _) = px.matrices;

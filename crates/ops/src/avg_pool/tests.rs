@@ -198,3 +198,56 @@ fn an_untracked_input_gets_no_gradient() {
     let y = avg_pool2d(&x, (2, 2), (2, 2), Padding2d::VALID).unwrap();
     assert!(op.bwd(&x, &y, &y).unwrap().is_none());
 }
+
+/// Best of `repeats` wall-clock times of `run`, in milliseconds.
+fn best_ms(repeats: usize, mut run: impl FnMut()) -> f64 {
+    (0..repeats)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            run();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+#[test]
+#[ignore = "timing, run on demand with optimisations"]
+fn avg_pool_timing() {
+    // (name, H = W, C, pool, stride, 'same') at batch 256.
+    let cases = [
+        ("28x28x32 2x2/2 valid", 28, 32, 2, 2, false),
+        ("28x28x32 3x3/1 same", 28, 32, 3, 1, true),
+        ("7x7x128 global", 7, 128, 7, 7, false),
+    ];
+    println!(
+        "{:<24} {:>9} {:>9} {:>11} {:>11} {:>12}",
+        "case", "fwd ms", "dx ms", "comp fwd ms", "comp dx ms", "candle fwd ms"
+    );
+    for (name, size, c, k, s, same) in cases {
+        let mut rng = Lcg::new(1);
+        let x = random_var(&mut rng, &[256, size, size, c]);
+        let pad = match same {
+            true => Padding2d::same((size, size), (k, k), (s, s), (1, 1)),
+            false => Padding2d::VALID,
+        };
+        let y = avg_pool2d(&x, (k, k), (s, s), pad).unwrap();
+        let dy = random_tensor(&mut rng, y.dims());
+        let fwd = best_ms(5, || {
+            drop(avg_pool2d(x.as_tensor(), (k, k), (s, s), pad).unwrap())
+        });
+        let dx = best_ms(5, || {
+            drop(avg_pool2d_backward(x.as_tensor(), &dy, (k, k), (s, s), pad).unwrap())
+        });
+        let (comp_fwd, comp_dx) = crate::with_composed_ops(|| {
+            let fwd = best_ms(3, || {
+                drop(avg_pool2d(x.as_tensor(), (k, k), (s, s), pad).unwrap())
+            });
+            let y = avg_pool2d(&x, (k, k), (s, s), pad).unwrap();
+            (fwd, best_ms(3, || drop(gradients_against(&y, &dy))))
+        });
+        // candle's own CPU pooling (NCHW, valid only), for reference.
+        let nchw = x.permute((0, 3, 1, 2)).unwrap().contiguous().unwrap();
+        let candle = best_ms(5, || drop(nchw.avg_pool2d_with_stride(k, s).unwrap()));
+        println!("{name:<24} {fwd:>9.2} {dx:>9.2} {comp_fwd:>11.2} {comp_dx:>11.2} {candle:>12.2}");
+    }
+}

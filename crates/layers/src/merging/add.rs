@@ -12,7 +12,7 @@ use crate::{Layer, Result};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AddConfig {}
 
-/// Sums a list of inputs: `Add::new()([a, b].into())`, or [`add`](super::add)`(&[a, b])`.
+/// Sums a list of inputs: `Add::new()([a, b].into())`, or [`add`](fn@super::add)`(&[a, b])`.
 pub type Add = LayerBuilder<AddConfig>;
 
 impl LayerConfig for AddConfig {

@@ -14,7 +14,7 @@ use crate::{Layer, Result};
 pub struct AverageConfig {}
 
 /// Averages a list of inputs: `Average::new()([a, b].into())`, or
-/// [`average`](super::average)`(&[a, b])`.
+/// [`average`](fn@super::average)`(&[a, b])`.
 pub type Average = LayerBuilder<AverageConfig>;
 
 impl LayerConfig for AverageConfig {

@@ -22,7 +22,7 @@ pub struct ConcatenateConfig {
 }
 
 /// Joins a list of inputs: `Concatenate::new(-1)([a, b].into())`, or
-/// [`concatenate`](super::concatenate)`(&[a, b], -1)`.
+/// [`concatenate`](fn@super::concatenate)`(&[a, b], -1)`.
 pub type Concatenate = LayerBuilder<ConcatenateConfig>;
 
 impl Concatenate {

@@ -52,7 +52,7 @@ pub struct DotConfig {
 }
 
 /// The dot product of two inputs: `Dot::new(1)([a, b].into())`, or
-/// [`dot`](super::dot)`(&[a, b], 1)`.
+/// [`dot`](fn@super::dot)`(&[a, b], 1)`.
 pub type Dot = LayerBuilder<DotConfig>;
 
 impl Dot {

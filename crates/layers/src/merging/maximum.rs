@@ -13,7 +13,7 @@ use crate::{Layer, Result};
 pub struct MaximumConfig {}
 
 /// The elementwise maximum of a list of inputs: `Maximum::new()([a, b].into())`, or
-/// [`maximum`](super::maximum)`(&[a, b])`.
+/// [`maximum`](fn@super::maximum)`(&[a, b])`.
 pub type Maximum = LayerBuilder<MaximumConfig>;
 
 impl LayerConfig for MaximumConfig {

@@ -14,7 +14,7 @@ use crate::{Layer, Result};
 pub struct MinimumConfig {}
 
 /// The elementwise minimum of a list of inputs: `Minimum::new()([a, b].into())`, or
-/// [`minimum`](super::minimum)`(&[a, b])`.
+/// [`minimum`](fn@super::minimum)`(&[a, b])`.
 pub type Minimum = LayerBuilder<MinimumConfig>;
 
 impl LayerConfig for MinimumConfig {

@@ -64,3 +64,27 @@ pub fn concatenate(inputs: &[SymbolicTensor], axis: isize) -> SymbolicTensor {
 pub fn dot(inputs: &[SymbolicTensor], axes: impl Into<DotAxes>) -> SymbolicTensor {
     Dot::new(axes)(inputs.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Input;
+
+    #[test]
+    fn functional_forms_make_one_layer_per_call_with_keras_shapes() {
+        let (a, b) = (Input::new(&[3]), Input::new(&[2, 3]));
+        let shape = |t: SymbolicTensor| t.shape().map(|s| s.to_string()).unwrap();
+        assert_eq!(shape(add(&[a, b])), "(None, 2, 3)");
+        assert_eq!(shape(subtract(&[b, a])), "(None, 2, 3)");
+        assert_eq!(shape(multiply(&[a, a, a])), "(None, 3)");
+        assert_eq!(shape(average(&[a, b])), "(None, 2, 3)");
+        assert_eq!(shape(maximum(&[a, b])), "(None, 2, 3)");
+        assert_eq!(shape(minimum(&[b, a])), "(None, 2, 3)");
+        assert_eq!(shape(concatenate(&[b, b], 1)), "(None, 4, 3)");
+        assert_eq!(shape(dot(&[a, b], (1, 2))), "(None, 2)");
+        let (first, second) = (add(&[a, a]), add(&[a, a]));
+        let layer = |t: SymbolicTensor| t.producer().unwrap().unwrap().layer.name().to_string();
+        assert_ne!(layer(first), layer(second));
+        assert!(subtract(&[a, a, a]).shape().is_err());
+    }
+}

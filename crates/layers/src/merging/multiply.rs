@@ -13,7 +13,7 @@ use crate::{Layer, Result};
 pub struct MultiplyConfig {}
 
 /// Multiplies a list of inputs: `Multiply::new()([a, b].into())`, or
-/// [`multiply`](super::multiply)`(&[a, b])`.
+/// [`multiply`](fn@super::multiply)`(&[a, b])`.
 pub type Multiply = LayerBuilder<MultiplyConfig>;
 
 impl LayerConfig for MultiplyConfig {

@@ -13,7 +13,7 @@ use crate::{Layer, Result};
 pub struct SubtractConfig {}
 
 /// Subtracts the second input from the first: `Subtract::new()([a, b].into())`, or
-/// [`subtract`](super::subtract)`(&[a, b])`.
+/// [`subtract`](fn@super::subtract)`(&[a, b])`.
 pub type Subtract = LayerBuilder<SubtractConfig>;
 
 impl LayerConfig for SubtractConfig {

@@ -22,6 +22,7 @@ mod kernel_bias;
 pub mod layer;
 pub mod limits;
 pub mod logits;
+pub mod merging;
 pub mod pooling;
 pub mod random;
 pub mod record;
@@ -54,6 +55,9 @@ pub use symbolic::SymbolicTensor;
 /// What a program building models needs, in one `use rkeras_layers::prelude::*;`: every
 /// built-in layer's builder, `Input`, `Lambda`, and the options they take.
 pub mod prelude {
+    pub use crate::merging::{
+        add, average, concatenate, dot, maximum, minimum, multiply, subtract,
+    };
     pub use crate::registry::builtins::*;
     pub use crate::{
         ActivationFn, Initializer, Input, Lambda, Padding, Regularizer, SymbolicTensor,

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+mod avg_pool;
 mod buffer;
 mod check;
 mod conv2d;
@@ -27,6 +28,7 @@ mod test_util;
 mod timing;
 mod upsample;
 
+pub use avg_pool::{avg_pool2d, avg_pool2d_backward};
 pub use conv2d::{conv2d, conv2d_backward, Conv2dGradients, Conv2dParams, Conv2dWanted};
 pub use denormals::FlushDenormals;
 pub use dense::{

@@ -27,7 +27,10 @@ mod test_util;
 mod timing;
 mod upsample;
 
-pub use conv2d::{conv2d, conv2d_backward, Conv2dGradients, Conv2dParams, Conv2dWanted};
+pub use conv2d::{
+    conv2d, conv2d_backward, conv2d_transpose, conv2d_transpose_backward, Conv2dGradients,
+    Conv2dParams, Conv2dTransposeGradients, Conv2dTransposeParams, Conv2dWanted,
+};
 pub use denormals::FlushDenormals;
 pub use dense::{
     bias_activation, bias_activation_backward, bias_gradient, binary_cross_entropy,

@@ -11,6 +11,7 @@ mod check;
 mod conv2d;
 mod denormals;
 pub mod dense;
+mod embedding;
 mod error;
 mod fork_join;
 mod gather;
@@ -37,6 +38,7 @@ pub use dense::{
     binary_cross_entropy_with_gradient, matmul_2d, sigmoid_cross_entropy_with_gradient,
     weighted_sums, FusedActivation,
 };
+pub use embedding::{embedding, embedding_backward, embedding_indices};
 pub use error::OpsError;
 pub use fork_join::{on_own_threads, worker_threads};
 pub use gather::gather_rows;

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::activations::{ActivationArg, ActivationFn};
 use crate::builder::{LayerBuilder, LayerConfig};
-use crate::convolutional::options::{Padding1D, Padding1DArg, Size2};
+use crate::convolutional::options::{
+    check_conv_options, input_channels, spatial_dims, Padding1D, Padding1DArg, Size2,
+};
 use crate::initializers::Initializer;
 use crate::kernel_bias::{
     activity_penalty, activity_penalty_gradient, kernel_layer_methods, kernel_layer_options,
@@ -20,7 +22,6 @@ use crate::kernel_bias::{
 };
 use crate::layer::single_input;
 use crate::layer_base_methods;
-use crate::limits::check_window;
 use crate::record::{CallRecord, WeightGrads};
 use crate::regularizers::Regularizer;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
@@ -105,22 +106,14 @@ impl LayerConfig for Conv1DConfig {
 
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
         let c = self;
-        if c.filters == 0 {
-            return Err(Error::config(name, "filters must be positive"));
-        }
-        for (what, size) in [
-            ("kernel_size", c.kernel_size),
-            ("strides", c.strides),
-            ("dilation_rate", c.dilation_rate),
-        ] {
-            check_window(&name, what, Size2(1, size))?;
-        }
-        if c.strides > 1 && c.dilation_rate > 1 {
-            return Err(Error::config(
-                name,
-                "strides > 1 cannot be combined with dilation_rate > 1 (as in Keras)",
-            ));
-        }
+        let one_row = |size| Size2(1, size);
+        check_conv_options(
+            &name,
+            c.filters,
+            one_row(c.kernel_size),
+            one_row(c.strides),
+            one_row(c.dilation_rate),
+        )?;
         Ok(Arc::new(Conv1DLayer {
             base: LayerBase::new(name, trainable),
             config: self.clone(),
@@ -128,6 +121,9 @@ impl LayerConfig for Conv1DConfig {
         }))
     }
 }
+
+/// The spatial axis of the layer's input.
+const SEQUENCE: [&str; 1] = ["steps"];
 
 struct ConvWeights {
     in_channels: usize,
@@ -183,16 +179,7 @@ impl Conv1DLayer {
         let w = self.weights.get().ok_or_else(|| {
             Error::config(self.name(), "called before it was built on an input shape")
         })?;
-        let steps = match x.dims() {
-            &[_, steps, c] if c == w.in_channels => steps,
-            dims => {
-                return Err(Error::shape(
-                    self.name(),
-                    format!("(batch, steps, {})", w.in_channels),
-                    format!("{dims:?}"),
-                ))
-            }
-        };
+        let [steps] = spatial_dims(self.name(), x.dims(), SEQUENCE, w.in_channels)?;
         let (left, right, _) = self
             .geometry(steps)
             .ok_or_else(|| self.too_short(format!("{:?}", x.dims())))?;
@@ -259,16 +246,7 @@ impl Layer for Conv1DLayer {
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
         let shape = single_input(self.name(), inputs)?;
         let built_channels = self.weights.get().map(|w| w.in_channels);
-        let channels = match (shape.rank(), shape.last()) {
-            (3, Some(c)) if built_channels.is_none_or(|b| b == c) => c,
-            _ => {
-                let expected = match built_channels {
-                    Some(c) => format!("(None, steps, {c})"),
-                    None => "(None, steps, channels) with known channels".to_string(),
-                };
-                return Err(Error::shape(self.name(), expected, shape));
-            }
-        };
+        let channels = input_channels(self.name(), shape, &SEQUENCE, built_channels)?;
         let dims = shape.dims();
         let steps = match dims[1] {
             Some(steps) => Some(self.geometry(steps).ok_or_else(|| self.too_short(shape))?.2),

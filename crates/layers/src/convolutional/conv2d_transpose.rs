@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::activations::{ActivationArg, ActivationFn};
 use crate::builder::{LayerBuilder, LayerConfig};
-use crate::convolutional::options::{transpose_axis_geometry, Padding, PaddingArg, Size2};
+use crate::convolutional::options::{
+    check_conv_options, input_channels, spatial_dims, transpose_axis_geometry, Padding, PaddingArg,
+    Size2,
+};
 use crate::initializers::Initializer;
 use crate::kernel_bias::{
     activity_penalty, activity_penalty_gradient, kernel_layer_methods, kernel_layer_options,
@@ -22,7 +25,6 @@ use crate::kernel_bias::{
 };
 use crate::layer::single_input;
 use crate::layer_base_methods;
-use crate::limits::check_window;
 use crate::record::{CallRecord, WeightGrads};
 use crate::regularizers::Regularizer;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
@@ -119,19 +121,7 @@ impl LayerConfig for Conv2DTransposeConfig {
 
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
         let c = self;
-        if c.filters == 0 {
-            return Err(Error::config(name, "filters must be positive"));
-        }
-        check_window(&name, "kernel_size", c.kernel_size)?;
-        check_window(&name, "strides", c.strides)?;
-        check_window(&name, "dilation_rate", c.dilation_rate)?;
-        if (c.strides.0 > 1 || c.strides.1 > 1) && (c.dilation_rate.0 > 1 || c.dilation_rate.1 > 1)
-        {
-            return Err(Error::config(
-                name,
-                "strides > 1 cannot be combined with dilation_rate > 1 (as in Keras)",
-            ));
-        }
+        check_conv_options(&name, c.filters, c.kernel_size, c.strides, c.dilation_rate)?;
         if let Some(Size2(h, w)) = c.output_padding {
             if h >= c.strides.0 || w >= c.strides.1 {
                 return Err(Error::config(
@@ -151,6 +141,9 @@ impl LayerConfig for Conv2DTransposeConfig {
         }))
     }
 }
+
+/// The spatial axes of the layer's input.
+const IMAGE: [&str; 2] = ["height", "width"];
 
 struct ConvWeights {
     in_channels: usize,
@@ -208,16 +201,7 @@ impl Conv2DTransposeLayer {
         let w = self.weights.get().ok_or_else(|| {
             Error::config(self.name(), "called before it was built on an input shape")
         })?;
-        let (h, wd) = match x.dims() {
-            &[_, h, wd, c] if c == w.in_channels => (h, wd),
-            dims => {
-                return Err(Error::shape(
-                    self.name(),
-                    format!("(batch, height, width, {})", w.in_channels),
-                    format!("{dims:?}"),
-                ))
-            }
-        };
+        let [h, wd] = spatial_dims(self.name(), x.dims(), IMAGE, w.in_channels)?;
         let params = self
             .geometry(h, wd)
             .ok_or_else(|| self.empty_output(format!("{:?}", x.dims())))?;
@@ -279,16 +263,7 @@ impl Layer for Conv2DTransposeLayer {
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
         let shape = single_input(self.name(), inputs)?;
         let built_channels = self.weights.get().map(|w| w.in_channels);
-        let channels = match (shape.rank(), shape.last()) {
-            (4, Some(c)) if built_channels.is_none_or(|b| b == c) => c,
-            _ => {
-                let expected = match built_channels {
-                    Some(c) => format!("(None, height, width, {c})"),
-                    None => "(None, height, width, channels) with known channels".to_string(),
-                };
-                return Err(Error::shape(self.name(), expected, shape));
-            }
-        };
+        let channels = input_channels(self.name(), shape, &IMAGE, built_channels)?;
         let dims = shape.dims();
         let (out_h, out_w) = match (dims[1], dims[2]) {
             (Some(h), Some(w)) => {

@@ -5,6 +5,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::check_window;
+use crate::{Error, SymbolicShape};
+
 /// How a sliding window treats the borders (Keras's `padding`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -240,6 +243,80 @@ pub fn transpose_axis_geometry(
         }
     };
     (len > 0).then_some((crop, len))
+}
+
+/// Checks the options every convolution layer has, for `layer`: positive `filters`, and
+/// `kernel_size`, `strides` and `dilation_rate` windows (see [`check_window`]), strides above 1
+/// not combined with a dilation above 1 (as Keras refuses).
+pub(crate) fn check_conv_options(
+    layer: &str,
+    filters: usize,
+    kernel_size: Size2,
+    strides: Size2,
+    dilation_rate: Size2,
+) -> crate::Result<()> {
+    if filters == 0 {
+        return Err(Error::config(layer, "filters must be positive"));
+    }
+    check_window(layer, "kernel_size", kernel_size)?;
+    check_window(layer, "strides", strides)?;
+    check_window(layer, "dilation_rate", dilation_rate)?;
+    if (strides.0 > 1 || strides.1 > 1) && (dilation_rate.0 > 1 || dilation_rate.1 > 1) {
+        return Err(Error::config(
+            layer,
+            "strides > 1 cannot be combined with dilation_rate > 1 (as in Keras)",
+        ));
+    }
+    Ok(())
+}
+
+/// The channels of a channels-last input `shape` of `layer` with the `spatial` axes named
+/// (`["height", "width"]`), which must be known, and equal to `built` once the layer is built.
+pub(crate) fn input_channels(
+    layer: &str,
+    shape: &SymbolicShape,
+    spatial: &[&str],
+    built: Option<usize>,
+) -> crate::Result<usize> {
+    match (shape.rank(), shape.last()) {
+        (rank, Some(c)) if rank == spatial.len() + 2 && built.is_none_or(|b| b == c) => Ok(c),
+        _ => {
+            let channels = built.map_or("channels".to_string(), |c| c.to_string());
+            let known = if built.is_some() {
+                ""
+            } else {
+                " with known channels"
+            };
+            Err(Error::shape(
+                layer,
+                format!("(None, {}, {channels}){known}", spatial.join(", ")),
+                shape,
+            ))
+        }
+    }
+}
+
+/// The `N` spatial dimensions of a concrete channels-last input of `layer` with the `spatial`
+/// axes named and `channels` channels, or an error showing the shape expected.
+pub(crate) fn spatial_dims<const N: usize>(
+    layer: &str,
+    dims: &[usize],
+    spatial: [&str; N],
+    channels: usize,
+) -> crate::Result<[usize; N]> {
+    match dims.split_last() {
+        Some((&c, [_, inner @ ..])) if c == channels => {
+            if let Ok(spatial_dims) = inner.try_into() {
+                return Ok(spatial_dims);
+            }
+        }
+        _ => {}
+    }
+    Err(Error::shape(
+        layer,
+        format!("(batch, {}, {channels})", spatial.join(", ")),
+        format!("{dims:?}"),
+    ))
 }
 
 #[cfg(test)]

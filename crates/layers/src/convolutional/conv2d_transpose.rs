@@ -529,6 +529,45 @@ mod tests {
     }
 
     #[test]
+    fn kerasio_vae_decoder_shapes_and_parameter_counts() {
+        // keras.io's VAE decoder, after its Dense and Reshape to 7x7x64.
+        let layers = [
+            Conv2DTranspose::new(64, 3)
+                .activation("relu")
+                .strides(2)
+                .padding("same"),
+            Conv2DTranspose::new(32, 3)
+                .activation("relu")
+                .strides(2)
+                .padding("same"),
+            Conv2DTranspose::new(1, 3)
+                .activation("sigmoid")
+                .padding("same"),
+        ];
+        let mut x = Input::new(&[7, 7, 64]);
+        let mut summary = Vec::new();
+        for conv in &layers {
+            x = conv(x);
+            let params: usize = conv
+                .layer()
+                .unwrap()
+                .weights()
+                .iter()
+                .map(|w| w.count())
+                .sum();
+            summary.push((x.shape().unwrap().to_string(), params));
+        }
+        let expected = [
+            ("(None, 14, 14, 64)", 36_928),
+            ("(None, 28, 28, 32)", 18_464),
+            ("(None, 28, 28, 1)", 289),
+        ];
+        let expected: Vec<(String, usize)> =
+            expected.iter().map(|(s, p)| (s.to_string(), *p)).collect();
+        assert_eq!(summary, expected);
+    }
+
+    #[test]
     fn the_kernel_is_stored_filters_before_input_channels() {
         let conv = Conv2DTranspose::new(5, (3, 2)).strides(2).padding("same");
         let y = conv(Input::new(&[7, 6, 4]));

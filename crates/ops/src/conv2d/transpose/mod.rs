@@ -12,6 +12,8 @@ mod composed;
 mod op;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod timing;
 
 use candle_core::Tensor;
 

@@ -93,7 +93,10 @@ macro_rules! builtin_layers {
 builtin_layers! {
     core::activation => Activation,
     core::dense => Dense,
+    core::embedding => Embedding,
+    convolutional::conv1d => Conv1D,
     convolutional::conv2d => Conv2D,
+    convolutional::conv2d_transpose => Conv2DTranspose,
     merging::add => Add,
     merging::average => Average,
     merging::concatenate => Concatenate,

@@ -34,6 +34,7 @@ pub struct LayerCase {
     params: usize,
     weight_values: Option<Vec<Vec<f32>>>,
     forward: Option<(Vec<Tensor>, Vec<Vec<f64>>)>,
+    integer_inputs: Option<usize>,
 }
 
 impl LayerCase {
@@ -48,6 +49,7 @@ impl LayerCase {
             params: 0,
             weight_values: None,
             forward: None,
+            integer_inputs: None,
         }
     }
 
@@ -76,6 +78,14 @@ impl LayerCase {
     /// independently of the layer.
     pub fn forward(mut self, inputs: Vec<Tensor>, outputs: Vec<Vec<f64>>) -> Self {
         self.forward = Some((inputs, outputs));
+        self
+    }
+
+    /// Inputs that are indices (an `Embedding`'s): the gradient checks feed integers in
+    /// `0..max` (as f32), and check that no gradient reaches them instead of comparing one with
+    /// finite differences, which would step from one index to the next.
+    pub fn integer_inputs(mut self, max: usize) -> Self {
+        self.integer_inputs = Some(max);
         self
     }
 }
@@ -107,7 +117,12 @@ pub fn run_case(case: LayerCase, class: Option<LayerClass>) {
             assert_close(&format!("{name} forward"), &flat(output), expected, 1e-5);
         }
     }
-    check_gradients(layer.as_ref(), &case.input_shapes, &name);
+    check_gradients(
+        layer.as_ref(),
+        &case.input_shapes,
+        case.integer_inputs,
+        &name,
+    );
 }
 
 fn check_build(case: &LayerCase, name: &str) {
@@ -149,10 +164,16 @@ fn check_config(layer: &dyn Layer, class: Option<LayerClass>, name: &str) {
     }
 }
 
-/// A batch of 2 inputs of `shapes`, and the gradients of `sum(outputs · r) + added losses`
-/// (with fixed `r`) three ways: the training path, candle's autograd over the call, and the
-/// training path on the composed implementation; all against finite differences.
-fn check_gradients(layer: &dyn Layer, shapes: &[Vec<usize>], name: &str) {
+/// A batch of 2 inputs of `shapes` (integers below `integer_inputs` when given), and the
+/// gradients of `sum(outputs · r) + added losses` (with fixed `r`) three ways: the training path,
+/// candle's autograd over the call, and the training path on the composed implementation; all
+/// against finite differences (zero for integer inputs).
+fn check_gradients(
+    layer: &dyn Layer,
+    shapes: &[Vec<usize>],
+    integer_inputs: Option<usize>,
+    name: &str,
+) {
     let inputs: Vec<Tensor> = shapes
         .iter()
         .enumerate()
@@ -160,7 +181,13 @@ fn check_gradients(layer: &dyn Layer, shapes: &[Vec<usize>], name: &str) {
             let mut shape = vec![2];
             shape.extend_from_slice(dims);
             let count = shape.iter().product();
-            Tensor::from_vec(values(count, i + 1), shape, &Device::Cpu).expect("input")
+            let values = match integer_inputs {
+                Some(max) => (0..count)
+                    .map(|at| ((at * 7 + i * 3) % max.max(1)) as f32)
+                    .collect(),
+                None => values(count, i + 1),
+            };
+            Tensor::from_vec(values, shape, &Device::Cpu).expect("input")
         })
         .collect();
     let outputs = with_stream(STREAM, || layer.call(&inputs, &mut CallContext::new(true)))
@@ -213,6 +240,13 @@ fn check_gradients(layer: &dyn Layer, shapes: &[Vec<usize>], name: &str) {
         .collect();
     leaves.extend(weights);
     for (i, (var, analytic)) in leaves.iter().zip(&training).enumerate() {
+        if i < inputs.len() && integer_inputs.is_some() {
+            assert!(
+                analytic.iter().all(|&g| g == 0.0),
+                "{name}: a gradient reaches the integer input{i}"
+            );
+            continue;
+        }
         let objective = |var_values: &[f32]| -> f64 {
             let t = Tensor::from_slice(var_values, var.dims(), &Device::Cpu).expect("t");
             var.set(&t).expect("set");

@@ -12,6 +12,7 @@ mod check;
 mod conv2d;
 mod denormals;
 pub mod dense;
+mod embedding;
 mod error;
 mod fork_join;
 mod gather;
@@ -29,7 +30,10 @@ mod timing;
 mod upsample;
 
 pub use avg_pool::{avg_pool2d, avg_pool2d_backward};
-pub use conv2d::{conv2d, conv2d_backward, Conv2dGradients, Conv2dParams, Conv2dWanted};
+pub use conv2d::{
+    conv2d, conv2d_backward, conv2d_transpose, conv2d_transpose_backward, Conv2dGradients,
+    Conv2dParams, Conv2dTransposeGradients, Conv2dTransposeParams, Conv2dWanted,
+};
 pub use denormals::FlushDenormals;
 pub use dense::{
     bias_activation, bias_activation_backward, bias_gradient, binary_cross_entropy,
@@ -37,6 +41,7 @@ pub use dense::{
     softmax_cross_entropy_with_gradient, sparse_softmax_cross_entropy_with_gradient, weighted_sums,
     FusedActivation,
 };
+pub use embedding::{embedding, embedding_backward, embedding_indices};
 pub use error::OpsError;
 pub use fork_join::{on_own_threads, worker_threads};
 pub use gather::gather_rows;

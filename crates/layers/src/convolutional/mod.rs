@@ -1,4 +1,7 @@
-//! Convolution layers: `Conv2D`, and the options windowed layers share.
+//! Convolution layers: `Conv1D`, `Conv2D`, `Conv2DTranspose`, and the options windowed layers
+//! share.
 
+pub mod conv1d;
 pub mod conv2d;
+pub mod conv2d_transpose;
 pub mod options;

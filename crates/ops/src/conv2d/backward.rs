@@ -36,7 +36,7 @@ pub(crate) struct Gradients {
 
 /// What the forward pass saw and produced.
 pub(crate) struct ForwardRecord<'a> {
-    /// The input, contiguous NHWC.
+    /// The input, contiguous NHWC (read only when the kernel gradient is wanted).
     pub x: &'a [f32],
     /// The kernel, contiguous (KH, KW, Cin, Cout).
     pub kernel: &'a [f32],
@@ -122,7 +122,13 @@ pub(crate) fn backward(
                 g,
                 wanted,
                 images,
-                x: &record.x[first * g.in_image_len()..][..images * g.in_image_len()],
+                // Read only for the kernel gradient: without it the record may hold no input
+                // (a transposed convolution's forward is this pass for `x` alone).
+                x: if wanted.kernel {
+                    &record.x[first * g.in_image_len()..][..images * g.in_image_len()]
+                } else {
+                    &[]
+                },
                 kernel: record.kernel,
                 dy: &dy[out_range.clone()],
                 relu_output: record.relu_output.map(|y| &y[out_range]),
@@ -170,7 +176,7 @@ struct ChunkStep<'a> {
     g: &'a ConvGeometry,
     wanted: Conv2dWanted,
     images: usize,
-    /// The chunk's input images.
+    /// The chunk's input images (empty unless the kernel gradient is wanted).
     x: &'a [f32],
     /// The kernel in (taps * Cin, Cout) order.
     kernel: &'a [f32],

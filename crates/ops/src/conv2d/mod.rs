@@ -1,4 +1,4 @@
-//! 2-D convolution over NHWC images with Keras's (KH, KW, Cin, Cout) kernels.
+//! 2-D convolution over NHWC images with Keras's (KH, KW, Cin, Cout) kernels, and its transpose.
 
 mod backward;
 mod composed;
@@ -10,6 +10,7 @@ mod project;
 mod tests;
 #[cfg(test)]
 mod timing;
+mod transpose;
 mod unfold;
 
 use candle_core::Tensor;
@@ -22,6 +23,9 @@ pub use backward::Conv2dWanted;
 pub(crate) use geometry::ConvGeometry;
 use geometry::OP;
 pub(crate) use op::Conv2dOp;
+pub use transpose::{
+    conv2d_transpose, conv2d_transpose_backward, Conv2dTransposeGradients, Conv2dTransposeParams,
+};
 
 /// How a convolution window moves over the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use super::Conv2dParams;
 use crate::test_util::Lcg;
 
 /// Best of `repeats` wall-clock times of `run`, in milliseconds.
-fn best_ms(repeats: usize, mut run: impl FnMut()) -> f64 {
+pub(super) fn best_ms(repeats: usize, mut run: impl FnMut()) -> f64 {
     (0..repeats)
         .map(|_| {
             let start = Instant::now();

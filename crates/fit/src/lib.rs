@@ -4,6 +4,7 @@
 
 mod batches;
 pub mod callbacks;
+mod categorical;
 pub mod compile;
 pub mod error;
 mod fit_options;
@@ -22,6 +23,7 @@ mod test_threads;
 mod trainer;
 mod training;
 
+pub use categorical::to_categorical;
 pub use error::{Error, Result};
 pub use fit_options::FitOptions;
 pub use saving::{load_checkpoint, load_model, Checkpoint};

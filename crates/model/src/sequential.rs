@@ -9,7 +9,7 @@
 //! let mut model = Sequential::new([
 //!     Input::new(&[28, 28, 1]).into(),
 //!     Conv2D::new(32, (3, 3)).activation("relu").into(),
-//!     MaxPooling2D::new().into(),
+//!     MaxPooling2D::new((2, 2)).into(),
 //!     Flatten::new().into(),
 //! ])?;
 //! model.add(Dense::new(10).activation("softmax"))?;

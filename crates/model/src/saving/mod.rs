@@ -35,6 +35,7 @@ mod rebuild;
 pub mod registry;
 mod save;
 pub mod spec;
+mod structure;
 mod weights;
 
 pub use error::{SaveError, TensorSpec, WeightMismatch};
@@ -42,3 +43,4 @@ pub use load::{load, load_model, load_model_from_bytes, load_weights};
 pub use options::{LoadOptions, LoadedModel, SaveExtras};
 pub use registry::Registry;
 pub use save::{save, save_model, save_weights};
+pub use structure::{load_weights_by_structure, KEY_WEIGHT_STRUCTURE};

@@ -70,15 +70,15 @@ impl Sequential {
         items: impl IntoIterator<Item = SequentialItem>,
     ) -> Result<Sequential> {
         let mut items = items.into_iter();
-        let (input, mut layers) = match items.next() {
-            Some(first) => input_of(&name, first)?,
+        let mut stack = match items.next() {
+            Some(first) => Stack::start(&name, first)?,
             None => return Err(needs_input(&name)),
         };
         for item in items {
-            layers.push(layer_of(&name, &input, item)?);
+            stack.push(&name, item)?;
         }
         Ok(Sequential {
-            model: stack(&name, &input, &layers)?,
+            model: stack.model(&name)?,
         })
     }
 
@@ -86,44 +86,37 @@ impl Sequential {
     /// model is rebuilt at once; an error (a shape the layer cannot take, a name already in
     /// the model) leaves it as it was. The compile state is kept.
     pub fn add(&mut self, item: impl Into<SequentialItem>) -> Result<()> {
-        let input = self.input_layer();
-        let mut layers = self.stacked_layers();
-        layers.push(layer_of(self.name(), &input, item.into())?);
-        self.restack(&layers)
+        let mut stack = self.stack();
+        stack.push(self.name(), item.into())?;
+        self.restack(&stack)
     }
 
     /// Removes the top layer and returns it (Keras's `pop`); an error when only the input is
     /// left.
     pub fn pop(&mut self) -> Result<Arc<dyn Layer>> {
-        let mut layers = self.stacked_layers();
-        let top = layers.pop().ok_or_else(|| {
+        let mut stack = self.stack();
+        let top = stack.layers.pop().ok_or_else(|| {
             Error::Graph(format!(
                 "Sequential model '{}' has no layer to pop",
                 self.name()
             ))
         })?;
-        self.restack(&layers)?;
+        self.restack(&stack)?;
         Ok(top)
     }
 
-    /// The model over the stack (also reached by dereferencing).
-    pub fn model(&self) -> &Model {
-        &self.model
+    /// The model's stack (a layer added twice appears twice).
+    fn stack(&self) -> Stack {
+        let graph = self.model.graph();
+        Stack {
+            input: graph.input_layers[0].clone(),
+            layers: graph.nodes.iter().map(|node| node.layer.clone()).collect(),
+        }
     }
 
-    fn input_layer(&self) -> Arc<dyn Layer> {
-        self.model.graph().input_layers[0].clone()
-    }
-
-    /// The stacked layers, bottom first (a layer added twice appears twice).
-    fn stacked_layers(&self) -> Vec<Arc<dyn Layer>> {
-        let nodes = &self.model.graph().nodes;
-        nodes.iter().map(|node| node.layer.clone()).collect()
-    }
-
-    /// Rebuilds the model over `layers`, carrying over its trainable flag and compile state.
-    fn restack(&mut self, layers: &[Arc<dyn Layer>]) -> Result<()> {
-        let model = stack(self.name(), &self.input_layer(), layers)?;
+    /// Rebuilds the model over `stack`, carrying over its trainable flag and compile state.
+    fn restack(&mut self, stack: &Stack) -> Result<()> {
+        let model = stack.model(self.name())?;
         model.set_trainable(self.model.trainable());
         let compiled = self.model.extension().take();
         *model.extension() = compiled;
@@ -132,31 +125,112 @@ impl Sequential {
     }
 }
 
-/// The input layer a stack starts from, and the first layer when `first` is a model.
-fn input_of(name: &str, first: SequentialItem) -> Result<(Arc<dyn Layer>, Vec<Arc<dyn Layer>>)> {
-    match first.0 {
-        Item::Input(tensor) => Ok((input_layer_of(name, tensor)?, Vec::new())),
-        Item::Layer(layer) => {
-            let layer = layer?;
-            let functional = layer
-                .as_any()
-                .downcast_ref::<Functional>()
-                .ok_or_else(|| needs_input(name))?;
-            match functional.graph().input_shapes.as_slice() {
-                // As Keras builds a Sequential whose first layer is a model from that model's
-                // input shape, under a new input layer.
-                [shape] => {
-                    let input = InputLayer::new(unique_name("input_layer"), shape.clone());
-                    Ok((Arc::new(input), vec![layer]))
-                }
-                shapes => Err(Error::Graph(format!(
-                    "Sequential model '{name}': its first layer, model '{}', takes {} inputs, \
-                     where a Sequential model takes one",
-                    layer.name(),
-                    shapes.len()
-                ))),
+/// The layers of a Sequential: its input layer, and the layers stacked on it, bottom first.
+struct Stack {
+    input: Arc<dyn Layer>,
+    layers: Vec<Arc<dyn Layer>>,
+}
+
+impl Stack {
+    /// The stack of the Sequential named `name` starting with `first`: an `Input`, or a model
+    /// (under an input layer of its input's shape, as Keras builds it).
+    fn start(name: &str, first: SequentialItem) -> Result<Stack> {
+        let layer = match first.0 {
+            Item::Input(tensor) => {
+                return Ok(Stack {
+                    input: input_layer_of(name, tensor)?,
+                    layers: Vec::new(),
+                })
+            }
+            Item::Layer(layer) => layer?,
+        };
+        let functional = layer
+            .as_any()
+            .downcast_ref::<Functional>()
+            .ok_or_else(|| needs_input(name))?;
+        match functional.graph().input_shapes.as_slice() {
+            [shape] => Ok(Stack {
+                input: Arc::new(InputLayer::new(unique_name("input_layer"), shape.clone())),
+                layers: vec![layer],
+            }),
+            shapes => Err(Error::Graph(format!(
+                "Sequential model '{name}': its first layer, model '{}', takes {} inputs, \
+                 where a Sequential model takes one",
+                layer.name(),
+                shapes.len()
+            ))),
+        }
+    }
+
+    /// Puts `item`'s layer on top (the Sequential is named `name`).
+    fn push(&mut self, name: &str, item: SequentialItem) -> Result<()> {
+        match item.0 {
+            Item::Layer(layer) => {
+                self.layers.push(layer?);
+                Ok(())
+            }
+            // Keras's message (`Sequential.add`).
+            Item::Input(_) => Err(Error::Graph(format!(
+                "Sequential model '{name}' has already been configured to use input shape {}: \
+                 you cannot add a different Input layer to it",
+                self.input_shape()
+            ))),
+        }
+    }
+
+    fn input_shape(&self) -> String {
+        self.input
+            .as_any()
+            .downcast_ref::<InputLayer>()
+            .map_or_else(|| "?".to_string(), |layer| layer.shape().to_string())
+    }
+
+    /// The model named `name` calling the layers in turn on the input's output. The calls are
+    /// recorded in an arena of their own, so that a rebuild leaves nothing behind in the
+    /// session.
+    fn model(&self, name: &str) -> Result<Model> {
+        self.check_unique_names(name)?;
+        with_scratch_arena(|| {
+            let start = first_output(call_layer(&self.input, &[]));
+            let mut x = start;
+            for layer in &self.layers {
+                x = match call_layer(layer, &[x]).as_slice() {
+                    [only] => *only,
+                    many => {
+                        return Err(Error::config(
+                            layer.name(),
+                            format!(
+                                "returns {} tensors, but every layer of a Sequential model \
+                                 must return one (use a functional model for several)",
+                                many.len()
+                            ),
+                        ))
+                    }
+                };
+                x.shape()?;
+            }
+            let graph = Graph::trace(&[start], &[x])?;
+            Ok(sequential_model(name.to_string(), graph))
+        })
+    }
+
+    /// Keras's check in `Sequential.add`: a name may appear twice only for the same layer.
+    fn check_unique_names(&self, name: &str) -> Result<()> {
+        let all: Vec<&Arc<dyn Layer>> = std::iter::once(&self.input).chain(&self.layers).collect();
+        for (i, layer) in all.iter().enumerate() {
+            let clash = all[..i]
+                .iter()
+                .any(|other| other.name() == layer.name() && !Arc::ptr_eq(other, layer));
+            if clash {
+                return Err(Error::Graph(format!(
+                    "Sequential model '{name}': all layers should have unique names, and '{}' \
+                     is already the name of a layer in this model: give the new layer another \
+                     name",
+                    layer.name()
+                )));
             }
         }
+        Ok(())
     }
 }
 
@@ -179,74 +253,8 @@ fn input_layer_of(name: &str, tensor: SymbolicTensor) -> Result<Arc<dyn Layer>> 
     }
 }
 
-/// The layer `item` stacks on a model whose input is `input`.
-fn layer_of(name: &str, input: &Arc<dyn Layer>, item: SequentialItem) -> Result<Arc<dyn Layer>> {
-    match item.0 {
-        Item::Layer(layer) => layer,
-        // Keras's message (`Sequential.add`).
-        Item::Input(_) => Err(Error::Graph(format!(
-            "Sequential model '{name}' has already been configured to use input shape {}: you \
-             cannot add a different Input layer to it",
-            input_shape_of(input)
-        ))),
-    }
-}
-
-fn input_shape_of(input: &Arc<dyn Layer>) -> String {
-    input
-        .as_any()
-        .downcast_ref::<InputLayer>()
-        .map_or_else(|| "?".to_string(), |layer| layer.shape().to_string())
-}
-
-/// The model named `name` calling `layers` in turn on the output of `input`. The calls are
-/// recorded in an arena of their own, so that a rebuild leaves nothing behind in the session.
-fn stack(name: &str, input: &Arc<dyn Layer>, layers: &[Arc<dyn Layer>]) -> Result<Model> {
-    check_unique_names(name, input, layers)?;
-    with_scratch_arena(|| {
-        let start = first_output(call_layer(input, &[]));
-        let mut x = start;
-        for layer in layers {
-            x = match call_layer(layer, &[x]).as_slice() {
-                [only] => *only,
-                many => {
-                    return Err(Error::config(
-                        layer.name(),
-                        format!(
-                            "returns {} tensors, but every layer of a Sequential model must \
-                             return one (use a functional model for several)",
-                            many.len()
-                        ),
-                    ))
-                }
-            };
-            x.shape()?;
-        }
-        let graph = Graph::trace(&[start], &[x])?;
-        Ok(sequential_model(name.to_string(), graph))
-    })
-}
-
 fn sequential_model(name: String, graph: Graph) -> Model {
     Model::from_functional(Arc::new(Functional::sequential(name, graph)))
-}
-
-/// Keras's check in `Sequential.add`: a name may appear twice only for the same layer.
-fn check_unique_names(name: &str, input: &Arc<dyn Layer>, layers: &[Arc<dyn Layer>]) -> Result<()> {
-    let all: Vec<&Arc<dyn Layer>> = std::iter::once(input).chain(layers).collect();
-    for (i, layer) in all.iter().enumerate() {
-        let clash = all[..i]
-            .iter()
-            .any(|other| other.name() == layer.name() && !Arc::ptr_eq(other, layer));
-        if clash {
-            return Err(Error::Graph(format!(
-                "Sequential model '{name}': all layers should have unique names, and '{}' is \
-                 already the name of a layer in this model: give the new layer another name",
-                layer.name()
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The Sequential model named `name` over `graph`, as a loader rebuilds it, or an error when

@@ -19,10 +19,10 @@ use rkeras_layers::{Layer, Weight};
 use serde_json::{Map, Value};
 
 use super::error::{Mismatches, SaveError, WeightMismatch};
-use super::format::{parse, read_file, spec_of_tensor, spec_of_view, OPTIMIZER_PREFIX};
+use super::format::{parse, read_file};
 use super::load::load_weights;
 use super::options::LoadOptions;
-use super::weights::assign;
+use super::weights::{assign, match_weights};
 use crate::{Functional, Model};
 
 /// Metadata key of the places of the weights: a JSON object from each place
@@ -165,48 +165,44 @@ pub fn load_weights_by_structure(model: &Model, path: impl AsRef<Path>) -> Resul
             path: path.to_path_buf(),
             reason: format!("invalid '{KEY_WEIGHT_STRUCTURE}' entry: {e}"),
         })?;
-    let place_of: HashMap<&str, &str> = saved
-        .iter()
-        .map(|(place, name)| (name.as_str(), place.as_str()))
+    // The model's weights under the names of the tensors at their places (under a label of
+    // their own where the file has nothing), matched as by name.
+    let mut label_of = HashMap::new();
+    let renamed: Vec<Weight> = placed_weights(model)
+        .into_iter()
+        .map(|Placed { place, weight }| {
+            let label = format!("{} (at {place})", weight.path);
+            let stored = saved.get(&place).cloned().unwrap_or_else(|| label.clone());
+            label_of.insert(stored.clone(), label);
+            Weight {
+                path: stored,
+                ..weight
+            }
+        })
         .collect();
-    let mut in_file: HashMap<String, _> = file
-        .tensors
-        .iter()
-        .filter(|(name, _)| !name.starts_with(OPTIMIZER_PREFIX))
-        .map(|(name, view)| (name.to_string(), view))
-        .collect();
-    let mut matched = Vec::new();
-    let mut mismatches = Vec::new();
-    for Placed { place, weight } in placed_weights(model) {
-        let expected = spec_of_tensor(weight.var.as_tensor());
-        let name = format!("{} (at {place})", weight.path);
-        let view = saved.get(&place).and_then(|stored| in_file.remove(stored));
-        match view {
-            None => mismatches.push(WeightMismatch::Missing { name, expected }),
-            Some(view) if spec_of_view(&view) == expected => matched.push((weight, view)),
-            Some(view) => mismatches.push(WeightMismatch::Incompatible {
-                name,
-                expected,
-                found: spec_of_view(&view),
-            }),
+    let mut matching = match_weights(renamed, &file.tensors);
+    if matching.mismatches.is_empty() {
+        return assign(&matching.matched, path);
+    }
+    let place_of: HashMap<&String, &String> =
+        saved.iter().map(|(place, name)| (name, place)).collect();
+    for mismatch in &mut matching.mismatches {
+        match mismatch {
+            WeightMismatch::Missing { name, .. } | WeightMismatch::Incompatible { name, .. } => {
+                *name = label_of
+                    .remove(name.as_str())
+                    .unwrap_or_else(|| name.clone());
+            }
+            WeightMismatch::Unexpected { name, .. } => {
+                let place = place_of.get(name).map_or("no place", |p| p.as_str());
+                *name = format!("{name} (at {place})");
+            }
         }
     }
-    let mut unexpected: Vec<_> = in_file.into_iter().collect();
-    unexpected.sort_by(|a, b| a.0.cmp(&b.0));
-    mismatches.extend(unexpected.into_iter().map(|(stored, view)| {
-        let place = place_of.get(stored.as_str()).copied().unwrap_or("no place");
-        WeightMismatch::Unexpected {
-            name: format!("{stored} (at {place})"),
-            found: spec_of_view(&view),
-        }
-    }));
-    if !mismatches.is_empty() {
-        return Err(SaveError::WeightMismatch {
-            path: path.to_path_buf(),
-            mismatches: Mismatches(mismatches),
-        });
-    }
-    assign(&matched, path)
+    Err(SaveError::WeightMismatch {
+        path: path.to_path_buf(),
+        mismatches: Mismatches(matching.mismatches),
+    })
 }
 
 #[cfg(test)]

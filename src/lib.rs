@@ -44,8 +44,9 @@ pub use rkeras_plot as plot;
 /// JSON, the form of layer configs (`Layer::config`) and of a model's saved architecture.
 pub use serde_json;
 
-/// Session utilities, as Keras's `keras.utils` and `keras.backend`.
+/// Session utilities and helpers, as Keras's `keras.utils` and `keras.backend`.
 pub mod utils {
+    pub use rkeras_fit::to_categorical;
     pub use rkeras_layers::session::{
         clear_session, default_device, set_default_device, set_random_seed,
     };
@@ -66,6 +67,6 @@ pub mod prelude {
     pub use rkeras_fit::optimizers::{Adagrad, Adam, AdamW, ExponentialDecay, RMSprop, SGD};
     pub use rkeras_fit::{Arrays, CompileOptions, FitOptions, Losses, Summary, Training};
     pub use rkeras_layers::prelude::*;
-    pub use rkeras_layers::{CallContext, Layer, LayerBase, LayerConfig};
-    pub use rkeras_model::Model;
+    pub use rkeras_layers::{CallContext, Layer, LayerBase, LayerConfig, LayerWeights};
+    pub use rkeras_model::{Model, Sequential};
 }

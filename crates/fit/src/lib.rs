@@ -5,6 +5,7 @@
 mod arrays;
 mod batches;
 pub mod callbacks;
+mod categorical;
 pub mod compile;
 pub mod error;
 mod fit_options;
@@ -24,6 +25,7 @@ mod trainer;
 mod training;
 
 pub use arrays::Arrays;
+pub use categorical::to_categorical;
 pub use compile::{CompileOptions, Losses};
 pub use error::{Error, Result};
 pub use fit_options::FitOptions;

@@ -1,5 +1,6 @@
 //! `Training`: Keras's model methods (`compile`, `fit`, `evaluate`, `predict`,
-//! `train_on_batch`, `test_on_batch`, `save`) on [`Model`], through one trait in the prelude.
+//! `train_on_batch`, `test_on_batch`, `save`, `save_weights`, `load_weights`) on [`Model`]
+//! (and on a `Sequential`, which dereferences to one), through one trait in the prelude.
 
 use std::path::Path;
 
@@ -83,6 +84,25 @@ pub trait Training {
 
     /// Saves the weights only, to a `.safetensors` file.
     fn save_weights(&self, path: impl AsRef<Path>) -> Result<()>;
+
+    /// Keras's `load_weights(path)`: loads weights saved by `save_weights` or `save`, matched
+    /// by the model's structure (its layers in order, each layer's weights in order) as Keras
+    /// matches them, so that a second model built alike, whose layers have other names, loads
+    /// them. A structure that differs is an error naming each weight and both shapes, and
+    /// nothing is loaded.
+    fn load_weights(&self, path: impl AsRef<Path>) -> Result<()>;
+}
+
+/// An error while a run (`fit`...) holds `model`, whose weights it is changing: `action` (save
+/// or load weights) would see or leave half-updated weights.
+fn refuse_while_running(model: &Model, action: &str) -> Result<()> {
+    match with_compiled(model, |state| match state {
+        CompileState::Busy(running) => Some(running),
+        CompileState::None | CompileState::Ready(_) => None,
+    }) {
+        Some(running) => Err(busy(model, action, running)),
+        None => Ok(()),
+    }
 }
 
 /// Puts the compile state back on the model whatever `run` returns.
@@ -214,14 +234,14 @@ impl Training for Model {
     }
 
     fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
-        // The weights change under a running fit: a file of half-updated weights is refused.
-        if let Some(running) = with_compiled(self, |state| match state {
-            CompileState::Busy(running) => Some(running),
-            CompileState::None | CompileState::Ready(_) => None,
-        }) {
-            return Err(busy(self, "save weights", running));
-        }
+        refuse_while_running(self, "save weights")?;
         crate::saving::save_weights(self, path.as_ref())
+    }
+
+    fn load_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        refuse_while_running(self, "load weights")?;
+        rkeras_model::saving::load_weights_by_structure(self, path)?;
+        Ok(())
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Functional {
     /// Whether some layer mixes the samples of a batch, decided once: training asks every step.
     mixes_samples: bool,
     extension: Mutex<Extension>,
+    /// `Functional`, or `Sequential` for a [`Sequential`](crate::Sequential)'s graph.
+    class_name: &'static str,
 }
 
 impl Functional {
@@ -36,6 +38,16 @@ impl Functional {
             graph,
             mixes_samples,
             extension: Mutex::new(None),
+            class_name: "Functional",
+        }
+    }
+
+    /// The graph of a [`Sequential`](crate::Sequential) named `name`: the same layer, shown
+    /// and saved under Keras's class name `Sequential`.
+    pub fn sequential(name: String, graph: Graph) -> Self {
+        Functional {
+            class_name: "Sequential",
+            ..Functional::new(name, graph)
         }
     }
 
@@ -146,7 +158,7 @@ impl Layer for Functional {
     layer_base_methods!();
 
     fn class_name(&self) -> &'static str {
-        "Functional"
+        self.class_name
     }
 
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {

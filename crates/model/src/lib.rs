@@ -1,5 +1,6 @@
 //! Functional models for rkeras: symbolic inputs, layer calls, `Model::new(inputs, outputs)`,
-//! nesting (a model is callable like a layer) and eager execution on candle tensors.
+//! `Sequential` stacks, nesting (a model is callable like a layer) and eager execution on candle
+//! tensors.
 //!
 //! ```
 //! use rkeras_layers::{Dense, Flatten, Input, Reshape};
@@ -23,9 +24,11 @@ pub mod functional;
 pub mod graph;
 pub mod model;
 pub mod saving;
+pub mod sequential;
 pub mod tensor_list;
 
 pub use functional::Functional;
 pub use graph::{Graph, Inbound, Node};
 pub use model::Model;
+pub use sequential::{Sequential, SequentialItem};
 pub use tensor_list::TensorList;

@@ -8,7 +8,8 @@ use candle_core::{Device, Tensor};
 use rkeras_layers::session::{default_device, unique_name};
 use rkeras_layers::symbolic::{call_layer, one_or_list};
 use rkeras_layers::{
-    CallContext, Layer, Result, SymbolicFn, SymbolicShape, SymbolicTensor, Weight,
+    CallContext, Error, InputLayer, Layer, LayerWeights, Result, SymbolicFn, SymbolicShape,
+    SymbolicTensor, Weight,
 };
 
 use crate::functional::{Extension, Functional};
@@ -81,9 +82,25 @@ impl Model {
         &self.graph().nodes
     }
 
-    /// Every distinct layer, input layers first, then in call order (Keras's `model.layers`).
+    /// Every distinct layer, input layers first, then in call order (Keras's `model.layers`;
+    /// a Sequential's, as Keras's, leaves out its `InputLayer`).
     pub fn layers(&self) -> Vec<Arc<dyn Layer>> {
-        self.graph().layers()
+        let mut layers = self.graph().layers();
+        if self.is_sequential() {
+            layers.retain(|layer| !layer.as_any().is::<InputLayer>());
+        }
+        layers
+    }
+
+    /// Keras's class name of the model: `Functional`, or `Sequential` for a
+    /// [`Sequential`](crate::Sequential) (also once saved and loaded back).
+    pub fn class_name(&self) -> &'static str {
+        self.functional.class_name()
+    }
+
+    /// Whether the model is a [`Sequential`](crate::Sequential)'s.
+    pub fn is_sequential(&self) -> bool {
+        self.class_name() == "Sequential"
     }
 
     /// The layer (or nested model, as a layer) named `name`.
@@ -172,6 +189,44 @@ impl Model {
             .unwrap_or_else(default_device)
     }
 
+    /// Calls the model on a concrete tensor for inference, as Keras's `model(x)`: `x`, shaped
+    /// `(batch, ...)`, goes to the model's device and the output is returned there. For a
+    /// model with several inputs or outputs, see [`Model::call_list`].
+    pub fn call(&self, x: &Tensor) -> Result<Tensor> {
+        let mut outputs = self.call_list(std::slice::from_ref(x))?;
+        match outputs.len() {
+            1 => Ok(outputs.remove(0)),
+            n => Err(Error::Graph(format!(
+                "model '{}' has {n} outputs: call it with call_list",
+                self.name()
+            ))),
+        }
+    }
+
+    /// Calls the model on one concrete tensor per input for inference (Keras's
+    /// `model([a, b])`), on the model's device; returns each output, in order.
+    pub fn call_list(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let device = self.device();
+        let inputs = inputs
+            .iter()
+            .map(|x| x.to_device(&device))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        self.forward(&inputs)
+    }
+
+    /// Copies of every weight on the CPU, in Keras's order (`model.get_weights()`): the
+    /// layers in order, each layer's weights in creation order.
+    pub fn get_weights(&self) -> Result<Vec<Tensor>> {
+        self.functional.get_weights()
+    }
+
+    /// Sets every weight from tensors in [`Model::get_weights`]'s order (Keras's
+    /// `model.set_weights(weights)`); a list of another length or a tensor of another shape is
+    /// an error naming the weight (`dense_1/kernel`) and both shapes, and nothing is changed.
+    pub fn set_weights(&self, weights: &[Tensor]) -> Result<()> {
+        self.functional.set_weights(weights)
+    }
+
     /// Runs the model for inference on tensors shaped `(batch, ...)`.
     pub fn forward(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         self.forward_t(inputs, &mut CallContext::new(false))
@@ -193,9 +248,13 @@ impl Model {
         call_layer(&layer, inputs)
     }
 
-    /// Whether Keras would call the model sequential-like (its summary then has 3 columns):
-    /// one call per depth, each with one input, and no layer called twice.
+    /// Whether Keras would call the model sequential-like (its summary then has 3 columns): a
+    /// Sequential, or one call per depth, each with one input, and no layer called twice.
     pub fn is_sequential_like(&self) -> bool {
+        // Keras's `print_summary` takes a Sequential as sequential-like whatever its layers.
+        if self.is_sequential() {
+            return true;
+        }
         let nodes = self.nodes();
         let mut depths = std::collections::HashSet::new();
         let mut layers = std::collections::HashSet::new();

@@ -76,11 +76,61 @@ impl Tracker {
     }
 }
 
-/// Keras's display order: training keys sorted, then `val_*` keys sorted.
+/// Keras's display order (`keras/src/utils/progbar.py` shows keys in the order it first meets
+/// them): the training keys sorted (the callback list sorts each batch's logs,
+/// `python_utils.pythonify_logs`: `accuracy` before `loss`), then the `val_*` keys sorted (new at
+/// the epoch's end), then the learning rate a callback adds to the epoch's logs after they were
+/// sorted (`learning_rate_scheduler.py`, `reduce_lr_on_plateau.py`).
 pub(crate) fn display_order(logs: &Logs) -> Vec<(String, f64)> {
-    let (val, train): (Vec<_>, Vec<_>) = logs
+    let rank = |key: &str| {
+        if key == "learning_rate" || key.starts_with("learning_rate_") {
+            2
+        } else if key.starts_with("val_") {
+            1
+        } else {
+            0
+        }
+    };
+    let mut ordered: Vec<(String, f64)> = logs.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    // A stable sort of keys already sorted by name.
+    ordered.sort_by_key(|(key, _)| rank(key));
+    ordered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn training_keys_then_validation_keys_then_the_learning_rate() {
+        let logs: Logs = [
+            "val_loss",
+            "loss",
+            "learning_rate",
+            "accuracy",
+            "val_accuracy",
+            "mae",
+        ]
         .iter()
-        .map(|(k, v)| (k.clone(), *v))
-        .partition(|(k, _)| k.starts_with("val_"));
-    train.into_iter().chain(val).collect()
+        .enumerate()
+        .map(|(i, k)| (k.to_string(), i as f64))
+        .collect();
+        let keys: Vec<String> = display_order(&logs).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                "accuracy",
+                "loss",
+                "mae",
+                "val_accuracy",
+                "val_loss",
+                "learning_rate"
+            ]
+        );
+        assert_eq!(
+            display_order(&logs)[5].1,
+            2.0,
+            "values stay with their keys"
+        );
+    }
 }

@@ -19,7 +19,8 @@ use super::error::SaveError;
 use super::names::check_spec_names;
 use super::registry::Registry;
 use super::spec::{LayerSpec, ModelSpec, TensorRef};
-use crate::Model;
+use crate::sequential::sequential_from_graph;
+use crate::{Graph, Model};
 
 impl fmt::Display for TensorRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -143,7 +144,18 @@ impl<'a> Rebuilder<'a> {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let model = Model::named(m, inputs, outputs).map_err(|e| self.invalid(e.to_string()))?;
+        let model = match spec.class_name.as_deref() {
+            None => Model::named(m, inputs, outputs),
+            Some("Sequential") => Graph::trace(&inputs, &outputs)
+                .and_then(|graph| sequential_from_graph(m.clone(), graph)),
+            Some(other) => {
+                return Err(self.invalid(format!(
+                    "model '{m}' has class '{other}', where a saved model is a Functional or a \
+                     Sequential"
+                )))
+            }
+        }
+        .map_err(|e| self.invalid(e.to_string()))?;
         model.set_trainable(spec.trainable);
         Ok(model)
     }
@@ -181,7 +193,7 @@ impl<'a> Rebuilder<'a> {
 
     fn make(&mut self, spec: &LayerSpec) -> Result<Arc<dyn Layer>, SaveError> {
         let name = &spec.name;
-        if spec.class_name == "Functional" {
+        if matches!(spec.class_name.as_str(), "Functional" | "Sequential") {
             let nested = spec.model.as_deref().ok_or_else(|| {
                 self.invalid(format!(
                     "nested model '{name}' has no architecture and was not defined before"

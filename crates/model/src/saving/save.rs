@@ -11,7 +11,8 @@ use super::format::{
     KEY_FORMAT_VERSION, KEY_MODEL,
 };
 use super::options::SaveExtras;
-use super::spec::Describer;
+use super::spec::{saved_class, Describer};
+use super::structure::{weight_structure, KEY_WEIGHT_STRUCTURE};
 use super::weights::tensors_to_save;
 use crate::Model;
 
@@ -34,9 +35,10 @@ pub fn save_model(
         path: path.to_path_buf(),
         reason,
     };
-    let spec = Describer::default()
+    let mut spec = Describer::default()
         .describe(model.name(), model.trainable(), model.graph())
         .map_err(unsavable)?;
+    spec.class_name = saved_class(model.class_name());
     let mut metadata = header();
     let architecture = serde_json::to_string(&spec).map_err(|e| unsavable(e.to_string()))?;
     metadata.insert(KEY_MODEL.into(), architecture);
@@ -72,9 +74,10 @@ fn header() -> HashMap<String, String> {
 fn write(
     model: &Model,
     extra_tensors: &[(String, candle_core::Tensor)],
-    metadata: HashMap<String, String>,
+    mut metadata: HashMap<String, String>,
     path: &Path,
 ) -> Result<(), SaveError> {
+    metadata.insert(KEY_WEIGHT_STRUCTURE.to_string(), weight_structure(model));
     let tensors = tensors_to_save(model, extra_tensors, path)?;
     let bytes =
         safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))

@@ -54,6 +54,9 @@ pub struct NodeSpec {
 pub struct ModelSpec {
     /// The model's name.
     pub name: String,
+    /// Its Keras class name when it is not `Functional`: `Sequential`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_name: Option<String>,
     /// Its trainable flag.
     pub trainable: bool,
     /// Every distinct layer: input layers first, then in call order.
@@ -115,6 +118,7 @@ impl Describer {
         }
         Ok(ModelSpec {
             name: name.to_string(),
+            class_name: None,
             trainable,
             layers,
             inputs: graph
@@ -145,7 +149,8 @@ impl Describer {
             return Ok(spec);
         }
         if let Some(functional) = layer.as_any().downcast_ref::<Functional>() {
-            let nested = self.describe(layer.name(), layer.trainable(), functional.graph())?;
+            let mut nested = self.describe(layer.name(), layer.trainable(), functional.graph())?;
+            nested.class_name = saved_class(layer.class_name());
             spec.model = Some(Box::new(nested));
         } else {
             if let Some(lambda) = layer.as_any().downcast_ref::<LambdaLayer>() {
@@ -164,6 +169,11 @@ impl Describer {
         self.ids.insert(identity(layer), spec.id);
         Ok(spec)
     }
+}
+
+/// The class a saved model records: none for `Functional`, else its own (`Sequential`).
+pub fn saved_class(class_name: &str) -> Option<String> {
+    (class_name != "Functional").then(|| class_name.to_string())
 }
 
 fn slot_origin(origin: &HashMap<usize, TensorRef>, slot: usize) -> Result<TensorRef, String> {

@@ -1,0 +1,226 @@
+//! The LSTM's loops over one band of samples (see `bands`), with Keras's gates i, f, c, o:
+//! `z = x·kernel + h·recurrent_kernel + bias`, `c' = σ(z_f)·c + σ(z_i)·act(z_c)`,
+//! `h' = σ(z_o)·act(c')`.
+
+use std::marker::PhantomData;
+
+use super::bands::{add_assign, project, Adjoint, BandShape, WeightData};
+use super::gates::{with_cell_activations, Gate};
+use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
+use crate::simd::{vectorized, Kernel};
+
+/// What the forward pass keeps of a band.
+pub(super) struct LstmTape {
+    /// The activated gates i, f, c̃, o of every step, (steps, rows, 4·units).
+    gates: Vec<f32>,
+    /// The initial cell state then every step's, (steps + 1, rows, units).
+    pub(super) cells: Vec<f32>,
+    /// `act(c)` of every step, (steps, rows, units).
+    activated: Vec<f32>,
+}
+
+/// Runs a band through every step: `hidden` holds the initial `h` (rows, units) and receives
+/// each step's output after it; `c0` is the initial cell state (zeros if `None`).
+pub(super) fn forward(
+    shape: &BandShape,
+    w: &WeightData<'_>,
+    inputs: &[f32],
+    hidden: &mut [f32],
+    c0: Option<&[f32]>,
+) -> LstmTape {
+    let (rows, units, len) = (shape.rows, shape.units, shape.state_len());
+    let width = 4 * units;
+    let mut gates = project(inputs, w.kernel, shape.steps * rows, shape.features, width);
+    let mut cells = vec![0.0; (shape.steps + 1) * len];
+    if let Some(c0) = c0 {
+        cells[..len].copy_from_slice(c0);
+    }
+    let mut activated = vec![0.0; shape.steps * len];
+    for step in 0..shape.steps {
+        let step_gates = &mut gates[step * rows * width..][..rows * width];
+        let (before, after) = hidden.split_at_mut((step + 1) * len);
+        if step > 0 || shape.has_initial {
+            matmul(
+                MatMut::row_major(step_gates, rows, width),
+                MatRef::row_major(&before[step * len..], rows, units),
+                MatRef::row_major(w.recurrent, units, width),
+                Accumulate::Add,
+                1,
+            );
+        }
+        let (cells_before, cells_after) = cells.split_at_mut((step + 1) * len);
+        with_cell_activations!(shape.spec, A, S => vectorized(ForwardStep::<A, S> {
+            gates: step_gates,
+            bias: w.bias,
+            c_prev: &cells_before[step * len..],
+            c: &mut cells_after[..len],
+            activated: &mut activated[step * len..][..len],
+            h: &mut after[..len],
+            units,
+            activations: PhantomData,
+        }));
+    }
+    LstmTape {
+        gates,
+        cells,
+        activated,
+    }
+}
+
+/// The backward loop of a band, from the gradients of every step's output (`sequence`, (steps,
+/// rows, units), if any) and of the final `h` and `c` (`states`): the gradients of every step's
+/// pre-activations `z`, and of the initial states (computed only when `want_initial`).
+pub(super) fn backward(
+    shape: &BandShape,
+    w: &WeightData<'_>,
+    tape: &LstmTape,
+    sequence: Option<&[f32]>,
+    states: Vec<Vec<f32>>,
+    want_initial: bool,
+) -> Adjoint {
+    let (rows, units, len) = (shape.rows, shape.units, shape.state_len());
+    let width = 4 * units;
+    let mut states = states.into_iter();
+    let mut dh = states.next().unwrap_or_else(|| vec![0.0; len]);
+    let mut dc = states.next().unwrap_or_else(|| vec![0.0; len]);
+    let mut dz = vec![0.0; shape.steps * rows * width];
+    for step in (0..shape.steps).rev() {
+        if let Some(sequence) = sequence {
+            add_assign(&mut dh, &sequence[step * len..][..len]);
+        }
+        let step_dz = &mut dz[step * rows * width..][..rows * width];
+        with_cell_activations!(shape.spec, A, S => vectorized(BackwardStep::<A, S> {
+            gates: &tape.gates[step * rows * width..][..rows * width],
+            c_prev: &tape.cells[step * len..][..len],
+            activated: &tape.activated[step * len..][..len],
+            dh: &dh,
+            dc: &mut dc,
+            dz: step_dz,
+            units,
+            activations: PhantomData,
+        }));
+        if step > 0 || want_initial {
+            matmul(
+                MatMut::row_major(&mut dh, rows, units),
+                MatRef::row_major(step_dz, rows, width),
+                MatRef::row_major(w.recurrent, units, width).t(),
+                Accumulate::Overwrite,
+                1,
+            );
+        }
+    }
+    Adjoint {
+        input: dz,
+        recurrent: None,
+        states: vec![dh, dc],
+    }
+}
+
+/// One step's gates, cell state and output, for every row of a band: reads the pre-activations
+/// in `gates` (without the bias) and overwrites them with the activated gates.
+struct ForwardStep<'a, A, S> {
+    gates: &'a mut [f32],
+    bias: &'a [f32],
+    c_prev: &'a [f32],
+    c: &'a mut [f32],
+    activated: &'a mut [f32],
+    h: &'a mut [f32],
+    units: usize,
+    activations: PhantomData<(A, S)>,
+}
+
+impl<A: Gate, S: Gate> Kernel for ForwardStep<'_, A, S> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let u = self.units;
+        let (bi, rest) = self.bias.split_at(u);
+        let (bf, rest) = rest.split_at(u);
+        let (bc, bo) = rest.split_at(u);
+        let (bc, bo) = (&bc[..u], &bo[..u]);
+        let rows = self
+            .gates
+            .chunks_exact_mut(4 * u)
+            .zip(self.c_prev.chunks_exact(u))
+            .zip(self.c.chunks_exact_mut(u))
+            .zip(self.activated.chunks_exact_mut(u))
+            .zip(self.h.chunks_exact_mut(u));
+        for ((((gates, c_prev), c), activated), h) in rows {
+            let (gi, rest) = gates.split_at_mut(u);
+            let (gf, rest) = rest.split_at_mut(u);
+            let (gc, go) = rest.split_at_mut(u);
+            let go = &mut go[..u];
+            let (c_prev, c, activated, h) =
+                (&c_prev[..u], &mut c[..u], &mut activated[..u], &mut h[..u]);
+            for k in 0..u {
+                let i = S::value(gi[k] + bi[k]);
+                let f = S::value(gf[k] + bf[k]);
+                let candidate = A::value(gc[k] + bc[k]);
+                let o = S::value(go[k] + bo[k]);
+                let cell = f * c_prev[k] + i * candidate;
+                let act = A::value(cell);
+                gi[k] = i;
+                gf[k] = f;
+                gc[k] = candidate;
+                go[k] = o;
+                c[k] = cell;
+                activated[k] = act;
+                h[k] = o * act;
+            }
+        }
+    }
+}
+
+/// One step backward for every row of a band: from the output's gradient `dh` and the cell
+/// state's `dc` (replaced by that of the previous cell state), the gradients `dz` of the
+/// pre-activations.
+struct BackwardStep<'a, A, S> {
+    gates: &'a [f32],
+    c_prev: &'a [f32],
+    activated: &'a [f32],
+    dh: &'a [f32],
+    dc: &'a mut [f32],
+    dz: &'a mut [f32],
+    units: usize,
+    activations: PhantomData<(A, S)>,
+}
+
+impl<A: Gate, S: Gate> Kernel for BackwardStep<'_, A, S> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let u = self.units;
+        let rows = self
+            .gates
+            .chunks_exact(4 * u)
+            .zip(self.c_prev.chunks_exact(u))
+            .zip(self.activated.chunks_exact(u))
+            .zip(self.dh.chunks_exact(u))
+            .zip(self.dc.chunks_exact_mut(u))
+            .zip(self.dz.chunks_exact_mut(4 * u));
+        for (((((gates, c_prev), activated), dh), dc), dz) in rows {
+            let (gi, rest) = gates.split_at(u);
+            let (gf, rest) = rest.split_at(u);
+            let (gc, go) = rest.split_at(u);
+            let go = &go[..u];
+            let (di, rest) = dz.split_at_mut(u);
+            let (df, rest) = rest.split_at_mut(u);
+            let (dcand, d_o) = rest.split_at_mut(u);
+            let d_o = &mut d_o[..u];
+            let (c_prev, activated, dh, dc) =
+                (&c_prev[..u], &activated[..u], &dh[..u], &mut dc[..u]);
+            for k in 0..u {
+                let (i, f, candidate, o) = (gi[k], gf[k], gc[k], go[k]);
+                let act = activated[k];
+                let cell = dc[k] + dh[k] * o * A::slope_from_output(act);
+                dc[k] = cell * f;
+                di[k] = cell * candidate * S::slope_from_output(i);
+                df[k] = cell * c_prev[k] * S::slope_from_output(f);
+                dcand[k] = cell * i * A::slope_from_output(candidate);
+                d_o[k] = dh[k] * act * S::slope_from_output(o);
+            }
+        }
+    }
+}

@@ -24,6 +24,7 @@ pub mod limits;
 pub mod pooling;
 pub mod random;
 pub mod record;
+pub mod recurrent;
 pub mod registry;
 pub mod regularizers;
 pub mod reshaping;

@@ -95,6 +95,8 @@ builtin_layers! {
     core::dense => Dense,
     convolutional::conv2d => Conv2D,
     pooling::max_pooling2d => MaxPooling2D,
+    recurrent::lstm => LSTM,
+    recurrent::gru => GRU,
     reshaping::flatten => Flatten,
     reshaping::reshape => Reshape,
     reshaping::up_sampling2d => UpSampling2D,

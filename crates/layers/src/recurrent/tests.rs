@@ -64,7 +64,7 @@ fn check_forward<C: Cell>(
     let input = Tensor::from_slice(&x, (batch, steps, features), &Device::Cpu).unwrap();
     let want = Reference::new(&config, &weights).outputs(&x, batch, steps, &[]);
     let kernel = layer
-        .call(&[input.clone()], &mut CallContext::new(false))
+        .call(std::slice::from_ref(&input), &mut CallContext::new(false))
         .unwrap();
     let composed = rkeras_ops::with_composed_ops(|| {
         layer.call(&[input], &mut CallContext::new(false)).unwrap()

@@ -95,7 +95,7 @@ pub(crate) fn tanh(x: f32) -> f32 {
     const TINY: f32 = 4e-4;
     let c = x.clamp(-CLAMP, CLAMP);
     let c2 = c * c;
-    let mut p = c2.mul_add(-2.760_768_5e-16, 2.000_187_9e-13);
+    let mut p = c2.mul_add(-2.760_768_5e-16, 2.000_188e-13);
     p = c2.mul_add(p, -8.604_672e-11);
     p = c2.mul_add(p, 5.122_297e-8);
     p = c2.mul_add(p, 1.485_722_4e-5);

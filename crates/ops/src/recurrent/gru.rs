@@ -113,6 +113,9 @@ pub(super) fn backward(
 /// One step's gates and output for every row of a band: reads the input projection in `gates`
 /// and the recurrent one in `recurrent` (both without bias), overwrites `gates` with z, r, ĥ
 /// and the h block of `recurrent` with itself plus its bias.
+///
+/// The loops over a row are helper functions whose written slices are parameters of their own:
+/// what lets LLVM vectorise them, knowing that no two of them overlap.
 struct ForwardStep<'a, A, S> {
     gates: &'a mut [f32],
     recurrent: &'a mut [f32],
@@ -130,12 +133,6 @@ impl<A: Gate, S: Gate> Kernel for ForwardStep<'_, A, S> {
     #[inline(always)]
     fn run(self) {
         let u = self.units;
-        let (biz, rest) = self.input_bias.split_at(u);
-        let (bir, bih) = rest.split_at(u);
-        let bih = &bih[..u];
-        let (brz, rest) = self.recurrent_bias.split_at(u);
-        let (brr, brh) = rest.split_at(u);
-        let brh = &brh[..u];
         let rows = self
             .gates
             .chunks_exact_mut(3 * u)
@@ -143,31 +140,70 @@ impl<A: Gate, S: Gate> Kernel for ForwardStep<'_, A, S> {
             .zip(self.h_prev.chunks_exact(u))
             .zip(self.h.chunks_exact_mut(u));
         for (((gates, recurrent), h_prev), h) in rows {
-            let (xz, rest) = gates.split_at_mut(u);
-            let (xr, xh) = rest.split_at_mut(u);
-            let xh = &mut xh[..u];
-            let (rz, rest) = recurrent.split_at_mut(u);
-            let (rr, rh) = rest.split_at_mut(u);
-            let rh = &mut rh[..u];
-            let (h_prev, h) = (&h_prev[..u], &mut h[..u]);
-            for k in 0..u {
-                let z = S::value(xz[k] + biz[k] + rz[k] + brz[k]);
-                let r = S::value(xr[k] + bir[k] + rr[k] + brr[k]);
-                let inner = rh[k] + brh[k];
-                let candidate = A::value(xh[k] + bih[k] + r * inner);
-                xz[k] = z;
-                xr[k] = r;
-                xh[k] = candidate;
-                rh[k] = inner;
-                h[k] = z * h_prev[k] + (1.0 - z) * candidate;
-            }
+            let (z, rest) = gates.split_at_mut(u);
+            let (r, candidate) = rest.split_at_mut(u);
+            let (recurrent_zr, recurrent_h) = recurrent.split_at_mut(2 * u);
+            let (recurrent_z, recurrent_r) = recurrent_zr.split_at(u);
+            let (input_zr, input_h) = self.input_bias.split_at(2 * u);
+            let (bias_zr, bias_h) = self.recurrent_bias.split_at(2 * u);
+            gate::<S>(z, recurrent_z, &input_zr[..u], &bias_zr[..u]);
+            gate::<S>(r, recurrent_r, &input_zr[u..], &bias_zr[u..]);
+            candidate_forward::<A>(candidate, recurrent_h, r, input_h, bias_h);
+            output_forward(h, z, candidate, h_prev);
         }
+    }
+}
+
+/// `values = G(values + input_bias + recurrent + recurrent_bias)`: a gate of one row.
+#[inline(always)]
+fn gate<G: Gate>(
+    values: &mut [f32],
+    recurrent: &[f32],
+    input_bias: &[f32],
+    recurrent_bias: &[f32],
+) {
+    let u = values.len();
+    let (recurrent, input_bias, recurrent_bias) =
+        (&recurrent[..u], &input_bias[..u], &recurrent_bias[..u]);
+    for k in 0..u {
+        values[k] = G::value(values[k] + input_bias[k] + recurrent[k] + recurrent_bias[k]);
+    }
+}
+
+/// One row's candidate `ĥ = act(a_h + r·b_h)`, written over `a_h` (in `candidate`, without its
+/// bias), with `b_h` (in `recurrent`, without its bias) replaced by itself plus its bias.
+#[inline(always)]
+fn candidate_forward<A: Gate>(
+    candidate: &mut [f32],
+    recurrent: &mut [f32],
+    r: &[f32],
+    input_bias: &[f32],
+    recurrent_bias: &[f32],
+) {
+    let u = candidate.len();
+    let (recurrent, r) = (&mut recurrent[..u], &r[..u]);
+    let (input_bias, recurrent_bias) = (&input_bias[..u], &recurrent_bias[..u]);
+    for k in 0..u {
+        let inner = recurrent[k] + recurrent_bias[k];
+        recurrent[k] = inner;
+        candidate[k] = A::value(candidate[k] + input_bias[k] + r[k] * inner);
+    }
+}
+
+/// One row's output `h = z·h_prev + (1 - z)·ĥ`.
+#[inline(always)]
+fn output_forward(h: &mut [f32], z: &[f32], candidate: &[f32], h_prev: &[f32]) {
+    let u = h.len();
+    let (z, candidate, h_prev) = (&z[..u], &candidate[..u], &h_prev[..u]);
+    for k in 0..u {
+        h[k] = z[k] * h_prev[k] + (1.0 - z[k]) * candidate[k];
     }
 }
 
 /// One step backward for every row of a band: from the output's gradient `dh` (replaced by the
 /// part of the previous output's gradient that does not go through the recurrent kernel,
-/// `dh·z`), the gradients of the input and recurrent projections.
+/// `dh·z`), the gradients of the input and recurrent projections (equal but for the h block,
+/// which the reset gate scales on the recurrent side).
 struct BackwardStep<'a, A, S> {
     gates: &'a [f32],
     recurrent: &'a [f32],
@@ -194,31 +230,53 @@ impl<A: Gate, S: Gate> Kernel for BackwardStep<'_, A, S> {
             .zip(self.d_input.chunks_exact_mut(3 * u))
             .zip(self.d_recurrent.chunks_exact_mut(3 * u));
         for (((((gates, recurrent), h_prev), dh), d_input), d_recurrent) in rows {
-            let (gz, rest) = gates.split_at(u);
-            let (gr, gh) = rest.split_at(u);
-            let gh = &gh[..u];
-            let inner = &recurrent[2 * u..][..u];
-            let (dxz, rest) = d_input.split_at_mut(u);
-            let (dxr, dxh) = rest.split_at_mut(u);
-            let dxh = &mut dxh[..u];
-            let (drz, rest) = d_recurrent.split_at_mut(u);
-            let (drr, drh) = rest.split_at_mut(u);
-            let drh = &mut drh[..u];
-            let (h_prev, dh) = (&h_prev[..u], &mut dh[..u]);
-            for k in 0..u {
-                let (z, r, candidate) = (gz[k], gr[k], gh[k]);
-                let grad = dh[k];
-                let d_candidate = grad * (1.0 - z) * A::slope_from_output(candidate);
-                let dz = grad * (h_prev[k] - candidate) * S::slope_from_output(z);
-                let dr = d_candidate * inner[k] * S::slope_from_output(r);
-                dxz[k] = dz;
-                dxr[k] = dr;
-                dxh[k] = d_candidate;
-                drz[k] = dz;
-                drr[k] = dr;
-                drh[k] = d_candidate * r;
-                dh[k] = grad * z;
-            }
+            let (dz, rest) = d_input.split_at_mut(u);
+            let (dr, d_candidate) = rest.split_at_mut(u);
+            let tape = RowTape {
+                gates,
+                inner: &recurrent[2 * u..],
+                h_prev,
+            };
+            let (d_recurrent_zr, d_recurrent_h) = d_recurrent.split_at_mut(2 * u);
+            cell_backward::<A, S>(tape, dh, dz, dr, d_candidate, d_recurrent_h);
+            d_recurrent_zr.copy_from_slice(&d_input[..2 * u]);
         }
+    }
+}
+
+/// What one row's backward step reads: the activated `[z, r, ĥ]`, the recurrent projection's h
+/// block with its bias, and the previous output.
+#[derive(Clone, Copy)]
+struct RowTape<'a> {
+    gates: &'a [f32],
+    inner: &'a [f32],
+    h_prev: &'a [f32],
+}
+
+/// One row's backward step: from `dh` (replaced by `dh·z`), the gradients of the pre-activations
+/// of z, r and ĥ, and of the recurrent projection's h block.
+#[inline(always)]
+fn cell_backward<A: Gate, S: Gate>(
+    tape: RowTape<'_>,
+    dh: &mut [f32],
+    dz: &mut [f32],
+    dr: &mut [f32],
+    d_candidate: &mut [f32],
+    d_inner: &mut [f32],
+) {
+    let u = dh.len();
+    let g = tape.gates;
+    let (z, r, candidate) = (&g[..u], &g[u..2 * u], &g[2 * u..3 * u]);
+    let (inner, h_prev) = (&tape.inner[..u], &tape.h_prev[..u]);
+    let (dz, dr) = (&mut dz[..u], &mut dr[..u]);
+    let (d_candidate, d_inner) = (&mut d_candidate[..u], &mut d_inner[..u]);
+    for k in 0..u {
+        let grad = dh[k];
+        let d_pre = grad * (1.0 - z[k]) * A::slope_from_output(candidate[k]);
+        dz[k] = grad * (h_prev[k] - candidate[k]) * S::slope_from_output(z[k]);
+        dr[k] = d_pre * inner[k] * S::slope_from_output(r[k]);
+        d_candidate[k] = d_pre;
+        d_inner[k] = d_pre * r[k];
+        dh[k] = grad * z[k];
     }
 }

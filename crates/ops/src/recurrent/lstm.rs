@@ -118,6 +118,9 @@ pub(super) fn backward(
 
 /// One step's gates, cell state and output, for every row of a band: reads the pre-activations
 /// in `gates` (without the bias) and overwrites them with the activated gates.
+///
+/// The loops over a row are helper functions whose written slices are parameters of their own:
+/// what lets LLVM vectorise them, knowing that no two of them overlap.
 struct ForwardStep<'a, A, S> {
     gates: &'a mut [f32],
     bias: &'a [f32],
@@ -135,10 +138,6 @@ impl<A: Gate, S: Gate> Kernel for ForwardStep<'_, A, S> {
     #[inline(always)]
     fn run(self) {
         let u = self.units;
-        let (bi, rest) = self.bias.split_at(u);
-        let (bf, rest) = rest.split_at(u);
-        let (bc, bo) = rest.split_at(u);
-        let (bc, bo) = (&bc[..u], &bo[..u]);
         let rows = self
             .gates
             .chunks_exact_mut(4 * u)
@@ -147,28 +146,48 @@ impl<A: Gate, S: Gate> Kernel for ForwardStep<'_, A, S> {
             .zip(self.activated.chunks_exact_mut(u))
             .zip(self.h.chunks_exact_mut(u));
         for ((((gates, c_prev), c), activated), h) in rows {
-            let (gi, rest) = gates.split_at_mut(u);
-            let (gf, rest) = rest.split_at_mut(u);
-            let (gc, go) = rest.split_at_mut(u);
-            let go = &mut go[..u];
-            let (c_prev, c, activated, h) =
-                (&c_prev[..u], &mut c[..u], &mut activated[..u], &mut h[..u]);
-            for k in 0..u {
-                let i = S::value(gi[k] + bi[k]);
-                let f = S::value(gf[k] + bf[k]);
-                let candidate = A::value(gc[k] + bc[k]);
-                let o = S::value(go[k] + bo[k]);
-                let cell = f * c_prev[k] + i * candidate;
-                let act = A::value(cell);
-                gi[k] = i;
-                gf[k] = f;
-                gc[k] = candidate;
-                go[k] = o;
-                c[k] = cell;
-                activated[k] = act;
-                h[k] = o * act;
-            }
+            let (sigmoids, rest) = gates.split_at_mut(2 * u);
+            let (candidate, output) = rest.split_at_mut(u);
+            activate::<S>(sigmoids, &self.bias[..2 * u]);
+            activate::<A>(candidate, &self.bias[2 * u..3 * u]);
+            activate::<S>(output, &self.bias[3 * u..]);
+            cell_forward::<A>(gates, c_prev, c, activated, h);
         }
+    }
+}
+
+/// `values = G(values + bias)`.
+#[inline(always)]
+fn activate<G: Gate>(values: &mut [f32], bias: &[f32]) {
+    for (v, b) in values.iter_mut().zip(bias) {
+        *v = G::value(*v + b);
+    }
+}
+
+/// One row's cell state `c = f·c_prev + i·c̃`, its activation and the output `h = o·act(c)`,
+/// from the activated gates `[i, f, c̃, o]`.
+#[inline(always)]
+fn cell_forward<A: Gate>(
+    gates: &[f32],
+    c_prev: &[f32],
+    c: &mut [f32],
+    activated: &mut [f32],
+    h: &mut [f32],
+) {
+    let u = c.len();
+    let (i, f, candidate, o) = (
+        &gates[..u],
+        &gates[u..2 * u],
+        &gates[2 * u..3 * u],
+        &gates[3 * u..4 * u],
+    );
+    let (c_prev, activated, h) = (&c_prev[..u], &mut activated[..u], &mut h[..u]);
+    for k in 0..u {
+        let cell = f[k] * c_prev[k] + i[k] * candidate[k];
+        let act = A::value(cell);
+        c[k] = cell;
+        activated[k] = act;
+        h[k] = o[k] * act;
     }
 }
 
@@ -201,26 +220,54 @@ impl<A: Gate, S: Gate> Kernel for BackwardStep<'_, A, S> {
             .zip(self.dc.chunks_exact_mut(u))
             .zip(self.dz.chunks_exact_mut(4 * u));
         for (((((gates, c_prev), activated), dh), dc), dz) in rows {
-            let (gi, rest) = gates.split_at(u);
-            let (gf, rest) = rest.split_at(u);
-            let (gc, go) = rest.split_at(u);
-            let go = &go[..u];
             let (di, rest) = dz.split_at_mut(u);
             let (df, rest) = rest.split_at_mut(u);
-            let (dcand, d_o) = rest.split_at_mut(u);
-            let d_o = &mut d_o[..u];
-            let (c_prev, activated, dh, dc) =
-                (&c_prev[..u], &activated[..u], &dh[..u], &mut dc[..u]);
-            for k in 0..u {
-                let (i, f, candidate, o) = (gi[k], gf[k], gc[k], go[k]);
-                let act = activated[k];
-                let cell = dc[k] + dh[k] * o * A::slope_from_output(act);
-                dc[k] = cell * f;
-                di[k] = cell * candidate * S::slope_from_output(i);
-                df[k] = cell * c_prev[k] * S::slope_from_output(f);
-                dcand[k] = cell * i * A::slope_from_output(candidate);
-                d_o[k] = dh[k] * act * S::slope_from_output(o);
-            }
+            let (d_candidate, d_output) = rest.split_at_mut(u);
+            let saved = RowTape {
+                gates,
+                c_prev,
+                activated,
+                dh,
+            };
+            cell_backward::<A, S>(saved, dc, di, df, d_candidate, d_output);
         }
+    }
+}
+
+/// What one row's backward step reads: the activated gates `[i, f, c̃, o]`, the previous cell
+/// state, `act(c)`, and the output's gradient.
+#[derive(Clone, Copy)]
+struct RowTape<'a> {
+    gates: &'a [f32],
+    c_prev: &'a [f32],
+    activated: &'a [f32],
+    dh: &'a [f32],
+}
+
+/// One row's backward step: `dc` (the cell state's gradient, replaced by the previous one's)
+/// and the gradients of the pre-activations of the gates i, f, c̃ and o.
+#[inline(always)]
+fn cell_backward<A: Gate, S: Gate>(
+    tape: RowTape<'_>,
+    dc: &mut [f32],
+    di: &mut [f32],
+    df: &mut [f32],
+    d_candidate: &mut [f32],
+    d_output: &mut [f32],
+) {
+    let u = dc.len();
+    let g = tape.gates;
+    let (i, f, candidate, o) = (&g[..u], &g[u..2 * u], &g[2 * u..3 * u], &g[3 * u..4 * u]);
+    let (c_prev, activated, dh) = (&tape.c_prev[..u], &tape.activated[..u], &tape.dh[..u]);
+    let (di, df) = (&mut di[..u], &mut df[..u]);
+    let (d_candidate, d_output) = (&mut d_candidate[..u], &mut d_output[..u]);
+    for k in 0..u {
+        let act = activated[k];
+        let cell = dc[k] + dh[k] * o[k] * A::slope_from_output(act);
+        dc[k] = cell * f[k];
+        di[k] = cell * candidate[k] * S::slope_from_output(i[k]);
+        df[k] = cell * c_prev[k] * S::slope_from_output(f[k]);
+        d_candidate[k] = cell * i[k] * A::slope_from_output(candidate[k]);
+        d_output[k] = dh[k] * act * S::slope_from_output(o[k]);
     }
 }

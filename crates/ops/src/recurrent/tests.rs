@@ -5,7 +5,7 @@ use candle_core::{Device, Tensor};
 
 use super::bands::CellKind;
 use super::*;
-use crate::test_util::{values, Lcg};
+use crate::test_util::{assert_close, values, Lcg};
 
 /// A recurrent call's arguments in f64 (rounded from f32, so that the kernels see the same
 /// numbers): x, kernel, recurrent kernel, bias (if any), initial states (if any).
@@ -218,17 +218,6 @@ fn weights_of<'a>(p: &Problem, tensors: &'a [Tensor]) -> RecurrentWeights<'a> {
     }
 }
 
-fn close(what: &str, got: &[f32], want: &[f64], tolerance: f64) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (*g as f64 - w).abs() <= tolerance * scale,
-            "{what}[{i}]: {g} vs {w}"
-        );
-    }
-}
-
 /// Checks one problem's forward pass against the reference and every gradient against central
 /// finite differences of the reference.
 fn check(p: &Problem, seed: u64) {
@@ -242,13 +231,13 @@ fn check(p: &Problem, seed: u64) {
     match &result.sequence {
         Some(got) => {
             assert_eq!(got.dims(), &[p.batch, p.steps, p.units]);
-            close(&format!("{what} sequence"), &values(got), &sequence, 1e-5);
+            assert_close(&format!("{what} sequence"), &values(got), &sequence, 1e-5);
         }
         None => assert!(!p.spec.return_sequences, "{what}: no sequence"),
     }
     assert_eq!(result.states.len(), finals.len(), "{what}: states");
     for (got, want) in result.states.iter().zip(&finals) {
-        close(&format!("{what} final state"), &values(got), want, 1e-5);
+        assert_close(&format!("{what} final state"), &values(got), want, 1e-5);
     }
     let mut rng = Lcg::new(seed);
     let mut draw = |len| -> Vec<f64> { rng.vec(len).into_iter().map(f64::from).collect() };
@@ -321,7 +310,7 @@ fn check(p: &Problem, seed: u64) {
                 (up - down) / (2.0 * eps)
             })
             .collect();
-        close(&format!("{what} d{name}"), &values(grad), &numeric, 1e-4);
+        assert_close(&format!("{what} d{name}"), &values(grad), &numeric, 1e-4);
     }
 }
 
@@ -451,4 +440,62 @@ fn bad_arguments_are_errors() {
     assert!(lstm_sequence(&x, weights, &[zeros(&[2, 3]), zeros(&[1, 3])], spec).is_err());
     let empty = lstm_sequence(&zeros(&[0, 3, 4]), weights, &[], spec).unwrap();
     assert_eq!(empty.states[0].dims(), &[0, 3]);
+}
+
+/// The median of `runs` timings of `f` after one untimed run, in milliseconds.
+fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            f();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[runs / 2]
+}
+
+/// The kernels alone on MNIST's rows as sequences, LSTM(128) and GRU(128) at batch 128: run
+/// with `cargo test -p rkeras-ops --release -- --ignored --nocapture recurrent_kernel_timing`.
+#[test]
+#[ignore]
+fn recurrent_kernel_timing() {
+    let sizes = (128, 28, 28, 128);
+    for kind in [CellKind::Lstm, CellKind::Gru] {
+        let spec = spec(
+            FusedActivation::Tanh,
+            FusedActivation::Sigmoid,
+            false,
+            false,
+        );
+        let p = Problem::new(kind, spec, sizes, true, false, 1);
+        let tensors = p.tensors();
+        let forward = median_ms(9, || drop(run(&p, &tensors)));
+        let result = run(&p, &tensors);
+        let grad = Tensor::ones((sizes.0, sizes.3), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let backward = median_ms(9, || {
+            let grads = recurrent_backward(
+                &result.tape,
+                weights_of(&p, &tensors),
+                RecurrentOutputGrads {
+                    sequence: None,
+                    states: &[Some(grad.clone())],
+                },
+                RecurrentWanted {
+                    x: false,
+                    kernel: true,
+                    recurrent_kernel: true,
+                    bias: true,
+                    initial_state: false,
+                },
+            )
+            .unwrap();
+            drop(grads);
+        });
+        println!(
+            "{kind:?} {sizes:?}, {} threads: forward {forward:.2} ms, backward {backward:.2} ms",
+            crate::worker_threads()
+        );
+    }
 }

@@ -1,20 +1,20 @@
-//! What the LSTM and the GRU share: the argument checks, the bands of samples run on their own
-//! threads, the time-major gathers, and the products that turn the gradients of every step's
-//! pre-activations into weight and input gradients.
+//! What the LSTM and the GRU share: the bands of samples run on their own threads, what each
+//! keeps for the backward pass, the time-major gathers, and the outputs.
 
 use std::borrow::Cow;
 use std::ops::Range;
 
 use candle_core::{Device, Tensor};
 
+use super::checks::{check_call, check_state, check_weights};
+use super::gradients::{assemble_gradients, band_gradients};
 use super::{
     gru, lstm, RecurrentGradients, RecurrentOutputGrads, RecurrentRun, RecurrentSpec,
     RecurrentWanted, RecurrentWeights,
 };
-use crate::check::{expect_f32_rank, expect_same_device, expect_same_dims};
+use crate::check::{expect_f32_rank, expect_same_dims};
 use crate::error::OpsError;
 use crate::fork_join::{caller_and_pool, worker_threads};
-use crate::matmul::{matmul_uninit, MatRef};
 use crate::storage::CpuView;
 
 /// The fewest samples a band gets when the batch is split over threads: below this, the
@@ -66,11 +66,11 @@ impl CellKind {
 
 /// The sizes of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Dims {
-    batch: usize,
-    steps: usize,
-    features: usize,
-    units: usize,
+pub(super) struct Dims {
+    pub batch: usize,
+    pub steps: usize,
+    pub features: usize,
+    pub units: usize,
 }
 
 /// The sizes one band's loops see.
@@ -111,7 +111,7 @@ pub(super) struct WeightData<'a> {
 /// What the forward pass keeps of one band of samples, time-major, in the order the steps ran.
 pub(super) struct Band {
     /// The samples.
-    rows: Range<usize>,
+    pub rows: Range<usize>,
     /// The inputs, (steps, rows, features).
     pub inputs: Vec<f32>,
     /// The initial state `h` then every step's output, (steps + 1, rows, units).
@@ -140,9 +140,9 @@ pub(super) struct Adjoint {
 pub struct RecurrentTape {
     kind: CellKind,
     dims: Dims,
-    spec: RecurrentSpec,
+    pub(super) spec: RecurrentSpec,
     has_initial: bool,
-    bands: Vec<Band>,
+    pub(super) bands: Vec<Band>,
 }
 
 impl std::fmt::Debug for RecurrentTape {
@@ -333,104 +333,6 @@ pub(super) fn backward(
     assemble_gradients(kind, dims, tape, parts, wanted, weights, device)
 }
 
-/// Checks `x` and the weights of a call; returns its sizes.
-fn check_call(
-    kind: CellKind,
-    x: &Tensor,
-    weights: RecurrentWeights<'_>,
-) -> candle_core::Result<Dims> {
-    let op = kind.op();
-    let x_dims = expect_f32_rank(op, "x", x, 3)?;
-    let (batch, steps, features) = (x_dims[0], x_dims[1], x_dims[2]);
-    let (_, units) = check_weights(kind, weights, Some(features))?;
-    for weight in [
-        Some(weights.kernel),
-        Some(weights.recurrent_kernel),
-        weights.bias,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        expect_same_device(op, x, weight)?;
-    }
-    if steps == 0 {
-        return Err(OpsError::Config {
-            op,
-            reason: format!("the sequences {:?} have no time step", x.dims()),
-        }
-        .into());
-    }
-    Ok(Dims {
-        batch,
-        steps,
-        features,
-        units,
-    })
-}
-
-/// Checks the weights' ranks and shapes against each other and `features` (the kernel's rows
-/// must be that many); returns (features, units).
-fn check_weights(
-    kind: CellKind,
-    weights: RecurrentWeights<'_>,
-    features: Option<usize>,
-) -> candle_core::Result<(usize, usize)> {
-    let op = kind.op();
-    let recurrent = expect_f32_rank(op, "recurrent_kernel", weights.recurrent_kernel, 2)?;
-    let units = recurrent[0];
-    if units == 0 {
-        return Err(OpsError::Config {
-            op,
-            reason: "the recurrent kernel has no unit".into(),
-        }
-        .into());
-    }
-    let width = kind.gates() * units;
-    expect_same_dims(
-        op,
-        "the recurrent kernel is (units, gates·units)",
-        ("recurrent_kernel", recurrent),
-        ("expected", &[units, width]),
-    )?;
-    let kernel = expect_f32_rank(op, "kernel", weights.kernel, 2)?;
-    let features = features.unwrap_or(kernel[0]);
-    expect_same_dims(
-        op,
-        "the kernel is (features, gates·units)",
-        ("kernel", kernel),
-        ("expected", &[features, width]),
-    )?;
-    if let Some(bias) = weights.bias {
-        crate::check::expect_f32(op, "bias", bias)?;
-        expect_same_dims(
-            op,
-            "the bias has Keras's shape",
-            ("bias", bias.dims()),
-            ("expected", &kind.bias_dims(units)),
-        )?;
-    }
-    Ok((features, units))
-}
-
-/// Checks a (batch, units) state-shaped argument.
-fn check_state(
-    op: &'static str,
-    arg: &'static str,
-    state: &Tensor,
-    x: &Tensor,
-    dims: Dims,
-) -> candle_core::Result<()> {
-    expect_f32_rank(op, arg, state, 2)?;
-    expect_same_device(op, x, state)?;
-    expect_same_dims(
-        op,
-        "a state is (batch, units)",
-        (arg, state.dims()),
-        ("expected", &[dims.batch, dims.units]),
-    )?;
-    Ok(())
-}
-
 /// Runs `f` on the weights as slices (a zero bias when there is none).
 fn with_weights<T>(
     kind: CellKind,
@@ -504,7 +406,7 @@ fn gather_time_major(
 
 /// Writes a band's time-major `band` (steps, rows, width) into batch-major `out` (batch,
 /// steps, width), the steps reversed when asked: the inverse of [`gather_time_major`].
-fn scatter_time_major(
+pub(super) fn scatter_time_major(
     out: &mut [f32],
     band: &[f32],
     steps: usize,
@@ -556,178 +458,4 @@ fn final_state(tape: &RecurrentTape, state: usize, device: &Device) -> candle_co
         out.extend_from_slice(&values[steps * len..][..len]);
     }
     Tensor::from_vec(out, (batch, units), device)
-}
-
-/// One band's share of the gradients.
-struct BandGradients {
-    x: Option<Vec<f32>>,
-    kernel: Option<Vec<f32>>,
-    recurrent_kernel: Option<Vec<f32>>,
-    bias: Option<Vec<f32>>,
-    states: Vec<Vec<f32>>,
-}
-
-/// The products that turn a band's adjoint into its share of the gradients.
-fn band_gradients(
-    kind: CellKind,
-    shape: &BandShape,
-    w: &WeightData<'_>,
-    band: &Band,
-    adjoint: Adjoint,
-    wanted: RecurrentWanted,
-) -> BandGradients {
-    let positions = shape.steps * shape.rows;
-    let width = kind.gates() * shape.units;
-    let input = MatRef::row_major(&adjoint.input, positions, width);
-    let recurrent = adjoint
-        .recurrent
-        .as_deref()
-        .map_or(input, |r| MatRef::row_major(r, positions, width));
-    let kernel = MatRef::row_major(w.kernel, shape.features, width);
-    let inputs = MatRef::row_major(&band.inputs, positions, shape.features);
-    let previous = MatRef::row_major(&band.hidden, positions, shape.units);
-    let bias = wanted.bias.then(|| {
-        let mut sums = column_sums(&adjoint.input, width);
-        if kind == CellKind::Gru {
-            sums.extend(column_sums(
-                adjoint.recurrent.as_deref().unwrap_or(&adjoint.input),
-                width,
-            ));
-        }
-        sums
-    });
-    BandGradients {
-        x: wanted
-            .x
-            .then(|| product(input, kernel.t(), positions, shape.features)),
-        kernel: wanted
-            .kernel
-            .then(|| product(inputs.t(), input, shape.features, width)),
-        recurrent_kernel: wanted
-            .recurrent_kernel
-            .then(|| product(previous.t(), recurrent, shape.units, width)),
-        bias,
-        states: if wanted.initial_state {
-            adjoint.states
-        } else {
-            Vec::new()
-        },
-    }
-}
-
-/// `lhs · rhs`, the `rows × cols` result row-major, on this thread.
-fn product(lhs: MatRef<'_>, rhs: MatRef<'_>, rows: usize, cols: usize) -> Vec<f32> {
-    let len = rows * cols;
-    let mut out = Vec::with_capacity(len);
-    matmul_uninit(&mut out.spare_capacity_mut()[..len], lhs, rhs);
-    // SAFETY: `matmul_uninit` wrote every one of the `len` cells.
-    unsafe { out.set_len(len) };
-    out
-}
-
-/// `inputs · kernel` for every position (step and sample) of a band: (positions, width).
-pub(super) fn project(
-    inputs: &[f32],
-    kernel: &[f32],
-    positions: usize,
-    features: usize,
-    width: usize,
-) -> Vec<f32> {
-    product(
-        MatRef::row_major(inputs, positions, features),
-        MatRef::row_major(kernel, features, width),
-        positions,
-        width,
-    )
-}
-
-/// `into += from`, elementwise.
-pub(super) fn add_assign(into: &mut [f32], from: &[f32]) {
-    for (i, f) in into.iter_mut().zip(from) {
-        *i += f;
-    }
-}
-
-/// The sums of the columns of a row-major matrix of `width` columns.
-fn column_sums(data: &[f32], width: usize) -> Vec<f32> {
-    let mut sums = vec![0.0f32; width];
-    for row in data.chunks_exact(width) {
-        for (sum, value) in sums.iter_mut().zip(row) {
-            *sum += value;
-        }
-    }
-    sums
-}
-
-/// Sums the bands' shares and builds the gradient tensors.
-fn assemble_gradients(
-    kind: CellKind,
-    dims: Dims,
-    tape: &RecurrentTape,
-    parts: Vec<BandGradients>,
-    wanted: RecurrentWanted,
-    weights: RecurrentWeights<'_>,
-    device: &Device,
-) -> candle_core::Result<RecurrentGradients> {
-    let width = kind.gates() * dims.units;
-    let mut x = wanted
-        .x
-        .then(|| vec![0.0f32; dims.batch * dims.steps * dims.features]);
-    let mut kernel = wanted.kernel.then(|| vec![0.0f32; dims.features * width]);
-    let mut recurrent = wanted
-        .recurrent_kernel
-        .then(|| vec![0.0f32; dims.units * width]);
-    let mut bias = wanted
-        .bias
-        .then(|| vec![0.0f32; kind.bias_dims(dims.units).iter().product()]);
-    let mut states = vec![
-        Vec::new();
-        if wanted.initial_state {
-            kind.states()
-        } else {
-            0
-        }
-    ];
-    for (band, part) in tape.bands.iter().zip(parts) {
-        if let (Some(out), Some(values)) = (x.as_mut(), part.x) {
-            scatter_time_major(
-                out,
-                &values,
-                dims.steps,
-                dims.features,
-                &band.rows,
-                tape.spec.go_backwards,
-            );
-        }
-        for (total, share) in [
-            (&mut kernel, part.kernel),
-            (&mut recurrent, part.recurrent_kernel),
-            (&mut bias, part.bias),
-        ] {
-            if let (Some(total), Some(share)) = (total.as_mut(), share) {
-                for (t, s) in total.iter_mut().zip(share) {
-                    *t += s;
-                }
-            }
-        }
-        // Bands hold consecutive samples: their initial-state rows follow each other.
-        for (all, rows) in states.iter_mut().zip(part.states) {
-            all.extend(rows);
-        }
-    }
-    let tensor = |values: Option<Vec<f32>>, dims: &[usize]| {
-        values
-            .map(|v| Tensor::from_vec(v, dims, device))
-            .transpose()
-    };
-    Ok(RecurrentGradients {
-        x: tensor(x, &[dims.batch, dims.steps, dims.features])?,
-        kernel: tensor(kernel, weights.kernel.dims())?,
-        recurrent_kernel: tensor(recurrent, weights.recurrent_kernel.dims())?,
-        bias: tensor(bias, &kind.bias_dims(dims.units))?,
-        initial_state: states
-            .into_iter()
-            .map(|values| Tensor::from_vec(values, (dims.batch, dims.units), device))
-            .collect::<candle_core::Result<_>>()?,
-    })
 }

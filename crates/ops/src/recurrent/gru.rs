@@ -5,8 +5,9 @@
 
 use std::marker::PhantomData;
 
-use super::bands::{add_assign, project, Adjoint, BandShape, WeightData};
+use super::bands::{Adjoint, BandShape, WeightData};
 use super::gates::{with_cell_activations, Gate};
+use super::gradients::{add_assign, project};
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
 use crate::simd::{vectorized, Kernel};
 

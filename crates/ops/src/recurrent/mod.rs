@@ -14,7 +14,9 @@
 //! candle ops instead (see `rkeras-layers`' recurrent layers).
 
 mod bands;
+mod checks;
 mod gates;
+mod gradients;
 mod gru;
 mod lstm;
 #[cfg(test)]

@@ -53,6 +53,17 @@ pub enum Initializer {
         /// Optional seed.
         seed: Option<u64>,
     },
+    /// An orthogonal matrix, Keras's default for recurrent kernels: the Q of the QR
+    /// decomposition of a standard normal matrix (signs corrected so that R's diagonal is
+    /// positive), for the shape flattened to (product of all axes but the last, last), with
+    /// orthonormal columns if it has at least as many rows as columns, else orthonormal rows;
+    /// times `gain`. Keras's default gain is 1.
+    Orthogonal {
+        /// The factor applied to the matrix.
+        gain: f64,
+        /// Optional seed.
+        seed: Option<u64>,
+    },
     /// All zeros: Keras's default for biases.
     Zeros,
     /// All ones.
@@ -81,6 +92,14 @@ impl Initializer {
     /// `he_uniform` without a seed.
     pub fn he_uniform() -> Self {
         Initializer::HeUniform { seed: None }
+    }
+
+    /// `orthogonal` with Keras's defaults (gain 1, no seed).
+    pub fn orthogonal() -> Self {
+        Initializer::Orthogonal {
+            gain: 1.0,
+            seed: None,
+        }
     }
 
     /// `random_normal` with Keras's defaults (mean 0, stddev 0.05).
@@ -133,6 +152,7 @@ impl Initializer {
                 maxval,
                 seed,
             } => draw(seed, |rng| uniform_values(rng, count, minval, maxval)),
+            Initializer::Orthogonal { gain, seed } => orthogonal_values(shape, gain, seed)?,
         };
         Ok(Tensor::from_vec(values, shape, device)?)
     }
@@ -157,6 +177,86 @@ fn truncated_normal_values(rng: &mut StdRng, count: usize, stddev: f64) -> Vec<f
         );
     }
     values
+}
+
+/// Keras's `Orthogonal` (`keras/src/initializers/random_initializers.py`): for `shape`
+/// flattened to (rows, cols), a normal matrix of (max, min) of the two is drawn, its QR
+/// decomposition's Q multiplied by the signs of R's diagonal, transposed when rows < cols, and
+/// scaled by `gain`.
+fn orthogonal_values(shape: &[usize], gain: f64, seed: Option<u64>) -> Result<Vec<f32>> {
+    let Some((&cols, leading)) = shape.split_last().filter(|_| shape.len() >= 2) else {
+        return Err(crate::Error::config(
+            "Orthogonal initializer",
+            format!("needs a shape of rank 2 or more, got {shape:?}"),
+        ));
+    };
+    let rows: usize = leading.iter().product();
+    let (tall, wide) = (rows.max(cols), rows.min(cols));
+    let normal = draw(seed, |rng| normal_values(rng, tall * wide, 0.0, 1.0));
+    let q = orthonormal_columns(&normal, tall, wide);
+    let value = |v: f64| (gain * v) as f32;
+    Ok(if rows >= cols {
+        // Q itself, row-major: element (r, c) is column c's row r.
+        (0..rows * cols)
+            .map(|i| value(q[(i % cols) * rows + i / cols]))
+            .collect()
+    } else {
+        // Qᵀ, row-major: row r of Qᵀ is column r of Q, which `q` stores contiguously.
+        q.into_iter().map(value).collect()
+    })
+}
+
+/// The Q of the QR decomposition of the row-major `m × n` matrix `a` (m ≥ n), by Householder
+/// reflections in f64, with each column multiplied by the sign of R's diagonal entry (so that
+/// `a = Q·R` with R's diagonal positive); column-major (column j at `j·m..(j + 1)·m`).
+fn orthonormal_columns(a: &[f32], m: usize, n: usize) -> Vec<f64> {
+    let mut columns = vec![0.0f64; m * n];
+    for (i, &v) in a.iter().enumerate() {
+        columns[(i % n) * m + i / n] = v as f64;
+    }
+    let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(a, b)| a * b).sum::<f64>();
+    // Reflect x onto y: x -= 2 (v·x) v.
+    let reflect = |v: &[f64], x: &mut [f64]| {
+        let s = 2.0 * dot(v, x);
+        for (x, v) in x.iter_mut().zip(v) {
+            *x -= s * v;
+        }
+    };
+    let mut reflectors = Vec::with_capacity(n);
+    let mut diagonal_signs = Vec::with_capacity(n);
+    for k in 0..n {
+        let (done, rest) = columns.split_at_mut((k + 1) * m);
+        let x = &done[k * m + k..];
+        let norm = dot(x, x).sqrt();
+        // R's diagonal entry: the sign opposite to x's first entry, for a stable reflection.
+        let alpha = if x[0] > 0.0 { -norm } else { norm };
+        let mut v = x.to_vec();
+        v[0] -= alpha;
+        let length = dot(&v, &v).sqrt();
+        if length > 0.0 {
+            v.iter_mut().for_each(|v| *v /= length);
+        }
+        for column in rest.chunks_exact_mut(m) {
+            reflect(&v, &mut column[k..]);
+        }
+        reflectors.push(v);
+        diagonal_signs.push(if alpha < 0.0 { -1.0 } else { 1.0 });
+    }
+    // Q = H₀ ⋯ Hₙ₋₁ applied to the first n columns of the identity, last reflection first;
+    // column j < k is still eⱼ when Hₖ comes, which Hₖ leaves alone.
+    let mut q = vec![0.0f64; m * n];
+    for j in 0..n {
+        q[j * m + j] = 1.0;
+    }
+    for (k, v) in reflectors.iter().enumerate().rev() {
+        for column in q.chunks_exact_mut(m).skip(k) {
+            reflect(v, &mut column[k..]);
+        }
+    }
+    for (column, sign) in q.chunks_exact_mut(m).zip(diagonal_signs) {
+        column.iter_mut().for_each(|v| *v *= sign);
+    }
+    q
 }
 
 /// Keras's `compute_fans`: `(fan_in, fan_out)` for a weight of `shape`.
@@ -214,6 +314,106 @@ mod tests {
         assert_eq!(
             values(Initializer::Constant { value: 2.5 }, &[2]),
             vec![2.5, 2.5]
+        );
+    }
+
+    /// `aᵀ·b` for row-major `a` (m × p) and `b` (m × q), in f64.
+    fn gram(a: &[f32], b: &[f32], m: usize, p: usize, q: usize) -> Vec<f64> {
+        let mut out = vec![0.0; p * q];
+        for r in 0..m {
+            for i in 0..p {
+                for j in 0..q {
+                    out[i * q + j] += a[r * p + i] as f64 * b[r * q + j] as f64;
+                }
+            }
+        }
+        out
+    }
+
+    /// Asserts that `m` (n × n) is `scale` times the identity.
+    fn assert_scaled_identity(m: &[f64], n: usize, scale: f64) {
+        for i in 0..n {
+            for j in 0..n {
+                let want = if i == j { scale } else { 0.0 };
+                assert!(
+                    (m[i * n + j] - want).abs() < 1e-5,
+                    "({i}, {j}): {}",
+                    m[i * n + j]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn orthogonal_has_orthonormal_columns_or_rows_times_the_gain() {
+        let init = |gain| Initializer::Orthogonal {
+            gain,
+            seed: Some(3),
+        };
+        // Tall: QᵀQ = I.
+        let q = values(init(1.0), &[7, 4]);
+        assert_scaled_identity(&gram(&q, &q, 7, 4, 4), 4, 1.0);
+        // Wide (a recurrent kernel, (units, 4·units)): Q Qᵀ = I, the rows orthonormal.
+        let w = values(init(1.0), &[3, 12]);
+        let transposed: Vec<f32> = (0..36).map(|i| w[(i % 3) * 12 + i / 3]).collect();
+        assert_scaled_identity(&gram(&transposed, &transposed, 12, 3, 3), 3, 1.0);
+        // Square, with a gain of 2: QᵀQ = 4 I.
+        let s = values(init(2.0), &[5, 5]);
+        assert_scaled_identity(&gram(&s, &s, 5, 5, 5), 5, 4.0);
+        // Higher rank: flattened to (2·3, 4).
+        let c = values(init(1.0), &[2, 3, 4]);
+        assert_scaled_identity(&gram(&c, &c, 6, 4, 4), 4, 1.0);
+        assert_eq!(values(init(1.0), &[7, 4]), q);
+        let err = Initializer::orthogonal()
+            .initialize(&[5], &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rank 2"), "{err}");
+    }
+
+    #[test]
+    fn orthogonal_is_the_q_of_the_normal_draw_with_r_positive_on_its_diagonal() {
+        // The draw Keras's algorithm starts from: a (7, 4) standard normal matrix.
+        let a = normal_values(&mut StdRng::seed_from_u64(9), 28, 0.0, 1.0);
+        let q = values(
+            Initializer::Orthogonal {
+                gain: 1.0,
+                seed: Some(9),
+            },
+            &[7, 4],
+        );
+        // R = Qᵀ A is upper triangular with a positive diagonal, and Q R = A.
+        let r = gram(&q, &a, 7, 4, 4);
+        for i in 0..4 {
+            assert!(r[i * 4 + i] > 0.0, "R[{i}, {i}] = {}", r[i * 4 + i]);
+            for j in 0..i {
+                assert!(r[i * 4 + j].abs() < 1e-5, "R[{i}, {j}] = {}", r[i * 4 + j]);
+            }
+        }
+        for row in 0..7 {
+            for col in 0..4 {
+                let qr: f64 = (0..4).map(|k| q[row * 4 + k] as f64 * r[k * 4 + col]).sum();
+                assert!((qr - a[row * 4 + col] as f64).abs() < 1e-5);
+            }
+        }
+        // A wide shape is the transpose of the tall one drawn from the same numbers.
+        let wide = values(
+            Initializer::Orthogonal {
+                gain: 1.0,
+                seed: Some(9),
+            },
+            &[4, 7],
+        );
+        let transposed: Vec<f32> = (0..28).map(|i| q[(i % 7) * 4 + i / 7]).collect();
+        assert_eq!(wide, transposed);
+    }
+
+    #[test]
+    fn orthogonal_serializes_as_keras_does() {
+        let json = serde_json::to_value(Initializer::orthogonal()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"class_name": "Orthogonal", "config": {"gain": 1.0, "seed": null}})
         );
     }
 

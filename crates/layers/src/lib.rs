@@ -27,6 +27,7 @@ pub mod merging;
 pub mod pooling;
 pub mod random;
 pub mod record;
+pub mod recurrent;
 pub mod registry;
 pub mod regularizers;
 pub mod reshaping;

@@ -109,6 +109,8 @@ builtin_layers! {
     pooling::global_average_pooling2d => GlobalAveragePooling2D,
     pooling::global_max_pooling2d => GlobalMaxPooling2D,
     pooling::max_pooling2d => MaxPooling2D,
+    recurrent::gru => GRU,
+    recurrent::lstm => LSTM,
     reshaping::cropping2d => Cropping2D,
     reshaping::flatten => Flatten,
     reshaping::permute => Permute,

@@ -21,6 +21,7 @@ mod math;
 mod matmul;
 mod max_pool;
 mod padding;
+mod recurrent;
 pub mod simd;
 mod storage;
 #[cfg(test)]
@@ -48,4 +49,8 @@ pub use gather::gather_rows;
 pub use kernels::{kernels_on, with_composed_ops};
 pub use max_pool::{max_pool2d, max_pool2d_backward};
 pub use padding::{conv_output_len, same_padding, Padding2d};
+pub use recurrent::{
+    gru_sequence, lstm_sequence, recurrent_backward, RecurrentGradients, RecurrentOutputGrads,
+    RecurrentRun, RecurrentSpec, RecurrentTape, RecurrentWanted, RecurrentWeights,
+};
 pub use upsample::{upsample_nearest2d, upsample_nearest2d_backward};

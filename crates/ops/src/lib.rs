@@ -18,6 +18,7 @@ mod kernels;
 mod math;
 mod matmul;
 mod max_pool;
+mod normalization;
 mod padding;
 pub mod simd;
 mod storage;
@@ -39,5 +40,9 @@ pub use fork_join::{on_own_threads, worker_threads};
 pub use gather::gather_rows;
 pub use kernels::{kernels_on, with_composed_ops};
 pub use max_pool::{max_pool2d, max_pool2d_backward};
+pub use normalization::{
+    batch_moments, batch_normalization_backward, layer_normalization, layer_normalization_backward,
+    scale_shift, BatchNormGradients, BatchNormStatistics, LayerNormGradients, LayerNormOutput,
+};
 pub use padding::{conv_output_len, same_padding, Padding2d};
 pub use upsample::{upsample_nearest2d, upsample_nearest2d_backward};

@@ -21,6 +21,7 @@ pub mod initializers;
 mod kernel_bias;
 pub mod layer;
 pub mod limits;
+pub mod normalization;
 pub mod pooling;
 pub mod random;
 pub mod record;

@@ -94,6 +94,8 @@ builtin_layers! {
     core::activation => Activation,
     core::dense => Dense,
     convolutional::conv2d => Conv2D,
+    normalization::batch_normalization => BatchNormalization,
+    normalization::layer_normalization => LayerNormalization,
     pooling::max_pooling2d => MaxPooling2D,
     reshaping::flatten => Flatten,
     reshaping::reshape => Reshape,

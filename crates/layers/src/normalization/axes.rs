@@ -57,7 +57,7 @@ impl RowLayout {
     }
 
     /// The `(rows, cols)` matrix `t` back in the input's dims.
-    pub(super) fn from_rows(&self, t: &Tensor) -> Result<Tensor> {
+    pub(super) fn to_input_dims(&self, t: &Tensor) -> Result<Tensor> {
         let Some(order) = &self.order else {
             return Ok(t.reshape(self.dims.as_slice())?);
         };
@@ -100,7 +100,7 @@ mod tests {
         assert_eq!(rows.dims(), &[8, 3]);
         assert_eq!(rows.get(1)?.to_vec1::<f32>()?, [1.0, 5.0, 9.0]);
         assert_eq!(
-            middle.from_rows(&rows)?.to_vec3::<f32>()?,
+            middle.to_input_dims(&rows)?.to_vec3::<f32>()?,
             x.to_vec3::<f32>()?
         );
         // Axes 1 and 2: one row per sample.

@@ -281,7 +281,7 @@ impl Layer for BatchNormalizationLayer {
             scale,
             from_batch,
         });
-        Ok(vec![layout.from_rows(&y)?])
+        Ok(vec![layout.to_input_dims(&y)?])
     }
 
     fn weights(&self) -> Vec<Weight> {
@@ -371,7 +371,10 @@ impl Layer for BatchNormalizationLayer {
             let slope = ((&saved.scale * &saved.inv_std)? * -0.5)?;
             weight_grads.add(&w.moving_variance, (slope * &grads.sum_dy_xhat)?)?;
         }
-        Ok(vec![grads.x.map(|g| layout.from_rows(&g)).transpose()?])
+        Ok(vec![grads
+            .x
+            .map(|g| layout.to_input_dims(&g))
+            .transpose()?])
     }
 }
 
@@ -537,7 +540,7 @@ mod tests {
         assert_eq!(averages(bn.as_ref()), (vec![4.0, 2.0], vec![5.0, 0.0]));
         let other = (x() * 2.0).unwrap();
         let inference = bn
-            .call(&[other.clone()], &mut CallContext::new(false))
+            .call(std::slice::from_ref(&other), &mut CallContext::new(false))
             .unwrap();
         let training = bn.call(&[other], &mut CallContext::new(true)).unwrap();
         // Inference: ([2, 6, 10, 14] - 4) / sqrt(5.001); training: ([2, ..] - 8) / sqrt(20.001).

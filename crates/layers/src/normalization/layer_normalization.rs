@@ -256,7 +256,7 @@ impl Layer for LayerNormalizationLayer {
             mean: out.mean,
             inv_std: out.inv_std,
         });
-        Ok(vec![layout.from_rows(&out.y)?])
+        Ok(vec![layout.to_input_dims(&out.y)?])
     }
 
     fn weights(&self) -> Vec<Weight> {
@@ -314,7 +314,10 @@ impl Layer for LayerNormalizationLayer {
         if let Some(beta) = beta {
             weight_grads.add(beta, grads.beta.reshape(w.dims.as_slice())?)?;
         }
-        Ok(vec![grads.x.map(|g| layout.from_rows(&g)).transpose()?])
+        Ok(vec![grads
+            .x
+            .map(|g| layout.to_input_dims(&g))
+            .transpose()?])
     }
 }
 

@@ -1,6 +1,8 @@
 //! Timing of batch and layer normalization, kernels against the composed forms differentiated
-//! by candle's autograd, at the sizes of MNIST models at batch 256 (run with
-//! `cargo test -p rkeras-ops --release -- --ignored --nocapture normalization_timing`).
+//! by candle's autograd, at the sizes of MNIST models at batch 256, beside one elementwise
+//! pass over the same matrix (run with `RAYON_NUM_THREADS=1 CANDLE_NUM_THREADS=1 cargo test
+//! -p rkeras-ops --release -- --ignored --nocapture normalization_timing`; on a shared
+//! machine one thread gives the steadier figures).
 
 use std::time::Instant;
 
@@ -38,8 +40,13 @@ fn batch_forward(x: &Tensor, gamma: &Tensor) -> (Tensor, [Tensor; 3]) {
 fn normalization_timing() {
     let mut rng = Lcg::new(1);
     println!(
-        "{:<34} {:>9} {:>9} {:>11} {:>11}",
-        "batch normalization (rows x C)", "fwd ms", "bwd ms", "composed f", "composed b"
+        "{:<34} {:>9} {:>9} {:>11} {:>11} {:>9}",
+        "batch normalization (rows x C)",
+        "fwd ms",
+        "bwd ms",
+        "composed f",
+        "composed b",
+        "one pass"
     );
     for (name, rows, cols) in [
         ("Dense(256) output, 256 x 256", 256, 256),
@@ -70,8 +77,12 @@ fn normalization_timing() {
             let backward = best_ms(3, || drop(gradients_against(&y, &dy)));
             (forward, backward)
         });
+        // A yardstick: one elementwise pass over the same matrix (read it, write the result).
+        let one_pass = best_ms(5, || {
+            crate::bias_activation(&x, Some(&gamma), crate::FusedActivation::Relu).unwrap();
+        });
         println!(
-            "{name:<34} {forward:>9.2} {backward:>9.2} {composed_forward:>11.2} {composed_backward:>11.2}"
+            "{name:<34} {forward:>9.2} {backward:>9.2} {composed_forward:>11.2} {composed_backward:>11.2} {one_pass:>9.2}"
         );
     }
     println!(

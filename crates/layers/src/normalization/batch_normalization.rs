@@ -139,6 +139,15 @@ struct BatchNormWeights {
     moving_variance: Var,
 }
 
+impl BatchNormWeights {
+    /// The input shape the weights fit, for messages: `(None, None, 3)`.
+    fn expected(&self) -> String {
+        let mut expected = vec!["None".to_string(); self.rank];
+        expected[self.axis] = self.channels.to_string();
+        format!("({})", expected.join(", "))
+    }
+}
+
 /// What a recorded call keeps for the backward pass: the statistics it normalized with.
 struct Saved {
     mean: Tensor,
@@ -182,13 +191,7 @@ impl BatchNormalizationLayer {
     /// The input as the `(rows, channels)` matrix the kernels take, once its shape is checked.
     fn layout(&self, w: &BatchNormWeights, dims: &[usize]) -> Result<RowLayout> {
         if dims.len() != w.rank || dims[w.axis] != w.channels {
-            let mut expected = vec!["None".to_string(); w.rank];
-            expected[w.axis] = w.channels.to_string();
-            return Err(Error::shape(
-                self.name(),
-                format!("({})", expected.join(", ")),
-                format!("{dims:?}"),
-            ));
+            return Err(Error::shape(self.name(), w.expected(), format!("{dims:?}")));
         }
         Ok(RowLayout::new(dims, &[w.axis]))
     }
@@ -225,15 +228,7 @@ impl Layer for BatchNormalizationLayer {
         let channels = shape.dims()[axis];
         match self.weights.get() {
             Some(w) if w.rank == shape.rank() && Some(w.channels) == channels => {}
-            Some(w) => {
-                let mut expected = vec!["None".to_string(); w.rank];
-                expected[w.axis] = w.channels.to_string();
-                return Err(Error::shape(
-                    self.name(),
-                    format!("({})", expected.join(", ")),
-                    shape,
-                ));
-            }
+            Some(w) => return Err(Error::shape(self.name(), w.expected(), shape)),
             None => {
                 let channels = channels.ok_or_else(|| {
                     Error::shape(self.name(), format!("a known size on axis {axis}"), shape)

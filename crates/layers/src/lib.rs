@@ -24,6 +24,7 @@ pub mod layer_weights;
 pub mod limits;
 pub mod logits;
 pub mod merging;
+pub mod normalization;
 pub mod pooling;
 pub mod random;
 pub mod record;

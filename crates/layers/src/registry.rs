@@ -91,12 +91,12 @@ macro_rules! builtin_layers {
 }
 
 builtin_layers! {
-    core::activation => Activation,
-    core::dense => Dense,
-    core::embedding => Embedding,
     convolutional::conv1d => Conv1D,
     convolutional::conv2d => Conv2D,
     convolutional::conv2d_transpose => Conv2DTranspose,
+    core::activation => Activation,
+    core::dense => Dense,
+    core::embedding => Embedding,
     merging::add => Add,
     merging::average => Average,
     merging::concatenate => Concatenate,
@@ -105,6 +105,8 @@ builtin_layers! {
     merging::minimum => Minimum,
     merging::multiply => Multiply,
     merging::subtract => Subtract,
+    normalization::batch_normalization => BatchNormalization,
+    normalization::layer_normalization => LayerNormalization,
     pooling::average_pooling2d => AveragePooling2D,
     pooling::global_average_pooling2d => GlobalAveragePooling2D,
     pooling::global_max_pooling2d => GlobalMaxPooling2D,

@@ -20,6 +20,7 @@ mod kernels;
 mod math;
 mod matmul;
 mod max_pool;
+mod normalization;
 mod padding;
 mod recurrent;
 pub mod simd;
@@ -48,6 +49,10 @@ pub use fork_join::{on_own_threads, worker_threads};
 pub use gather::gather_rows;
 pub use kernels::{kernels_on, with_composed_ops};
 pub use max_pool::{max_pool2d, max_pool2d_backward};
+pub use normalization::{
+    batch_moments, batch_normalization_backward, layer_normalization, layer_normalization_backward,
+    scale_shift, BatchNormGradients, BatchNormStatistics, LayerNormGradients, LayerNormOutput,
+};
 pub use padding::{conv_output_len, same_padding, Padding2d};
 pub use recurrent::{
     gru_sequence, lstm_sequence, recurrent_backward, RecurrentGradients, RecurrentOutputGrads,

@@ -20,7 +20,7 @@ pub use bias_activation_op::{bias_activation, bias_activation_backward, bias_gra
 #[cfg(test)]
 pub(crate) use cross_entropy_op::BinaryCrossEntropyOp;
 pub use cross_entropy_op::{binary_cross_entropy, binary_cross_entropy_with_gradient};
-pub(crate) use parallel::write_rows;
+pub(crate) use parallel::{in_row_chunks, write_rows};
 pub use product::matmul_2d;
 pub use sigmoid_cross_entropy::sigmoid_cross_entropy_with_gradient;
 pub use softmax_cross_entropy::{

@@ -5,7 +5,6 @@ use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
 
 use candle_core::{DType, Device, Tensor};
-use rkeras_layers::layer_base_methods;
 use rkeras_layers::record::record_call;
 use rkeras_layers::{
     CallContext, CallRecord, Error, Layer, LayerBase, Result, SymbolicShape, Weight, WeightGrads,
@@ -155,7 +154,26 @@ impl Functional {
 }
 
 impl Layer for Functional {
-    layer_base_methods!();
+    fn name(&self) -> &str {
+        self.base.name()
+    }
+
+    fn trainable(&self) -> bool {
+        self.base.trainable()
+    }
+
+    /// Freezes or unfreezes the model and every layer in it, as Keras's `trainable` setter
+    /// does (so that a BatchNormalization in a frozen model runs in inference mode).
+    fn set_trainable(&self, trainable: bool) {
+        self.base.set_trainable(trainable);
+        for layer in self.graph.layers() {
+            layer.set_trainable(trainable);
+        }
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 
     fn class_name(&self) -> &'static str {
         self.class_name

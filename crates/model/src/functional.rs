@@ -57,6 +57,12 @@ impl Functional {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Sets the model's own flag only, leaving its layers' (a loader restoring each flag as
+    /// it was saved).
+    pub(crate) fn set_own_trainable(&self, trainable: bool) {
+        self.base.set_trainable(trainable);
+    }
+
     /// The graph.
     pub fn graph(&self) -> &Graph {
         &self.graph

@@ -181,6 +181,12 @@ impl Model {
         self.functional.set_trainable(trainable)
     }
 
+    /// Sets the model's own flag only, leaving its layers' as they are (a loader restoring each
+    /// flag as it was saved, a rebuilt Sequential keeping its layers').
+    pub(crate) fn set_own_trainable(&self, trainable: bool) {
+        self.functional.set_own_trainable(trainable)
+    }
+
     /// The device the weights live on (the session's default device for a model without weights).
     pub fn device(&self) -> Device {
         self.weights()

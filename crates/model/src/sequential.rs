@@ -117,7 +117,7 @@ impl Sequential {
     /// Rebuilds the model over `stack`, carrying over its trainable flag and compile state.
     fn restack(&mut self, stack: &Stack) -> Result<()> {
         let model = stack.model(self.name())?;
-        model.set_trainable(self.model.trainable());
+        model.set_own_trainable(self.model.trainable());
         let compiled = self.model.extension().take();
         *model.extension() = compiled;
         self.model = model;

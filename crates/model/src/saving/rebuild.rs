@@ -156,7 +156,7 @@ impl<'a> Rebuilder<'a> {
             }
         }
         .map_err(|e| self.invalid(e.to_string()))?;
-        model.set_trainable(spec.trainable);
+        model.set_own_trainable(spec.trainable);
         Ok(model)
     }
 

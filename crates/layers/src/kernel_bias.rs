@@ -167,3 +167,30 @@ macro_rules! kernel_layer_methods {
     };
 }
 pub(crate) use kernel_layer_methods;
+
+/// `logits_twin` for a kernel-and-bias layer `$layer` whose fields are `base: LayerBase`,
+/// `config: $config` (with `activation` and `activity_regularizer`) and `weights: OnceLock<_>`
+/// of a `Clone` type: a twin that outputs its pre-activation (the same weights, shared; the same
+/// name; the linear activation), with the activation it leaves out. See
+/// [`crate::logits::logits_twin`].
+macro_rules! kernel_layer_logits_twin {
+    ($layer:ident, $config:ident) => {
+        pub(crate) fn logits_twin(&self) -> Option<($layer, $crate::ActivationFn)> {
+            let c = &self.config;
+            if !c.activation.has_logits() || c.activity_regularizer.is_some() {
+                return None;
+            }
+            let twin = $layer {
+                base: $crate::LayerBase::new(self.name().to_string(), self.trainable()),
+                config: $config {
+                    activation: $crate::ActivationFn::Linear,
+                    ..c.clone()
+                },
+                weights: std::sync::OnceLock::new(),
+            };
+            let _ = twin.weights.set(self.weights.get()?.clone());
+            Some((twin, c.activation))
+        }
+    };
+}
+pub(crate) use kernel_layer_logits_twin;

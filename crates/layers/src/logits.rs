@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use crate::convolutional::conv1d::Conv1DLayer;
+use crate::convolutional::conv2d_transpose::Conv2DTransposeLayer;
 use crate::{ActivationFn, ActivationLayer, Conv2DLayer, DenseLayer, Layer};
 
 /// A twin of `layer` that outputs the logits of its sigmoid or softmax (sharing its weights
@@ -22,6 +24,12 @@ pub fn logits_twin(layer: &dyn Layer) -> Option<(Arc<dyn Layer>, ActivationFn)> 
     if let Some(conv) = any.downcast_ref::<Conv2DLayer>() {
         return conv.logits_twin().map(boxed);
     }
+    if let Some(conv) = any.downcast_ref::<Conv2DTransposeLayer>() {
+        return conv.logits_twin().map(boxed);
+    }
+    if let Some(conv) = any.downcast_ref::<Conv1DLayer>() {
+        return conv.logits_twin().map(boxed);
+    }
     if let Some(activation) = any.downcast_ref::<ActivationLayer>() {
         return activation.logits_twin().map(boxed);
     }
@@ -31,7 +39,9 @@ pub fn logits_twin(layer: &dyn Layer) -> Option<(Arc<dyn Layer>, ActivationFn)> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Activation, CallContext, Conv2D, Dense, Input, Regularizer};
+    use crate::{
+        Activation, CallContext, Conv1D, Conv2D, Conv2DTranspose, Dense, Input, Regularizer,
+    };
     use candle_core::{Device, Tensor};
 
     #[test]
@@ -59,6 +69,12 @@ mod tests {
         let _ = conv(Input::new(&[5, 5, 1]));
         let (_, activation) = logits_twin(conv.layer().unwrap().as_ref()).unwrap();
         assert_eq!(activation, ActivationFn::Sigmoid);
+        let transpose = Conv2DTranspose::new(1, (3, 3)).activation("sigmoid");
+        let _ = transpose(Input::new(&[5, 5, 2]));
+        assert!(logits_twin(transpose.layer().unwrap().as_ref()).is_some());
+        let sequence = Conv1D::new(3, 2).activation("softmax");
+        let _ = sequence(Input::new(&[6, 2]));
+        assert!(logits_twin(sequence.layer().unwrap().as_ref()).is_some());
         let sigmoid = Activation::new("sigmoid").layer().unwrap();
         assert!(logits_twin(sigmoid.as_ref()).is_some());
     }

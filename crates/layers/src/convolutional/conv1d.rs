@@ -17,8 +17,8 @@ use crate::convolutional::options::{
 };
 use crate::initializers::Initializer;
 use crate::kernel_bias::{
-    activity_penalty, activity_penalty_gradient, kernel_layer_methods, kernel_layer_options,
-    KernelBias,
+    activity_penalty, activity_penalty_gradient, kernel_layer_logits_twin, kernel_layer_methods,
+    kernel_layer_options, KernelBias,
 };
 use crate::layer::single_input;
 use crate::layer_base_methods;
@@ -125,6 +125,7 @@ impl LayerConfig for Conv1DConfig {
 /// The spatial axis of the layer's input.
 const SEQUENCE: [&str; 1] = ["steps"];
 
+#[derive(Clone)]
 struct ConvWeights {
     in_channels: usize,
     params: KernelBias,
@@ -148,6 +149,8 @@ fn window(kernel: &Tensor) -> Result<Tensor> {
 }
 
 impl Conv1DLayer {
+    kernel_layer_logits_twin!(Conv1DLayer, Conv1DConfig);
+
     /// The options.
     pub fn conv_config(&self) -> &Conv1DConfig {
         &self.config

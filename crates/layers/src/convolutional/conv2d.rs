@@ -13,8 +13,8 @@ use crate::builder::{LayerBuilder, LayerConfig};
 use crate::convolutional::options::{spatial_geometry, Padding, PaddingArg, Size2};
 use crate::initializers::Initializer;
 use crate::kernel_bias::{
-    activity_penalty, activity_penalty_gradient, kernel_layer_methods, kernel_layer_options,
-    KernelBias,
+    activity_penalty, activity_penalty_gradient, kernel_layer_logits_twin, kernel_layer_methods,
+    kernel_layer_options, KernelBias,
 };
 use crate::layer::single_input;
 use crate::layer_base_methods;
@@ -125,6 +125,7 @@ impl LayerConfig for Conv2DConfig {
     }
 }
 
+#[derive(Clone)]
 struct ConvWeights {
     in_channels: usize,
     params: KernelBias,
@@ -138,6 +139,8 @@ pub struct Conv2DLayer {
 }
 
 impl Conv2DLayer {
+    kernel_layer_logits_twin!(Conv2DLayer, Conv2DConfig);
+
     /// The options.
     pub fn conv_config(&self) -> &Conv2DConfig {
         &self.config
@@ -203,30 +206,6 @@ impl Conv2DLayer {
             ctx.save(z);
         }
         Ok(y)
-    }
-
-    /// A twin of this layer that outputs its pre-activation (the same weights, shared; the
-    /// same name; the linear activation), with the activation it leaves out: see
-    /// [`crate::logits::logits_twin`].
-    pub(crate) fn logits_twin(&self) -> Option<(Conv2DLayer, ActivationFn)> {
-        let c = &self.config;
-        if !c.activation.has_logits() || c.activity_regularizer.is_some() {
-            return None;
-        }
-        let weights = self.weights.get()?;
-        let twin = Conv2DLayer {
-            base: LayerBase::new(self.name().to_string(), self.trainable()),
-            config: Conv2DConfig {
-                activation: ActivationFn::Linear,
-                ..c.clone()
-            },
-            weights: OnceLock::new(),
-        };
-        let _ = twin.weights.set(ConvWeights {
-            in_channels: weights.in_channels,
-            params: weights.params.clone(),
-        });
-        Some((twin, c.activation))
     }
 
     fn make_weights(&self, in_channels: usize) -> Result<ConvWeights> {

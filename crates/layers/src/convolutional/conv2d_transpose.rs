@@ -20,8 +20,8 @@ use crate::convolutional::options::{
 };
 use crate::initializers::Initializer;
 use crate::kernel_bias::{
-    activity_penalty, activity_penalty_gradient, kernel_layer_methods, kernel_layer_options,
-    KernelBias,
+    activity_penalty, activity_penalty_gradient, kernel_layer_logits_twin, kernel_layer_methods,
+    kernel_layer_options, KernelBias,
 };
 use crate::layer::single_input;
 use crate::layer_base_methods;
@@ -145,6 +145,7 @@ impl LayerConfig for Conv2DTransposeConfig {
 /// The spatial axes of the layer's input.
 const IMAGE: [&str; 2] = ["height", "width"];
 
+#[derive(Clone)]
 struct ConvWeights {
     in_channels: usize,
     params: KernelBias,
@@ -158,6 +159,8 @@ pub struct Conv2DTransposeLayer {
 }
 
 impl Conv2DTransposeLayer {
+    kernel_layer_logits_twin!(Conv2DTransposeLayer, Conv2DTransposeConfig);
+
     /// The options.
     pub fn conv_config(&self) -> &Conv2DTransposeConfig {
         &self.config

@@ -10,8 +10,8 @@ use crate::activations::{ActivationArg, ActivationFn};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::initializers::Initializer;
 use crate::kernel_bias::{
-    activity_penalty, activity_penalty_gradient, kernel_layer_methods, kernel_layer_options,
-    KernelBias,
+    activity_penalty, activity_penalty_gradient, kernel_layer_logits_twin, kernel_layer_methods,
+    kernel_layer_options, KernelBias,
 };
 use crate::layer::single_input;
 use crate::layer_base_methods;
@@ -78,6 +78,7 @@ impl LayerConfig for DenseConfig {
     }
 }
 
+#[derive(Clone)]
 struct DenseWeights {
     input_dim: usize,
     params: KernelBias,
@@ -91,6 +92,8 @@ pub struct DenseLayer {
 }
 
 impl DenseLayer {
+    kernel_layer_logits_twin!(DenseLayer, DenseConfig);
+
     /// A dense layer from its options (weights are made on first build).
     pub fn new(name: String, trainable: bool, config: DenseConfig) -> Result<Self> {
         if config.units == 0 {
@@ -155,30 +158,6 @@ impl DenseLayer {
         let mut out_dims = dims.to_vec();
         out_dims[dims.len() - 1] = self.config.units;
         Ok(y.reshape(out_dims)?)
-    }
-
-    /// A twin of this layer that outputs its pre-activation (the same weights, shared; the
-    /// same name; the linear activation), with the activation it leaves out: see
-    /// [`crate::logits::logits_twin`].
-    pub(crate) fn logits_twin(&self) -> Option<(DenseLayer, ActivationFn)> {
-        let c = &self.config;
-        if !c.activation.has_logits() || c.activity_regularizer.is_some() {
-            return None;
-        }
-        let weights = self.weights.get()?;
-        let twin = DenseLayer {
-            base: LayerBase::new(self.name().to_string(), self.trainable()),
-            config: DenseConfig {
-                activation: ActivationFn::Linear,
-                ..c.clone()
-            },
-            weights: OnceLock::new(),
-        };
-        let _ = twin.weights.set(DenseWeights {
-            input_dim: weights.input_dim,
-            params: weights.params.clone(),
-        });
-        Some((twin, c.activation))
     }
 
     fn built(&self) -> Result<&DenseWeights> {

@@ -20,6 +20,7 @@ mod matmul;
 mod max_pool;
 mod padding;
 pub mod simd;
+mod softmax;
 mod storage;
 #[cfg(test)]
 mod test_util;
@@ -31,8 +32,9 @@ pub use conv2d::{conv2d, conv2d_backward, Conv2dGradients, Conv2dParams, Conv2dW
 pub use denormals::FlushDenormals;
 pub use dense::{
     bias_activation, bias_activation_backward, bias_gradient, binary_cross_entropy,
-    binary_cross_entropy_with_gradient, matmul_2d, sigmoid_cross_entropy_with_gradient,
-    weighted_sums, FusedActivation,
+    binary_cross_entropy_with_gradient, fused_activation, fused_activation_backward,
+    input_activation, input_activation_backward, matmul_2d, prelu, prelu_backward,
+    sigmoid_cross_entropy_with_gradient, weighted_sums, FusedActivation, InputActivation,
 };
 pub use error::OpsError;
 pub use fork_join::{on_own_threads, worker_threads};
@@ -40,4 +42,5 @@ pub use gather::gather_rows;
 pub use kernels::{kernels_on, with_composed_ops};
 pub use max_pool::{max_pool2d, max_pool2d_backward};
 pub use padding::{conv_output_len, same_padding, Padding2d};
+pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
 pub use upsample::{upsample_nearest2d, upsample_nearest2d_backward};

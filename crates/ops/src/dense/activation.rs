@@ -3,12 +3,12 @@
 
 use candle_core::Tensor;
 
-/// SELU's alpha (Keras's `selu`, `keras/src/backend/numpy/nn.py`).
-pub(crate) const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+/// SELU's alpha.
+pub(crate) const SELU_ALPHA: f64 = FusedActivation::SELU_ALPHA;
 /// SELU's scale.
-pub(crate) const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
-/// The slope of Keras's `leaky_relu` activation below 0 (its default `negative_slope`).
-pub(crate) const LEAKY_RELU_SLOPE: f64 = 0.2;
+pub(crate) const SELU_SCALE: f64 = FusedActivation::SELU_SCALE;
+/// The leaky ReLU's slope below 0.
+pub(crate) const LEAKY_RELU_SLOPE: f64 = FusedActivation::LEAKY_RELU_SLOPE;
 
 /// An activation a fused kernel applies in the same pass as the bias, and differentiates from its
 /// output alone (so the backward pass needs no copy of the pre-activation). Each follows the
@@ -43,6 +43,13 @@ pub enum FusedActivation {
 }
 
 impl FusedActivation {
+    /// SELU's alpha (Keras's `selu`, `keras/src/backend/numpy/nn.py`).
+    pub const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+    /// SELU's scale.
+    pub const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
+    /// The slope of Keras's `leaky_relu` activation below 0 (its default `negative_slope`).
+    pub const LEAKY_RELU_SLOPE: f64 = 0.2;
+
     /// Every fused activation.
     pub const ALL: [FusedActivation; 12] = [
         FusedActivation::Linear,

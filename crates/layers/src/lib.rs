@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod activations;
+pub mod advanced_activations;
 pub mod builder;
 pub mod context;
 pub mod convolutional;

@@ -93,6 +93,11 @@ macro_rules! builtin_layers {
 builtin_layers! {
     core::activation => Activation,
     core::dense => Dense,
+    advanced_activations::elu => ELU,
+    advanced_activations::leaky_relu => LeakyReLU,
+    advanced_activations::prelu => PReLU,
+    advanced_activations::relu => ReLU,
+    advanced_activations::softmax => Softmax,
     convolutional::conv2d => Conv2D,
     pooling::max_pooling2d => MaxPooling2D,
     reshaping::flatten => Flatten,

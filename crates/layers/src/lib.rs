@@ -26,6 +26,7 @@ pub mod pooling;
 pub mod random;
 pub mod record;
 pub mod registry;
+pub mod regularization;
 pub mod regularizers;
 pub mod reshaping;
 pub mod session;

@@ -30,6 +30,24 @@ pub(crate) fn uniform_values(rng: &mut impl Rng, count: usize, low: f64, high: f
         .collect()
 }
 
+/// The spacing of 24-bit draws in [0, 1): 2^-24.
+const UNIT_24: f32 = 1.0 / 16_777_216.0;
+
+/// `f(u)` for each of `count` draws `u` uniform in [0, 1) with 24 random bits (an f32's
+/// precision), from the session's generator in one block fill: about twice as fast as the f64
+/// draws of [`uniform`], for what is drawn every training step (dropout's masks).
+pub fn uniform_map(count: usize, f: impl FnMut(f32) -> f32) -> Vec<f32> {
+    with_rng(|rng| {
+        let mut bits = vec![0u32; count];
+        rng.fill(&mut bits[..]);
+        // Collected in place: u32 and f32 have one layout.
+        bits.into_iter()
+            .map(|b| (b >> 8) as f32 * UNIT_24)
+            .map(f)
+            .collect()
+    })
+}
+
 /// An f32 tensor of `shape` drawn from N(`mean`, `stddev`²) with the session's generator.
 pub fn normal(shape: &[usize], mean: f64, stddev: f64, device: &Device) -> Result<Tensor> {
     let count = shape.iter().product();
@@ -59,6 +77,24 @@ mod tests {
         let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
         assert!((mean - 0.5).abs() < 0.02, "mean {mean}");
         assert!((var.sqrt() - 2.0).abs() < 0.02, "stddev {}", var.sqrt());
+    }
+
+    #[test]
+    fn mapped_uniform_draws_are_uniform_and_repeat_with_the_seed() {
+        set_random_seed(4);
+        let v = uniform_map(100_000, |u| u);
+        assert!(v.iter().all(|&u| (0.0..1.0).contains(&u)));
+        let mean = v.iter().map(|&u| u as f64).sum::<f64>() / v.len() as f64;
+        let below = v.iter().filter(|&&u| u < 0.25).count() as f64 / v.len() as f64;
+        assert!(
+            (mean - 0.5).abs() < 0.01 && (below - 0.25).abs() < 0.01,
+            "{mean} {below}"
+        );
+        set_random_seed(4);
+        assert_eq!(
+            uniform_map(5, |u| 2.0 * u),
+            v[..5].iter().map(|u| 2.0 * u).collect::<Vec<_>>()
+        );
     }
 
     #[test]

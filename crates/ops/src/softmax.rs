@@ -10,8 +10,7 @@ use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 
-use crate::check::{expect_f32, expect_same_dims};
-use crate::dense::write_rows;
+use crate::dense::{expect_f32_and_gradient, write_rows};
 use crate::error::OpsError;
 use crate::math::{exp, ln};
 use crate::simd::{vectorized, Kernel};
@@ -83,13 +82,7 @@ fn apply(x: &Tensor, axis: usize, log: bool) -> candle_core::Result<Tensor> {
 }
 
 fn backward(y: &Tensor, grad_y: &Tensor, axis: usize, log: bool) -> candle_core::Result<Tensor> {
-    expect_f32(OP, "y", y)?;
-    expect_same_dims(
-        OP,
-        "y and grad_y of one shape",
-        ("y", y.dims()),
-        ("grad_y", grad_y.dims()),
-    )?;
+    expect_f32_and_gradient(OP, "y", y, grad_y)?;
     let [_, n, inner] = split(y, axis)?;
     let (y_view, grad_view) = (CpuView::of(OP, "y", y)?, CpuView::of(OP, "grad_y", grad_y)?);
     let (y_data, grad_data) = (y_view.f32()?, grad_view.f32()?);

@@ -327,13 +327,14 @@ mod tests {
         for length in [1, 3] {
             let x = Tensor::full(-1f32, (2, length, 2), &Device::Cpu)?;
             let mut ctx = CallContext::recording();
-            let record = crate::record::record_call(layer.as_ref(), &[x.clone()], &mut ctx)?;
+            let record =
+                crate::record::record_call(layer.as_ref(), std::slice::from_ref(&x), &mut ctx)?;
             assert_eq!(
                 crate::testing::flat(&record.outputs[0]),
                 vec![-0.5; 4 * length]
             );
             let alpha = layer.weights()[0].var.clone();
-            let mut grads = WeightGrads::new(&[alpha.clone()]);
+            let mut grads = WeightGrads::new(std::slice::from_ref(&alpha));
             let dy = x.ones_like()?;
             let grad_x = layer.backward(record, &[dy], &[true], &mut grads)?;
             assert_eq!(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::noise::{dropout_mask, unit_interval, Noise, NoiseLayer, NoiseOptions};
+use super::noise::{dropout_mask, seed_option, unit_interval, Noise, NoiseLayer, NoiseOptions};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::{Error, Layer, Result};
 
@@ -49,10 +49,7 @@ impl Dropout {
         self.with(|c| c.noise_shape = Some(noise_shape))
     }
 
-    /// Keras's seed (kept in the config; see [`DropoutConfig::seed`]).
-    pub fn seed(self, seed: u64) -> Self {
-        self.with(|c| c.seed = Some(seed))
-    }
+    seed_option!();
 }
 
 impl LayerConfig for DropoutConfig {
@@ -123,7 +120,8 @@ pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
         LayerCase::new(layer(Dropout::new(0.5)), &[&[3]])
             .output_shapes(&["(None, 3)"])
             .forward(vec![x.clone()], vec![vec![-1.0, 0.5, 2.0]]),
-        LayerCase::new(layer(Dropout::new(0.3)), &[&[4, 5]]).output_shapes(&["(None, 4, 5)"]),
+        LayerCase::new(layer(Dropout::new(0.3).seed(5)), &[&[4, 5]])
+            .output_shapes(&["(None, 4, 5)"]),
         LayerCase::new(
             layer(Dropout::new(0.5).noise_shape(&[None, Some(1), None])),
             &[&[6, 4]],
@@ -147,7 +145,7 @@ mod tests {
     /// A training call of `dropout` on `x` in the stream `key`.
     fn train(dropout: &dyn Layer, x: &Tensor, key: u64) -> Vec<f32> {
         let mut ctx = CallContext::new(true);
-        with_stream(key, || dropout.call(&[x.clone()], &mut ctx))
+        with_stream(key, || dropout.call(std::slice::from_ref(x), &mut ctx))
             .map(|y| flat(&y[0]))
             .expect("call")
     }
@@ -183,9 +181,8 @@ mod tests {
             .name("d")
             .layer()?;
         let message = bad
-            .call(&[x.clone()], &mut CallContext::new(true))
-            .err()
-            .expect("refused")
+            .call(std::slice::from_ref(&x), &mut CallContext::new(true))
+            .expect_err("refused")
             .to_string();
         assert!(
             message.contains("'d'") && message.contains("noise_shape"),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::noise::{unit_interval, Noise, NoiseLayer, NoiseOptions};
+use super::noise::{seed_option, unit_interval, Noise, NoiseLayer, NoiseOptions};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::{Layer, Result};
 
@@ -35,10 +35,7 @@ impl GaussianDropout {
         LayerBuilder::from_config(GaussianDropoutConfig { rate, seed: None })
     }
 
-    /// Keras's seed (kept in the config; see [`GaussianDropoutConfig::seed`]).
-    pub fn seed(self, seed: u64) -> Self {
-        self.with(|c| c.seed = Some(seed))
-    }
+    seed_option!();
 }
 
 impl LayerConfig for GaussianDropoutConfig {
@@ -95,7 +92,7 @@ mod tests {
         // rate 0.2: standard deviation sqrt(0.2 / 0.8) = 0.5, so y ~ N(2, 1).
         let layer = GaussianDropout::new(0.2).layer()?;
         let mut ctx = CallContext::new(true);
-        let y = flat(&with_stream(9, || layer.call(&[x.clone()], &mut ctx))?[0]);
+        let y = flat(&with_stream(9, || layer.call(std::slice::from_ref(&x), &mut ctx))?[0]);
         let n = y.len() as f64;
         let mean = y.iter().map(|&v| v as f64).sum::<f64>() / n;
         let var = y.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
@@ -103,7 +100,7 @@ mod tests {
             (mean - 2.0).abs() < 0.01 && (var - 1.0).abs() < 0.02,
             "{mean} {var}"
         );
-        let same = layer.call(&[x.clone()], &mut CallContext::new(false))?;
+        let same = layer.call(std::slice::from_ref(&x), &mut CallContext::new(false))?;
         assert_eq!(flat(&same[0]), flat(&x));
         let message = GaussianDropout::new(1.0)
             .name("g")

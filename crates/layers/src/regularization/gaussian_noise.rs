@@ -6,7 +6,7 @@ use std::sync::Arc;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::noise::{unit_interval, Noise, NoiseLayer, NoiseOptions};
+use super::noise::{seed_option, unit_interval, Noise, NoiseLayer, NoiseOptions};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::{Layer, Result};
 
@@ -33,10 +33,7 @@ impl GaussianNoise {
         LayerBuilder::from_config(GaussianNoiseConfig { stddev, seed: None })
     }
 
-    /// Keras's seed (kept in the config; see [`GaussianNoiseConfig::seed`]).
-    pub fn seed(self, seed: u64) -> Self {
-        self.with(|c| c.seed = Some(seed))
-    }
+    seed_option!();
 }
 
 impl LayerConfig for GaussianNoiseConfig {
@@ -91,12 +88,12 @@ mod tests {
         let x = Tensor::full(3f32, (200, 500), &Device::Cpu)?;
         let layer = GaussianNoise::new(0.5).layer()?;
         let mut ctx = CallContext::new(true);
-        let y = flat(&with_stream(5, || layer.call(&[x.clone()], &mut ctx))?[0]);
+        let y = flat(&with_stream(5, || layer.call(std::slice::from_ref(&x), &mut ctx))?[0]);
         let n = y.len() as f64;
         let mean = y.iter().map(|&v| v as f64).sum::<f64>() / n;
         let var = y.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
         assert!((mean - 3.0).abs() < 0.01 && (var.sqrt() - 0.5).abs() < 0.01);
-        let same = layer.call(&[x.clone()], &mut CallContext::new(false))?;
+        let same = layer.call(std::slice::from_ref(&x), &mut CallContext::new(false))?;
         assert_eq!(flat(&same[0]), flat(&x));
         assert!(GaussianNoise::new(1.5).layer().is_err());
         let x64 = x.to_dtype(DType::F64)?;

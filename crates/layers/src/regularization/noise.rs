@@ -144,3 +144,15 @@ pub(crate) fn dropout_mask(shape: &[usize], rate: f64, device: &Device) -> Resul
     let mask = crate::random::uniform_map(count, |u| if u >= rate { scale } else { 0.0 });
     Ok(Tensor::from_vec(mask, shape, device)?)
 }
+
+/// The `seed` builder method of a regularization layer whose options have `seed: Option<u64>`.
+macro_rules! seed_option {
+    () => {
+        /// Keras's per-layer seed, kept in the config: the draws come from the stream training
+        /// gives each step, which `set_random_seed` fixes.
+        pub fn seed(self, seed: u64) -> Self {
+            self.with(|c| c.seed = Some(seed))
+        }
+    };
+}
+pub(crate) use seed_option;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::noise::{dropout_mask, unit_interval, Noise, NoiseLayer, NoiseOptions};
+use super::noise::{dropout_mask, seed_option, unit_interval, Noise, NoiseLayer, NoiseOptions};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::{Error, Layer, Result, SymbolicShape};
 
@@ -85,10 +85,7 @@ impl SpatialDropout2D {
         })
     }
 
-    /// Keras's seed (kept in the config; see [`SpatialDropout2DConfig::seed`]).
-    pub fn seed(self, seed: u64) -> Self {
-        self.with(|c| c.seed = Some(seed))
-    }
+    seed_option!();
 }
 
 impl LayerConfig for SpatialDropout2DConfig {

@@ -191,13 +191,7 @@ impl ScalarActivation for ExponentialFn {
 /// min(max(x, 0), 6), keeping NaN.
 #[inline(always)]
 pub(crate) fn relu6(x: f32) -> f32 {
-    if x <= 0.0 {
-        0.0
-    } else if x >= 6.0 {
-        6.0
-    } else {
-        x
-    }
+    x.clamp(0.0, 6.0)
 }
 
 /// relu6(x + 3) / 6 (Keras 3's, as JAX's `hard_sigmoid`).

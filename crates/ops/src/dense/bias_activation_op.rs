@@ -6,9 +6,10 @@ use std::mem::MaybeUninit;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use super::activation::{composed, with_scalar_activation, ScalarActivation};
+use super::gradient_args::expect_f32_and_gradient;
 use super::parallel::{in_row_chunks, write_rows};
 use super::FusedActivation;
-use crate::check::{expect_f32, expect_f32_rank, expect_same_device, expect_same_dims};
+use crate::check::{expect_f32_rank, expect_same_device};
 use crate::error::OpsError;
 use crate::simd::{vectorized, Kernel};
 use crate::storage::{cpu_f32, CpuView};
@@ -75,13 +76,7 @@ pub fn fused_activation_backward(
     y: &Tensor,
     grad_y: &Tensor,
 ) -> candle_core::Result<Tensor> {
-    expect_f32(OP, "y", y)?;
-    expect_same_dims(
-        OP,
-        "y and grad_y of one shape",
-        ("y", y.dims()),
-        ("grad_y", grad_y.dims()),
-    )?;
+    expect_f32_and_gradient(OP, "y", y, grad_y)?;
     let Some(rows_cols) = rows_and_cols(y) else {
         // No element.
         return Ok(grad_y.clone());
@@ -292,12 +287,7 @@ pub fn bias_activation_backward(
     want_bias: bool,
 ) -> candle_core::Result<(Tensor, Option<Tensor>)> {
     expect_f32_rank(OP, "y", y, 2)?;
-    expect_same_dims(
-        OP,
-        "y and grad_y of one shape",
-        ("y", y.dims()),
-        ("grad_y", grad_y.dims()),
-    )?;
+    expect_f32_and_gradient(OP, "y", y, grad_y)?;
     let (grad_x, grad_bias) = backward_tensors(activation, y, grad_y, true, want_bias)?;
     match grad_x {
         Some(grad_x) => Ok((grad_x, grad_bias)),

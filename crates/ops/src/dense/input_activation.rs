@@ -6,9 +6,9 @@ use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 
 use super::activation::{composed as fused_composed, FusedActivation};
 use super::activation_fns::relu6;
+use super::gradient_args::expect_f32_and_gradient;
 use super::parallel::{map_pairs, map_values};
 use super::special::{erf, expm1};
-use crate::check::{expect_f32, expect_same_dims};
 use crate::math::exp;
 use crate::storage::{cpu_f32, CpuView};
 
@@ -272,13 +272,7 @@ pub fn input_activation_backward(
     x: &Tensor,
     grad_y: &Tensor,
 ) -> candle_core::Result<Tensor> {
-    expect_f32(OP, "x", x)?;
-    expect_same_dims(
-        OP,
-        "x and grad_y of one shape",
-        ("x", x.dims()),
-        ("grad_y", grad_y.dims()),
-    )?;
+    expect_f32_and_gradient(OP, "x", x, grad_y)?;
     let (x_view, grad_view) = (CpuView::of(OP, "x", x)?, CpuView::of(OP, "grad_y", grad_y)?);
     let (x_data, grad_data) = (x_view.f32()?, grad_view.f32()?);
     let grad_x = with_input_scalar!(activation, f => {

@@ -9,6 +9,7 @@ mod activation_fns;
 mod averaged_loss;
 mod bias_activation_op;
 mod cross_entropy_op;
+mod gradient_args;
 mod input_activation;
 mod parallel;
 mod prelu;
@@ -27,6 +28,7 @@ pub use bias_activation_op::{
 #[cfg(test)]
 pub(crate) use cross_entropy_op::BinaryCrossEntropyOp;
 pub use cross_entropy_op::{binary_cross_entropy, binary_cross_entropy_with_gradient};
+pub(crate) use gradient_args::expect_f32_and_gradient;
 pub use input_activation::{input_activation, input_activation_backward, InputActivation};
 pub(crate) use parallel::write_rows;
 pub use prelu::{prelu, prelu_backward};

@@ -5,8 +5,9 @@ use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
+use super::gradient_args::expect_f32_and_gradient;
 use super::parallel::write_rows;
-use crate::check::{expect_f32_rank, expect_same_device, expect_same_dims};
+use crate::check::{expect_f32_rank, expect_same_device};
 use crate::error::OpsError;
 use crate::simd::{vectorized, Kernel};
 use crate::storage::{cpu_f32, CpuView};
@@ -37,12 +38,7 @@ pub fn prelu_backward(
     want_alpha: bool,
 ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
     let cols = check(x, alpha)?;
-    expect_same_dims(
-        OP,
-        "x and grad_y of one shape",
-        ("x", x.dims()),
-        ("grad_y", grad_y.dims()),
-    )?;
+    expect_f32_and_gradient(OP, "x", x, grad_y)?;
     let views = [
         CpuView::of(OP, "x", x)?,
         CpuView::of(OP, "alpha", alpha)?,

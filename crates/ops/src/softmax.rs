@@ -251,22 +251,28 @@ impl Kernel for BackwardBlocks<'_> {
         } = self;
         let block = n * inner;
         let blocks = y.chunks_exact(block).zip(grad.chunks_exact(block));
-        let mut dots = vec![0.0f32; inner];
-        for ((y_block, g_block), out_block) in blocks.zip(out.chunks_exact_mut(block)) {
-            // sum(grad) for log-softmax, sum(grad ⊙ y) for softmax, per softmax of the block.
-            if inner == 1 {
-                dots[0] = if log {
-                    row_sum(g_block, g_block, |g, _| g)
+        let blocks = blocks.zip(out.chunks_exact_mut(block));
+        if inner == 1 {
+            for ((y_row, g_row), out_row) in blocks {
+                // sum(grad) for log-softmax, sum(grad ⊙ y) for softmax.
+                let d = if log {
+                    row_sum(g_row, g_row, |g, _| g)
                 } else {
-                    row_sum(g_block, y_block, |g, v| g * v)
+                    row_sum(g_row, y_row, |g, v| g * v)
                 };
-            } else {
-                dots.fill(0.0);
-                for (y_line, g_line) in y_block.chunks_exact(inner).zip(g_block.chunks_exact(inner))
-                {
-                    for ((d, &v), &g) in dots.iter_mut().zip(y_line).zip(g_line) {
-                        *d += if log { g } else { g * v };
-                    }
+                for ((o, &v), &g) in out_row.iter_mut().zip(y_row).zip(g_row) {
+                    o.write(input_gradient(v, g, d, log));
+                }
+            }
+            return;
+        }
+        let mut dots = vec![0.0f32; inner];
+        for ((y_block, g_block), out_block) in blocks {
+            // The same sums for the `inner` softmaxes of the block at once.
+            dots.fill(0.0);
+            for (y_line, g_line) in y_block.chunks_exact(inner).zip(g_block.chunks_exact(inner)) {
+                for ((d, &v), &g) in dots.iter_mut().zip(y_line).zip(g_line) {
+                    *d += if log { g } else { g * v };
                 }
             }
             let lines = y_block
@@ -276,10 +282,21 @@ impl Kernel for BackwardBlocks<'_> {
             for ((y_line, g_line), out_line) in lines {
                 let cells = out_line.iter_mut().zip(y_line).zip(g_line).zip(&dots);
                 for (((o, &v), &g), &d) in cells {
-                    o.write(if log { g - exp(v) * d } else { v * (g - d) });
+                    o.write(input_gradient(v, g, d, log));
                 }
             }
         }
+    }
+}
+
+/// One entry of the input's gradient from the output `v`, its gradient `g` and its softmax's
+/// sum `d` (of `g` for log-softmax, of `g ⊙ y` for softmax).
+#[inline(always)]
+fn input_gradient(v: f32, g: f32, d: f32, log: bool) -> f32 {
+    if log {
+        g - exp(v) * d
+    } else {
+        v * (g - d)
     }
 }
 

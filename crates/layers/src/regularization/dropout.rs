@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::noise::{dropout_mask, seed_option, unit_interval, Noise, NoiseLayer, NoiseOptions};
 use crate::builder::{LayerBuilder, LayerConfig};
-use crate::{Error, Layer, Result};
+use crate::{Error, Layer, Result, SymbolicShape};
 
 /// `Dropout`'s options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +69,28 @@ impl LayerConfig for DropoutConfig {
 }
 
 impl NoiseOptions for DropoutConfig {
+    fn check_input(&self, layer: &str, shape: &SymbolicShape) -> Result<()> {
+        let Some(noise_shape) = &self.noise_shape else {
+            return Ok(());
+        };
+        let fits = noise_shape.len() == shape.rank()
+            && noise_shape
+                .iter()
+                .zip(shape.dims())
+                .all(|(n, d)| match (n, d) {
+                    (Some(n), Some(d)) => n == d || *n == 1,
+                    _ => true,
+                });
+        if fits {
+            return Ok(());
+        }
+        Err(Error::shape(
+            layer,
+            format!("an input over which noise_shape {noise_shape:?} broadcasts"),
+            shape,
+        ))
+    }
+
     fn draw(&self, layer: &str, x: &Tensor) -> Result<Option<Noise>> {
         if self.rate == 0.0 {
             return Ok(None);
@@ -178,8 +200,16 @@ mod tests {
         }
         let bad = Dropout::new(0.5)
             .noise_shape(&[None, Some(2), None])
-            .name("d")
-            .layer()?;
+            .name("d");
+        let message = bad(crate::Input::new(&[50, 3]))
+            .shape()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("'d'") && message.contains("noise_shape"),
+            "{message}"
+        );
+        let bad = bad.layer()?;
         let message = bad
             .call(std::slice::from_ref(&x), &mut CallContext::new(true))
             .expect_err("refused")

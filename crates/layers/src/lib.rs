@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod activations;
+pub mod advanced_activations;
 pub mod builder;
 pub mod context;
 pub mod convolutional;
@@ -30,6 +31,7 @@ pub mod random;
 pub mod record;
 pub mod recurrent;
 pub mod registry;
+pub mod regularization;
 pub mod regularizers;
 pub mod reshaping;
 pub mod session;

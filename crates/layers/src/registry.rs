@@ -91,6 +91,11 @@ macro_rules! builtin_layers {
 }
 
 builtin_layers! {
+    advanced_activations::elu => ELU,
+    advanced_activations::leaky_relu => LeakyReLU,
+    advanced_activations::prelu => PReLU,
+    advanced_activations::relu => ReLU,
+    advanced_activations::softmax => Softmax,
     convolutional::conv1d => Conv1D,
     convolutional::conv2d => Conv2D,
     convolutional::conv2d_transpose => Conv2DTranspose,
@@ -113,6 +118,10 @@ builtin_layers! {
     pooling::max_pooling2d => MaxPooling2D,
     recurrent::gru => GRU,
     recurrent::lstm => LSTM,
+    regularization::dropout => Dropout,
+    regularization::gaussian_dropout => GaussianDropout,
+    regularization::gaussian_noise => GaussianNoise,
+    regularization::spatial_dropout2d => SpatialDropout2D,
     reshaping::cropping2d => Cropping2D,
     reshaping::flatten => Flatten,
     reshaping::permute => Permute,

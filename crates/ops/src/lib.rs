@@ -24,6 +24,7 @@ mod normalization;
 mod padding;
 mod recurrent;
 pub mod simd;
+mod softmax;
 mod storage;
 #[cfg(test)]
 mod test_util;
@@ -39,9 +40,10 @@ pub use conv2d::{
 pub use denormals::FlushDenormals;
 pub use dense::{
     bias_activation, bias_activation_backward, bias_gradient, binary_cross_entropy,
-    binary_cross_entropy_with_gradient, matmul_2d, sigmoid_cross_entropy_with_gradient,
-    softmax_cross_entropy_with_gradient, sparse_softmax_cross_entropy_with_gradient, weighted_sums,
-    FusedActivation,
+    binary_cross_entropy_with_gradient, fused_activation, fused_activation_backward,
+    input_activation, input_activation_backward, matmul_2d, prelu, prelu_backward,
+    sigmoid_cross_entropy_with_gradient, softmax_cross_entropy_with_gradient,
+    sparse_softmax_cross_entropy_with_gradient, weighted_sums, FusedActivation, InputActivation,
 };
 pub use embedding::{embedding, embedding_backward, embedding_indices};
 pub use error::OpsError;
@@ -58,4 +60,5 @@ pub use recurrent::{
     gru_sequence, lstm_sequence, recurrent_backward, RecurrentGradients, RecurrentOutputGrads,
     RecurrentRun, RecurrentSpec, RecurrentTape, RecurrentWanted, RecurrentWeights,
 };
+pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
 pub use upsample::{upsample_nearest2d, upsample_nearest2d_backward};

@@ -135,14 +135,46 @@ pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
             .output_shapes(&["(None, 2, 5)"])
         })
         .collect();
-    let x = Tensor::new(&[[-2f32, 0.5, 3.0]], &candle_core::Device::Cpu).expect("x");
-    cases.push(
-        LayerCase::new(
-            Activation::new("relu").layer().expect("activation"),
-            &[&[3]],
-        )
-        .output_shapes(&["(None, 3)"])
-        .forward(vec![x], vec![vec![0.0, 0.5, 3.0]]),
-    );
+    let x = || Tensor::new(&[[-4f32, 0.5, 7.0]], &candle_core::Device::Cpu).expect("x");
+    // Each activation of x = [-4, 0.5, 7], by hand.
+    let by_hand: [(&str, [f64; 3]); 6] = [
+        ("relu", [0.0, 0.5, 7.0]),
+        ("relu6", [0.0, 0.5, 6.0]),
+        // relu6(x + 3) / 6 = [0, 3.5 / 6, 1].
+        ("hard_sigmoid", [0.0, 3.5 / 6.0, 1.0]),
+        // x · hard_sigmoid(x).
+        ("hard_swish", [0.0, 0.5 * 3.5 / 6.0, 7.0]),
+        ("leaky_relu", [-0.8, 0.5, 7.0]),
+        // x / (1 + |x|).
+        ("softsign", [-0.8, 0.5 / 1.5, 7.0 / 8.0]),
+    ];
+    for (name, want) in by_hand {
+        cases.push(
+            LayerCase::new(Activation::new(name).layer().expect("activation"), &[&[3]])
+                .output_shapes(&["(None, 3)"])
+                .forward(vec![x()], vec![want.to_vec()]),
+        );
+    }
+    // Softmax over the last axis of (1, 2, 2): rows [0, ln 3] and [1, 1] give [1/4, 3/4] and
+    // [1/2, 1/2]; log-softmax their logarithms.
+    let logits = Tensor::new(
+        &[[[0f32, 3f32.ln()], [1.0, 1.0]]],
+        &candle_core::Device::Cpu,
+    )
+    .expect("logits");
+    let softmax = [0.25f64, 0.75, 0.5, 0.5];
+    for (name, want) in [
+        ("softmax", softmax.to_vec()),
+        ("log_softmax", softmax.iter().map(|p| p.ln()).collect()),
+    ] {
+        cases.push(
+            LayerCase::new(
+                Activation::new(name).layer().expect("activation"),
+                &[&[2, 2]],
+            )
+            .output_shapes(&["(None, 2, 2)"])
+            .forward(vec![logits.clone()], vec![want]),
+        );
+    }
     cases
 }

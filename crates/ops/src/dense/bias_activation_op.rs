@@ -5,10 +5,11 @@ use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
-use super::activation::{with_scalar_activation, ScalarActivation};
+use super::activation::{composed, with_scalar_activation, ScalarActivation};
+use super::gradient_args::expect_f32_and_gradient;
 use super::parallel::{in_row_chunks, write_rows};
 use super::FusedActivation;
-use crate::check::{expect_f32_rank, expect_same_device, expect_same_dims};
+use crate::check::{expect_f32_rank, expect_same_device};
 use crate::error::OpsError;
 use crate::simd::{vectorized, Kernel};
 use crate::storage::{cpu_f32, CpuView};
@@ -44,7 +45,11 @@ pub fn bias_activation(
         }
     }
     if !crate::kernels_on(x.device()) {
-        return composed(x, bias, activation);
+        let z = match bias {
+            Some(bias) => x.broadcast_add(bias)?,
+            None => x.clone(),
+        };
+        return composed(&z, activation);
     }
     match bias {
         Some(bias) => x.apply_op2(bias, BiasActivationOp { activation }),
@@ -53,22 +58,44 @@ pub fn bias_activation(
     }
 }
 
-/// The same map from candle ops, for devices without a fused kernel.
-fn composed(
-    x: &Tensor,
-    bias: Option<&Tensor>,
-    activation: FusedActivation,
-) -> candle_core::Result<Tensor> {
-    let z = match bias {
-        Some(bias) => x.broadcast_add(bias)?,
-        None => x.clone(),
-    };
-    match activation {
-        FusedActivation::Linear => Ok(z),
-        FusedActivation::Relu => z.relu(),
-        FusedActivation::Sigmoid => (z.neg()?.exp()? + 1.0)?.recip(),
-        FusedActivation::Tanh => z.tanh(),
+/// `activation(x)` for `x` of any shape and float dtype: the fused kernel (one pass, and one
+/// pass back from the output) on f32 tensors where the kernels run, candle ops elsewhere.
+pub fn fused_activation(x: &Tensor, activation: FusedActivation) -> candle_core::Result<Tensor> {
+    match rows_and_cols(x) {
+        Some(rows_cols) if crate::kernels_on(x.device()) => {
+            bias_activation(&x.reshape(rows_cols)?, None, activation)?.reshape(x.shape())
+        }
+        _ => composed(x, activation),
     }
+}
+
+/// The gradient of [`fused_activation`]'s input from its output `y` (any shape, f32, CPU) and
+/// the output's gradient.
+pub fn fused_activation_backward(
+    activation: FusedActivation,
+    y: &Tensor,
+    grad_y: &Tensor,
+) -> candle_core::Result<Tensor> {
+    expect_f32_and_gradient(OP, "y", y, grad_y)?;
+    let Some(rows_cols) = rows_and_cols(y) else {
+        // No element.
+        return Ok(grad_y.clone());
+    };
+    let (grad_x, _) = bias_activation_backward(
+        activation,
+        &y.reshape(rows_cols)?,
+        &grad_y.reshape(rows_cols)?,
+        false,
+    )?;
+    grad_x.reshape(y.shape())
+}
+
+/// `x` seen as a matrix (rows, last dimension; a scalar as 1x1), when it is f32 and has
+/// elements.
+fn rows_and_cols(x: &Tensor) -> Option<(usize, usize)> {
+    let cols = x.dims().last().copied().unwrap_or(1);
+    (x.dtype() == candle_core::DType::F32 && cols > 0 && x.elem_count() > 0)
+        .then(|| (x.elem_count() / cols, cols))
 }
 
 /// `A(x + bias)` row by row (`bias` empty for none) into a fresh buffer, written once (no zero
@@ -260,12 +287,7 @@ pub fn bias_activation_backward(
     want_bias: bool,
 ) -> candle_core::Result<(Tensor, Option<Tensor>)> {
     expect_f32_rank(OP, "y", y, 2)?;
-    expect_same_dims(
-        OP,
-        "y and grad_y of one shape",
-        ("y", y.dims()),
-        ("grad_y", grad_y.dims()),
-    )?;
+    expect_f32_and_gradient(OP, "y", y, grad_y)?;
     let (grad_x, grad_bias) = backward_tensors(activation, y, grad_y, true, want_bias)?;
     match grad_x {
         Some(grad_x) => Ok((grad_x, grad_bias)),
@@ -354,23 +376,32 @@ mod tests {
     };
     use candle_core::{DType, Device, Var};
 
-    const ALL: [FusedActivation; 4] = [
-        FusedActivation::Linear,
-        FusedActivation::Relu,
-        FusedActivation::Sigmoid,
-        FusedActivation::Tanh,
-    ];
+    const ALL: [FusedActivation; 12] = FusedActivation::ALL;
 
-    /// The activation and its derivative at the pre-activation `z`, in f64.
+    /// The activation and its derivative at the pre-activation `z`, in f64, from Keras's
+    /// definitions.
     fn reference(activation: FusedActivation, z: f64) -> (f64, f64) {
+        let (scale, alpha) = (1.050_700_987_355_480_5, 1.673_263_242_354_377_3);
+        let sigmoid = 1.0 / (1.0 + (-z).exp());
+        let inside = |low: f64, high: f64| if z > low && z < high { 1.0 } else { 0.0 };
         match activation {
             FusedActivation::Linear => (z, 1.0),
-            FusedActivation::Relu => (z.max(0.0), if z > 0.0 { 1.0 } else { 0.0 }),
-            FusedActivation::Sigmoid => {
-                let s = 1.0 / (1.0 + (-z).exp());
-                (s, s * (1.0 - s))
-            }
+            FusedActivation::Relu => (z.max(0.0), inside(0.0, f64::INFINITY)),
+            FusedActivation::Sigmoid => (sigmoid, sigmoid * (1.0 - sigmoid)),
             FusedActivation::Tanh => (z.tanh(), 1.0 - z.tanh().powi(2)),
+            FusedActivation::Elu if z > 0.0 => (z, 1.0),
+            FusedActivation::Elu => (z.exp_m1(), z.exp()),
+            FusedActivation::Selu if z > 0.0 => (scale * z, scale),
+            FusedActivation::Selu => (scale * alpha * z.exp_m1(), scale * alpha * z.exp()),
+            FusedActivation::Softplus => (z.exp().ln_1p(), sigmoid),
+            FusedActivation::Softsign => (z / (1.0 + z.abs()), (1.0 + z.abs()).powi(-2)),
+            FusedActivation::Exponential => (z.exp(), z.exp()),
+            FusedActivation::HardSigmoid => {
+                (((z + 3.0) / 6.0).clamp(0.0, 1.0), inside(-3.0, 3.0) / 6.0)
+            }
+            FusedActivation::Relu6 => (z.clamp(0.0, 6.0), inside(0.0, 6.0)),
+            FusedActivation::LeakyRelu if z >= 0.0 => (z, inside(0.0, f64::INFINITY)),
+            FusedActivation::LeakyRelu => (0.2 * z, 0.2),
         }
     }
 
@@ -399,8 +430,9 @@ mod tests {
         for (rows, cols) in [(1, 1), (3, 5), (4, 1), (256, 784), (9, 3000), (1000, 49)] {
             for activation in ALL {
                 let x = random_var(&mut rng, &[rows, cols]);
-                // Spread the inputs to [-4, 4) so that sigmoid and tanh reach their tails.
-                x.set(&(x.as_tensor() * 4.0)?)?;
+                // Spread the inputs to [-8, 8) so that sigmoid and tanh reach their tails, and
+                // ReLU6 and the hard sigmoid their flat parts.
+                x.set(&(x.as_tensor() * 8.0)?)?;
                 let bias = random_var(&mut rng, &[cols]);
                 let upstream = random_tensor(&mut rng, &[rows, cols]);
                 let y = bias_activation(x.as_tensor(), Some(bias.as_tensor()), activation)?;
@@ -531,18 +563,53 @@ mod tests {
     #[test]
     fn composed_fallback_agrees_with_the_kernel() -> candle_core::Result<()> {
         let mut rng = Lcg::new(5);
+        // Inputs in [-5, 5), reaching ReLU6's and the hard sigmoid's flat parts.
         let (x, bias) = (
-            random_tensor(&mut rng, &[6, 7]),
+            (random_tensor(&mut rng, &[6, 7]) * 4.0)?,
             random_tensor(&mut rng, &[7]),
         );
         for activation in ALL {
             let fused = values(&bias_activation(&x, Some(&bias), activation)?);
-            let reference: Vec<f64> = values(&composed(&x, Some(&bias), activation)?)
+            let reference: Vec<f64> = values(&composed(&x.broadcast_add(&bias)?, activation)?)
                 .iter()
                 .map(|&v| v as f64)
                 .collect();
             assert_close(&format!("{activation:?}"), &fused, &reference, 1e-6);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn any_shape_and_dtype_without_bias() -> candle_core::Result<()> {
+        let mut rng = Lcg::new(13);
+        let x = (random_tensor(&mut rng, &[2, 3, 4]) * 4.0)?;
+        let upstream = random_tensor(&mut rng, &[2, 3, 4]);
+        for activation in ALL {
+            let y = fused_activation(&x, activation)?;
+            assert_eq!(y.dims(), &[2, 3, 4]);
+            let (want_y, want_gx, _) = naive(activation, &values(&x), &[], &values(&upstream), 4);
+            let what = format!("{activation:?} rank 3");
+            assert_close(&what, &values(&y), &want_y, 1e-6);
+            let grad = fused_activation_backward(activation, &y, &upstream)?;
+            assert_close(&what, &values(&grad), &want_gx, 1e-6);
+            // f64 runs the composed form.
+            let y64 = fused_activation(&x.to_dtype(DType::F64)?, activation)?;
+            assert_eq!(y64.dtype(), DType::F64);
+            assert_close(&what, &values(&y64.to_dtype(DType::F32)?), &want_y, 1e-6);
+        }
+        // A scalar, and no element at all.
+        let scalar = Tensor::new(-1f32, &Device::Cpu)?;
+        let y = fused_activation(&scalar, FusedActivation::Elu)?;
+        assert!((y.to_scalar::<f32>()? + 0.632_120_6).abs() < 1e-6);
+        let grad = fused_activation_backward(FusedActivation::Elu, &y, &scalar.ones_like()?)?;
+        assert!((grad.to_scalar::<f32>()? - 0.367_879_4).abs() < 1e-6);
+        let empty = Tensor::zeros((2, 0), DType::F32, &Device::Cpu)?;
+        assert_eq!(
+            fused_activation(&empty, FusedActivation::Tanh)?.dims(),
+            &[2, 0]
+        );
+        let grad = fused_activation_backward(FusedActivation::Tanh, &empty, &empty)?;
+        assert_eq!(grad.dims(), &[2, 0]);
         Ok(())
     }
 

@@ -13,6 +13,19 @@ pub(crate) trait Gate: Copy {
     fn slope_from_output(y: f32) -> f32;
 }
 
+/// The dense kernels' activations are gates as they are.
+impl<T: crate::dense::activation::ScalarActivation> Gate for T {
+    #[inline(always)]
+    fn value(x: f32) -> f32 {
+        T::value(x)
+    }
+
+    #[inline(always)]
+    fn slope_from_output(y: f32) -> f32 {
+        T::slope_from_output(y)
+    }
+}
+
 /// The identity.
 #[derive(Clone, Copy)]
 pub(crate) struct Linear;
@@ -134,6 +147,9 @@ macro_rules! with_gate_activation {
                 type $A = $crate::recurrent::gates::Tanh;
                 $body
             }
+            // Every other activation differentiated from its output, as the dense kernels
+            // apply it.
+            other => $crate::dense::activation::with_scalar_activation!(other, $A => $body),
         }
     };
 }

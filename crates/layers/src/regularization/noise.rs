@@ -1,0 +1,158 @@
+//! The layer behind the regularization layers: in training, the input times a mask or plus
+//! noise that its options draw (through `crate::random`, so from the stream training gives the
+//! step); in inference, the input itself. The backward pass multiplies by the same mask (kept by
+//! the call), or passes the gradient through for added noise: candle ops, on every device.
+
+use candle_core::{Device, Tensor};
+use serde::Serialize;
+
+use crate::builder::LayerConfig;
+use crate::layer::{config_with_name, single_input};
+use crate::layer_base_methods;
+use crate::record::{CallRecord, WeightGrads};
+use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
+
+/// The noise one training call applies.
+pub enum Noise {
+    /// `x · mask`, the mask broadcast over `x`.
+    Multiply(Tensor),
+    /// `x + noise`.
+    Add(Tensor),
+}
+
+/// Options that draw noise for a training call.
+pub trait NoiseOptions: LayerConfig + Serialize {
+    /// Checks the input shape, for layers that need a rank (`layer` names the layer).
+    fn check_input(&self, layer: &str, shape: &SymbolicShape) -> Result<()> {
+        let _ = (layer, shape);
+        Ok(())
+    }
+
+    /// The noise for a training call on `x`; `None` where it would change nothing (a rate of
+    /// 0).
+    fn draw(&self, layer: &str, x: &Tensor) -> Result<Option<Noise>>;
+}
+
+/// The layer the options `C` make.
+pub struct NoiseLayer<C> {
+    base: LayerBase,
+    config: C,
+}
+
+impl<C: NoiseOptions> NoiseLayer<C> {
+    /// The layer for checked options.
+    pub(crate) fn new(name: String, trainable: bool, config: C) -> Self {
+        NoiseLayer {
+            base: LayerBase::new(name, trainable),
+            config,
+        }
+    }
+
+    /// The options.
+    pub fn options(&self) -> &C {
+        &self.config
+    }
+}
+
+impl<C: NoiseOptions> Layer for NoiseLayer<C> {
+    layer_base_methods!();
+
+    fn class_name(&self) -> &'static str {
+        C::CLASS_NAME
+    }
+
+    fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
+        let shape = single_input(self.name(), inputs)?;
+        self.config.check_input(self.name(), shape)?;
+        Ok(vec![shape.clone()])
+    }
+
+    fn call(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>> {
+        let x = single_input(self.name(), inputs)?;
+        if !ctx.training() {
+            return Ok(vec![x.clone()]);
+        }
+        Ok(vec![match self.config.draw(self.name(), x)? {
+            None => x.clone(),
+            Some(Noise::Multiply(mask)) => {
+                let mask = mask.to_dtype(x.dtype())?;
+                let y = x.broadcast_mul(&mask)?;
+                ctx.save(mask);
+                y
+            }
+            Some(Noise::Add(noise)) => (x + noise.to_dtype(x.dtype())?)?,
+        }])
+    }
+
+    fn config(&self) -> serde_json::Value {
+        config_with_name(&self.config, &self.base)
+    }
+
+    /// A product with the kept mask, on every device.
+    fn has_backward(&self, _device: &Device) -> bool {
+        true
+    }
+
+    fn backward(
+        &self,
+        record: CallRecord,
+        grad_outputs: &[Tensor],
+        needs_input_grad: &[bool],
+        _weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let (_, _, dy) = record.single(self.name(), grad_outputs)?;
+        if !needs_input_grad.first().copied().unwrap_or(false) {
+            return Ok(vec![None]);
+        }
+        // Added noise (or none) passes the gradient through; a mask multiplies it.
+        Ok(vec![Some(match record.state.as_ref() {
+            None => dy.clone(),
+            Some(_) => dy.broadcast_mul(record.saved::<Tensor>(self.name())?)?,
+        })])
+    }
+}
+
+/// Fails unless `value`, the option `option` of layer `layer`, lies in `[0, 1]` (`[0, 1)` when
+/// `one_allowed` is false).
+pub(crate) fn unit_interval(
+    layer: &str,
+    option: &str,
+    value: f64,
+    one_allowed: bool,
+) -> Result<()> {
+    let fits = value >= 0.0 && (value < 1.0 || (one_allowed && value == 1.0));
+    if fits {
+        return Ok(());
+    }
+    let range = if one_allowed { "[0, 1]" } else { "[0, 1)" };
+    Err(Error::config(
+        layer,
+        format!("{option} must lie in {range}, got {value}"),
+    ))
+}
+
+/// Dropout's mask over `shape`: `1 / (1 - rate)` where a uniform draw is at least `rate`, else
+/// 0 (TensorFlow's test, `keras/src/backend/tensorflow/random.py`); all 0 for a rate of 1.
+pub(crate) fn dropout_mask(shape: &[usize], rate: f64, device: &Device) -> Result<Tensor> {
+    let scale = if rate < 1.0 {
+        (1.0 / (1.0 - rate)) as f32
+    } else {
+        0.0
+    };
+    let rate = rate as f32;
+    let count = shape.iter().product();
+    let mask = crate::random::uniform_map(count, |u| if u >= rate { scale } else { 0.0 });
+    Ok(Tensor::from_vec(mask, shape, device)?)
+}
+
+/// The `seed` builder method of a regularization layer whose options have `seed: Option<u64>`.
+macro_rules! seed_option {
+    () => {
+        /// Keras's per-layer seed, kept in the config: the draws come from the stream training
+        /// gives each step, which `set_random_seed` fixes.
+        pub fn seed(self, seed: u64) -> Self {
+            self.with(|c| c.seed = Some(seed))
+        }
+    };
+}
+pub(crate) use seed_option;

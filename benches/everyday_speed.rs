@@ -72,6 +72,29 @@ fn mlp() -> rkeras::Result<Model> {
     )?)
 }
 
+/// keras.io's "Simple MNIST convnet".
+fn convnet() -> rkeras::Result<Sequential> {
+    Ok(Sequential::new([
+        Input::new(&[28, 28, 1]).into(),
+        Conv2D::new(32, (3, 3)).activation("relu").into(),
+        MaxPooling2D::new((2, 2)).into(),
+        Conv2D::new(64, (3, 3)).activation("relu").into(),
+        MaxPooling2D::new((2, 2)).into(),
+        Flatten::new().into(),
+        Dropout::new(0.5).into(),
+        Dense::new(10).activation("softmax").into(),
+    ])?)
+}
+
+/// LSTM(128) reading each image a row at a time.
+fn lstm() -> rkeras::Result<Model> {
+    let input = Input::new(&[28, 28]);
+    Ok(Model::new(
+        input,
+        Dense::new(10).activation("softmax")(LSTM::new(128)(input)),
+    )?)
+}
+
 /// Trains `model` for `epochs` on `x -> y`, printing each epoch's seconds and logs, then the
 /// test accuracy.
 fn run(
@@ -118,6 +141,45 @@ fn main() -> rkeras::Result<()> {
                 let fit = FitOptions::new()
                     .epochs(options.epochs)
                     .batch_size(32)
+                    .validation_data(&x_test, &data.y_test)
+                    .verbose(2);
+                run(
+                    name,
+                    &model,
+                    (&x, &data.y_train),
+                    fit,
+                    (&x_test, &data.y_test),
+                )?;
+            }
+            "convnet" => {
+                let model = convnet()?;
+                model.compile_with_metrics("adam", "categorical_crossentropy", &["accuracy"])?;
+                let y = rkeras::utils::to_categorical(&data.y_train, 10)?;
+                let y_test = rkeras::utils::to_categorical(&data.y_test, 10)?;
+                let fit = FitOptions::new()
+                    .epochs(options.epochs)
+                    .batch_size(128)
+                    .validation_split(0.1)
+                    .verbose(2);
+                run(
+                    name,
+                    &model,
+                    (&data.x_train, &y),
+                    fit,
+                    (&data.x_test, &y_test),
+                )?;
+            }
+            "lstm" => {
+                let model = lstm()?;
+                model.compile_with_metrics(
+                    "adam",
+                    "sparse_categorical_crossentropy",
+                    &["accuracy"],
+                )?;
+                let (x, x_test) = (data.x_train.squeeze(3)?, data.x_test.squeeze(3)?);
+                let fit = FitOptions::new()
+                    .epochs(options.epochs)
+                    .batch_size(128)
                     .validation_data(&x_test, &data.y_test)
                     .verbose(2);
                 run(

@@ -1,0 +1,171 @@
+//! keras.io's variational autoencoder on MNIST (examples/generative/vae.py): a convolutional
+//! encoder to a 2-D code's mean and log-variance, a sampling layer (a user-defined layer with
+//! two inputs, random draws and the KL divergence added with `add_loss`), a Conv2DTranspose
+//! decoder; the reconstruction loss is the cross-entropy summed over the 784 pixels (here the
+//! mean cross-entropy weighted by 784), trained with Adam for 30 epochs of batch 128 on the
+//! 70 000 images. Writes the 2-D latent manifold of digits as a picture, as the tutorial series
+//! draws it.
+//!
+//! `cargo run --release --example vae -- --epochs 30`
+
+#[path = "shared/allocator.rs"]
+mod allocator;
+#[path = "shared/cli.rs"]
+mod cli;
+#[path = "shared/models.rs"]
+mod models;
+#[path = "shared/pictures.rs"]
+mod pictures;
+#[path = "shared/run.rs"]
+mod run;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rkeras::layers::{layer_base_methods, random, Result as LayerResult, SymbolicShape};
+use rkeras::prelude::*;
+
+/// keras.io's `Sampling`: `z = mean + exp(log_var / 2) · ε` with ε ~ N(0, 1), adding the KL
+/// divergence of N(mean, exp(log_var)) from N(0, 1), summed over the code and averaged over the
+/// batch.
+#[derive(Clone)]
+struct Sampling;
+
+impl LayerConfig for Sampling {
+    const CLASS_NAME: &'static str = "Sampling";
+    const NAME_PREFIX: &'static str = "sampling";
+
+    fn make(&self, name: String, trainable: bool) -> LayerResult<Arc<dyn Layer>> {
+        Ok(Arc::new(SamplingLayer {
+            base: LayerBase::new(name, trainable),
+        }))
+    }
+}
+
+struct SamplingLayer {
+    base: LayerBase,
+}
+
+impl Layer for SamplingLayer {
+    layer_base_methods!();
+
+    fn class_name(&self) -> &'static str {
+        Sampling::CLASS_NAME
+    }
+
+    fn build(&self, inputs: &[SymbolicShape]) -> LayerResult<Vec<SymbolicShape>> {
+        Ok(vec![inputs[0].clone()])
+    }
+
+    fn call(&self, inputs: &[Tensor], ctx: &mut CallContext) -> LayerResult<Vec<Tensor>> {
+        let (mean, log_var) = (&inputs[0], &inputs[1]);
+        let epsilon = random::normal(mean.dims(), 0.0, 1.0, mean.device())?;
+        let kl = ((log_var + 1.0)? - mean.sqr()? - log_var.exp()?)?
+            .sum(1)?
+            .mean_all()?
+            .affine(-0.5, 0.0)?;
+        ctx.add_loss(kl);
+        Ok(vec![(mean + ((log_var * 0.5)?.exp()? * epsilon)?)?])
+    }
+
+    fn config(&self) -> rkeras::serde_json::Value {
+        self.base.config()
+    }
+}
+
+const LATENT_DIM: usize = 2;
+
+/// keras.io's encoder: image to `[z_mean, z_log_var, z]`.
+fn encoder() -> rkeras::Result<Model> {
+    let inputs = Input::new(&[28, 28, 1]);
+    let x = Conv2D::new(32, (3, 3))
+        .activation("relu")
+        .strides(2)
+        .padding("same")(inputs);
+    let x = Conv2D::new(64, (3, 3))
+        .activation("relu")
+        .strides(2)
+        .padding("same")(x);
+    let x = Dense::new(16).activation("relu")(Flatten::new()(x));
+    let z_mean = Dense::new(LATENT_DIM).name("z_mean")(x);
+    let z_log_var = Dense::new(LATENT_DIM).name("z_log_var")(x);
+    let z = Sampling.builder()([z_mean, z_log_var].into());
+    Ok(Model::named("encoder", inputs, [z_mean, z_log_var, z])?)
+}
+
+/// keras.io's decoder: a code to an image.
+fn decoder() -> rkeras::Result<Model> {
+    let latent = Input::new(&[LATENT_DIM]);
+    let x = Dense::new(7 * 7 * 64).activation("relu")(latent);
+    let x = Reshape::new(&[7, 7, 64])(x);
+    let x = Conv2DTranspose::new(64, (3, 3))
+        .activation("relu")
+        .strides(2)
+        .padding("same")(x);
+    let x = Conv2DTranspose::new(32, (3, 3))
+        .activation("relu")
+        .strides(2)
+        .padding("same")(x);
+    let outputs = Conv2DTranspose::new(1, (3, 3))
+        .activation("sigmoid")
+        .padding("same")(x);
+    Ok(Model::named("decoder", latent, outputs)?)
+}
+
+/// The decoded digits of a `n × n` grid of codes over [-scale, scale]², one row of the picture
+/// per code row (top row: the largest second coordinate), as keras.io's `plot_latent_space`.
+fn latent_manifold(decoder: &Model, n: usize, scale: f32) -> rkeras::Result<Vec<Tensor>> {
+    let at = |i: usize| -scale + 2.0 * scale * i as f32 / (n - 1) as f32;
+    (0..n)
+        .map(|row| {
+            let codes: Vec<f32> = (0..n).flat_map(|col| [at(col), at(n - 1 - row)]).collect();
+            let codes = Tensor::from_vec(codes, (n, LATENT_DIM), &Device::Cpu)?;
+            Ok(decoder.predict(&codes, None)?)
+        })
+        .collect()
+}
+
+fn main() -> rkeras::Result<()> {
+    allocator::keep_freed_memory();
+    let args = run::args_or_exit("vae", 30, 128);
+    rkeras::utils::set_random_seed(args.seed);
+
+    let (encoder, decoder) = (encoder()?, decoder()?);
+    encoder.summary();
+    decoder.summary();
+    let image = Input::new(&[28, 28, 1]);
+    let vae = Model::named("vae", image, decoder(encoder(image).get(2)))?;
+    if args.epochs == 0 {
+        return Ok(());
+    }
+
+    let ((x_train, _), (x_test, _)) = run::load_mnist_with_labels(&args)?;
+    let mnist_digits = Tensor::cat(&[&x_train, &x_test], 0)?;
+    // keras.io's reconstruction loss sums the pixels' cross-entropies: 784 times their mean.
+    vae.compile_with(
+        "adam",
+        "binary_crossentropy",
+        CompileOptions::new().loss_weights(&[(28 * 28) as f64]),
+    )?;
+    let mut options = FitOptions::new()
+        .epochs(args.epochs)
+        .batch_size(args.batch_size);
+    if let Some(steps) = args.steps_per_epoch {
+        options = options.steps_per_epoch(steps);
+    }
+    let start = Instant::now();
+    let history = vae.fit(&mnist_digits, &mnist_digits, options)?;
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "vae: {} epochs in {seconds:.1} s ({:.2} s/epoch); final loss {:.2} (reconstruction + KL)",
+        args.epochs,
+        seconds / args.epochs as f64,
+        history.loss().last().copied().unwrap_or(f64::NAN)
+    );
+    std::fs::create_dir_all(&args.out)?;
+    history.save_json(args.out.join("history.json"))?;
+    let rows = latent_manifold(&decoder, 15, 1.0)?;
+    let rows: Vec<&Tensor> = rows.iter().collect();
+    pictures::plot_digits(&args.out.join("latent_manifold.png"), &rows)?;
+    Ok(())
+}

@@ -129,3 +129,91 @@ fn an_mlp_classifier_summary_matches_keras() -> rkeras::Result<()> {
     );
     Ok(())
 }
+
+/// keras.io's "Simple MNIST convnet", as a Sequential.
+fn mnist_convnet() -> rkeras::Result<Sequential> {
+    Ok(Sequential::new([
+        Input::new(&[28, 28, 1]).into(),
+        Conv2D::new(32, (3, 3)).activation("relu").into(),
+        MaxPooling2D::new((2, 2)).into(),
+        Conv2D::new(64, (3, 3)).activation("relu").into(),
+        MaxPooling2D::new((2, 2)).into(),
+        Flatten::new().into(),
+        Dropout::new(0.5).into(),
+        Dense::new(10).activation("softmax").into(),
+    ])?)
+}
+
+#[test]
+fn a_sequential_convnet_summary_matches_keras_before_and_after_training() -> rkeras::Result<()> {
+    rkeras::utils::clear_session();
+    let model = mnist_convnet()?;
+    assert_eq!(
+        model.summary_string()?,
+        include_str!("golden/sequential_mnist_convnet.txt")
+    );
+    model.compile("adam", "categorical_crossentropy")?;
+    assert_eq!(
+        model.summary_string()?,
+        include_str!("golden/sequential_mnist_convnet_compiled.txt")
+    );
+    let x = Tensor::zeros((2, 28, 28, 1), DType::F32, &Device::Cpu)?;
+    let labels = Tensor::new(&[0u32, 1], &Device::Cpu)?;
+    model.train_on_batch(&x, &rkeras::utils::to_categorical(&labels, 10)?)?;
+    assert_eq!(
+        model.summary_string()?,
+        include_str!("golden/sequential_mnist_convnet_trained.txt")
+    );
+    Ok(())
+}
+
+#[test]
+fn a_two_input_model_merged_by_concatenate_summary_matches_keras() -> rkeras::Result<()> {
+    rkeras::utils::clear_session();
+    let (a, b) = (Input::named("a", &[8]), Input::named("b", &[4]));
+    let joined = Concatenate::new(-1)([
+        Dense::new(16).activation("relu")(a),
+        Dense::new(16).activation("relu")(b),
+    ]
+    .into());
+    let out = Dense::new(1).activation("sigmoid")(joined);
+    let model = Model::named("two_inputs", [a, b], out)?;
+    assert_eq!(
+        model.summary_string()?,
+        include_str!("golden/two_input_concatenate.txt")
+    );
+    Ok(())
+}
+
+#[test]
+fn a_batch_normalization_summary_counts_its_statistics_non_trainable() -> rkeras::Result<()> {
+    rkeras::utils::clear_session();
+    let input = Input::new(&[28, 28, 1]);
+    let h = BatchNormalization::new()(Conv2D::new(32, (3, 3))(input));
+    let h = Flatten::new()(Activation::new("relu")(h));
+    let model = Model::new(input, Dense::new(10)(h))?;
+    assert_eq!(
+        model.summary_string()?,
+        include_str!("golden/batchnorm_convnet.txt")
+    );
+    Ok(())
+}
+
+#[test]
+fn recurrent_row_readers_summaries_match_keras() -> rkeras::Result<()> {
+    rkeras::utils::clear_session();
+    let input = Input::new(&[28, 28]);
+    let lstm = Model::new(
+        input,
+        Dense::new(10).activation("softmax")(LSTM::new(128)(input)),
+    )?;
+    assert_eq!(lstm.summary_string()?, include_str!("golden/lstm_rows.txt"));
+    rkeras::utils::clear_session();
+    let input = Input::new(&[28, 28]);
+    let gru = Model::new(
+        input,
+        Dense::new(10).activation("softmax")(GRU::new(128)(input)),
+    )?;
+    assert_eq!(gru.summary_string()?, include_str!("golden/gru_rows.txt"));
+    Ok(())
+}

@@ -59,7 +59,8 @@ fn summary_text(model: &Model, columns: Option<usize>) -> Result<String> {
     let optimizer = with_compiled(model, |state| match state {
         CompileState::Ready(c) if c.optimizer.iterations() > 0 => {
             let n = c.optimizer.variable_count(trainable.0);
-            Some((n, n * 4))
+            // Keras's iteration counter is an int64: 8 bytes, the other variables 4 each.
+            Some((n, n * 4 + 4))
         }
         _ => None,
     });

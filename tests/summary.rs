@@ -7,6 +7,8 @@
 
 #[path = "../examples/shared/models.rs"]
 mod models;
+#[path = "../examples/shared/vae_models.rs"]
+mod vae_models;
 
 use rkeras::prelude::*;
 
@@ -215,5 +217,20 @@ fn recurrent_row_readers_summaries_match_keras() -> rkeras::Result<()> {
         Dense::new(10).activation("softmax")(GRU::new(128)(input)),
     )?;
     assert_eq!(gru.summary_string()?, include_str!("golden/gru_rows.txt"));
+    Ok(())
+}
+
+#[test]
+fn keras_io_vae_summaries_match_keras_with_a_user_defined_layer() -> rkeras::Result<()> {
+    rkeras::utils::clear_session();
+    let (encoder, decoder) = (vae_models::encoder()?, vae_models::decoder()?);
+    assert_eq!(
+        encoder.summary_string()?,
+        include_str!("golden/vae_encoder.txt")
+    );
+    assert_eq!(
+        decoder.summary_string()?,
+        include_str!("golden/vae_decoder.txt")
+    );
     Ok(())
 }

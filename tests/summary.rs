@@ -173,11 +173,13 @@ fn a_sequential_convnet_summary_matches_keras_before_and_after_training() -> rke
 fn a_two_input_model_merged_by_concatenate_summary_matches_keras() -> rkeras::Result<()> {
     rkeras::utils::clear_session();
     let (a, b) = (Input::named("a", &[8]), Input::named("b", &[4]));
-    let joined = Concatenate::new(-1)([
-        Dense::new(16).activation("relu")(a),
-        Dense::new(16).activation("relu")(b),
-    ]
-    .into());
+    let joined = Concatenate::new(-1)(
+        [
+            Dense::new(16).activation("relu")(a),
+            Dense::new(16).activation("relu")(b),
+        ]
+        .into(),
+    );
     let out = Dense::new(1).activation("sigmoid")(joined);
     let model = Model::named("two_inputs", [a, b], out)?;
     assert_eq!(

@@ -1,6 +1,7 @@
 //! The training flag reaches the layers inside nested models from fit, evaluate and predict:
 //! BatchNormalization normalises with the batch and updates its moving statistics in fit, and
-//! uses them in predict; a frozen model runs it in inference mode, as Keras does.
+//! uses them in predict; a frozen model runs it in inference mode, as Keras does; Dropout drops
+//! only in fit.
 
 use rkeras::prelude::*;
 
@@ -60,5 +61,28 @@ fn batch_normalization_in_a_nested_model_trains_on_the_batch_and_predicts_on_its
         FitOptions::new().batch_size(4).verbose(0),
     )?;
     assert_eq!(moving_statistics(&inner)?, (vec![4.0, 2.0], vec![5.0, 0.0]));
+    Ok(())
+}
+
+#[test]
+fn dropout_in_a_nested_model_drops_in_fit_and_is_the_identity_in_evaluate_and_predict(
+) -> rkeras::Result<()> {
+    let input = Input::new(&[1000]);
+    let inner = Model::named("inner", input, Dropout::new(0.5)(input))?;
+    let outer_input = Input::new(&[1000]);
+    let outer = Model::named("outer", outer_input, inner(outer_input))?;
+    outer.compile(SGD::new().learning_rate(0.0), "mse")?;
+    let x = Tensor::ones((4, 1000), DType::F32, &Device::Cpu)?;
+    // The identity: y = x, so the mean squared error against x is 0.
+    assert_eq!(
+        outer.predict(&x, None)?.to_vec2::<f32>()?,
+        x.to_vec2::<f32>()?
+    );
+    assert_eq!(outer.evaluate(&x, &x, None)?["loss"], 0.0);
+    // In training every unit is dropped (0) or scaled by 1 / (1 - 0.5) (2): each error is 1.
+    let logs = outer.train_on_batch(&x, &x)?;
+    assert!((logs["loss"] - 1.0).abs() < 1e-6, "{logs:?}");
+    let history = outer.fit(&x, &x, FitOptions::new().batch_size(4).verbose(0))?;
+    assert!((history.loss()[0] - 1.0).abs() < 1e-6, "{history:?}");
     Ok(())
 }

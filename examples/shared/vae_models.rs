@@ -94,4 +94,3 @@ pub fn decoder() -> rkeras::Result<Model> {
         .padding("same")(x);
     Ok(Model::named("decoder", latent, outputs)?)
 }
-

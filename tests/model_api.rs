@@ -1,5 +1,6 @@
 //! Keras's everyday model helpers: `get_weights` / `set_weights`, calling a model on tensors,
-//! `load_weights` matched by structure, and `keras.utils.to_categorical`.
+//! `load_weights` matched by structure, `keras.utils.to_categorical`, and models built from
+//! `model.input` and `layer.output`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -180,5 +181,54 @@ fn to_categorical_is_keras_utils_to_categorical() -> rkeras::Result<()> {
         ]
     );
     assert_eq!(rkeras::utils::to_categorical(&labels, 10)?.dims(), [3, 10]);
+    Ok(())
+}
+
+#[test]
+fn a_feature_extractor_from_a_layer_output_shares_the_trained_weights() -> rkeras::Result<()> {
+    rkeras::utils::clear_session();
+    let model = mlp(3)?;
+    assert_eq!(model.input(), model.inputs()[0]);
+    let hidden = model.get_layer("dense").expect("the hidden layer");
+    let features = Model::new(model.input(), hidden.output())?;
+    assert_eq!(features.output_shapes()[0].to_string(), "(None, 3)");
+    // By hand: relu(x · kernel + bias) with the model's own weights.
+    let weights = model.get_weights()?;
+    let x = samples()?;
+    let expected = x.matmul(&weights[0])?.broadcast_add(&weights[1])?.relu()?;
+    assert!(same(&features.call(&x)?, &expected)?);
+    // The weights are shared: training the model changes what the extractor computes.
+    model.compile("sgd", "mse")?;
+    model.fit(&x, &x.narrow(1, 0, 2)?, FitOptions::new().verbose(0))?;
+    assert!(!same(&features.call(&x)?, &expected)?);
+    Ok(())
+}
+
+#[test]
+fn layers_of_loaded_and_sequential_models_have_outputs() -> rkeras::Result<()> {
+    rkeras::utils::clear_session();
+    let path = temp_dir("layer-output").join("mlp.safetensors");
+    let saved = mlp(3)?;
+    saved.save(&path)?;
+    rkeras::utils::clear_session();
+    let loaded = rkeras::load_model(&path)?;
+    let hidden = loaded.get_layer("dense").expect("the hidden layer");
+    let features = Model::new(loaded.inputs(), hidden.output())?;
+    let x = samples()?;
+    let weights = saved.get_weights()?;
+    let expected = x.matmul(&weights[0])?.broadcast_add(&weights[1])?.relu()?;
+    assert!(same(&features.call(&x)?, &expected)?);
+
+    let sequential = Sequential::new([
+        Input::new(&[4]).into(),
+        Dense::new(5).activation("relu").into(),
+        Dense::new(2).into(),
+    ])?;
+    let first = &sequential.layers()[0];
+    let truncated = Model::new(sequential.input(), first.output())?;
+    assert_eq!(truncated.output_shapes()[0].to_string(), "(None, 5)");
+    let weights = first.get_weights()?;
+    let expected = x.matmul(&weights[0])?.broadcast_add(&weights[1])?.relu()?;
+    assert!(same(&truncated.call(&x)?, &expected)?);
     Ok(())
 }

@@ -17,6 +17,9 @@ pub struct FitOptions<'a> {
 }
 
 impl Default for FitOptions<'_> {
+    /// Never inlined, as `LayerBuilder::from_config` (rust-lang/rust#158830: rustc 1.95 and
+    /// 1.96 can drop twice two identical options made inline and passed by value to `fit`).
+    #[inline(never)]
     fn default() -> Self {
         FitOptions {
             epochs: 1,

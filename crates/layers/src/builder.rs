@@ -48,6 +48,12 @@ pub struct LayerBuilder<C> {
 
 impl<C: LayerConfig> LayerBuilder<C> {
     /// A builder for `config`, with a default name and trainable.
+    ///
+    /// Never inlined: rustc 1.95 and 1.96 miscompile two identical builders made inline and
+    /// passed by value in one function (`pool(MaxPooling2D::new(2))` twice), dropping one
+    /// builder twice (MIR GVN, rust-lang/rust#158830, fixed in 1.97). A builder returned by a
+    /// call is never merged with another.
+    #[inline(never)]
     pub fn from_config(config: C) -> Self {
         LayerBuilder {
             config,
@@ -159,4 +165,20 @@ pub trait Options {
 
 impl<C: LayerConfig> Options for LayerBuilder<C> {
     type Config = C;
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::prelude::*;
+
+    /// Two identical builders passed by value in one function each make their own layer and
+    /// are each dropped once (a release build on rustc 1.95 crashed here before
+    /// `from_config` was kept out of line).
+    #[test]
+    fn identical_builders_passed_by_value_are_dropped_once() {
+        let made = |pool: MaxPooling2D| pool.layer().expect("pool");
+        let first = made(MaxPooling2D::new((2, 2)));
+        let second = made(MaxPooling2D::new((2, 2)));
+        assert_ne!(first.name(), second.name());
+    }
 }

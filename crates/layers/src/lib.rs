@@ -21,6 +21,7 @@ pub mod error;
 pub mod initializers;
 mod kernel_bias;
 pub mod layer;
+pub mod layer_tensors;
 pub mod layer_weights;
 pub mod limits;
 pub mod logits;
@@ -51,6 +52,7 @@ pub use core::lambda::{Lambda, LambdaLayer};
 pub use error::{Error, Result};
 pub use initializers::Initializer;
 pub use layer::{Layer, LayerBase, Weight};
+pub use layer_tensors::LayerTensors;
 pub use layer_weights::LayerWeights;
 pub use record::{CallRecord, WeightGrads};
 pub use registry::builtins::*;
@@ -66,6 +68,7 @@ pub mod prelude {
     };
     pub use crate::registry::builtins::*;
     pub use crate::{
-        ActivationFn, Initializer, Input, Lambda, Padding, Regularizer, SymbolicTensor,
+        ActivationFn, Initializer, Input, Lambda, LayerTensors, Padding, Regularizer,
+        SymbolicTensor,
     };
 }

@@ -211,6 +211,32 @@ impl From<Vec<SymbolicTensor>> for SymbolicTensor {
     }
 }
 
+/// The inputs and outputs of the first recorded call of `layer` in this thread's session
+/// (Keras's node 0: `layer.input`, `layer.output`), or `None` if it was never called here.
+pub fn first_call_of(
+    layer: &(impl Layer + ?Sized),
+) -> Option<(Vec<SymbolicTensor>, Vec<SymbolicTensor>)> {
+    let address = layer as *const _ as *const ();
+    ARENA.with(|a| {
+        let arena = a.borrow();
+        let call = arena
+            .calls
+            .iter()
+            .position(|c| Arc::as_ptr(&c.layer) as *const () == address)?;
+        let outputs = arena
+            .tensors
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| matches!(t.producer, Some((c, _)) if c == call))
+            .map(|(id, _)| SymbolicTensor {
+                id: id as u32,
+                generation: arena.generation,
+            })
+            .collect();
+        Some((arena.calls[call].inputs.clone(), outputs))
+    })
+}
+
 /// The outputs of a call as one tensor: the output itself, or a list of several.
 pub fn one_or_list(outputs: Vec<SymbolicTensor>) -> SymbolicTensor {
     match outputs.as_slice() {

@@ -5,9 +5,12 @@ use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
 
 use candle_core::{DType, Device, Tensor};
+use rkeras_layers::builder::first_output;
 use rkeras_layers::record::record_call;
+use rkeras_layers::symbolic::call_layer;
 use rkeras_layers::{
-    CallContext, CallRecord, Error, Layer, LayerBase, Result, SymbolicShape, Weight, WeightGrads,
+    CallContext, CallRecord, Error, Layer, LayerBase, Result, SymbolicShape, SymbolicTensor,
+    Weight, WeightGrads,
 };
 use serde_json::json;
 
@@ -26,7 +29,13 @@ pub struct Functional {
     extension: Mutex<Extension>,
     /// `Functional`, or `Sequential` for a [`Sequential`](crate::Sequential)'s graph.
     class_name: &'static str,
+    /// The symbolic inputs and outputs of the graph in the session: those it was built from,
+    /// or those of a replay of its calls (see [`Functional::symbolic_io`]).
+    symbolic: Mutex<Option<SymbolicIo>>,
 }
+
+/// A model's symbolic inputs and outputs.
+type SymbolicIo = (Vec<SymbolicTensor>, Vec<SymbolicTensor>);
 
 impl Functional {
     /// A functional layer named `name` over `graph`.
@@ -38,6 +47,7 @@ impl Functional {
             mixes_samples,
             extension: Mutex::new(None),
             class_name: "Functional",
+            symbolic: Mutex::new(None),
         }
     }
 
@@ -61,6 +71,57 @@ impl Functional {
     /// it was saved).
     pub(crate) fn set_own_trainable(&self, trainable: bool) {
         self.base.set_trainable(trainable);
+    }
+
+    /// Keeps the symbolic tensors the graph was traced from, so that [`Functional::symbolic_io`]
+    /// gives them back (Keras's `model.inputs` are the very tensors the model was built on).
+    pub(crate) fn remember_symbolic_io(
+        &self,
+        inputs: Vec<SymbolicTensor>,
+        outputs: Vec<SymbolicTensor>,
+    ) {
+        *self.symbolic.lock().unwrap_or_else(|p| p.into_inner()) = Some((inputs, outputs));
+    }
+
+    /// The model's symbolic inputs and outputs in this thread's session: those it was built
+    /// from while they are valid here, else (a loaded model, a `Sequential`, another thread,
+    /// after `clear_session`) those of its calls recorded again, input layers first, which also
+    /// gives each layer a first call for `layer.output()`.
+    pub fn symbolic_io(&self) -> SymbolicIo {
+        let mut symbolic = self.symbolic.lock().unwrap_or_else(|p| p.into_inner());
+        let valid = |io: &SymbolicIo| io.0.iter().chain(&io.1).all(|t| t.shape().is_ok());
+        match symbolic.as_ref() {
+            Some(io) if valid(io) => io.clone(),
+            _ => symbolic.insert(self.replay_calls()).clone(),
+        }
+    }
+
+    /// Records every call of the graph anew in the session, in order.
+    fn replay_calls(&self) -> SymbolicIo {
+        let g = &self.graph;
+        let mut values: Vec<Option<SymbolicTensor>> = vec![None; g.slot_count];
+        for (layer, slot) in g.input_layers.iter().zip(&g.input_slots) {
+            values[*slot] = Some(first_output(call_layer(layer, &[])));
+        }
+        let missing =
+            || SymbolicTensor::failed(Error::Graph("a value of the graph was not computed".into()));
+        for node in &g.nodes {
+            let inputs: Vec<SymbolicTensor> = node
+                .inputs
+                .iter()
+                .map(|&s| values[s].unwrap_or_else(missing))
+                .collect();
+            for (slot, output) in node.outputs.iter().zip(call_layer(&node.layer, &inputs)) {
+                values[*slot] = Some(output);
+            }
+        }
+        let read = |slots: &[usize]| {
+            slots
+                .iter()
+                .map(|&s| values[s].unwrap_or_else(missing))
+                .collect()
+        };
+        (read(&g.input_slots), read(&g.output_slots))
     }
 
     /// The graph.

@@ -50,9 +50,9 @@ impl Model {
     fn build(name: Option<String>, inputs: TensorList, outputs: TensorList) -> Result<Model> {
         let graph = Graph::trace(&inputs.0, &outputs.0)?;
         let name = name.unwrap_or_else(|| unique_name("functional"));
-        Ok(Model::from_functional(Arc::new(Functional::new(
-            name, graph,
-        ))))
+        let functional = Arc::new(Functional::new(name, graph));
+        functional.remember_symbolic_io(inputs.0, outputs.0);
+        Ok(Model::from_functional(functional))
     }
 
     /// A handle on an existing functional layer.
@@ -84,7 +84,11 @@ impl Model {
 
     /// Every distinct layer, input layers first, then in call order (Keras's `model.layers`;
     /// a Sequential's, as Keras's, leaves out its `InputLayer`).
+    ///
+    /// Each layer then has a call in the session, so that `layer.output()`
+    /// ([`LayerTensors`](rkeras_layers::LayerTensors)) works on the layers of a loaded model too.
     pub fn layers(&self) -> Vec<Arc<dyn Layer>> {
+        self.functional.symbolic_io();
         let mut layers = self.graph().layers();
         if self.is_sequential() {
             layers.retain(|layer| !layer.as_any().is::<InputLayer>());
@@ -115,6 +119,28 @@ impl Model {
         any.downcast::<Functional>()
             .ok()
             .map(Model::from_functional)
+    }
+
+    /// The symbolic inputs (Keras's `model.inputs`): those the model was built on, or, for a
+    /// loaded model or a `Sequential`, those of its calls recorded in the session, so that
+    /// `Model::new(model.inputs(), layer.output())` builds a model from part of it.
+    pub fn inputs(&self) -> Vec<SymbolicTensor> {
+        self.functional.symbolic_io().0
+    }
+
+    /// The symbolic outputs (Keras's `model.outputs`), as [`Model::inputs`].
+    pub fn outputs(&self) -> Vec<SymbolicTensor> {
+        self.functional.symbolic_io().1
+    }
+
+    /// The symbolic input, or a list of them (Keras's `model.input`).
+    pub fn input(&self) -> SymbolicTensor {
+        one_or_list(self.inputs())
+    }
+
+    /// The symbolic output, or a list of them (Keras's `model.output`).
+    pub fn output(&self) -> SymbolicTensor {
+        one_or_list(self.outputs())
     }
 
     /// The input shapes, batch first.

@@ -7,6 +7,7 @@
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
+use crate::initializers::{Initializer, InitializerArg};
 use crate::session::unique_name;
 use crate::symbolic::{call_layer, one_or_list, SymbolicTensor};
 use crate::{Layer, Result};
@@ -87,6 +88,20 @@ impl<C: LayerConfig> LayerBuilder<C> {
         }
         self.made = OnceLock::new();
         self
+    }
+
+    /// Changes an initializer option, given by value or by Keras name (`"he_normal"`): an
+    /// unknown name is reported when the layer is called, as [`LayerBuilder::with_checked`].
+    pub fn with_initializer(
+        self,
+        init: impl Into<InitializerArg>,
+        set: impl FnOnce(&mut C, Initializer),
+    ) -> Self {
+        let arg = init.into();
+        self.with_checked(|c| {
+            set(c, arg.0?);
+            Ok(())
+        })
     }
 
     /// Names the layer (instead of `dense`, `dense_1`...).

@@ -1,6 +1,8 @@
 //! Weight initializers with Keras 3's formulas and defaults
 //! (`keras/src/initializers/random_initializers.py`, `constant_initializers.py`).
 
+use std::str::FromStr;
+
 use candle_core::{Device, Tensor};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -53,11 +55,32 @@ pub enum Initializer {
         /// Optional seed.
         seed: Option<u64>,
     },
+    /// N(0, 1 / fan_in) truncated at two standard deviations: `selu`'s initializer.
+    LecunNormal {
+        /// Optional seed.
+        seed: Option<u64>,
+    },
+    /// U(±sqrt(3 / fan_in)).
+    LecunUniform {
+        /// Optional seed.
+        seed: Option<u64>,
+    },
+    /// N(mean, stddev²) redrawn until within two standard deviations of the mean; Keras's
+    /// defaults are 0 and 0.05.
+    TruncatedNormal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation of the normal before truncation.
+        stddev: f64,
+        /// Optional seed.
+        seed: Option<u64>,
+    },
     /// An orthogonal matrix, Keras's default for recurrent kernels: the Q of the QR
     /// decomposition of a standard normal matrix (signs corrected so that R's diagonal is
     /// positive), for the shape flattened to (product of all axes but the last, last), with
     /// orthonormal columns if it has at least as many rows as columns, else orthonormal rows;
     /// times `gain`. Keras's default gain is 1.
+    #[serde(alias = "OrthogonalInitializer")]
     Orthogonal {
         /// The factor applied to the matrix.
         gain: f64,
@@ -74,6 +97,9 @@ pub enum Initializer {
         value: f64,
     },
 }
+
+/// Makes an initializer with Keras's defaults.
+type MakeInitializer = fn() -> Initializer;
 
 /// Keras's correction for a normal truncated at two standard deviations.
 const TRUNCATED_NORMAL_STDDEV_FACTOR: f64 = 0.879_625_661_034_239_8;
@@ -120,6 +146,60 @@ impl Initializer {
         }
     }
 
+    /// `truncated_normal` with Keras's defaults (mean 0, stddev 0.05).
+    pub fn truncated_normal() -> Self {
+        Initializer::TruncatedNormal {
+            mean: 0.0,
+            stddev: 0.05,
+            seed: None,
+        }
+    }
+
+    /// Each name Keras's `initializers.get` takes (class name, snake-cased class name and
+    /// aliases, `keras/src/initializers/__init__.py`) with the initializer it gives, Keras's
+    /// defaults.
+    const NAMES: [(&'static str, MakeInitializer); 34] = [
+        ("glorot_uniform", Initializer::glorot_uniform),
+        ("GlorotUniform", Initializer::glorot_uniform),
+        ("glorot_normal", || Initializer::GlorotNormal { seed: None }),
+        ("GlorotNormal", || Initializer::GlorotNormal { seed: None }),
+        ("he_normal", Initializer::he_normal),
+        ("HeNormal", Initializer::he_normal),
+        ("he_uniform", Initializer::he_uniform),
+        ("HeUniform", Initializer::he_uniform),
+        ("lecun_normal", || Initializer::LecunNormal { seed: None }),
+        ("LecunNormal", || Initializer::LecunNormal { seed: None }),
+        ("lecun_uniform", || Initializer::LecunUniform { seed: None }),
+        ("LecunUniform", || Initializer::LecunUniform { seed: None }),
+        ("orthogonal", Initializer::orthogonal),
+        ("Orthogonal", Initializer::orthogonal),
+        ("orthogonal_initializer", Initializer::orthogonal),
+        ("OrthogonalInitializer", Initializer::orthogonal),
+        ("random_normal", Initializer::random_normal),
+        ("RandomNormal", Initializer::random_normal),
+        ("normal", Initializer::random_normal),
+        ("random_uniform", Initializer::random_uniform),
+        ("RandomUniform", Initializer::random_uniform),
+        ("uniform", Initializer::random_uniform),
+        ("truncated_normal", Initializer::truncated_normal),
+        ("TruncatedNormal", Initializer::truncated_normal),
+        ("zeros", || Initializer::Zeros),
+        ("Zeros", || Initializer::Zeros),
+        ("zero", || Initializer::Zeros),
+        ("ones", || Initializer::Ones),
+        ("Ones", || Initializer::Ones),
+        ("one", || Initializer::Ones),
+        ("constant", || Initializer::Constant { value: 0.0 }),
+        ("Constant", || Initializer::Constant { value: 0.0 }),
+        // VarianceScaling's defaults (scale 1, fan_in, truncated normal) are LecunNormal.
+        ("variance_scaling", || Initializer::LecunNormal {
+            seed: None,
+        }),
+        ("VarianceScaling", || Initializer::LecunNormal {
+            seed: None,
+        }),
+    ];
+
     /// A tensor of `shape` (Keras layout: Dense `(in, out)`, Conv2D `(kh, kw, in, out)`).
     pub fn initialize(&self, shape: &[usize], device: &Device) -> Result<Tensor> {
         let count: usize = shape.iter().product();
@@ -144,6 +224,18 @@ impl Initializer {
                 let stddev = (2.0 / fan_in).sqrt() / TRUNCATED_NORMAL_STDDEV_FACTOR;
                 draw(seed, |rng| truncated_normal_values(rng, count, stddev))
             }
+            Initializer::LecunNormal { seed } => {
+                let stddev = (1.0 / fan_in).sqrt() / TRUNCATED_NORMAL_STDDEV_FACTOR;
+                draw(seed, |rng| truncated_normal_values(rng, count, stddev))
+            }
+            Initializer::LecunUniform { seed } => {
+                let limit = (3.0 / fan_in).sqrt();
+                draw(seed, |rng| uniform_values(rng, count, -limit, limit))
+            }
+            Initializer::TruncatedNormal { mean, stddev, seed } => {
+                let values = draw(seed, |rng| truncated_normal_values(rng, count, stddev));
+                values.into_iter().map(|v| v + mean as f32).collect()
+            }
             Initializer::RandomNormal { mean, stddev, seed } => {
                 draw(seed, |rng| normal_values(rng, count, mean, stddev))
             }
@@ -155,6 +247,43 @@ impl Initializer {
             Initializer::Orthogonal { gain, seed } => orthogonal_values(shape, gain, seed)?,
         };
         Ok(Tensor::from_vec(values, shape, device)?)
+    }
+}
+
+impl FromStr for Initializer {
+    type Err = String;
+
+    /// The initializer Keras's `initializers.get(name)` gives, with Keras's defaults.
+    fn from_str(name: &str) -> std::result::Result<Self, String> {
+        Initializer::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, make)| make())
+            .ok_or_else(|| {
+                let known: Vec<&str> = Initializer::NAMES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .filter(|n| n.starts_with(|c: char| c.is_ascii_lowercase()))
+                    .collect();
+                format!("unknown initializer '{name}' (known: {})", known.join(", "))
+            })
+    }
+}
+
+/// An initializer given to a builder, by value or by Keras name (`"he_normal"`), checked when
+/// the layer is made.
+#[derive(Debug, Clone)]
+pub struct InitializerArg(pub(crate) std::result::Result<Initializer, String>);
+
+impl From<Initializer> for InitializerArg {
+    fn from(init: Initializer) -> Self {
+        InitializerArg(Ok(init))
+    }
+}
+
+impl From<&str> for InitializerArg {
+    fn from(name: &str) -> Self {
+        InitializerArg(name.parse())
     }
 }
 
@@ -414,6 +543,87 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({"class_name": "Orthogonal", "config": {"gain": 1.0, "seed": null}})
+        );
+    }
+
+    #[test]
+    fn lecun_uniform_fills_its_range_and_lecun_normal_is_truncated() {
+        // fan_in 12: limit sqrt(3 / 12) = 0.5; stddev sqrt(1 / 12) / 0.8796 = 0.3281.
+        let u = values(Initializer::LecunUniform { seed: Some(1) }, &[12, 400]);
+        assert!(u.iter().all(|x| x.abs() <= 0.5));
+        assert!(u.iter().any(|x| x.abs() > 0.45));
+        let n = values(Initializer::LecunNormal { seed: Some(1) }, &[12, 400]);
+        let limit = 2.0 * (1.0f32 / 12.0).sqrt() / 0.879_625_7;
+        assert!(n.iter().all(|x| x.abs() <= limit));
+        assert!(n.iter().any(|x| x.abs() > 0.9 * limit));
+    }
+
+    #[test]
+    fn truncated_normal_stays_within_two_deviations_of_its_mean() {
+        let init = Initializer::TruncatedNormal {
+            mean: 3.0,
+            stddev: 0.5,
+            seed: Some(4),
+        };
+        let v = values(init, &[50, 40]);
+        assert!(v.iter().all(|x| (x - 3.0).abs() <= 1.0));
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        assert!((mean - 3.0).abs() < 0.05, "mean {mean}");
+    }
+
+    #[test]
+    fn keras_names_give_keras_defaults() {
+        let parse = |name: &str| name.parse::<Initializer>().unwrap();
+        assert_eq!(parse("he_normal"), Initializer::HeNormal { seed: None });
+        assert_eq!(parse("GlorotUniform"), Initializer::glorot_uniform());
+        assert_eq!(
+            parse("lecun_normal"),
+            Initializer::LecunNormal { seed: None }
+        );
+        assert_eq!(parse("uniform"), Initializer::random_uniform());
+        assert_eq!(parse("normal"), Initializer::random_normal());
+        assert_eq!(parse("zero"), Initializer::Zeros);
+        assert_eq!(parse("OrthogonalInitializer"), Initializer::orthogonal());
+        assert_eq!(parse("constant"), Initializer::Constant { value: 0.0 });
+        let error = "he_norml".parse::<Initializer>().unwrap_err();
+        assert!(error.contains("unknown initializer 'he_norml'"), "{error}");
+        assert!(
+            error.contains("he_normal") && !error.contains("HeNormal"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_keras_3_orthogonal_config_loads() {
+        let json = serde_json::json!({"class_name": "OrthogonalInitializer", "config": {"gain": 2.0, "seed": 5}});
+        let init: Initializer = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            init,
+            Initializer::Orthogonal {
+                gain: 2.0,
+                seed: Some(5)
+            }
+        );
+    }
+
+    #[test]
+    fn builders_take_initializers_by_keras_name() {
+        use crate::prelude::*;
+        let dense = Dense::new(3).kernel_initializer("he_uniform");
+        assert_eq!(
+            dense.config().kernel_initializer,
+            Initializer::HeUniform { seed: None }
+        );
+        let error = Dense::new(3)
+            .name("head")
+            .bias_initializer("onez")
+            .layer()
+            .err()
+            .expect("an unknown initializer is an error");
+        let message = error.to_string();
+        assert!(
+            message.contains("head") && message.contains("'onez'"),
+            "{message}"
         );
     }
 

@@ -113,13 +113,13 @@ macro_rules! kernel_layer_options {
         }
 
         /// The kernel initializer.
-        pub fn kernel_initializer(self, init: Initializer) -> Self {
-            self.with(|c| c.kernel_initializer = init)
+        pub fn kernel_initializer(self, init: impl Into<$crate::InitializerArg>) -> Self {
+            self.with_initializer(init, |c, init| c.kernel_initializer = init)
         }
 
         /// The bias initializer.
-        pub fn bias_initializer(self, init: Initializer) -> Self {
-            self.with(|c| c.bias_initializer = init)
+        pub fn bias_initializer(self, init: impl Into<$crate::InitializerArg>) -> Self {
+            self.with_initializer(init, |c, init| c.bias_initializer = init)
         }
 
         /// A penalty on the kernel.

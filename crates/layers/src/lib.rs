@@ -50,7 +50,7 @@ pub use core::dense::DenseLayer;
 pub use core::input::{Input, InputLayer};
 pub use core::lambda::{Lambda, LambdaLayer};
 pub use error::{Error, Result};
-pub use initializers::Initializer;
+pub use initializers::{Initializer, InitializerArg};
 pub use layer::{Layer, LayerBase, Weight};
 pub use layer_tensors::LayerTensors;
 pub use layer_weights::LayerWeights;

@@ -44,8 +44,8 @@ impl PReLU {
     }
 
     /// How `alpha` starts.
-    pub fn alpha_initializer(self, init: Initializer) -> Self {
-        self.with(|c| c.alpha_initializer = init)
+    pub fn alpha_initializer(self, init: impl Into<crate::InitializerArg>) -> Self {
+        self.with_initializer(init, |c, init| c.alpha_initializer = init)
     }
 
     /// A penalty on `alpha`.

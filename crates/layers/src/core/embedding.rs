@@ -53,8 +53,8 @@ impl Embedding {
     }
 
     /// The table's initializer.
-    pub fn embeddings_initializer(self, init: Initializer) -> Self {
-        self.with(|c| c.embeddings_initializer = init)
+    pub fn embeddings_initializer(self, init: impl Into<crate::InitializerArg>) -> Self {
+        self.with_initializer(init, |c, init| c.embeddings_initializer = init)
     }
 
     /// A penalty on the table.

@@ -91,13 +91,13 @@ impl BatchNormalization {
     }
 
     /// The initializer of the moving mean.
-    pub fn moving_mean_initializer(self, init: Initializer) -> Self {
-        self.with(|c| c.moving_mean_initializer = init)
+    pub fn moving_mean_initializer(self, init: impl Into<crate::InitializerArg>) -> Self {
+        self.with_initializer(init, |c, init| c.moving_mean_initializer = init)
     }
 
     /// The initializer of the moving variance.
-    pub fn moving_variance_initializer(self, init: Initializer) -> Self {
-        self.with(|c| c.moving_variance_initializer = init)
+    pub fn moving_variance_initializer(self, init: impl Into<crate::InitializerArg>) -> Self {
+        self.with_initializer(init, |c, init| c.moving_variance_initializer = init)
     }
 
     scale_offset_options!();

@@ -88,13 +88,13 @@ macro_rules! scale_offset_options {
         }
 
         /// The initializer of `beta`.
-        pub fn beta_initializer(self, init: Initializer) -> Self {
-            self.with(|c| c.beta_initializer = init)
+        pub fn beta_initializer(self, init: impl Into<$crate::InitializerArg>) -> Self {
+            self.with_initializer(init, |c, init| c.beta_initializer = init)
         }
 
         /// The initializer of `gamma`.
-        pub fn gamma_initializer(self, init: Initializer) -> Self {
-            self.with(|c| c.gamma_initializer = init)
+        pub fn gamma_initializer(self, init: impl Into<$crate::InitializerArg>) -> Self {
+            self.with_initializer(init, |c, init| c.gamma_initializer = init)
         }
 
         /// A penalty on `beta`.

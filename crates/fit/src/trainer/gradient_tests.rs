@@ -7,9 +7,9 @@ use std::sync::Arc;
 use candle_core::{backprop::GradStore, Device, Tensor, Var};
 use rkeras_layers::session::{set_random_seed, stream_key, with_stream};
 use rkeras_layers::{
-    layer_base_methods, Activation, ActivationFn, CallContext, Conv2D, Dense, Flatten, Initializer,
-    Input, Lambda, Layer, LayerBase, LayerConfig, MaxPooling2D, Regularizer, Reshape,
-    Result as LayerResult, SymbolicShape, UpSampling2D, WeightGrads,
+    layer_base_methods, Activation, ActivationFn, CallContext, Conv2D, Conv2DTranspose, Dense,
+    Flatten, Initializer, Input, Lambda, Layer, LayerBase, LayerConfig, MaxPooling2D, Regularizer,
+    Reshape, Result as LayerResult, SymbolicShape, UpSampling2D, WeightGrads,
 };
 use rkeras_model::Model;
 
@@ -1064,4 +1064,107 @@ fn one_train_step_updates_the_weights() {
     assert!(loss.is_finite() && loss > 0.0);
     assert_eq!(whole_prediction(&y_pred).dims(), x.dims());
     assert_ne!(before, weight_values(&model));
+}
+
+/// keras.io's VAE sampling: `mean + exp(log_var / 2) · ε`, adding `-0.5 · mean(Σ (1 + log_var
+/// - mean² - exp(log_var)))`; no hand-written backward.
+#[derive(Clone)]
+struct SamplingConfig;
+
+impl LayerConfig for SamplingConfig {
+    const CLASS_NAME: &'static str = "Sampling";
+    const NAME_PREFIX: &'static str = "sampling";
+
+    fn make(&self, name: String, trainable: bool) -> LayerResult<Arc<dyn Layer>> {
+        Ok(Arc::new(SamplingLayer {
+            base: LayerBase::new(name, trainable),
+        }))
+    }
+}
+
+struct SamplingLayer {
+    base: LayerBase,
+}
+
+impl Layer for SamplingLayer {
+    layer_base_methods!();
+
+    fn class_name(&self) -> &'static str {
+        SamplingConfig::CLASS_NAME
+    }
+
+    fn build(&self, inputs: &[SymbolicShape]) -> LayerResult<Vec<SymbolicShape>> {
+        Ok(vec![inputs[0].clone()])
+    }
+
+    fn call(&self, inputs: &[Tensor], ctx: &mut CallContext) -> LayerResult<Vec<Tensor>> {
+        let (mean, log_var) = (&inputs[0], &inputs[1]);
+        let epsilon = rkeras_layers::random::normal(mean.dims(), 0.0, 1.0, mean.device())?;
+        let kl = ((log_var + 1.0)? - mean.sqr()? - log_var.exp()?)?
+            .sum(1)?
+            .mean_all()?
+            .affine(-0.5, 0.0)?;
+        ctx.add_loss(kl);
+        Ok(vec![(mean + ((log_var * 0.5)?.exp()? * epsilon)?)?])
+    }
+
+    fn config(&self) -> serde_json::Value {
+        self.base.config()
+    }
+}
+
+/// keras.io's VAE in small: an encoder model with three outputs (mean, log-variance, code) of
+/// which only the code is used, strided 'same' convolutions, a Conv2DTranspose decoder model.
+fn small_vae() -> Model {
+    let image = Input::new(&[8, 8, 1]);
+    let h = Conv2D::new(3, (3, 3))
+        .strides(2)
+        .padding("same")
+        .activation("relu")(image);
+    let h = Conv2D::new(4, (3, 3))
+        .strides(2)
+        .padding("same")
+        .activation("relu")(h);
+    let h = Dense::new(5).activation("relu")(Flatten::new()(h));
+    let (mean, log_var) = (Dense::new(2)(h), Dense::new(2)(h));
+    let code = SamplingConfig.builder()([mean, log_var].into());
+    let encoder = Model::new(image, [mean, log_var, code]).unwrap();
+    let latent = Input::new(&[2]);
+    let h = Reshape::new(&[2, 2, 4])(Dense::new(16).activation("relu")(latent));
+    let h = Conv2DTranspose::new(4, (3, 3))
+        .strides(2)
+        .padding("same")
+        .activation("relu")(h);
+    let h = Conv2DTranspose::new(3, (3, 3))
+        .strides(2)
+        .padding("same")
+        .activation("relu")(h);
+    let out = Conv2DTranspose::new(1, (3, 3))
+        .padding("same")
+        .activation("sigmoid")(h);
+    let decoder = Model::new(latent, out).unwrap();
+    let input = Input::new(&[8, 8, 1]);
+    Model::new(input, decoder(encoder(input).get(2))).unwrap()
+}
+
+#[test]
+fn a_vae_with_an_unused_encoder_output_trains_as_whole_model_autograd_would() {
+    let model = small_vae();
+    let x = pseudo_random(&[4, 8, 8, 1], 0.7);
+    let compiled = compiled(&model, "binary_crossentropy");
+    let vars = trainable(&model);
+    let (loss_ref, _, grads_ref) = with_stream(stream_key(STEP, 0, 1), || {
+        reference_gradients(&model, compiled.outputs[0].loss.as_ref(), &x, &x)
+    });
+    let (loss, _, grads) = training_gradients(
+        &model,
+        &compiled,
+        &vars,
+        &Batch::whole(&one(&x), &one(&x), &Device::Cpu),
+    )
+    .unwrap();
+    assert_eq!(
+        assert_agree(&model, &vars, (&loss_ref, &grads_ref), (&loss, &grads)),
+        vars.len()
+    );
 }

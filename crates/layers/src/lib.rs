@@ -28,6 +28,7 @@ pub mod logits;
 pub mod merging;
 pub mod normalization;
 pub mod pooling;
+pub mod preprocessing;
 pub mod random;
 pub mod record;
 pub mod recurrent;

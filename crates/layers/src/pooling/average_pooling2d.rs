@@ -2,20 +2,18 @@
 //! (`keras/src/layers/pooling/average_pooling2d.py`). With `padding="same"` a window at the
 //! border averages its real cells only, as TensorFlow's `avg_pool` does (and Keras's JAX backend
 //! matches: `keras/src/backend/jax/nn.py`, `average_pool`). The work is done by
-//! `rkeras_ops::avg_pool2d`.
+//! `rkeras_ops::avg_pool2d` (see [`PoolingLayer`]).
 
 use std::sync::Arc;
 
-use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::base_pooling::{PoolWindow, PoolingConfig};
+use super::base_pooling::{Pooling, PoolingLayer};
+use super::pool_mode::PoolMode;
+use super::pool_window::PoolWindow;
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::convolutional::options::Size2;
-use crate::layer::{config_with_name, single_input};
-use crate::layer_base_methods;
-use crate::record::{CallRecord, WeightGrads};
-use crate::{CallContext, Layer, LayerBase, Result, SymbolicShape};
+use crate::{Layer, Result};
 
 /// `AveragePooling2D`'s options, with Keras's defaults: its window, saved as Keras saves it
 /// (`pool_size`, `strides`, `padding`).
@@ -23,7 +21,7 @@ use crate::{CallContext, Layer, LayerBase, Result, SymbolicShape};
 #[serde(transparent)]
 pub struct AveragePooling2DConfig {
     /// The window (default 2x2, strides equal to it, valid padding).
-    pub window: PoolWindow,
+    pub window: PoolWindow<Size2>,
 }
 
 /// Average pooling: `AveragePooling2D::new((2, 2)).padding("same")(x)`.
@@ -44,71 +42,25 @@ impl Default for AveragePooling2D {
     }
 }
 
-impl PoolingConfig for AveragePooling2DConfig {
-    fn window_mut(&mut self) -> &mut PoolWindow {
-        &mut self.window
-    }
-}
-
 impl LayerConfig for AveragePooling2DConfig {
     const CLASS_NAME: &'static str = "AveragePooling2D";
     const NAME_PREFIX: &'static str = "average_pooling2d";
 
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
-        self.window.check(&name)?;
-        Ok(Arc::new(AveragePooling2DLayer {
-            base: LayerBase::new(name, trainable),
-            config: self.clone(),
-        }))
+        PoolingLayer::made(self, name, trainable)
     }
 }
 
-/// The layer an [`AveragePooling2D`] builder makes.
-pub struct AveragePooling2DLayer {
-    base: LayerBase,
-    config: AveragePooling2DConfig,
-}
+impl Pooling for AveragePooling2DConfig {
+    type Size = Size2;
+    const MODE: PoolMode = PoolMode::Average;
 
-impl Layer for AveragePooling2DLayer {
-    layer_base_methods!();
-
-    fn class_name(&self) -> &'static str {
-        <AveragePooling2DConfig as LayerConfig>::CLASS_NAME
+    fn window(&self) -> &PoolWindow<Size2> {
+        &self.window
     }
 
-    fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
-        let shape = single_input(self.name(), inputs)?;
-        Ok(vec![self.config.window.output_shape(self.name(), shape)?])
-    }
-
-    fn call(&self, inputs: &[Tensor], _ctx: &mut CallContext) -> Result<Vec<Tensor>> {
-        let x = single_input(self.name(), inputs)?;
-        let (pool, strides, padding) = self.config.window.placement(self.name(), x)?;
-        Ok(vec![rkeras_ops::avg_pool2d(x, pool, strides, padding)?])
-    }
-
-    fn has_backward(&self, device: &Device) -> bool {
-        rkeras_ops::kernels_on(device)
-    }
-
-    fn backward(
-        &self,
-        record: CallRecord,
-        grad_outputs: &[Tensor],
-        needs_input_grad: &[bool],
-        _weight_grads: &mut WeightGrads,
-    ) -> Result<Vec<Option<Tensor>>> {
-        let (x, _, dy) = record.single(self.name(), grad_outputs)?;
-        if !needs_input_grad.first().copied().unwrap_or(false) {
-            return Ok(vec![None]);
-        }
-        let (pool, strides, padding) = self.config.window.placement(self.name(), x)?;
-        let dx = rkeras_ops::avg_pool2d_backward(x, dy, pool, strides, padding)?;
-        Ok(vec![Some(dx)])
-    }
-
-    fn config(&self) -> serde_json::Value {
-        config_with_name(&self.config, &self.base)
+    fn window_mut(&mut self) -> &mut PoolWindow<Size2> {
+        &mut self.window
     }
 }
 
@@ -116,6 +68,7 @@ impl Layer for AveragePooling2DLayer {
 #[cfg(test)]
 pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
     use crate::testing::LayerCase;
+    use candle_core::{Device, Tensor};
     let pool = |p: AveragePooling2D| p.layer().expect("pool");
     // 1..9 in a 3x3 image.
     let x = Tensor::arange(1f32, 10.0, &Device::Cpu)

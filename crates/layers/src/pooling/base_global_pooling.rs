@@ -1,42 +1,43 @@
 //! What the global pooling layers share (`keras/src/layers/pooling/base_global_pooling.py`):
-//! one window over the whole image of a channels-last input, `(batch, channels)` out, or
-//! `(batch, 1, 1, channels)` with `keepdims`; and one layer type that runs either of them on
-//! `rkeras_ops`'s pooling kernels.
+//! one window over all the steps (or the whole image) of a channels-last input,
+//! `(batch, channels)` out, or with `keepdims` `(batch, 1, channels)` (`(batch, 1, 1, channels)`);
+//! and the one layer type every global pooling builder makes, which pools the input seen as an
+//! image (a sequence is one column wide) on `rkeras_ops`'s kernels, with their hand-written
+//! backward on the CPU.
 
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
+use rkeras_ops::Padding2d;
 
+use super::pool_mode::PoolMode;
+use super::pool_window::Placement;
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::layer::{config_with_name, single_input};
 use crate::layer_base_methods;
 use crate::record::{CallRecord, WeightGrads};
+use crate::reshaping::spatial::Spatial;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
 
-/// A global pooling (`GlobalAveragePooling2D`...): its options type, which also says how one
-/// window over a whole image is pooled and differentiated.
+/// A global pooling (`GlobalAveragePooling1D`, `GlobalMaxPooling2D`...): its options type, the
+/// input's axes and what it computes over them.
 pub trait GlobalPooling: LayerConfig + serde::Serialize {
+    /// The input's spatial axes.
+    const SPATIAL: Spatial;
+
+    /// Maximum or mean.
+    const MODE: PoolMode;
+
     /// Whether the output keeps the spatial axes (as size 1).
     fn keepdims(&self) -> bool;
 
     /// Sets [`GlobalPooling::keepdims`].
     fn set_keepdims(&mut self, keepdims: bool);
-
-    /// `x` (batch, height, width, channels) pooled over its whole `image` (height, width), to
-    /// (batch, 1, 1, channels).
-    fn pool(x: &Tensor, image: (usize, usize)) -> candle_core::Result<Tensor>;
-
-    /// The gradient of `x` given the pooled `y` (batch, 1, 1, channels) and its gradient.
-    fn unpool(
-        x: &Tensor,
-        y: &Tensor,
-        dy: &Tensor,
-        image: (usize, usize),
-    ) -> candle_core::Result<Tensor>;
 }
 
 impl<C: GlobalPooling> LayerBuilder<C> {
-    /// Whether to keep the spatial axes, as size 1: `(None, 1, 1, channels)`.
+    /// Whether to keep the spatial axes, as size 1: `(None, 1, channels)` for a sequence,
+    /// `(None, 1, 1, channels)` for an image.
     pub fn keepdims(self, keepdims: bool) -> Self {
         self.with(|c| c.set_keepdims(keepdims))
     }
@@ -57,23 +58,26 @@ impl<C: GlobalPooling> GlobalPoolingLayer<C> {
         }))
     }
 
-    /// The (batch, height, width, channels) of `x`, or why it is not an image.
-    fn image(&self, x: &Tensor) -> Result<(usize, usize, usize, usize)> {
-        match *x.dims() {
-            [b, h, w, c] if h > 0 && w > 0 => Ok((b, h, w, c)),
-            _ => Err(Error::shape(
+    /// The (batch, height, width, channels) of the image `x` is seen as, and the one window
+    /// over all of it; or why `x` is not such an input, of at least one cell.
+    fn placement(&self, x: &Tensor) -> Result<([usize; 4], Placement)> {
+        let dims = C::SPATIAL.image_dims(self.name(), x.dims())?;
+        let [_, h, w, _] = dims;
+        if h == 0 || w == 0 {
+            return Err(Error::shape(
                 self.name(),
-                "(batch, height, width, channels), of at least one pixel",
+                format!("{}, not empty", C::SPATIAL.expected_concrete()),
                 format!("{:?}", x.dims()),
-            )),
+            ));
         }
+        Ok((dims, ((h, w), (h, w), Padding2d::VALID)))
     }
 
-    /// `t` (batch, 1, 1, channels) as the layer outputs it.
-    fn squeezed(&self, t: Tensor) -> Result<Tensor> {
+    /// `pooled` (batch, 1, 1, channels) as the layer outputs it.
+    fn output(&self, pooled: Tensor) -> Result<Tensor> {
         match self.config.keepdims() {
-            true => Ok(t),
-            false => Ok(t.flatten_from(1)?),
+            true => C::SPATIAL.from_image(pooled),
+            false => Ok(pooled.flatten_from(1)?),
         }
     }
 }
@@ -87,23 +91,18 @@ impl<C: GlobalPooling> Layer for GlobalPoolingLayer<C> {
 
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
         let shape = single_input(self.name(), inputs)?;
-        let &[batch, _, _, c] = shape.dims() else {
-            return Err(Error::shape(
-                self.name(),
-                "(None, height, width, channels)",
-                shape,
-            ));
-        };
-        Ok(vec![SymbolicShape(match self.config.keepdims() {
-            true => vec![batch, Some(1), Some(1), c],
-            false => vec![batch, c],
-        })])
+        let [batch, _, _, c] = C::SPATIAL.image_shape(self.name(), shape)?;
+        Ok(vec![match self.config.keepdims() {
+            true => C::SPATIAL.from_image_shape([batch, Some(1), Some(1), c]),
+            false => SymbolicShape(vec![batch, c]),
+        }])
     }
 
     fn call(&self, inputs: &[Tensor], _ctx: &mut CallContext) -> Result<Vec<Tensor>> {
         let x = single_input(self.name(), inputs)?;
-        let (_, h, w, _) = self.image(x)?;
-        Ok(vec![self.squeezed(C::pool(x, (h, w))?)?])
+        let (_, placement) = self.placement(x)?;
+        let image = C::SPATIAL.image(self.name(), x)?;
+        Ok(vec![self.output(C::MODE.pool(&image, placement)?)?])
     }
 
     fn has_backward(&self, device: &Device) -> bool {
@@ -121,9 +120,11 @@ impl<C: GlobalPooling> Layer for GlobalPoolingLayer<C> {
         if !needs_input_grad.first().copied().unwrap_or(false) {
             return Ok(vec![None]);
         }
-        let (b, h, w, c) = self.image(x)?;
+        let ([b, _, _, c], placement) = self.placement(x)?;
         let (y, dy) = (y.reshape((b, 1, 1, c))?, dy.reshape((b, 1, 1, c))?);
-        Ok(vec![Some(C::unpool(x, &y, &dy, (h, w))?)])
+        let image = C::SPATIAL.image(self.name(), x)?;
+        let dx = C::MODE.unpool(&image, &y, &dy, placement)?;
+        Ok(vec![Some(C::SPATIAL.from_image(dx)?)])
     }
 
     fn config(&self) -> serde_json::Value {

@@ -1,116 +1,42 @@
-//! Where the windows of a 2-D pooling layer go: Keras's `pool_size`, `strides` and `padding`
-//! (`keras/src/layers/pooling/base_pooling.py`), with the shape arithmetic they imply, and the
-//! builder methods every pooling layer whose options are a [`PoolWindow`] shares.
+//! What the windowed pooling layers share (`keras/src/layers/pooling/base_pooling.py`): options
+//! that are a [`PoolWindow`], the builder methods that set it, and the one layer type that every
+//! such builder makes, 1-D or 2-D, which pools its input seen as an image (a sequence is one
+//! column wide) on `rkeras_ops`'s kernels, with their hand-written backward on the CPU.
 
-use candle_core::Tensor;
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
+use candle_core::{Device, Tensor};
+
+use super::pool_mode::PoolMode;
+use super::pool_window::PoolWindow;
+use super::window_size::WindowSize;
 use crate::builder::{LayerBuilder, LayerConfig};
-use crate::convolutional::options::{spatial_geometry, Padding, PaddingArg, Size2};
-use crate::limits::check_window;
-use crate::{Error, Result, SymbolicShape};
+use crate::convolutional::options::PaddingArg;
+use crate::layer::{config_with_name, single_input};
+use crate::layer_base_methods;
+use crate::record::{CallRecord, WeightGrads};
+use crate::{CallContext, Layer, LayerBase, Result, SymbolicShape};
 
-/// A pooling window: its size, the steps between windows and the border handling.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PoolWindow {
-    /// Window size.
-    pub pool_size: Size2,
-    /// Steps between windows (`None`: the pool size, Keras's default).
-    pub strides: Option<Size2>,
-    /// Border handling (default valid).
-    pub padding: Padding,
-}
+/// A windowed pooling (`MaxPooling1D`, `AveragePooling2D`...): its options type, which holds a
+/// [`PoolWindow`], and what it computes over each window.
+pub trait Pooling: LayerConfig + serde::Serialize {
+    /// The window size: [`Size1`](super::window_size::Size1) or
+    /// [`Size2`](crate::Size2), which also says the input's spatial axes.
+    type Size: WindowSize;
 
-/// Where the windows go over one input, as `rkeras_ops`'s pooling takes it: (pool, strides,
-/// padding).
-pub type Placement = ((usize, usize), (usize, usize), rkeras_ops::Padding2d);
+    /// Maximum or mean.
+    const MODE: PoolMode;
 
-impl PoolWindow {
-    /// Windows of `pool_size`, strides equal to the window, valid padding.
-    pub fn new(pool_size: Size2) -> Self {
-        PoolWindow {
-            pool_size,
-            strides: None,
-            padding: Padding::Valid,
-        }
-    }
+    /// The window.
+    fn window(&self) -> &PoolWindow<Self::Size>;
 
-    /// Fails unless the window and strides are positive and not huge.
-    pub fn check(&self, layer: &str) -> Result<()> {
-        check_window(layer, "pool_size", self.pool_size)?;
-        check_window(layer, "strides", self.strides())
-    }
-
-    fn strides(&self) -> Size2 {
-        self.strides.unwrap_or(self.pool_size)
-    }
-
-    /// The padding and output (height, width) over an image of `h` by `w`, if a window fits.
-    fn geometry(&self, h: usize, w: usize) -> Option<(rkeras_ops::Padding2d, (usize, usize))> {
-        let (pool, strides) = (self.pool_size, self.strides());
-        spatial_geometry((h, w), pool, strides, Size2(1, 1), self.padding)
-    }
-
-    /// The output shape for an input of `shape`, which must be `(batch, height, width,
-    /// channels)` with room for a window.
-    pub fn output_shape(&self, layer: &str, shape: &SymbolicShape) -> Result<SymbolicShape> {
-        let &[batch, h, w, c] = shape.dims() else {
-            return Err(Error::shape(
-                layer,
-                "(None, height, width, channels)",
-                shape,
-            ));
-        };
-        let (oh, ow) = match (h, w) {
-            (Some(h), Some(w)) => {
-                let (_, (oh, ow)) = self
-                    .geometry(h, w)
-                    .ok_or_else(|| self.too_small(layer, shape))?;
-                (Some(oh), Some(ow))
-            }
-            _ => (None, None),
-        };
-        Ok(SymbolicShape(vec![batch, oh, ow, c]))
-    }
-
-    /// Where the windows go over `x`, or why `x` does not fit.
-    pub fn placement(&self, layer: &str, x: &Tensor) -> Result<Placement> {
-        let dims = format!("{:?}", x.dims());
-        let &[_, h, w, _] = x.dims() else {
-            return Err(Error::shape(
-                layer,
-                "(batch, height, width, channels)",
-                dims,
-            ));
-        };
-        let (padding, _) = self
-            .geometry(h, w)
-            .ok_or_else(|| self.too_small(layer, dims))?;
-        Ok((self.pool_size.pair(), self.strides().pair(), padding))
-    }
-
-    fn too_small(&self, layer: &str, got: impl std::fmt::Display) -> Error {
-        let p = self.pool_size;
-        Error::shape(
-            layer,
-            format!(
-                "an input of at least {}x{} with padding '{}'",
-                p.0, p.1, self.padding
-            ),
-            got,
-        )
-    }
-}
-
-/// The options of a pooling layer that are a [`PoolWindow`], which its builder sets.
-pub trait PoolingConfig: LayerConfig {
     /// The window, to change.
-    fn window_mut(&mut self) -> &mut PoolWindow;
+    fn window_mut(&mut self) -> &mut PoolWindow<Self::Size>;
 }
 
-impl<C: PoolingConfig> LayerBuilder<C> {
+impl<C: Pooling> LayerBuilder<C> {
     /// The steps between windows.
-    pub fn strides(self, strides: impl Into<Size2>) -> Self {
+    pub fn strides(self, strides: impl Into<C::Size>) -> Self {
         let strides = strides.into();
         self.with(|c| c.window_mut().strides = Some(strides))
     }
@@ -122,5 +48,73 @@ impl<C: PoolingConfig> LayerBuilder<C> {
             c.window_mut().padding = arg.0?;
             Ok(())
         })
+    }
+}
+
+/// The layer every windowed pooling builder makes, for the pooling `C`.
+pub struct PoolingLayer<C> {
+    base: LayerBase,
+    config: C,
+}
+
+impl<C: Pooling> PoolingLayer<C> {
+    /// The layer, named `name`, once its window is checked (what `LayerConfig::make` of a
+    /// pooling returns).
+    pub fn made(config: &C, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
+        config.window().check(&name)?;
+        Ok(Arc::new(PoolingLayer {
+            base: LayerBase::new(name, trainable),
+            config: config.clone(),
+        }))
+    }
+}
+
+impl<C: Pooling> Layer for PoolingLayer<C> {
+    layer_base_methods!();
+
+    fn class_name(&self) -> &'static str {
+        C::CLASS_NAME
+    }
+
+    fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
+        let shape = single_input(self.name(), inputs)?;
+        Ok(vec![self
+            .config
+            .window()
+            .output_shape(self.name(), shape)?])
+    }
+
+    fn call(&self, inputs: &[Tensor], _ctx: &mut CallContext) -> Result<Vec<Tensor>> {
+        let x = single_input(self.name(), inputs)?;
+        let placement = self.config.window().placement(self.name(), x.dims())?;
+        let spatial = C::Size::SPATIAL;
+        let pooled = C::MODE.pool(&spatial.image(self.name(), x)?, placement)?;
+        Ok(vec![spatial.from_image(pooled)?])
+    }
+
+    fn has_backward(&self, device: &Device) -> bool {
+        rkeras_ops::kernels_on(device)
+    }
+
+    fn backward(
+        &self,
+        record: CallRecord,
+        grad_outputs: &[Tensor],
+        needs_input_grad: &[bool],
+        _weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let (x, y, dy) = record.single(self.name(), grad_outputs)?;
+        if !needs_input_grad.first().copied().unwrap_or(false) {
+            return Ok(vec![None]);
+        }
+        let placement = self.config.window().placement(self.name(), x.dims())?;
+        let spatial = C::Size::SPATIAL;
+        let image = |t: &Tensor| spatial.image(self.name(), t);
+        let dx = C::MODE.unpool(&image(x)?, &image(y)?, &image(dy)?, placement)?;
+        Ok(vec![Some(spatial.from_image(dx)?)])
+    }
+
+    fn config(&self) -> serde_json::Value {
+        config_with_name(&self.config, &self.base)
     }
 }

@@ -2,12 +2,12 @@
 //! (`keras/src/layers/pooling/global_average_pooling2d.py`), by `rkeras_ops::avg_pool2d` with one
 //! window.
 
-use candle_core::Tensor;
-use rkeras_ops::Padding2d;
 use serde::{Deserialize, Serialize};
 
 use super::base_global_pooling::{GlobalPooling, GlobalPoolingLayer};
+use super::pool_mode::PoolMode;
 use crate::builder::{LayerBuilder, LayerConfig};
+use crate::reshaping::spatial::Spatial;
 use crate::{Layer, Result};
 
 /// `GlobalAveragePooling2D`'s options, with Keras's defaults.
@@ -43,6 +43,9 @@ impl LayerConfig for GlobalAveragePooling2DConfig {
 }
 
 impl GlobalPooling for GlobalAveragePooling2DConfig {
+    const SPATIAL: Spatial = Spatial::Image;
+    const MODE: PoolMode = PoolMode::Average;
+
     fn keepdims(&self) -> bool {
         self.keepdims
     }
@@ -50,26 +53,13 @@ impl GlobalPooling for GlobalAveragePooling2DConfig {
     fn set_keepdims(&mut self, keepdims: bool) {
         self.keepdims = keepdims;
     }
-
-    fn pool(x: &Tensor, image: (usize, usize)) -> candle_core::Result<Tensor> {
-        rkeras_ops::avg_pool2d(x, image, image, Padding2d::VALID)
-    }
-
-    /// Each pixel gets its channel's gradient over the number of pixels.
-    fn unpool(
-        x: &Tensor,
-        _y: &Tensor,
-        dy: &Tensor,
-        image: (usize, usize),
-    ) -> candle_core::Result<Tensor> {
-        rkeras_ops::avg_pool2d_backward(x, dy, image, image, Padding2d::VALID)
-    }
 }
 
 /// The harness cases: with and without `keepdims`, and a forward computed by hand.
 #[cfg(test)]
 pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
     use crate::testing::LayerCase;
+    use candle_core::Tensor;
     let pool = |p: GlobalAveragePooling2D| p.layer().expect("pool");
     // Channels [1, 10], [2, 20], [3, 30], [4, 40] in a 2x2 image: means 2.5 and 25.
     let x = Tensor::new(

@@ -2,12 +2,12 @@
 //! (`keras/src/layers/pooling/global_max_pooling2d.py`), by `rkeras_ops::max_pool2d` with one
 //! window, whose gradient goes whole to the first maximum.
 
-use candle_core::Tensor;
-use rkeras_ops::Padding2d;
 use serde::{Deserialize, Serialize};
 
 use super::base_global_pooling::{GlobalPooling, GlobalPoolingLayer};
+use super::pool_mode::PoolMode;
 use crate::builder::{LayerBuilder, LayerConfig};
+use crate::reshaping::spatial::Spatial;
 use crate::{Layer, Result};
 
 /// `GlobalMaxPooling2D`'s options, with Keras's defaults.
@@ -43,6 +43,9 @@ impl LayerConfig for GlobalMaxPooling2DConfig {
 }
 
 impl GlobalPooling for GlobalMaxPooling2DConfig {
+    const SPATIAL: Spatial = Spatial::Image;
+    const MODE: PoolMode = PoolMode::Max;
+
     fn keepdims(&self) -> bool {
         self.keepdims
     }
@@ -50,26 +53,13 @@ impl GlobalPooling for GlobalMaxPooling2DConfig {
     fn set_keepdims(&mut self, keepdims: bool) {
         self.keepdims = keepdims;
     }
-
-    fn pool(x: &Tensor, image: (usize, usize)) -> candle_core::Result<Tensor> {
-        rkeras_ops::max_pool2d(x, image, image, Padding2d::VALID)
-    }
-
-    /// Each channel's gradient goes whole to the first pixel holding its maximum.
-    fn unpool(
-        x: &Tensor,
-        y: &Tensor,
-        dy: &Tensor,
-        image: (usize, usize),
-    ) -> candle_core::Result<Tensor> {
-        rkeras_ops::max_pool2d_backward(x, y, dy, image, image, Padding2d::VALID)
-    }
 }
 
 /// The harness cases: with and without `keepdims`, and a forward computed by hand.
 #[cfg(test)]
 pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
     use crate::testing::LayerCase;
+    use candle_core::Tensor;
     let pool = |p: GlobalMaxPooling2D| p.layer().expect("pool");
     // Channels [1, 40], [5, 20], [3, 30], [4, 10] in a 2x2 image: maxima 5 and 40.
     let x = Tensor::new(

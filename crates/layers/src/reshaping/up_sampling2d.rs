@@ -1,19 +1,16 @@
 //! `UpSampling2D`: repeats each pixel `size` times along height and width (nearest)
-//! (`keras/src/layers/reshaping/up_sampling2d.py`); the work is done by
-//! `rkeras_ops::upsample_nearest2d`.
+//! (`keras/src/layers/reshaping/up_sampling2d.py`), by [`UpSamplingLayer`].
 
 use std::sync::Arc;
 
-use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::base_up_sampling::{UpSampling, UpSamplingLayer};
+use super::spatial::Spatial;
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::convolutional::options::Size2;
-use crate::layer::{config_with_name, single_input};
-use crate::layer_base_methods;
 use crate::limits::check_window;
-use crate::record::{CallRecord, WeightGrads};
-use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
+use crate::{Layer, Result};
 
 /// `UpSampling2D`'s options, with Keras's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,82 +40,19 @@ impl LayerConfig for UpSampling2DConfig {
     const NAME_PREFIX: &'static str = "up_sampling2d";
 
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
-        check_window(&name, "size", self.size)?;
-        Ok(Arc::new(UpSampling2DLayer {
-            base: LayerBase::new(name, trainable),
-            config: self.clone(),
-        }))
+        UpSamplingLayer::made(self, name, trainable)
     }
 }
 
-/// The layer an [`UpSampling2D`] builder makes.
-pub struct UpSampling2DLayer {
-    base: LayerBase,
-    config: UpSampling2DConfig,
-}
+impl UpSampling for UpSampling2DConfig {
+    const SPATIAL: Spatial = Spatial::Image;
 
-impl Layer for UpSampling2DLayer {
-    layer_base_methods!();
-
-    fn class_name(&self) -> &'static str {
-        <UpSampling2DConfig as LayerConfig>::CLASS_NAME
+    fn factors(&self) -> Size2 {
+        self.size
     }
 
-    fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
-        let shape = single_input(self.name(), inputs)?;
-        if shape.rank() != 4 {
-            return Err(Error::shape(
-                self.name(),
-                "(None, height, width, channels)",
-                shape,
-            ));
-        }
-        let d = shape.dims();
-        let Size2(sh, sw) = self.config.size;
-        Ok(vec![SymbolicShape(vec![
-            d[0],
-            d[1].map(|h| h * sh),
-            d[2].map(|w| w * sw),
-            d[3],
-        ])])
-    }
-
-    fn call(&self, inputs: &[Tensor], _ctx: &mut CallContext) -> Result<Vec<Tensor>> {
-        let x = single_input(self.name(), inputs)?;
-        if x.rank() != 4 {
-            return Err(Error::shape(
-                self.name(),
-                "(batch, height, width, channels)",
-                format!("{:?}", x.dims()),
-            ));
-        }
-        Ok(vec![rkeras_ops::upsample_nearest2d(
-            x,
-            self.config.size.pair(),
-        )?])
-    }
-
-    fn config(&self) -> serde_json::Value {
-        config_with_name(&self.config, &self.base)
-    }
-
-    fn has_backward(&self, device: &Device) -> bool {
-        rkeras_ops::kernels_on(device)
-    }
-
-    fn backward(
-        &self,
-        record: CallRecord,
-        grad_outputs: &[Tensor],
-        needs_input_grad: &[bool],
-        _weight_grads: &mut WeightGrads,
-    ) -> Result<Vec<Option<Tensor>>> {
-        let (_, _, dy) = record.single(self.name(), grad_outputs)?;
-        if !needs_input_grad.first().copied().unwrap_or(false) {
-            return Ok(vec![None]);
-        }
-        let dx = rkeras_ops::upsample_nearest2d_backward(dy, self.config.size.pair())?;
-        Ok(vec![Some(dx)])
+    fn check(&self, layer: &str) -> Result<()> {
+        check_window(layer, "size", self.size)
     }
 }
 
@@ -126,6 +60,7 @@ impl Layer for UpSampling2DLayer {
 #[cfg(test)]
 pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
     use crate::testing::LayerCase;
+    use candle_core::Tensor;
     let x = Tensor::new(&[1f32, 2.0], &candle_core::Device::Cpu)
         .and_then(|x| x.reshape((1, 1, 2, 1)))
         .expect("x");

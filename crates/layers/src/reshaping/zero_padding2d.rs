@@ -1,18 +1,14 @@
 //! `ZeroPadding2D`: rows and columns of zeros around a channels-last image
-//! (`keras/src/layers/reshaping/zero_padding2d.py`).
+//! (`keras/src/layers/reshaping/zero_padding2d.py`), by [`BordersLayer`].
 
 use std::sync::Arc;
 
-use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::borders::{BorderMode, Borders, BordersLayer};
 use super::sides::Sides2;
 use crate::builder::{LayerBuilder, LayerConfig};
-use crate::layer::{config_with_name, single_input};
-use crate::layer_base_methods;
-use crate::limits::check_shape;
-use crate::record::{CallRecord, WeightGrads};
-use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
+use crate::{Layer, Result};
 
 /// `ZeroPadding2D`'s options, with Keras's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,87 +40,16 @@ impl LayerConfig for ZeroPadding2DConfig {
     const NAME_PREFIX: &'static str = "zero_padding2d";
 
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
-        self.padding.check(&name, "padding")?;
-        Ok(Arc::new(ZeroPadding2DLayer {
-            base: LayerBase::new(name, trainable),
-            config: self.clone(),
-        }))
+        BordersLayer::made(self, name, trainable)
     }
 }
 
-/// The layer a [`ZeroPadding2D`] builder makes.
-pub struct ZeroPadding2DLayer {
-    base: LayerBase,
-    config: ZeroPadding2DConfig,
-}
+impl Borders for ZeroPadding2DConfig {
+    type Sides = Sides2;
+    const MODE: BorderMode = BorderMode::Pad;
 
-impl ZeroPadding2DLayer {
-    /// The output shape for an input of `shape`, which must be `(batch, height, width, channels)`.
-    fn output_shape(&self, shape: &SymbolicShape) -> Result<SymbolicShape> {
-        let &[batch, h, w, c] = shape.dims() else {
-            return Err(Error::shape(
-                self.name(),
-                "(None, height, width, channels)",
-                shape,
-            ));
-        };
-        let (dh, dw) = self.config.padding.totals();
-        Ok(SymbolicShape(vec![
-            batch,
-            h.map(|h| h + dh),
-            w.map(|w| w + dw),
-            c,
-        ]))
-    }
-}
-
-impl Layer for ZeroPadding2DLayer {
-    layer_base_methods!();
-
-    fn class_name(&self) -> &'static str {
-        <ZeroPadding2DConfig as LayerConfig>::CLASS_NAME
-    }
-
-    fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
-        Ok(vec![self.output_shape(single_input(self.name(), inputs)?)?])
-    }
-
-    fn call(&self, inputs: &[Tensor], _ctx: &mut CallContext) -> Result<Vec<Tensor>> {
-        let x = single_input(self.name(), inputs)?;
-        let known = SymbolicShape(x.dims().iter().map(|&d| Some(d)).collect());
-        check_shape(self.name(), &self.output_shape(&known)?)?;
-        let Sides2((top, bottom), (left, right)) = self.config.padding;
-        let padded = x
-            .pad_with_zeros(1, top, bottom)?
-            .pad_with_zeros(2, left, right)?;
-        Ok(vec![padded])
-    }
-
-    fn config(&self) -> serde_json::Value {
-        config_with_name(&self.config, &self.base)
-    }
-
-    /// The gradient without its border, on every device.
-    fn has_backward(&self, _device: &Device) -> bool {
-        true
-    }
-
-    fn backward(
-        &self,
-        record: CallRecord,
-        grad_outputs: &[Tensor],
-        needs_input_grad: &[bool],
-        _weight_grads: &mut WeightGrads,
-    ) -> Result<Vec<Option<Tensor>>> {
-        let (x, _, dy) = record.single(self.name(), grad_outputs)?;
-        if !needs_input_grad.first().copied().unwrap_or(false) {
-            return Ok(vec![None]);
-        }
-        let Sides2((top, _), (left, _)) = self.config.padding;
-        let (_, h, w, _) = x.dims4()?;
-        Ok(vec![Some(
-            dy.narrow(1, top, h)?.narrow(2, left, w)?.contiguous()?,
-        )])
+    fn sides(&self) -> Sides2 {
+        self.padding
     }
 }
 
@@ -132,6 +57,7 @@ impl Layer for ZeroPadding2DLayer {
 #[cfg(test)]
 pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
     use crate::testing::LayerCase;
+    use candle_core::{Device, Tensor};
     let pad = |p: ZeroPadding2D| p.layer().expect("padding");
     let x = Tensor::new(&[1f32, 2.0], &Device::Cpu)
         .and_then(|x| x.reshape((1, 1, 2, 1)))

@@ -1,0 +1,3 @@
+//! Preprocessing layers: `Rescaling`.
+
+pub mod rescaling;

@@ -5,7 +5,10 @@
 use candle_core::{DType, Tensor};
 use serde_json::Value;
 
-use crate::losses::{self, BinaryCrossentropy, CategoricalCrossentropy, Huber, Loss};
+use crate::losses::{
+    self, BinaryCrossentropy, BinaryFocalCrossentropy, CategoricalCrossentropy, CosineSimilarity,
+    Huber, Loss,
+};
 use crate::metrics::KNOWN_METRICS;
 use crate::optimizers::{
     Adagrad, Adam, AdamW, BaseOptimizer, ExponentialDecay, Optimizer, RMSprop, UpdateRule, SGD,
@@ -136,6 +139,17 @@ pub(crate) fn loss_from_config(config: &Value) -> Result<Box<dyn Loss>> {
         "huber" | "huber_loss" => {
             Box::new(Huber::new().delta(number(config, "delta").unwrap_or(1.0)))
         }
+        "binary_focal_crossentropy" => Box::new(
+            BinaryFocalCrossentropy::new()
+                .apply_class_balancing(flag(config, "apply_class_balancing").unwrap_or(false))
+                .alpha(number(config, "alpha").unwrap_or(0.25))
+                .gamma(number(config, "gamma").unwrap_or(2.0))
+                .from_logits(from_logits)
+                .label_smoothing(smoothing),
+        ),
+        "cosine_similarity" => {
+            Box::new(CosineSimilarity::new().axis(config["axis"].as_i64().unwrap_or(-1)))
+        }
         other => losses::get(other)?,
     })
 }
@@ -234,10 +248,27 @@ mod tests {
             loss_from_config(&huber.config()).unwrap().config(),
             huber.config()
         );
-        let mse = losses::get("mse").unwrap();
+        let focal = BinaryFocalCrossentropy::new()
+            .apply_class_balancing(true)
+            .alpha(0.4)
+            .gamma(1.0)
+            .from_logits(true)
+            .label_smoothing(0.1);
         assert_eq!(
-            loss_from_config(&mse.config()).unwrap().config(),
-            mse.config()
+            loss_from_config(&focal.config()).unwrap().config(),
+            focal.config()
         );
+        let cosine = CosineSimilarity::new().axis(1);
+        assert_eq!(
+            loss_from_config(&cosine.config()).unwrap().config(),
+            cosine.config()
+        );
+        for name in losses::KNOWN_LOSSES {
+            let loss = losses::get(name).unwrap();
+            assert_eq!(
+                loss_from_config(&loss.config()).unwrap().config(),
+                loss.config()
+            );
+        }
     }
 }

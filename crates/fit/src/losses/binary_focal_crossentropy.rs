@@ -2,7 +2,9 @@
 //! `binary_focal_crossentropy`) and `keras/src/backend/tensorflow/nn.py`
 //! (`binary_crossentropy`).
 
-use super::reduction::{align_targets, mean_over_last_axis_then_batch, require_float};
+use super::reduction::{
+    align_targets, check_label_smoothing, mean_over_last_axis_then_batch, require_float,
+};
 use super::{Loss, EPSILON};
 use crate::{Error, Result};
 use candle_core::Tensor;
@@ -89,12 +91,7 @@ struct Terms {
 impl BinaryFocalCrossentropy {
     fn terms(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Terms> {
         require_float(self.name(), y_pred)?;
-        if !(0.0..=1.0).contains(&self.label_smoothing) {
-            return Err(Error::Config(format!(
-                "binary_focal_crossentropy: label_smoothing must be in [0, 1], got {}",
-                self.label_smoothing
-            )));
-        }
+        check_label_smoothing(self.name(), self.label_smoothing)?;
         if !(self.gamma >= 0.0 && self.gamma.is_finite()) {
             return Err(Error::Config(format!(
                 "binary_focal_crossentropy: gamma must be a number >= 0, got {}",

@@ -13,35 +13,20 @@ pub(crate) fn snake_case_identifier(name: &str) -> String {
     to_snake_case(name)
 }
 
-/// Keras's `to_snake_case`: drops non-word characters, then, as its two regular expressions
-/// do, puts `_` before a capital that starts a lower-case word (`(.)([A-Z][a-z]+)`) and between
-/// a lower-case letter and a capital (`([a-z])([A-Z])`), and lower-cases the result.
+/// Keras's `to_snake_case` (`keras/src/utils/naming.py`): drops non-word characters, puts `_`
+/// before a capital that follows a character and starts a lower-case word (its regular
+/// expression `(.)([A-Z][a-z]+)`) or that follows a lower-case letter (`([a-z])([A-Z])`), and
+/// lower-cases the result.
 fn to_snake_case(name: &str) -> String {
     let chars: Vec<char> = name
         .chars()
         .filter(|c| c.is_alphanumeric() || *c == '_')
         .collect();
-    let mut words = Vec::with_capacity(chars.len() + 4);
-    let mut i = 0;
-    while i < chars.len() {
-        words.push(chars[i]);
-        let starts_word = chars.get(i + 1).is_some_and(char::is_ascii_uppercase)
-            && chars.get(i + 2).is_some_and(char::is_ascii_lowercase);
-        if starts_word {
-            words.push('_');
-            words.push(chars[i + 1]);
-            i += 2;
-            while i < chars.len() && chars[i].is_ascii_lowercase() {
-                words.push(chars[i]);
-                i += 1;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    let mut snake = String::with_capacity(words.len() + 4);
-    for (i, &c) in words.iter().enumerate() {
-        if i > 0 && words[i - 1].is_ascii_lowercase() && c.is_ascii_uppercase() {
+    let mut snake = String::with_capacity(chars.len() + 4);
+    for (i, c) in chars.iter().enumerate() {
+        let after_lower = i > 0 && chars[i - 1].is_ascii_lowercase();
+        let starts_word = i > 0 && chars.get(i + 1).is_some_and(char::is_ascii_lowercase);
+        if c.is_ascii_uppercase() && (after_lower || starts_word) {
             snake.push('_');
         }
         snake.push(c.to_ascii_lowercase());
@@ -68,6 +53,8 @@ mod tests {
             ("LogCoshError", "log_cosh_error"),
             ("BinaryFocalCrossentropy", "binary_focal_crossentropy"),
             ("Precision", "precision"),
+            ("LSTMCell", "lstm_cell"),
+            ("Conv2DTranspose", "conv2d_transpose"),
             ("mean_squared_error", "mean_squared_error"),
         ] {
             assert_eq!(snake_case_identifier(class), snake, "{class}");

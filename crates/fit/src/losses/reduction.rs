@@ -81,6 +81,16 @@ pub(crate) fn sum_over_last_axis_then_batch(values: &Tensor) -> Result<Tensor> {
     Ok((values.sum_all()? / samples as f64)?)
 }
 
+/// Refuses a label smoothing outside `[0, 1]`.
+pub(crate) fn check_label_smoothing(loss: &str, smoothing: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&smoothing) {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{loss}: label_smoothing must be in [0, 1], got {smoothing}"
+    )))
+}
+
 /// Refuses integer predictions, which cannot carry a gradient.
 pub(crate) fn require_float(loss: &str, y_pred: &Tensor) -> Result<()> {
     match y_pred.dtype() {

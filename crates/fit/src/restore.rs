@@ -5,10 +5,14 @@
 use candle_core::{DType, Tensor};
 use serde_json::Value;
 
-use crate::losses::{self, BinaryCrossentropy, CategoricalCrossentropy, Huber, Loss};
-use crate::metrics::KNOWN_METRICS;
+use crate::losses::{
+    self, BinaryCrossentropy, BinaryFocalCrossentropy, CategoricalCrossentropy, CosineSimilarity,
+    Huber, Loss,
+};
+use crate::metrics::{self, KNOWN_METRICS};
 use crate::optimizers::{
-    Adagrad, Adam, AdamW, BaseOptimizer, ExponentialDecay, Optimizer, RMSprop, UpdateRule, SGD,
+    Adadelta, Adagrad, Adam, AdamW, Adamax, BaseOptimizer, ExponentialDecay, MomentOptions, Nadam,
+    Optimizer, RMSprop, UpdateRule, SGD,
 };
 use crate::{Error, Result};
 
@@ -69,25 +73,29 @@ fn with_base_options<R: UpdateRule>(
     Ok(optimizer)
 }
 
+/// β1, β2 and ε of an optimizer of Adam's family, Keras's defaults where absent.
+fn with_moment_options<R: UpdateRule + MomentOptions>(
+    optimizer: BaseOptimizer<R>,
+    config: &Value,
+) -> BaseOptimizer<R> {
+    let get = |key: &str, default: f64| number(config, key).unwrap_or(default);
+    optimizer
+        .beta_1(get("beta_1", 0.9))
+        .beta_2(get("beta_2", 0.999))
+        .epsilon(get("epsilon", 1e-7))
+}
+
 /// The optimizer a saved `config()` describes.
 pub(crate) fn optimizer_from_config(config: &Value) -> Result<Box<dyn Optimizer>> {
     let get = |key: &str, default: f64| number(config, key).unwrap_or(default);
     let optimizer: Box<dyn Optimizer> = match config["name"].as_str() {
         Some("adam") => {
-            let o = Adam::new()
-                .beta_1(get("beta_1", 0.9))
-                .beta_2(get("beta_2", 0.999))
-                .epsilon(get("epsilon", 1e-7))
-                .amsgrad(flag(config, "amsgrad").unwrap_or(false));
-            Box::new(with_base_options(o, config)?)
+            let o = Adam::new().amsgrad(flag(config, "amsgrad").unwrap_or(false));
+            Box::new(with_base_options(with_moment_options(o, config), config)?)
         }
         Some("adamw") => {
-            let o = AdamW::new()
-                .beta_1(get("beta_1", 0.9))
-                .beta_2(get("beta_2", 0.999))
-                .epsilon(get("epsilon", 1e-7))
-                .amsgrad(flag(config, "amsgrad").unwrap_or(false));
-            Box::new(with_base_options(o, config)?)
+            let o = AdamW::new().amsgrad(flag(config, "amsgrad").unwrap_or(false));
+            Box::new(with_base_options(with_moment_options(o, config), config)?)
         }
         Some("sgd") => {
             let o = SGD::new()
@@ -106,6 +114,20 @@ pub(crate) fn optimizer_from_config(config: &Value) -> Result<Box<dyn Optimizer>
         Some("adagrad") => {
             let o = Adagrad::new()
                 .initial_accumulator_value(get("initial_accumulator_value", 0.1))
+                .epsilon(get("epsilon", 1e-7));
+            Box::new(with_base_options(o, config)?)
+        }
+        Some("adamax") => Box::new(with_base_options(
+            with_moment_options(Adamax::new(), config),
+            config,
+        )?),
+        Some("nadam") => Box::new(with_base_options(
+            with_moment_options(Nadam::new(), config),
+            config,
+        )?),
+        Some("adadelta") => {
+            let o = Adadelta::new()
+                .rho(get("rho", 0.95))
                 .epsilon(get("epsilon", 1e-7));
             Box::new(with_base_options(o, config)?)
         }
@@ -136,6 +158,17 @@ pub(crate) fn loss_from_config(config: &Value) -> Result<Box<dyn Loss>> {
         "huber" | "huber_loss" => {
             Box::new(Huber::new().delta(number(config, "delta").unwrap_or(1.0)))
         }
+        "binary_focal_crossentropy" => Box::new(
+            BinaryFocalCrossentropy::new()
+                .apply_class_balancing(flag(config, "apply_class_balancing").unwrap_or(false))
+                .alpha(number(config, "alpha").unwrap_or(0.25))
+                .gamma(number(config, "gamma").unwrap_or(2.0))
+                .from_logits(from_logits)
+                .label_smoothing(smoothing),
+        ),
+        "cosine_similarity" => {
+            Box::new(CosineSimilarity::new().axis(config["axis"].as_i64().unwrap_or(-1)))
+        }
         other => losses::get(other)?,
     })
 }
@@ -153,7 +186,7 @@ pub(crate) fn metrics_from_config(metrics: &Value) -> std::result::Result<Vec<St
     names
         .iter()
         .map(|name| match name.as_str() {
-            Some(name) if KNOWN_METRICS.contains(&name) => Ok(name.to_string()),
+            Some(name) if metrics::is_known(name) => Ok(name.to_string()),
             Some(name) => Err(format!(
                 "unknown metric {name:?} in 'metrics'; expected one of: {}",
                 KNOWN_METRICS.join(", ")
@@ -214,7 +247,7 @@ mod tests {
         let rebuilt = optimizer_from_config(&Optimizer::config(&sgd)).unwrap();
         assert_eq!(rebuilt.config(), Optimizer::config(&sgd));
 
-        for name in ["adamw", "rmsprop", "adagrad"] {
+        for name in crate::optimizers::KNOWN_OPTIMIZERS {
             let original = crate::optimizers::get(name).unwrap();
             let rebuilt = optimizer_from_config(&original.config()).unwrap();
             assert_eq!(rebuilt.config(), original.config(), "{name}");
@@ -234,10 +267,27 @@ mod tests {
             loss_from_config(&huber.config()).unwrap().config(),
             huber.config()
         );
-        let mse = losses::get("mse").unwrap();
+        let focal = BinaryFocalCrossentropy::new()
+            .apply_class_balancing(true)
+            .alpha(0.4)
+            .gamma(1.0)
+            .from_logits(true)
+            .label_smoothing(0.1);
         assert_eq!(
-            loss_from_config(&mse.config()).unwrap().config(),
-            mse.config()
+            loss_from_config(&focal.config()).unwrap().config(),
+            focal.config()
         );
+        let cosine = CosineSimilarity::new().axis(1);
+        assert_eq!(
+            loss_from_config(&cosine.config()).unwrap().config(),
+            cosine.config()
+        );
+        for name in losses::KNOWN_LOSSES {
+            let loss = losses::get(name).unwrap();
+            assert_eq!(
+                loss_from_config(&loss.config()).unwrap().config(),
+                loss.config()
+            );
+        }
     }
 }

@@ -140,3 +140,39 @@ fn a_save_or_another_fit_during_a_fit_is_refused_saying_so() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(model.optimizer_iterations(), 2);
 }
+
+#[test]
+fn new_losses_optimizers_and_metrics_compile_by_keras_name_and_train() -> Result<()> {
+    // Two sigmoid units against targets of ones: every loss falls on the first steps.
+    let (x, y) = data(8);
+    for (optimizer, loss) in [
+        ("adamax", "squared_hinge"),
+        ("nadam", "binary_focal_crossentropy"),
+        ("adadelta", "log_cosh"),
+        ("nadam", "CosineSimilarity"),
+    ] {
+        let input = Input::new(&[3]);
+        let model = Model::new(input, Dense::new(2).activation("sigmoid")(input))?;
+        let metrics = [
+            "auc",
+            "Precision",
+            "recall",
+            "mape",
+            "bce",
+            "root_mean_squared_error",
+        ];
+        model.compile_with_metrics(optimizer, loss, &metrics)?;
+        let history = model.fit(&x, &y, quiet().epochs(2))?;
+        assert!(history.loss()[1] < history.loss()[0], "{optimizer} {loss}");
+        for name in metrics {
+            assert_eq!(history.get(name).map(<[f64]>::len), Some(2), "{name}");
+        }
+        // Every target is a positive: any positive prediction is right, precision 0 or 1.
+        let precision = history.get("Precision").map(|p| p[0]);
+        assert!(
+            precision == Some(1.0) || precision == Some(0.0),
+            "{precision:?}"
+        );
+    }
+    Ok(())
+}

@@ -1,9 +1,11 @@
 //! Binary cross-entropy, after `keras/src/losses/losses.py` (`BinaryCrossentropy`,
 //! `binary_crossentropy`) and `keras/src/backend/numpy/nn.py` (`binary_crossentropy`).
 
-use super::reduction::{align_targets, mean_over_last_axis_then_batch, require_float};
+use super::reduction::{
+    align_targets, check_label_smoothing, mean_over_last_axis_then_batch, require_float,
+};
 use super::{Loss, EPSILON};
-use crate::{Error, Result};
+use crate::Result;
 use candle_core::{DType, Tensor};
 use rkeras_layers::ActivationFn;
 use serde_json::json;
@@ -72,12 +74,7 @@ impl Loss for BinaryCrossentropy {
 
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         require_float(self.name(), y_pred)?;
-        if !(0.0..=1.0).contains(&self.label_smoothing) {
-            return Err(Error::Config(format!(
-                "binary_crossentropy: label_smoothing must be in [0, 1], got {}",
-                self.label_smoothing
-            )));
-        }
+        check_label_smoothing(self.name(), self.label_smoothing)?;
         let (mut y, pred) = align_targets(self.name(), y_true, y_pred)?;
         if !self.from_logits && self.has_kernel(&pred) {
             // Clip, both logarithms and the mean in one pass each way.
@@ -132,6 +129,7 @@ impl Loss for BinaryCrossentropy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
     use candle_core::{Device, Var};
 
     fn close(a: f64, b: f64, tol: f64) -> bool {

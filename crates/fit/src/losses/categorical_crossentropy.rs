@@ -1,9 +1,11 @@
 //! Categorical cross-entropy, after `keras/src/losses/losses.py` (`CategoricalCrossentropy`,
 //! `categorical_crossentropy`) and `keras/src/backend/numpy/nn.py` (`categorical_crossentropy`).
 
-use super::reduction::{align_targets, fused_on, require_float, sum_over_last_axis_then_batch};
+use super::reduction::{
+    align_targets, check_label_smoothing, fused_on, require_float, sum_over_last_axis_then_batch,
+};
 use super::{Loss, EPSILON};
-use crate::{Error, Result};
+use crate::Result;
 use candle_core::{Tensor, D};
 use rkeras_layers::ActivationFn;
 use serde_json::json;
@@ -63,12 +65,7 @@ impl Loss for CategoricalCrossentropy {
 
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         require_float(self.name(), y_pred)?;
-        if !(0.0..=1.0).contains(&self.label_smoothing) {
-            return Err(Error::Config(format!(
-                "categorical_crossentropy: label_smoothing must be in [0, 1], got {}",
-                self.label_smoothing
-            )));
-        }
+        check_label_smoothing(self.name(), self.label_smoothing)?;
         let (mut y, pred) = align_targets(self.name(), y_true, y_pred)?;
         if self.label_smoothing > 0.0 {
             let classes = pred.dims().last().copied().unwrap_or(1) as f64;

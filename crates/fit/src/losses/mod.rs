@@ -17,21 +17,43 @@
 //! ```
 
 mod binary_crossentropy;
+mod binary_focal_crossentropy;
 mod categorical_crossentropy;
+mod categorical_hinge;
+mod cosine_similarity;
+mod elementwise;
+mod hinge;
 mod huber;
+pub(crate) mod identifier;
 mod kl_divergence;
+mod log_cosh;
 mod mean_absolute_error;
+mod mean_absolute_percentage_error;
 mod mean_squared_error;
+mod mean_squared_logarithmic_error;
+mod poisson;
 pub(crate) mod reduction;
 pub(crate) mod sparse_categorical_crossentropy;
+mod squared_hinge;
+#[cfg(test)]
+mod test_support;
 
 pub use binary_crossentropy::BinaryCrossentropy;
+pub use binary_focal_crossentropy::BinaryFocalCrossentropy;
 pub use categorical_crossentropy::CategoricalCrossentropy;
+pub use categorical_hinge::CategoricalHinge;
+pub use cosine_similarity::CosineSimilarity;
+pub use hinge::Hinge;
 pub use huber::Huber;
 pub use kl_divergence::KLDivergence;
+pub use log_cosh::LogCosh;
 pub use mean_absolute_error::MeanAbsoluteError;
+pub use mean_absolute_percentage_error::MeanAbsolutePercentageError;
 pub use mean_squared_error::MeanSquaredError;
+pub use mean_squared_logarithmic_error::MeanSquaredLogarithmicError;
+pub use poisson::Poisson;
 pub use sparse_categorical_crossentropy::SparseCategoricalCrossentropy;
+pub use squared_hinge::SquaredHinge;
 
 use crate::{Error, Result};
 use candle_core::Tensor;
@@ -74,9 +96,12 @@ pub trait Loss: Send + Sync {
     }
 }
 
-/// The identifiers [`get`] accepts, aliases included.
+/// The identifiers [`get`] accepts, aliases included; Keras's class names
+/// (`"MeanSquaredError"`, `"BinaryFocalCrossentropy"`) and the upper-case aliases (`"MSE"`)
+/// are accepted too, as their snake-case forms.
 pub const KNOWN_LOSSES: &[&str] = &[
     "binary_crossentropy",
+    "bce",
     "mse",
     "mean_squared_error",
     "mae",
@@ -87,21 +112,44 @@ pub const KNOWN_LOSSES: &[&str] = &[
     "huber_loss",
     "kl_divergence",
     "kld",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+    "cosine_similarity",
+    "log_cosh",
+    "logcosh",
+    "mean_absolute_percentage_error",
+    "mape",
+    "mean_squared_logarithmic_error",
+    "msle",
+    "poisson",
+    "binary_focal_crossentropy",
 ];
 
-/// The loss Keras's `losses.get(name)` returns, with its default options.
+/// The loss Keras's `losses.get(name)` returns, with its default options (`keras/src/losses/__init__.py`:
+/// the function names, the class names, and the aliases `bce`, `kld`, `mae`, `mse`, `mape`,
+/// `msle`; `logcosh` is Keras's legacy alias).
 pub fn get(name: &str) -> Result<Box<dyn Loss>> {
-    Ok(match name {
-        "binary_crossentropy" => Box::new(BinaryCrossentropy::new()),
+    Ok(match identifier::snake_case_identifier(name).as_str() {
+        "binary_crossentropy" | "bce" => Box::new(BinaryCrossentropy::new()),
         "mse" | "mean_squared_error" => Box::new(MeanSquaredError::new()),
         "mae" | "mean_absolute_error" => Box::new(MeanAbsoluteError::new()),
         "categorical_crossentropy" => Box::new(CategoricalCrossentropy::new()),
         "sparse_categorical_crossentropy" => Box::new(SparseCategoricalCrossentropy::new()),
         "huber" | "huber_loss" => Box::new(Huber::new()),
         "kl_divergence" | "kld" => Box::new(KLDivergence::new()),
-        other => {
+        "hinge" => Box::new(Hinge::new()),
+        "squared_hinge" => Box::new(SquaredHinge::new()),
+        "categorical_hinge" => Box::new(CategoricalHinge::new()),
+        "cosine_similarity" => Box::new(CosineSimilarity::new()),
+        "log_cosh" | "logcosh" => Box::new(LogCosh::new()),
+        "mean_absolute_percentage_error" | "mape" => Box::new(MeanAbsolutePercentageError::new()),
+        "mean_squared_logarithmic_error" | "msle" => Box::new(MeanSquaredLogarithmicError::new()),
+        "poisson" => Box::new(Poisson::new()),
+        "binary_focal_crossentropy" => Box::new(BinaryFocalCrossentropy::new()),
+        _ => {
             return Err(Error::Config(format!(
-                "unknown loss {other:?}; expected one of: {}",
+                "unknown loss {name:?}; expected one of: {}",
                 KNOWN_LOSSES.join(", ")
             )))
         }
@@ -116,6 +164,7 @@ mod tests {
     fn get_resolves_every_known_name_and_alias() -> Result<()> {
         let expected = [
             ("binary_crossentropy", "binary_crossentropy"),
+            ("bce", "binary_crossentropy"),
             ("mse", "mean_squared_error"),
             ("mean_squared_error", "mean_squared_error"),
             ("mae", "mean_absolute_error"),
@@ -129,6 +178,24 @@ mod tests {
             ("huber_loss", "huber_loss"),
             ("kl_divergence", "kl_divergence"),
             ("kld", "kl_divergence"),
+            ("hinge", "hinge"),
+            ("squared_hinge", "squared_hinge"),
+            ("categorical_hinge", "categorical_hinge"),
+            ("cosine_similarity", "cosine_similarity"),
+            ("log_cosh", "log_cosh"),
+            ("logcosh", "log_cosh"),
+            (
+                "mean_absolute_percentage_error",
+                "mean_absolute_percentage_error",
+            ),
+            ("mape", "mean_absolute_percentage_error"),
+            (
+                "mean_squared_logarithmic_error",
+                "mean_squared_logarithmic_error",
+            ),
+            ("msle", "mean_squared_logarithmic_error"),
+            ("poisson", "poisson"),
+            ("binary_focal_crossentropy", "binary_focal_crossentropy"),
         ];
         assert_eq!(expected.len(), KNOWN_LOSSES.len());
         for (identifier, name) in expected {
@@ -140,12 +207,27 @@ mod tests {
     }
 
     #[test]
+    fn get_resolves_keras_class_names() -> Result<()> {
+        for (class, name) in [
+            ("MeanSquaredError", "mean_squared_error"),
+            ("MSE", "mean_squared_error"),
+            ("LogCosh", "log_cosh"),
+            ("KLDivergence", "kl_divergence"),
+            ("BinaryFocalCrossentropy", "binary_focal_crossentropy"),
+            (
+                "MeanAbsolutePercentageError",
+                "mean_absolute_percentage_error",
+            ),
+        ] {
+            assert_eq!(get(class)?.name(), name, "{class}");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn get_rejects_unknown_names_and_lists_the_known_ones() {
-        let message = get("hinge")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(message.contains("\"hinge\""), "{message}");
+        let message = get("dice").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("\"dice\""), "{message}");
         assert!(
             message.contains("sparse_categorical_crossentropy"),
             "{message}"

@@ -55,14 +55,19 @@ pub(crate) fn require_rank_one(loss: &str, y_pred: &Tensor) -> Result<()> {
     Ok(())
 }
 
-/// `mean(values, axis=-1)` followed by "sum_over_batch_size" (sum of the per-sample values divided
-/// by their number). Every per-sample mean has the same count, so this is the mean of all values.
-/// An empty batch gives 0, as Keras's `divide_no_nan` does.
-pub(crate) fn mean_over_last_axis_then_batch(values: &Tensor) -> Result<Tensor> {
-    if values.elem_count() == 0 {
-        return Ok(Tensor::zeros((), values.dtype(), values.device())?);
+/// Keras's "sum_over_batch_size" reduction of per-sample values: their sum divided by their
+/// number. An empty batch gives 0, as Keras's `divide_no_nan` does.
+pub(crate) fn sum_over_batch_size(per_sample: &Tensor) -> Result<Tensor> {
+    if per_sample.elem_count() == 0 {
+        return Ok(Tensor::zeros((), per_sample.dtype(), per_sample.device())?);
     }
-    Ok(values.mean_all()?)
+    Ok(per_sample.mean_all()?)
+}
+
+/// `mean(values, axis=-1)` followed by "sum_over_batch_size". Every per-sample mean has the same
+/// count, so this is the mean of all values (0 for none).
+pub(crate) fn mean_over_last_axis_then_batch(values: &Tensor) -> Result<Tensor> {
+    sum_over_batch_size(values)
 }
 
 /// `sum(values, axis=-1)` followed by "sum_over_batch_size": the sum of all values divided by the
@@ -74,6 +79,16 @@ pub(crate) fn sum_over_last_axis_then_batch(values: &Tensor) -> Result<Tensor> {
     }
     let samples = values.elem_count() / last;
     Ok((values.sum_all()? / samples as f64)?)
+}
+
+/// Refuses a label smoothing outside `[0, 1]`.
+pub(crate) fn check_label_smoothing(loss: &str, smoothing: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&smoothing) {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{loss}: label_smoothing must be in [0, 1], got {smoothing}"
+    )))
 }
 
 /// Refuses integer predictions, which cannot carry a gradient.

@@ -6,31 +6,59 @@ use super::{Mean, Metric};
 use crate::Result;
 use candle_core::{DType, Device, Tensor};
 
-/// Averages a function's values: each sample's values are first averaged over their trailing
+/// What a [`SampleMean`] averages: values for each sample of a batch (Keras's metric
+/// function, with its options).
+pub trait SampleValues: Send {
+    /// The values of a batch: one per sample, or more (averaged per sample).
+    fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor>;
+}
+
+impl SampleValues for SampleValuesFn {
+    fn values(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        self(y_true, y_pred)
+    }
+}
+
+/// Averages the values of `V`: each sample's values are first averaged over their trailing
 /// axes, then samples count one each, so batches weigh by their size.
 #[derive(Debug, Clone)]
-pub struct MeanMetricWrapper {
+pub struct SampleMean<V> {
     mean: Mean,
-    values: SampleValuesFn,
+    pub(crate) values: V,
 }
+
+/// Averages a function's values (Keras's `MeanMetricWrapper`).
+pub type MeanMetricWrapper = SampleMean<SampleValuesFn>;
 
 impl MeanMetricWrapper {
     /// A metric logged as `name` that averages `values`.
     pub fn new(name: impl Into<String>, values: SampleValuesFn) -> Self {
+        Self::with_values(name, values)
+    }
+}
+
+impl<V: SampleValues> SampleMean<V> {
+    /// A metric logged as `name` that averages what `values` gives.
+    pub fn with_values(name: impl Into<String>, values: V) -> Self {
         Self {
             mean: Mean::new(name),
             values,
         }
     }
+
+    /// The same metric logged as `name` (Keras's `name=` argument).
+    pub fn with_name(self, name: impl Into<String>) -> Self {
+        Self::with_values(name, self.values)
+    }
 }
 
-impl Metric for MeanMetricWrapper {
+impl<V: SampleValues> Metric for SampleMean<V> {
     fn name(&self) -> &str {
         self.mean.name()
     }
 
     fn update_state(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
-        let values = (self.values)(y_true, y_pred)?;
+        let values = self.values.values(y_true, y_pred)?;
         let (per_sample, samples) = match values.rank() {
             0 => (values.reshape(1)?, 1),
             1 => (values.clone(), values.dim(0)?),

@@ -13,13 +13,30 @@
 //! # Ok::<(), rkeras_fit::Error>(())
 //! ```
 
+mod auc;
+mod confusion_counts;
+mod loss_metric;
 mod mean;
 mod mean_metric_wrapper;
+mod precision_recall;
+mod root_mean_squared_error;
 pub mod sample_values;
+mod top_k_accuracy;
 
+pub use auc::AUC;
+pub use loss_metric::{LossMetric, LossValues};
 pub use mean::Mean;
-pub use mean_metric_wrapper::MeanMetricWrapper;
+pub use mean_metric_wrapper::{MeanMetricWrapper, SampleMean, SampleValues};
+pub use precision_recall::{
+    ConfusionRatio, Precision, PrecisionRatio, Recall, RecallRatio, ThresholdMetric,
+};
+pub use root_mean_squared_error::RootMeanSquaredError;
+pub use top_k_accuracy::{
+    SparseTopK, SparseTopKCategoricalAccuracy, TopK, TopKCategoricalAccuracy,
+};
 
+use crate::losses::identifier::snake_case_identifier;
+use crate::losses::{self, CosineSimilarity};
 use crate::{Error, Result};
 use candle_core::Tensor;
 
@@ -35,20 +52,51 @@ pub trait Metric: Send {
     fn reset_state(&mut self);
 }
 
-/// The identifiers [`get`] accepts, aliases included.
+/// The identifiers [`get`] accepts, aliases included; Keras's class names (`"AUC"`,
+/// `"TopKCategoricalAccuracy"`) and the upper-case aliases (`"MSE"`) are accepted too, as
+/// their snake-case forms (`keras/src/metrics/__init__.py`).
 pub const KNOWN_METRICS: &[&str] = &[
     "accuracy",
     "acc",
     "binary_accuracy",
     "categorical_accuracy",
     "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
     "mae",
     "mean_absolute_error",
     "mse",
     "mean_squared_error",
+    "root_mean_squared_error",
+    "mape",
+    "mean_absolute_percentage_error",
+    "msle",
+    "mean_squared_logarithmic_error",
+    "log_cosh_error",
+    "cosine_similarity",
+    "bce",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "kl_divergence",
+    "poisson",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+    "precision",
+    "recall",
+    "auc",
 ];
 
-/// The metric Keras's `compile(metrics=[name])` builds, logged under `name`.
+/// Whether [`get`] knows `name`.
+pub fn is_known(name: &str) -> bool {
+    KNOWN_METRICS.contains(&snake_case_identifier(name).as_str())
+}
+
+/// The metric Keras's `compile(metrics=[name])` builds, logged under `name` as given, with its
+/// default options (`top_k_categorical_accuracy` with k = 5, `precision` at 0.5, `auc` with 200
+/// thresholds...). A loss's name gives the mean of that loss over samples, as Keras's metric
+/// classes of the same names do; `cosine_similarity` is the cosine (the loss is minus it).
 ///
 /// "accuracy"/"acc" picks the kind as `keras/src/trainers/compile_utils.py` (`get_metric`) does
 /// from the shapes of the targets and predictions; the targets' shape is not known before the
@@ -57,7 +105,11 @@ pub const KNOWN_METRICS: &[&str] = &[
 /// (integer labels) gives sparse categorical accuracy, anything else categorical accuracy.
 pub fn get(name: &str, loss_name: &str, output_shape: &[usize]) -> Result<Box<dyn Metric>> {
     use sample_values::*;
-    let values: SampleValuesFn = match name {
+    let identifier = snake_case_identifier(name);
+    let loss_metric = |loss: &str| -> Result<Box<dyn Metric>> {
+        Ok(Box::new(LossMetric::new(name, losses::get(loss)?)))
+    };
+    let values: SampleValuesFn = match identifier.as_str() {
         "accuracy" | "acc" => match output_shape.last() {
             None => {
                 return Err(Error::Config(format!(
@@ -75,9 +127,41 @@ pub fn get(name: &str, loss_name: &str, output_shape: &[usize]) -> Result<Box<dy
         "sparse_categorical_accuracy" => sparse_categorical_accuracy,
         "mae" | "mean_absolute_error" => mean_absolute_error,
         "mse" | "mean_squared_error" => mean_squared_error,
-        other => {
+        "top_k_categorical_accuracy" => {
+            return Ok(Box::new(TopKCategoricalAccuracy::new().with_name(name)))
+        }
+        "sparse_top_k_categorical_accuracy" => {
+            return Ok(Box::new(
+                SparseTopKCategoricalAccuracy::new().with_name(name),
+            ))
+        }
+        "root_mean_squared_error" => {
+            return Ok(Box::new(RootMeanSquaredError::new().with_name(name)))
+        }
+        "precision" => return Ok(Box::new(Precision::new().with_name(name))),
+        "recall" => return Ok(Box::new(Recall::new().with_name(name))),
+        "auc" => return Ok(Box::new(AUC::new().with_name(name))),
+        "cosine_similarity" => {
+            let cosine = LossMetric::new(name, Box::new(CosineSimilarity::new()));
+            return Ok(Box::new(cosine.negated()));
+        }
+        "log_cosh_error" => return loss_metric("log_cosh"),
+        loss @ ("mape"
+        | "mean_absolute_percentage_error"
+        | "msle"
+        | "mean_squared_logarithmic_error"
+        | "bce"
+        | "binary_crossentropy"
+        | "categorical_crossentropy"
+        | "sparse_categorical_crossentropy"
+        | "kl_divergence"
+        | "poisson"
+        | "hinge"
+        | "squared_hinge"
+        | "categorical_hinge") => return loss_metric(loss),
+        _ => {
             return Err(Error::Config(format!(
-                "unknown metric {other:?}; expected one of: {}",
+                "unknown metric {name:?}; expected one of: {}",
                 KNOWN_METRICS.join(", ")
             )))
         }
@@ -140,10 +224,56 @@ mod tests {
 
     #[test]
     fn unknown_names_list_the_known_ones() {
-        let message = get("auc", "mse", &[1])
+        let message = get("iou", "mse", &[1])
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(message.contains("sparse_categorical_accuracy"), "{message}");
+    }
+
+    #[test]
+    fn every_known_name_and_class_name_gives_a_metric_logged_as_given() -> Result<()> {
+        for name in KNOWN_METRICS.iter().chain(&[
+            "AUC",
+            "TopKCategoricalAccuracy",
+            "RootMeanSquaredError",
+            "MSE",
+            "LogCoshError",
+            "BinaryCrossentropy",
+            "Precision",
+        ]) {
+            let metric = get(name, "categorical_crossentropy", &[4, 3])?;
+            assert_eq!(metric.name(), *name);
+            assert!(is_known(name), "{name}");
+        }
+        assert!(!is_known("huber"));
+        Ok(())
+    }
+
+    #[test]
+    fn loss_names_give_the_mean_of_the_loss() -> Result<()> {
+        let cpu = &Device::Cpu;
+        let y_true = Tensor::new(&[[0f32, 1.], [0., 0.]], cpu)?;
+        let y_pred = Tensor::new(&[[0.6f32, 0.4], [0.4, 0.6]], cpu)?;
+        for name in [
+            "binary_crossentropy",
+            "hinge",
+            "mape",
+            "msle",
+            "poisson",
+            "kl_divergence",
+        ] {
+            let mut metric = get(name, "mse", &[2])?;
+            metric.update_state(&y_true, &y_pred)?;
+            let loss = losses::get(name)?
+                .compute(&y_true, &y_pred)?
+                .to_scalar::<f32>()?;
+            assert!((metric.result() - loss as f64).abs() < 1e-6, "{name}");
+        }
+        // keras: LogCoshError()([[0, 1], [0, 0]], [[1, 1], [0, 0]]) = 0.108
+        let mut log_cosh = get("log_cosh_error", "mse", &[2])?;
+        log_cosh.update_state(&y_true, &Tensor::new(&[[1f32, 1.], [0., 0.]], cpu)?)?;
+        assert!((log_cosh.result() - 0.1084).abs() < 1e-4);
+        Ok(())
     }
 }

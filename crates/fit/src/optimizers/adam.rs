@@ -1,6 +1,7 @@
 //! Adam, after `keras/src/optimizers/adam.py`.
 
 use super::base::BaseOptimizer;
+use super::moment_decays::{update_moment, MomentDecays, MomentOptions};
 use super::operand::Operand;
 use super::update_rule::{slot_mismatch, StepScalars, UpdateRule};
 use candle_core::Result;
@@ -10,23 +11,10 @@ use serde_json::json;
 /// bias-uncorrected second moment ("epsilon hat"):
 /// `alpha = lr·sqrt(1-β2^t)/(1-β1^t)`; `m += (g-m)(1-β1)`; `v += (g²-v)(1-β2)`;
 /// with amsgrad `v̂ = max(v̂, v)` replaces `v` below; `w -= m·alpha/(sqrt(v)+ε)`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct AdamRule {
-    beta_1: f64,
-    beta_2: f64,
-    epsilon: f64,
+    decays: MomentDecays,
     amsgrad: bool,
-}
-
-impl Default for AdamRule {
-    fn default() -> Self {
-        Self {
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-7,
-            amsgrad: false,
-        }
-    }
 }
 
 /// Adam (Keras defaults: learning rate 1e-3, β1 0.9, β2 0.999, ε 1e-7, no amsgrad).
@@ -45,8 +33,9 @@ impl Default for Adam {
     }
 }
 
-/// Optimizers built on Adam's rule (Adam, AdamW), which share its hyper-parameter builders.
-pub trait AdamFamily {
+/// Optimizers built on Adam's rule (Adam, AdamW), which share its hyper-parameter builders
+/// (β1, β2 and ε through [`MomentOptions`]).
+pub trait AdamFamily: MomentOptions {
     /// The Adam rule inside.
     fn adam_rule(&mut self) -> &mut AdamRule;
 }
@@ -57,25 +46,13 @@ impl AdamFamily for AdamRule {
     }
 }
 
+impl MomentOptions for AdamRule {
+    fn moment_decays(&mut self) -> &mut MomentDecays {
+        &mut self.decays
+    }
+}
+
 impl<R: AdamFamily> BaseOptimizer<R> {
-    /// Decay rate of the first moment.
-    pub fn beta_1(mut self, beta_1: f64) -> Self {
-        self.rule.adam_rule().beta_1 = beta_1;
-        self
-    }
-
-    /// Decay rate of the second moment.
-    pub fn beta_2(mut self, beta_2: f64) -> Self {
-        self.rule.adam_rule().beta_2 = beta_2;
-        self
-    }
-
-    /// The constant added to `sqrt(v)`.
-    pub fn epsilon(mut self, epsilon: f64) -> Self {
-        self.rule.adam_rule().epsilon = epsilon;
-        self
-    }
-
     /// Whether to use the running maximum of `v` (AMSGrad).
     pub fn amsgrad(mut self, amsgrad: bool) -> Self {
         self.rule.adam_rule().amsgrad = amsgrad;
@@ -108,14 +85,18 @@ impl UpdateRule for AdamRule {
     }
 
     fn constants(&self, step: &StepScalars) -> AdamConstants {
+        let MomentDecays {
+            beta_1,
+            beta_2,
+            epsilon,
+        } = self.decays;
         let t = step.step as f64;
-        let alpha =
-            step.learning_rate * (1.0 - self.beta_2.powf(t)).sqrt() / (1.0 - self.beta_1.powf(t));
+        let alpha = step.learning_rate * (1.0 - beta_2.powf(t)).sqrt() / (1.0 - beta_1.powf(t));
         AdamConstants {
             alpha: alpha as f32,
-            one_minus_beta_1: (1.0 - self.beta_1) as f32,
-            one_minus_beta_2: (1.0 - self.beta_2) as f32,
-            epsilon: self.epsilon as f32,
+            one_minus_beta_1: (1.0 - beta_1) as f32,
+            one_minus_beta_2: (1.0 - beta_2) as f32,
+            epsilon: epsilon as f32,
         }
     }
 
@@ -131,12 +112,8 @@ impl UpdateRule for AdamRule {
             [m, v, v_hat] => (m, v, Some(v_hat)),
             other => return Err(slot_mismatch("adam", other.len())),
         };
-        *m = m
-            .add(&grad.sub(m)?.scale(c.one_minus_beta_1)?)?
-            .flush_denormal();
-        *v = v
-            .add(&grad.square()?.sub(v)?.scale(c.one_minus_beta_2)?)?
-            .flush_denormal();
+        update_moment(m, grad, c.one_minus_beta_1)?;
+        update_moment(v, &grad.square()?, c.one_minus_beta_2)?;
         let second_moment = match v_hat {
             Some(v_hat) => {
                 *v_hat = v_hat.maximum(v)?;
@@ -150,10 +127,7 @@ impl UpdateRule for AdamRule {
     }
 
     fn config(&self) -> serde_json::Map<String, serde_json::Value> {
-        let mut config = serde_json::Map::new();
-        config.insert("beta_1".into(), json!(self.beta_1));
-        config.insert("beta_2".into(), json!(self.beta_2));
-        config.insert("epsilon".into(), json!(self.epsilon));
+        let mut config = self.decays.config();
         config.insert("amsgrad".into(), json!(self.amsgrad));
         config
     }

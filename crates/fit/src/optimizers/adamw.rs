@@ -3,6 +3,7 @@
 
 use super::adam::{AdamConstants, AdamFamily, AdamRule};
 use super::base::BaseOptimizer;
+use super::moment_decays::{MomentDecays, MomentOptions};
 use super::operand::Operand;
 use super::update_rule::{StepScalars, UpdateRule};
 use candle_core::Result;
@@ -30,6 +31,12 @@ impl Default for AdamW {
 impl AdamFamily for AdamWRule {
     fn adam_rule(&mut self) -> &mut AdamRule {
         &mut self.0
+    }
+}
+
+impl MomentOptions for AdamWRule {
+    fn moment_decays(&mut self) -> &mut MomentDecays {
+        self.0.moment_decays()
     }
 }
 

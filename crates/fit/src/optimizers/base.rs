@@ -154,7 +154,8 @@ impl<R: UpdateRule> Optimizer for BaseOptimizer<R> {
 
     fn variable_count(&self, trainable_params: usize) -> usize {
         let learning_rate = usize::from(self.constant_learning_rate());
-        1 + learning_rate + slot_count(&self.rule) * trainable_params
+        let scalars = self.rule.scalar_variables(self.iterations).len();
+        1 + learning_rate + scalars + slot_count(&self.rule) * trainable_params
     }
 
     fn state(&self, vars: &[Var]) -> Result<Vec<(String, Tensor)>> {
@@ -166,6 +167,9 @@ impl<R: UpdateRule> Optimizer for BaseOptimizer<R> {
             state.push(("learning_rate".to_string(), Tensor::new(lr, &Device::Cpu)?));
         }
         state.extend(self.slots.state(&self.rule, vars)?);
+        for (name, value) in self.rule.scalar_variables(self.iterations) {
+            state.push((name.to_string(), Tensor::new(value, &Device::Cpu)?));
+        }
         Ok(state)
     }
 
@@ -175,6 +179,8 @@ impl<R: UpdateRule> Optimizer for BaseOptimizer<R> {
             expected.push("learning_rate".to_string());
         }
         expected.extend(slot_names(&self.rule, vars.len()));
+        let scalars = self.rule.scalar_variables(self.iterations);
+        expected.extend(scalars.iter().map(|(name, _)| name.to_string()));
         let saved = SavedState::new(self.rule.name(), vars.len(), &expected, state)?;
         let iterations = saved
             .get("iterations")?

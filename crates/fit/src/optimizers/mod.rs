@@ -19,12 +19,16 @@
 //! # Ok::<(), rkeras_fit::Error>(())
 //! ```
 
+mod adadelta;
 mod adagrad;
 mod adam;
+mod adamax;
 mod adamw;
 mod base;
 pub mod clipping;
 mod host_kernel;
+mod moment_decays;
+mod nadam;
 mod operand;
 mod rmsprop;
 mod saved_state;
@@ -37,10 +41,14 @@ mod threaded_update;
 mod update_rule;
 mod weight_decay;
 
+pub use adadelta::{Adadelta, AdadeltaConstants, AdadeltaRule};
 pub use adagrad::{Adagrad, AdagradConstants, AdagradRule};
 pub use adam::{Adam, AdamConstants, AdamFamily, AdamRule};
+pub use adamax::{Adamax, AdamaxConstants, AdamaxRule};
 pub use adamw::{AdamW, AdamWRule};
 pub use base::BaseOptimizer;
+pub use moment_decays::{MomentDecays, MomentOptions};
+pub use nadam::{Nadam, NadamConstants, NadamRule};
 pub use operand::Operand;
 pub use rmsprop::{RMSprop, RmsPropConstants, RmsPropRule};
 pub use schedules::{ExponentialDecay, LearningRate, LearningRateSchedule};
@@ -75,7 +83,9 @@ pub trait Optimizer: Send {
 }
 
 /// The identifiers [`get`] accepts.
-pub const KNOWN_OPTIMIZERS: &[&str] = &["adam", "sgd", "adamw", "rmsprop", "adagrad"];
+pub const KNOWN_OPTIMIZERS: &[&str] = &[
+    "adam", "sgd", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "adadelta",
+];
 
 /// The optimizer Keras's `optimizers.get(name)` returns, with its default options.
 pub fn get(name: &str) -> Result<Box<dyn Optimizer>> {
@@ -85,6 +95,9 @@ pub fn get(name: &str) -> Result<Box<dyn Optimizer>> {
         "adamw" => Box::new(AdamW::new()),
         "rmsprop" => Box::new(RMSprop::new()),
         "adagrad" => Box::new(Adagrad::new()),
+        "adamax" => Box::new(Adamax::new()),
+        "nadam" => Box::new(Nadam::new()),
+        "adadelta" => Box::new(Adadelta::new()),
         other => {
             return Err(Error::Config(format!(
                 "unknown optimizer {other:?}; expected one of: {}",

@@ -11,8 +11,12 @@ pub trait Operand: Clone + Sized {
     fn add(&self, other: &Self) -> Result<Self>;
     /// `self - other`.
     fn sub(&self, other: &Self) -> Result<Self>;
+    /// `self · other`.
+    fn mul(&self, other: &Self) -> Result<Self>;
     /// `self / other`.
     fn div(&self, other: &Self) -> Result<Self>;
+    /// The absolute value.
+    fn abs(&self) -> Result<Self>;
     /// `self · self`.
     fn square(&self) -> Result<Self>;
     /// The square root.
@@ -44,8 +48,18 @@ impl Operand for f32 {
     }
 
     #[inline(always)]
+    fn mul(&self, other: &Self) -> Result<Self> {
+        Ok(self * other)
+    }
+
+    #[inline(always)]
     fn div(&self, other: &Self) -> Result<Self> {
         Ok(self / other)
+    }
+
+    #[inline(always)]
+    fn abs(&self) -> Result<Self> {
+        Ok(f32::abs(*self))
     }
 
     #[inline(always)]
@@ -98,8 +112,16 @@ impl Operand for Tensor {
         self - other
     }
 
+    fn mul(&self, other: &Self) -> Result<Self> {
+        self * other
+    }
+
     fn div(&self, other: &Self) -> Result<Self> {
         self / other
+    }
+
+    fn abs(&self) -> Result<Self> {
+        Tensor::abs(self)
     }
 
     fn square(&self) -> Result<Self> {
@@ -184,10 +206,12 @@ mod tests {
         };
         apply(&|x, y| x.add(y), &|x, y| Operand::add(x, y))?;
         apply(&|x, y| x.sub(y), &|x, y| Operand::sub(x, y))?;
+        apply(&|x, y| Operand::mul(x, y), &|x, y| Operand::mul(x, y))?;
         apply(&|x, y| x.div(y), &|x, y| Operand::div(x, y))?;
+        apply(&|x, _| Operand::abs(x), &|x, _| Operand::abs(x))?;
         apply(&|x, y| x.maximum(y), &|x, y| Operand::maximum(x, y))?;
         apply(&|x, _| x.square(), &|x, _| x.square())?;
-        apply(&|x, _| Operand::sqrt(&x.abs()), &|x, _| {
+        apply(&|x, _| Operand::sqrt(&f32::abs(*x)), &|x, _| {
             Operand::sqrt(&x.abs()?)
         })?;
         apply(&|x, _| x.scale(0.1), &|x, _| x.scale(0.1))?;

@@ -36,6 +36,15 @@ pub trait UpdateRule: Send + Sync {
     /// The constants of the update `step`.
     fn constants(&self, step: &StepScalars) -> Self::Constants;
 
+    /// The scalar optimizer variables Keras keeps besides the slots (Nadam's `u_product`), with
+    /// their values after `iterations` updates: counted in the summary and saved after the
+    /// slots. Each is a function of the iteration count, so the rule computes it rather than
+    /// keeps it, and reading a state back only checks that it is there.
+    fn scalar_variables(&self, iterations: u64) -> Vec<(&'static str, f32)> {
+        let _ = iterations;
+        Vec::new()
+    }
+
     /// Updates `weight` and its `slots` in place from `grad`.
     fn update<T: Operand>(
         constants: &Self::Constants,

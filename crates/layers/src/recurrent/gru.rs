@@ -8,7 +8,7 @@
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::options::{Cell, RecurrentConfig};
+use super::options::{Cell, GatedCell, RecurrentConfig};
 use super::rnn::RecurrentLayer;
 use crate::builder::LayerBuilder;
 use crate::initializers::Initializer;
@@ -51,10 +51,13 @@ impl GRU {
     }
 }
 
+impl GatedCell for GRUOptions {}
+
 impl Cell for GRUOptions {
     const CLASS_NAME: &'static str = "GRU";
     const NAME_PREFIX: &'static str = "gru";
     const GATES: usize = 3;
+    const GATED: bool = true;
     const STATES: &'static [&'static str] = &["state"];
 
     fn check(&self, layer: &str) -> Result<()> {

@@ -7,7 +7,7 @@
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::options::{Cell, RecurrentConfig};
+use super::options::{Cell, GatedCell, RecurrentConfig};
 use super::rnn::RecurrentLayer;
 use crate::builder::LayerBuilder;
 use crate::initializers::Initializer;
@@ -50,10 +50,13 @@ impl LSTM {
     }
 }
 
+impl GatedCell for LSTMOptions {}
+
 impl Cell for LSTMOptions {
     const CLASS_NAME: &'static str = "LSTM";
     const NAME_PREFIX: &'static str = "lstm";
     const GATES: usize = 4;
+    const GATED: bool = true;
     const STATES: &'static [&'static str] = &["state_h", "state_c"];
 
     fn check(&self, _layer: &str) -> Result<()> {

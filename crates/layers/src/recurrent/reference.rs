@@ -9,6 +9,7 @@ use super::bidirectional::{Bidirectional, MergeMode};
 use super::options::{Cell, RecurrentConfig};
 use crate::activations::ActivationFn;
 use crate::builder::LayerBuilder;
+use crate::regularizers::Regularizer;
 use crate::testing::{values, LayerCase};
 
 /// A recurrent layer's weights and options, for the reference.
@@ -202,6 +203,71 @@ pub(crate) fn case_with_initial_state<C: Cell>(
     build_case(builder, outputs, params, true)
 }
 
+/// The harness cases every recurrent layer shares, for layers of 3 units on 4 features made by
+/// `new` (`params`: Keras's count, `params_without_bias` without a bias): each option of
+/// Keras's `RNN` and their combinations, a softplus (no fused kernel: candle ops and autograd
+/// on every device), every regularizer, and the initial states as further inputs.
+pub(crate) fn common_cases<C: Cell>(
+    new: impl Fn(usize) -> LayerBuilder<RecurrentConfig<C>>,
+    params: usize,
+    params_without_bias: usize,
+) -> Vec<LayerCase> {
+    let with_states = |output: &'static str| -> Vec<&'static str> {
+        std::iter::once(output)
+            .chain(std::iter::repeat_n("(None, 3)", C::STATES.len()))
+            .collect()
+    };
+    vec![
+        case(new(3), &["(None, 3)"], params),
+        case(new(3).return_sequences(true), &["(None, 3, 3)"], params),
+        case(new(3).return_state(true), &with_states("(None, 3)"), params),
+        case(
+            new(3).return_sequences(true).return_state(true),
+            &with_states("(None, 3, 3)"),
+            params,
+        ),
+        case(
+            new(3).go_backwards(true).return_sequences(true),
+            &["(None, 3, 3)"],
+            params,
+        ),
+        case(new(3).use_bias(false), &["(None, 3)"], params_without_bias),
+        case(
+            new(3).activation("softplus").return_sequences(true),
+            &["(None, 3, 3)"],
+            params,
+        ),
+        case(
+            new(3)
+                .kernel_regularizer(Regularizer::l2(0.1))
+                .recurrent_regularizer(Regularizer::l1(0.1))
+                .bias_regularizer(Regularizer::l2(0.2))
+                .activity_regularizer(Regularizer::l1_l2(0.1, 0.1))
+                .return_state(true),
+            &with_states("(None, 3)"),
+            params,
+        ),
+        // Keras's `initial_state`, one input per state after the sequences.
+        case_with_initial_state(
+            new(3)
+                .return_state(true)
+                .return_sequences(true)
+                .go_backwards(true),
+            &with_states("(None, 3, 3)"),
+            params,
+        ),
+    ]
+}
+
+/// How many initial states a case of cell `C` feeds: all or none.
+fn state_count<C: Cell>(with_initial_state: bool) -> usize {
+    if with_initial_state {
+        C::STATES.len()
+    } else {
+        0
+    }
+}
+
 /// The sizes of every case: (batch, steps, features).
 const SIZES: (usize, usize, usize) = (2, 3, 4);
 
@@ -262,11 +328,7 @@ fn build_case<C: Cell>(
     let config = builder.config().clone();
     let layer = builder.layer().expect("a valid layer");
     let weights = fixed_weights(&config, 1);
-    let state_count = if with_initial_state {
-        C::STATES.len()
-    } else {
-        0
-    };
+    let state_count = state_count::<C>(with_initial_state);
     let (x, states) = inputs(config.units, state_count);
     let expected = Reference::new(&config, &weights).outputs(&x, SIZES.0, SIZES.1, &states);
     let units = config.units;
@@ -301,11 +363,7 @@ pub(crate) fn bidirectional_case<C: Cell>(
         .expect("a valid layer");
     let (forward_weights, backward_weights) =
         (fixed_weights(&config, 1), fixed_weights(&config, 11));
-    let state_count = if with_initial_state {
-        C::STATES.len()
-    } else {
-        0
-    };
+    let state_count = state_count::<C>(with_initial_state);
     let (x, states) = inputs(config.units, 2 * state_count);
     let (batch, steps, _) = SIZES;
     let (forward_states, backward_states) = states.split_at(state_count);

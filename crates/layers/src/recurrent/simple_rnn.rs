@@ -86,69 +86,19 @@ impl Cell for SimpleRNNOptions {
     }
 }
 
-/// The harness cases: each option and their combinations, on 3 steps of 4 features with 3
-/// units, against the f64 reference of Keras's equation.
+/// The harness cases: those every recurrent layer has (see `reference::common_cases`), and
+/// another activation, against the f64 reference of Keras's equations.
 #[cfg(test)]
 pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
-    use super::reference::{case, case_with_initial_state};
-    use crate::regularizers::Regularizer;
+    use super::reference::{case, common_cases};
     crate::session::set_random_seed(31);
     // Keras: units·(features + units + 1) = 3·(4 + 3 + 1).
     let params = 3 * (4 + 3 + 1);
-    vec![
-        case(SimpleRNN::new(3), &["(None, 3)"], params),
-        case(
-            SimpleRNN::new(3).return_sequences(true),
-            &["(None, 3, 3)"],
-            params,
-        ),
-        case(
-            SimpleRNN::new(3).return_state(true),
-            &["(None, 3)", "(None, 3)"],
-            params,
-        ),
-        case(
-            SimpleRNN::new(3).return_sequences(true).return_state(true),
-            &["(None, 3, 3)", "(None, 3)"],
-            params,
-        ),
-        case(
-            SimpleRNN::new(3).go_backwards(true).return_sequences(true),
-            &["(None, 3, 3)"],
-            params,
-        ),
-        case(
-            SimpleRNN::new(3).use_bias(false),
-            &["(None, 3)"],
-            3 * (4 + 3),
-        ),
-        case(SimpleRNN::new(3).activation("relu"), &["(None, 3)"], params),
-        // No fused kernel for softplus: candle ops and autograd on every device.
-        case(
-            SimpleRNN::new(3)
-                .activation("softplus")
-                .return_sequences(true),
-            &["(None, 3, 3)"],
-            params,
-        ),
-        case(
-            SimpleRNN::new(3)
-                .kernel_regularizer(Regularizer::l2(0.1))
-                .recurrent_regularizer(Regularizer::l1(0.1))
-                .bias_regularizer(Regularizer::l2(0.2))
-                .activity_regularizer(Regularizer::l1_l2(0.1, 0.1))
-                .return_state(true),
-            &["(None, 3)", "(None, 3)"],
-            params,
-        ),
-        // The initial state as a second input (Keras's `initial_state`).
-        case_with_initial_state(
-            SimpleRNN::new(3)
-                .return_state(true)
-                .return_sequences(true)
-                .go_backwards(true),
-            &["(None, 3, 3)", "(None, 3)"],
-            params,
-        ),
-    ]
+    let mut cases = common_cases(SimpleRNN::new, params, 3 * (4 + 3));
+    cases.push(case(
+        SimpleRNN::new(3).activation("relu"),
+        &["(None, 3)"],
+        params,
+    ));
+    cases
 }

@@ -42,7 +42,10 @@ fn check_round_trip(layer: &Arc<dyn Layer>, shape: &[usize], x: &Tensor) {
     copy.build(&[SymbolicShape::batched(None, shape)]).unwrap();
     copy.set_weights(&layer.get_weights().unwrap()).unwrap();
     assert_eq!(copy.config(), layer.config());
-    let call = |l: &Arc<dyn Layer>| l.call(&[x.clone()], &mut CallContext::new(false)).unwrap();
+    let call = |l: &Arc<dyn Layer>| {
+        l.call(std::slice::from_ref(x), &mut CallContext::new(false))
+            .unwrap()
+    };
     for (a, b) in call(layer).iter().zip(&call(&copy)) {
         assert_eq!(flat(a), flat(b));
     }

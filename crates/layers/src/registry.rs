@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::builder::LayerConfig;
@@ -53,6 +54,103 @@ fn from_config<C: LayerConfig + DeserializeOwned>(config: &Value) -> Result<Arc<
     let options: C = serde_json::from_value(config.clone())
         .map_err(|e| Error::config(&name, format!("invalid config: {e}")))?;
     options.make(name, trainable)
+}
+
+/// The module Keras records for its built-in layers.
+fn keras_layers_module() -> String {
+    "keras.layers".to_string()
+}
+
+/// A layer inside another layer's config (a wrapper's `layer`), saved as Keras's
+/// `serialize_keras_object` writes it: `{"module": "keras.layers", "class_name": "LSTM",
+/// "config": {...}, "registered_name": null}`, and made from it through the built-in classes.
+///
+/// Made from a layer ([`NestedLayer::of`]), it also holds that layer, which
+/// [`NestedLayer::make`] then returns itself (a wrapper shares it, as Keras's `Wrapper` does);
+/// loaded from a config, it makes a new one. A custom layer can be wrapped, but a loader cannot
+/// make it again from its config yet (only built-in classes are looked up).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct NestedLayer {
+    /// Keras's module of the class (`keras.layers`).
+    #[serde(default = "keras_layers_module")]
+    pub module: String,
+    /// The Keras class name (`LSTM`).
+    pub class_name: String,
+    /// The layer's own config, with its `name` and `trainable` flag.
+    pub config: Value,
+    /// Keras's name of a registered custom class (none for a built-in layer).
+    #[serde(default)]
+    pub registered_name: Option<String>,
+    #[serde(skip)]
+    layer: Option<Arc<dyn Layer>>,
+}
+
+impl NestedLayer {
+    /// The nested config of `layer`, holding the layer itself.
+    pub fn of(layer: &Arc<dyn Layer>) -> Self {
+        NestedLayer {
+            layer: Some(layer.clone()),
+            ..NestedLayer::from_config(layer.class_name(), layer.config())
+        }
+    }
+
+    /// A nested config of class `class_name` (no layer held).
+    pub fn from_config(class_name: &str, config: Value) -> Self {
+        NestedLayer {
+            module: keras_layers_module(),
+            class_name: class_name.to_string(),
+            config,
+            registered_name: None,
+            layer: None,
+        }
+    }
+
+    /// The layer held, or a new one made from the config by its built-in class; `owner` (the
+    /// wrapper's name) is named in errors.
+    pub fn make(&self, owner: &str) -> Result<Arc<dyn Layer>> {
+        if let Some(layer) = &self.layer {
+            return Ok(layer.clone());
+        }
+        let class = builtin_classes()
+            .into_iter()
+            .find(|c| c.class_name == self.class_name)
+            .ok_or_else(|| {
+                Error::config(
+                    owner,
+                    format!(
+                        "cannot make a wrapped layer of class '{}': not a built-in layer",
+                        self.class_name
+                    ),
+                )
+            })?;
+        (class.from_config)(&self.config)
+    }
+}
+
+/// Compares the saved configs (not whether a layer is held).
+impl PartialEq for NestedLayer {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.module,
+            &self.class_name,
+            &self.config,
+            &self.registered_name,
+        ) == (
+            &other.module,
+            &other.class_name,
+            &other.config,
+            &other.registered_name,
+        )
+    }
+}
+
+impl std::fmt::Debug for NestedLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NestedLayer")
+            .field("class_name", &self.class_name)
+            .field("config", &self.config)
+            .finish()
+    }
 }
 
 /// Declares the built-in layers: `module::path::Builder` each.
@@ -121,8 +219,11 @@ builtin_layers! {
     pooling::max_pooling1d => MaxPooling1D,
     pooling::max_pooling2d => MaxPooling2D,
     preprocessing::rescaling => Rescaling,
+    recurrent::bidirectional => Bidirectional,
     recurrent::gru => GRU,
     recurrent::lstm => LSTM,
+    recurrent::simple_rnn => SimpleRNN,
+    recurrent::time_distributed => TimeDistributed,
     regularization::dropout => Dropout,
     regularization::gaussian_dropout => GaussianDropout,
     regularization::gaussian_noise => GaussianNoise,

@@ -57,8 +57,9 @@ pub use normalization::{
 };
 pub use padding::{conv_output_len, same_padding, Padding2d};
 pub use recurrent::{
-    gru_sequence, lstm_sequence, recurrent_backward, RecurrentGradients, RecurrentOutputGrads,
-    RecurrentRun, RecurrentSpec, RecurrentTape, RecurrentWanted, RecurrentWeights,
+    gru_sequence, lstm_sequence, recurrent_backward, simple_rnn_sequence, RecurrentGradients,
+    RecurrentOutputGrads, RecurrentRun, RecurrentSpec, RecurrentTape, RecurrentWanted,
+    RecurrentWeights,
 };
 pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
 pub use upsample::{upsample_nearest2d, upsample_nearest2d_backward};

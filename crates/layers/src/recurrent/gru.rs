@@ -8,7 +8,7 @@
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::options::{Cell, RecurrentConfig};
+use super::options::{Cell, GatedCell, RecurrentConfig};
 use super::rnn::RecurrentLayer;
 use crate::builder::LayerBuilder;
 use crate::initializers::Initializer;
@@ -51,10 +51,13 @@ impl GRU {
     }
 }
 
+impl GatedCell for GRUOptions {}
+
 impl Cell for GRUOptions {
     const CLASS_NAME: &'static str = "GRU";
     const NAME_PREFIX: &'static str = "gru";
     const GATES: usize = 3;
+    const GATED: bool = true;
     const STATES: &'static [&'static str] = &["state"];
 
     fn check(&self, layer: &str) -> Result<()> {
@@ -117,67 +120,19 @@ impl Cell for GRUOptions {
     }
 }
 
-/// The harness cases: each option and their combinations, on 3 steps of 4 features with 3
-/// units, against the f64 reference of Keras's equations.
+/// The harness cases: those every recurrent layer has (see `reference::common_cases`), and
+/// other activations, against the f64 reference of Keras's equations.
 #[cfg(test)]
 pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
-    use super::reference::{case, case_with_initial_state};
-    use crate::regularizers::Regularizer;
+    use super::reference::{case, common_cases};
     crate::session::set_random_seed(29);
-    // Keras (reset_after): 3·units·(features + units + 2) = 3·3·(4 + 3 + 2).
+    // Keras: (reset_after) 3·units·(features + units + 2) = 3·3·(4 + 3 + 2).
     let params = 3 * 3 * (4 + 3 + 2);
-    vec![
-        case(GRU::new(3), &["(None, 3)"], params),
-        case(
-            GRU::new(3).return_sequences(true),
-            &["(None, 3, 3)"],
-            params,
-        ),
-        case(
-            GRU::new(3).return_state(true),
-            &["(None, 3)", "(None, 3)"],
-            params,
-        ),
-        case(
-            GRU::new(3).return_sequences(true).return_state(true),
-            &["(None, 3, 3)", "(None, 3)"],
-            params,
-        ),
-        case(
-            GRU::new(3).go_backwards(true).return_sequences(true),
-            &["(None, 3, 3)"],
-            params,
-        ),
-        case(GRU::new(3).use_bias(false), &["(None, 3)"], 3 * 3 * (4 + 3)),
-        case(
-            GRU::new(3).activation("relu").recurrent_activation("tanh"),
-            &["(None, 3)"],
-            params,
-        ),
-        // No fused kernel for softplus: candle ops and autograd on every device.
-        case(
-            GRU::new(3).activation("softplus").return_sequences(true),
-            &["(None, 3, 3)"],
-            params,
-        ),
-        case(
-            GRU::new(3)
-                .kernel_regularizer(Regularizer::l2(0.1))
-                .recurrent_regularizer(Regularizer::l1(0.1))
-                .bias_regularizer(Regularizer::l2(0.2))
-                .activity_regularizer(Regularizer::l1_l2(0.1, 0.1))
-                .return_state(true),
-            &["(None, 3)", "(None, 3)"],
-            params,
-        ),
-        // The initial state as a second input (Keras's `initial_state`).
-        case_with_initial_state(
-            GRU::new(3)
-                .return_state(true)
-                .return_sequences(true)
-                .go_backwards(true),
-            &["(None, 3, 3)", "(None, 3)"],
-            params,
-        ),
-    ]
+    let mut cases = common_cases(GRU::new, params, 3 * 3 * (4 + 3));
+    cases.push(case(
+        GRU::new(3).activation("relu").recurrent_activation("tanh"),
+        &["(None, 3)"],
+        params,
+    ));
+    cases
 }

@@ -7,7 +7,7 @@
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::options::{Cell, RecurrentConfig};
+use super::options::{Cell, GatedCell, RecurrentConfig};
 use super::rnn::RecurrentLayer;
 use crate::builder::LayerBuilder;
 use crate::initializers::Initializer;
@@ -50,10 +50,13 @@ impl LSTM {
     }
 }
 
+impl GatedCell for LSTMOptions {}
+
 impl Cell for LSTMOptions {
     const CLASS_NAME: &'static str = "LSTM";
     const NAME_PREFIX: &'static str = "lstm";
     const GATES: usize = 4;
+    const GATED: bool = true;
     const STATES: &'static [&'static str] = &["state_h", "state_c"];
 
     fn check(&self, _layer: &str) -> Result<()> {
@@ -112,68 +115,19 @@ impl Cell for LSTMOptions {
     }
 }
 
-/// The harness cases: each option and their combinations, on 3 steps of 4 features with 3
-/// units, against the f64 reference of Keras's equations.
+/// The harness cases: those every recurrent layer has (see `reference::common_cases`), and
+/// other activations, against the f64 reference of Keras's equations.
 #[cfg(test)]
 pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
-    use super::reference::{case, case_with_initial_state};
-    use crate::regularizers::Regularizer;
+    use super::reference::{case, common_cases};
     crate::session::set_random_seed(23);
     // Keras: 4·units·(features + units + 1) = 4·3·(4 + 3 + 1).
     let params = 4 * 3 * (4 + 3 + 1);
-    vec![
-        case(LSTM::new(3), &["(None, 3)"], params),
-        case(
-            LSTM::new(3).return_sequences(true),
-            &["(None, 3, 3)"],
-            params,
-        ),
-        case(
-            LSTM::new(3).return_state(true),
-            &["(None, 3)", "(None, 3)", "(None, 3)"],
-            params,
-        ),
-        case(
-            LSTM::new(3).return_sequences(true).return_state(true),
-            &["(None, 3, 3)", "(None, 3)", "(None, 3)"],
-            params,
-        ),
-        case(
-            LSTM::new(3).go_backwards(true).return_sequences(true),
-            &["(None, 3, 3)"],
-            params,
-        ),
-        case(
-            LSTM::new(3).use_bias(false),
-            &["(None, 3)"],
-            4 * 3 * (4 + 3),
-        ),
-        case(
-            LSTM::new(3).activation("relu").recurrent_activation("tanh"),
-            &["(None, 3)"],
-            params,
-        ),
-        // No fused kernel for softplus: candle ops and autograd on every device.
-        case(
-            LSTM::new(3).activation("softplus").return_sequences(true),
-            &["(None, 3, 3)"],
-            params,
-        ),
-        case(
-            LSTM::new(3)
-                .kernel_regularizer(Regularizer::l2(0.1))
-                .recurrent_regularizer(Regularizer::l1(0.1))
-                .bias_regularizer(Regularizer::l2(0.2))
-                .activity_regularizer(Regularizer::l1_l2(0.1, 0.1))
-                .return_state(true),
-            &["(None, 3)", "(None, 3)", "(None, 3)"],
-            params,
-        ),
-        // Initial states as second and third inputs (Keras's `initial_state`).
-        case_with_initial_state(
-            LSTM::new(3).return_state(true).go_backwards(true),
-            &["(None, 3)", "(None, 3)", "(None, 3)"],
-            params,
-        ),
-    ]
+    let mut cases = common_cases(LSTM::new, params, 4 * 3 * (4 + 3));
+    cases.push(case(
+        LSTM::new(3).activation("relu").recurrent_activation("tanh"),
+        &["(None, 3)"],
+        params,
+    ));
+    cases
 }

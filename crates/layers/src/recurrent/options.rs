@@ -1,5 +1,5 @@
 //! The options every recurrent layer has (`keras/src/layers/rnn/rnn.py` and the cells'
-//! arguments in `lstm.py`, `gru.py`), and what a cell adds to them.
+//! arguments in `lstm.py`, `gru.py`, `simple_rnn.py`), and what a cell adds to them.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -18,14 +18,21 @@ use crate::{Error, Layer, Result};
 
 /// A recurrent layer's options: those of Keras's `RNN` and of its cell, with Keras's defaults,
 /// and the cell's own (`C`: [`LSTMOptions`](super::lstm::LSTMOptions),
-/// [`GRUOptions`](super::gru::GRUOptions)). Saved flat, as Keras saves them.
+/// [`GRUOptions`](super::gru::GRUOptions),
+/// [`SimpleRNNOptions`](super::simple_rnn::SimpleRNNOptions)). Saved flat, as Keras saves them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "C: Cell")]
 pub struct RecurrentConfig<C> {
     /// The size of the output and of each state.
     pub units: usize,
     /// Applied to the candidate values (and to the LSTM's cell state); default tanh.
     pub activation: ActivationFn,
-    /// Applied to the gates; default sigmoid.
+    /// Applied to the gates; default sigmoid. A cell without gates (SimpleRNN) neither uses
+    /// nor saves it.
+    #[serde(
+        default = "default_recurrent_activation",
+        skip_serializing_if = "has_no_gates::<C>"
+    )]
     pub recurrent_activation: ActivationFn,
     /// Whether the cell has a bias (default true).
     pub use_bias: bool,
@@ -65,6 +72,16 @@ pub struct RecurrentConfig<C> {
     pub cell: C,
 }
 
+/// Keras's default `recurrent_activation`, for a config without one (a SimpleRNN's).
+fn default_recurrent_activation() -> ActivationFn {
+    ActivationFn::Sigmoid
+}
+
+/// Whether cells `C` have no gate, hence no `recurrent_activation` to save.
+fn has_no_gates<C: Cell>(_: &ActivationFn) -> bool {
+    !C::GATED
+}
+
 /// What distinguishes one recurrent layer from another: its cell's gates, states and bias, its
 /// kernel, and one step of it in candle ops.
 pub trait Cell:
@@ -78,6 +95,8 @@ pub trait Cell:
     const GATES: usize;
     /// The states' names, in the order calls return them (`state_h`, `state_c`).
     const STATES: &'static [&'static str];
+    /// Whether the cell has gates, hence a `recurrent_activation` (see [`GatedCell`]).
+    const GATED: bool;
 
     /// Checks the cell's own options for the layer `layer`.
     fn check(&self, layer: &str) -> Result<()>;
@@ -107,6 +126,9 @@ pub trait Cell:
         bias: Option<&Tensor>,
     ) -> Result<Vec<Tensor>>;
 }
+
+/// A cell with gates (LSTM, GRU), whose layers have Keras's `recurrent_activation`.
+pub trait GatedCell: Cell {}
 
 impl<C: Cell> RecurrentConfig<C> {
     /// Keras's defaults for `units` units and the cell options `cell`.
@@ -156,11 +178,16 @@ impl<C: Cell> RecurrentConfig<C> {
         self.cell.check(layer)
     }
 
-    /// The kernels' activations, when both have a fused kernel.
+    /// The kernels' activations, when those the cell uses have a fused kernel.
     pub(crate) fn fused_activations(
         &self,
     ) -> Option<(rkeras_ops::FusedActivation, rkeras_ops::FusedActivation)> {
-        Some((self.activation.fused()?, self.recurrent_activation.fused()?))
+        let recurrent = if C::GATED {
+            self.recurrent_activation
+        } else {
+            ActivationFn::Sigmoid
+        };
+        Some((self.activation.fused()?, recurrent.fused()?))
     }
 }
 
@@ -177,10 +204,8 @@ impl<C: Cell> LayerConfig for RecurrentConfig<C> {
     }
 }
 
-/// The builder methods every recurrent layer has, named as Keras's arguments.
-impl<C: Cell> LayerBuilder<RecurrentConfig<C>> {
-    kernel_layer_options!();
-
+/// The builder method of recurrent layers with gates.
+impl<C: GatedCell> LayerBuilder<RecurrentConfig<C>> {
     /// The gates' activation, by value or Keras name (default sigmoid).
     pub fn recurrent_activation(self, activation: impl Into<ActivationArg>) -> Self {
         let arg = activation.into();
@@ -189,6 +214,11 @@ impl<C: Cell> LayerBuilder<RecurrentConfig<C>> {
             Ok(())
         })
     }
+}
+
+/// The builder methods every recurrent layer has, named as Keras's arguments.
+impl<C: Cell> LayerBuilder<RecurrentConfig<C>> {
+    kernel_layer_options!();
 
     /// The recurrent kernel's initializer (default orthogonal).
     pub fn recurrent_initializer(self, init: Initializer) -> Self {

@@ -1,17 +1,21 @@
-//! Keras's LSTM and GRU equations computed naively in f64 (`keras/src/layers/rnn/lstm.py`,
-//! `gru.py`, `LSTMCell.call` and `GRUCell.call` with `reset_after=True`), and the harness cases
-//! whose forward passes they check.
+//! Keras's LSTM, GRU and SimpleRNN equations computed naively in f64
+//! (`keras/src/layers/rnn/lstm.py`, `gru.py`, `simple_rnn.py`: `LSTMCell.call`, `GRUCell.call`
+//! with `reset_after=True`, `SimpleRNNCell.call`), and the harness cases whose forward passes
+//! they check.
 
 use candle_core::{Device, Tensor};
 
+use super::bidirectional::{Bidirectional, MergeMode};
 use super::options::{Cell, RecurrentConfig};
 use crate::activations::ActivationFn;
 use crate::builder::LayerBuilder;
+use crate::regularizers::Regularizer;
 use crate::testing::{values, LayerCase};
 
 /// A recurrent layer's weights and options, for the reference.
 pub(crate) struct Reference {
-    lstm: bool,
+    /// The Keras class name of the layer: which cell runs.
+    class: &'static str,
     units: usize,
     features: usize,
     kernel: Vec<f64>,
@@ -46,7 +50,7 @@ impl Reference {
         let width = C::GATES * units;
         let bias_len: usize = C::bias_shape(units).iter().product();
         Reference {
-            lstm: C::CLASS_NAME == "LSTM",
+            class: C::CLASS_NAME,
             units,
             features: weights[0].len() / width,
             kernel: f64s(&weights[0]),
@@ -70,7 +74,7 @@ impl Reference {
         initial: &[Vec<f32>],
     ) -> Vec<Vec<f64>> {
         let (u, f) = (self.units, self.features);
-        let states_count = if self.lstm { 2 } else { 1 };
+        let states_count = if self.class == "LSTM" { 2 } else { 1 };
         let mut sequence = Vec::with_capacity(batch * steps * u);
         let mut finals = vec![Vec::with_capacity(batch * u); states_count];
         for b in 0..batch {
@@ -91,10 +95,10 @@ impl Reference {
                     .iter()
                     .map(|&v| v as f64)
                     .collect();
-                states = if self.lstm {
-                    self.lstm_step(&xt, &states[0], &states[1])
-                } else {
-                    vec![self.gru_step(&xt, &states[0])]
+                states = match self.class {
+                    "LSTM" => self.lstm_step(&xt, &states[0], &states[1]),
+                    "GRU" => vec![self.gru_step(&xt, &states[0])],
+                    _ => vec![self.simple_step(&xt, &states[0])],
                 };
                 sequence.extend_from_slice(&states[0]);
             }
@@ -145,6 +149,16 @@ impl Reference {
         vec![h, c]
     }
 
+    /// `SimpleRNNCell.call`: h = act(x·W + b + h·U).
+    fn simple_step(&self, x: &[f64], h: &[f64]) -> Vec<f64> {
+        let u = self.units;
+        let input = Self::times(x, &self.kernel, u);
+        let hidden = Self::times(h, &self.recurrent, u);
+        (0..u)
+            .map(|k| apply(self.activation, input[k] + self.bias[k] + hidden[k]))
+            .collect()
+    }
+
     /// `GRUCell.call` with `reset_after`: a = x·W + b₀, r' = h·U + b₁;
     /// z = σ(a_z + r'_z), r = σ(a_r + r'_r), ĥ = act(a_h + r·r'_h), h = z·h + (1 - z)·ĥ.
     fn gru_step(&self, x: &[f64], h: &[f64]) -> Vec<f64> {
@@ -189,6 +203,122 @@ pub(crate) fn case_with_initial_state<C: Cell>(
     build_case(builder, outputs, params, true)
 }
 
+/// The harness cases every recurrent layer shares, for layers of 3 units on 4 features made by
+/// `new` (`params`: Keras's count, `params_without_bias` without a bias): each option of
+/// Keras's `RNN` and their combinations, a softplus (no fused kernel: candle ops and autograd
+/// on every device), every regularizer, and the initial states as further inputs.
+pub(crate) fn common_cases<C: Cell>(
+    new: impl Fn(usize) -> LayerBuilder<RecurrentConfig<C>>,
+    params: usize,
+    params_without_bias: usize,
+) -> Vec<LayerCase> {
+    let with_states = |output: &'static str| -> Vec<&'static str> {
+        std::iter::once(output)
+            .chain(std::iter::repeat_n("(None, 3)", C::STATES.len()))
+            .collect()
+    };
+    vec![
+        case(new(3), &["(None, 3)"], params),
+        case(new(3).return_sequences(true), &["(None, 3, 3)"], params),
+        case(new(3).return_state(true), &with_states("(None, 3)"), params),
+        case(
+            new(3).return_sequences(true).return_state(true),
+            &with_states("(None, 3, 3)"),
+            params,
+        ),
+        case(
+            new(3).go_backwards(true).return_sequences(true),
+            &["(None, 3, 3)"],
+            params,
+        ),
+        case(new(3).use_bias(false), &["(None, 3)"], params_without_bias),
+        case(
+            new(3).activation("softplus").return_sequences(true),
+            &["(None, 3, 3)"],
+            params,
+        ),
+        case(
+            new(3)
+                .kernel_regularizer(Regularizer::l2(0.1))
+                .recurrent_regularizer(Regularizer::l1(0.1))
+                .bias_regularizer(Regularizer::l2(0.2))
+                .activity_regularizer(Regularizer::l1_l2(0.1, 0.1))
+                .return_state(true),
+            &with_states("(None, 3)"),
+            params,
+        ),
+        // Keras's `initial_state`, one input per state after the sequences.
+        case_with_initial_state(
+            new(3)
+                .return_state(true)
+                .return_sequences(true)
+                .go_backwards(true),
+            &with_states("(None, 3, 3)"),
+            params,
+        ),
+    ]
+}
+
+/// How many initial states a case of cell `C` feeds: all or none.
+fn state_count<C: Cell>(with_initial_state: bool) -> usize {
+    if with_initial_state {
+        C::STATES.len()
+    } else {
+        0
+    }
+}
+
+/// The sizes of every case: (batch, steps, features).
+const SIZES: (usize, usize, usize) = (2, 3, 4);
+
+/// Fixed weights for a layer of options `config` (kernel, recurrent kernel, then the bias if
+/// it has one, flattened), drawn from the salts `salt`, `salt + 1`, `salt + 2`.
+fn fixed_weights<C: Cell>(config: &RecurrentConfig<C>, salt: usize) -> Vec<Vec<f32>> {
+    let (units, width) = (config.units, C::GATES * config.units);
+    let drawn = |count: usize, salt: usize| -> Vec<f32> {
+        values(count, salt).into_iter().map(|x| 0.5 * x).collect()
+    };
+    let mut weights = vec![drawn(SIZES.2 * width, salt), drawn(units * width, salt + 1)];
+    if config.use_bias {
+        weights.push(drawn(C::bias_shape(units).iter().product(), salt + 2));
+    }
+    weights
+}
+
+/// The inputs of a case: sequences of [`SIZES`], then `states` initial states of `units`.
+fn inputs(units: usize, states: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
+    let (batch, steps, features) = SIZES;
+    let x = values(batch * steps * features, 4);
+    let states = (0..states).map(|i| values(batch * units, 5 + i)).collect();
+    (x, states)
+}
+
+/// A case of `layer` on the sequences `x` then the initial states `states` of `units`, with
+/// `weights` and the outputs `expected`.
+fn layer_case(
+    layer: std::sync::Arc<dyn crate::Layer>,
+    (x, states): (Vec<f32>, Vec<Vec<f32>>),
+    units: usize,
+    weights: Vec<Vec<f32>>,
+    expected: Vec<Vec<f64>>,
+    (outputs, params): (&[&str], usize),
+) -> LayerCase {
+    let (batch, steps, features) = SIZES;
+    let tensor =
+        |v: &[f32], dims: &[usize]| Tensor::from_slice(v, dims, &Device::Cpu).expect("input");
+    let mut tensors = vec![tensor(&x, &[batch, steps, features])];
+    tensors.extend(states.iter().map(|s| tensor(s, &[batch, units])));
+    let sequence_shape = [steps, features];
+    let state_shape = [units];
+    let mut shapes: Vec<&[usize]> = vec![&sequence_shape];
+    shapes.extend(std::iter::repeat_n(&state_shape[..], states.len()));
+    LayerCase::new(layer, &shapes)
+        .output_shapes(outputs)
+        .weights(weights.len(), 0, params)
+        .weight_values(weights)
+        .forward(tensors, expected)
+}
+
 fn build_case<C: Cell>(
     builder: LayerBuilder<RecurrentConfig<C>>,
     outputs: &[&str],
@@ -197,36 +327,103 @@ fn build_case<C: Cell>(
 ) -> LayerCase {
     let config = builder.config().clone();
     let layer = builder.layer().expect("a valid layer");
-    let (batch, steps, features, units) = (2, 3, 4, config.units);
-    let width = C::GATES * units;
-    let scaled = |v: Vec<f32>| v.into_iter().map(|x| 0.5 * x).collect::<Vec<f32>>();
-    let mut weights = vec![
-        scaled(values(features * width, 1)),
-        scaled(values(units * width, 2)),
-    ];
-    if config.use_bias {
-        weights.push(scaled(values(C::bias_shape(units).iter().product(), 3)));
-    }
-    let state_count = if with_initial_state {
-        C::STATES.len()
-    } else {
-        0
+    let weights = fixed_weights(&config, 1);
+    let state_count = state_count::<C>(with_initial_state);
+    let (x, states) = inputs(config.units, state_count);
+    let expected = Reference::new(&config, &weights).outputs(&x, SIZES.0, SIZES.1, &states);
+    let units = config.units;
+    layer_case(
+        layer,
+        (x, states),
+        units,
+        weights,
+        expected,
+        (outputs, params),
+    )
+}
+
+/// A harness case of `Bidirectional(builder)` merged by `merge_mode` (see [`case`]), with the
+/// initial states of both directions as inputs when asked: the reference run forwards with one
+/// set of weights and backwards with another, merged as `Bidirectional.call` merges.
+pub(crate) fn bidirectional_case<C: Cell>(
+    builder: LayerBuilder<RecurrentConfig<C>>,
+    merge_mode: Option<MergeMode>,
+    with_initial_state: bool,
+    outputs: &[&str],
+    params: usize,
+) -> LayerCase {
+    let config = builder.config().clone();
+    let backward_config = RecurrentConfig {
+        go_backwards: true,
+        ..config.clone()
     };
-    let states: Vec<Vec<f32>> = (0..state_count)
-        .map(|i| values(batch * units, 5 + i))
+    let layer = Bidirectional::new(builder)
+        .merge_mode(merge_mode)
+        .layer()
+        .expect("a valid layer");
+    let (forward_weights, backward_weights) =
+        (fixed_weights(&config, 1), fixed_weights(&config, 11));
+    let state_count = state_count::<C>(with_initial_state);
+    let (x, states) = inputs(config.units, 2 * state_count);
+    let (batch, steps, _) = SIZES;
+    let (forward_states, backward_states) = states.split_at(state_count);
+    let forward =
+        Reference::new(&config, &forward_weights).outputs(&x, batch, steps, forward_states);
+    let backward = Reference::new(&backward_config, &backward_weights).outputs(
+        &x,
+        batch,
+        steps,
+        backward_states,
+    );
+    let sequence_steps = config.return_sequences.then_some(steps);
+    let expected = merged(forward, backward, merge_mode, sequence_steps, config.units);
+    let weights = forward_weights
+        .into_iter()
+        .chain(backward_weights)
         .collect();
-    let x = values(batch * steps * features, 4);
-    let expected = Reference::new(&config, &weights).outputs(&x, batch, steps, &states);
-    let tensor =
-        |v: &[f32], dims: &[usize]| Tensor::from_slice(v, dims, &Device::Cpu).expect("input");
-    let mut inputs = vec![tensor(&x, &[batch, steps, features])];
-    inputs.extend(states.iter().map(|s| tensor(s, &[batch, units])));
-    let mut shapes: Vec<&[usize]> = vec![&[3, 4]];
-    let state_shape = [units];
-    shapes.extend(std::iter::repeat_n(&state_shape[..], state_count));
-    LayerCase::new(layer, &shapes)
-        .output_shapes(outputs)
-        .weights(weights.len(), 0, params)
-        .weight_values(weights)
-        .forward(inputs, expected)
+    let units = config.units;
+    layer_case(
+        layer,
+        (x, states),
+        units,
+        weights,
+        expected,
+        (outputs, params),
+    )
+}
+
+/// Keras's merge (`Bidirectional.call`) of each direction's outputs (output, then states):
+/// the backward sequence of `steps` steps (when the layers return sequences) reversed back,
+/// then joined, added, multiplied or averaged unit by unit, or both kept.
+pub(crate) fn merged(
+    forward: Vec<Vec<f64>>,
+    backward: Vec<Vec<f64>>,
+    merge_mode: Option<MergeMode>,
+    steps: Option<usize>,
+    units: usize,
+) -> Vec<Vec<f64>> {
+    let (mut forward, mut backward) = (forward.into_iter(), backward.into_iter());
+    let (y, mut y_back) = (forward.next().expect("y"), backward.next().expect("y"));
+    if let Some(steps) = steps {
+        let rows: Vec<&[f64]> = y_back.chunks(units).collect();
+        y_back = rows
+            .chunks(steps)
+            .flat_map(|sample| sample.iter().rev().flat_map(|row| row.iter().copied()))
+            .collect();
+    }
+    let pairs = y.iter().zip(&y_back);
+    let mut out = match merge_mode {
+        None => vec![y.clone(), y_back.clone()],
+        Some(MergeMode::Concat) => vec![y
+            .chunks(units)
+            .zip(y_back.chunks(units))
+            .flat_map(|(a, b)| a.iter().chain(b).copied())
+            .collect()],
+        Some(MergeMode::Sum) => vec![pairs.map(|(a, b)| a + b).collect()],
+        Some(MergeMode::Mul) => vec![pairs.map(|(a, b)| a * b).collect()],
+        Some(MergeMode::Ave) => vec![pairs.map(|(a, b)| (a + b) / 2.0).collect()],
+    };
+    out.extend(forward);
+    out.extend(backward);
+    out
 }

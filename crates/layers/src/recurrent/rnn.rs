@@ -25,7 +25,7 @@ struct CellWeights {
     bias: Option<Var>,
 }
 
-/// The layer an `LSTM` or `GRU` builder makes (`C` is the cell).
+/// The layer an `LSTM`, `GRU` or `SimpleRNN` builder makes (`C` is the cell).
 pub struct RecurrentLayer<C: Cell> {
     base: LayerBase,
     config: RecurrentConfig<C>,

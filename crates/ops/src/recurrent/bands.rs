@@ -1,4 +1,4 @@
-//! What the LSTM and the GRU share: the bands of samples run on their own threads, what each
+//! What the LSTM, the GRU and the simple RNN share: the bands of samples run on their own threads, what each
 //! keeps for the backward pass, the time-major gathers, and the outputs.
 
 use std::borrow::Cow;
@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor};
 use super::checks::{check_call, check_state, check_weights};
 use super::gradients::{assemble_gradients, band_gradients};
 use super::{
-    gru, lstm, RecurrentGradients, RecurrentOutputGrads, RecurrentRun, RecurrentSpec,
+    gru, lstm, simple, RecurrentGradients, RecurrentOutputGrads, RecurrentRun, RecurrentSpec,
     RecurrentWanted, RecurrentWeights,
 };
 use crate::check::{expect_f32_rank, expect_same_dims};
@@ -28,6 +28,8 @@ pub(crate) enum CellKind {
     Lstm,
     /// Keras 3's GRU (`reset_after=True`): gates z, r, h; state h.
     Gru,
+    /// Keras's SimpleRNN: one activation, no gate; state h.
+    Simple,
 }
 
 impl CellKind {
@@ -36,6 +38,7 @@ impl CellKind {
         match self {
             CellKind::Lstm => "lstm_sequence",
             CellKind::Gru => "gru_sequence",
+            CellKind::Simple => "simple_rnn_sequence",
         }
     }
 
@@ -44,6 +47,7 @@ impl CellKind {
         match self {
             CellKind::Lstm => 4,
             CellKind::Gru => 3,
+            CellKind::Simple => 1,
         }
     }
 
@@ -51,7 +55,7 @@ impl CellKind {
     pub(super) fn states(self) -> usize {
         match self {
             CellKind::Lstm => 2,
-            CellKind::Gru => 1,
+            CellKind::Gru | CellKind::Simple => 1,
         }
     }
 
@@ -60,6 +64,7 @@ impl CellKind {
         match self {
             CellKind::Lstm => vec![4 * units],
             CellKind::Gru => vec![2, 3 * units],
+            CellKind::Simple => vec![units],
         }
     }
 }
@@ -120,10 +125,11 @@ pub(super) struct Band {
     cell: CellTape,
 }
 
-/// A cell's own tape of a band.
+/// A cell's own tape of a band (the simple RNN's outputs are all it needs).
 enum CellTape {
     Lstm(lstm::LstmTape),
     Gru(gru::GruTape),
+    Simple,
 }
 
 /// The gradients of one band's pre-activations, from a cell's backward loop.
@@ -202,6 +208,10 @@ pub(super) fn forward(
                     CellTape::Lstm(lstm::forward(&shape, w, &inputs, &mut hidden, c0))
                 }
                 CellKind::Gru => CellTape::Gru(gru::forward(&shape, w, &inputs, &mut hidden)),
+                CellKind::Simple => {
+                    simple::forward(&shape, w, &inputs, &mut hidden);
+                    CellTape::Simple
+                }
             };
             Band {
                 rows,
@@ -322,6 +332,14 @@ pub(super) fn backward(
                     w,
                     &band.hidden,
                     cell,
+                    sequence.as_deref(),
+                    states,
+                    wanted.initial_state,
+                ),
+                CellTape::Simple => simple::backward(
+                    &shape,
+                    w,
+                    &band.hidden,
                     sequence.as_deref(),
                     states,
                     wanted.initial_state,
@@ -452,7 +470,9 @@ fn final_state(tape: &RecurrentTape, state: usize, device: &Device) -> candle_co
         let values = match (state, &band.cell) {
             (0, _) => &band.hidden,
             (_, CellTape::Lstm(cell)) => &cell.cells,
-            (_, CellTape::Gru(_)) => unreachable!("a GRU has one state"),
+            (_, CellTape::Gru(_) | CellTape::Simple) => {
+                unreachable!("a GRU or a simple RNN has one state")
+            }
         };
         let len = band.rows.len() * units;
         out.extend_from_slice(&values[steps * len..][..len]);

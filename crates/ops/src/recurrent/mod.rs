@@ -1,5 +1,6 @@
-//! LSTM and GRU over whole sequences on the CPU, forward and backward (backpropagation through
-//! time), with weights laid out as Keras stores them (`keras/src/layers/rnn/lstm.py`, `gru.py`).
+//! LSTM, GRU and simple RNN over whole sequences on the CPU, forward and backward
+//! (backpropagation through time), with weights laid out as Keras stores them
+//! (`keras/src/layers/rnn/lstm.py`, `gru.py`, `simple_rnn.py`).
 //!
 //! The batch is cut into bands of samples, one per thread, each run through every time step on
 //! its thread (the samples of a batch never meet in a recurrent cell): one fork-join per call,
@@ -19,6 +20,7 @@ mod gates;
 mod gradients;
 mod gru;
 mod lstm;
+mod simple;
 #[cfg(test)]
 mod tests;
 
@@ -27,7 +29,8 @@ use candle_core::Tensor;
 use crate::dense::FusedActivation;
 pub use bands::RecurrentTape;
 
-/// How a recurrent layer runs: its two activations, the direction, and what it returns.
+/// How a recurrent layer runs: its two activations (a simple RNN has no gate and ignores the
+/// second), the direction, and what it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecurrentSpec {
     /// Keras's `activation` (tanh by default): the candidate values, and the LSTM's cell state
@@ -44,8 +47,8 @@ pub struct RecurrentSpec {
 
 /// A recurrent layer's weights, as Keras stores them: `kernel` (features, gates·units),
 /// `recurrent_kernel` (units, gates·units), and `bias`: (4·units) for an LSTM, (2, 3·units)
-/// for a GRU (input bias, then recurrent bias). Gates in Keras's order: i, f, c, o for an LSTM,
-/// z, r, h for a GRU.
+/// for a GRU (input bias, then recurrent bias), (units) for a simple RNN (one "gate"). Gates
+/// in Keras's order: i, f, c, o for an LSTM, z, r, h for a GRU.
 #[derive(Debug, Clone, Copy)]
 pub struct RecurrentWeights<'a> {
     /// The input projection.
@@ -61,8 +64,8 @@ pub struct RecurrentWeights<'a> {
 pub struct RecurrentRun {
     /// Every step's output, (batch, steps, units), when [`RecurrentSpec::return_sequences`].
     pub sequence: Option<Tensor>,
-    /// The final states, (batch, units) each: `h` then `c` for an LSTM, `h` for a GRU (the last
-    /// output is `h`).
+    /// The final states, (batch, units) each: `h` then `c` for an LSTM, `h` for a GRU or a
+    /// simple RNN (the last output is `h`).
     pub states: Vec<Tensor>,
     /// What the backward pass needs.
     pub tape: RecurrentTape,
@@ -137,8 +140,20 @@ pub fn gru_sequence(
     bands::forward(bands::CellKind::Gru, x, weights, initial_state, spec)
 }
 
-/// The backward pass of [`lstm_sequence`] or [`gru_sequence`] from its tape, the same weights,
-/// and the gradients of its outputs: the gradients `wanted`.
+/// A simple RNN over the sequences `x` (batch, steps, features), from the zero state or from
+/// `initial_state` (`[h]`), by Keras's equation `h' = act(x·kernel + bias + h·recurrent_kernel)`
+/// (the spec's recurrent activation is not used). f32 CPU tensors only.
+pub fn simple_rnn_sequence(
+    x: &Tensor,
+    weights: RecurrentWeights<'_>,
+    initial_state: &[Tensor],
+    spec: RecurrentSpec,
+) -> candle_core::Result<RecurrentRun> {
+    bands::forward(bands::CellKind::Simple, x, weights, initial_state, spec)
+}
+
+/// The backward pass of [`lstm_sequence`], [`gru_sequence`] or [`simple_rnn_sequence`] from its
+/// tape, the same weights, and the gradients of its outputs: the gradients `wanted`.
 pub fn recurrent_backward(
     tape: &RecurrentTape,
     weights: RecurrentWeights<'_>,

@@ -156,6 +156,11 @@ impl Problem {
                             .collect();
                         h = next;
                     }
+                    CellKind::Simple => {
+                        h = (0..u)
+                            .map(|k| act(input(k) + bias[k] + hidden(&h, k)))
+                            .collect();
+                    }
                 }
                 sequence[(b * t_n + s) * u..][..u].copy_from_slice(&h);
             }
@@ -208,6 +213,7 @@ fn run(p: &Problem, tensors: &[Tensor]) -> RecurrentRun {
     match p.kind {
         CellKind::Lstm => lstm_sequence(&tensors[0], weights, initial, p.spec),
         CellKind::Gru => gru_sequence(&tensors[0], weights, initial, p.spec),
+        CellKind::Simple => simple_rnn_sequence(&tensors[0], weights, initial, p.spec),
     }
     .unwrap()
 }
@@ -331,7 +337,7 @@ fn spec(
 }
 
 #[test]
-fn lstm_and_gru_match_the_reference_forward_and_backward() {
+fn lstm_gru_and_simple_rnn_match_the_reference_forward_and_backward() {
     use FusedActivation::{Linear, Relu, Sigmoid, Tanh};
     // (activation, recurrent activation, go_backwards, return_sequences, bias, initial state).
     let options = [
@@ -344,7 +350,7 @@ fn lstm_and_gru_match_the_reference_forward_and_backward() {
     ];
     // 19 samples make two uneven bands where two threads run; 3 make one.
     for (index, &(a, s, backwards, sequences, bias, initial)) in options.iter().enumerate() {
-        for kind in [CellKind::Lstm, CellKind::Gru] {
+        for kind in [CellKind::Lstm, CellKind::Gru, CellKind::Simple] {
             for sizes in [(3, 4, 3, 5), (19, 3, 2, 4)] {
                 let seed = index as u64 * 10 + sizes.0 as u64;
                 let p = Problem::new(
@@ -442,6 +448,25 @@ fn bad_arguments_are_errors() {
     assert!(lstm_sequence(&x, weights, &[zeros(&[2, 3]), zeros(&[1, 3])], spec).is_err());
     let empty = lstm_sequence(&zeros(&[0, 3, 4]), weights, &[], spec).unwrap();
     assert_eq!(empty.states[0].dims(), &[0, 3]);
+    // A simple RNN's kernels have units columns, and its bias is (units).
+    let (simple_kernel, simple_recurrent) = (zeros(&[4, 3]), zeros(&[3, 3]));
+    let simple_weights = RecurrentWeights {
+        kernel: &simple_kernel,
+        recurrent_kernel: &simple_recurrent,
+        bias: Some(&gru_bias),
+    };
+    let message = simple_rnn_sequence(&x, simple_weights, &[], spec)
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("bias"), "{message}");
+    assert!(simple_rnn_sequence(&x, weights, &[], spec).is_err());
+    let simple_bias = zeros(&[3]);
+    let simple_weights = RecurrentWeights {
+        bias: Some(&simple_bias),
+        ..simple_weights
+    };
+    let run = simple_rnn_sequence(&x, simple_weights, &[zeros(&[2, 3])], spec).unwrap();
+    assert_eq!(run.states.len(), 1);
 }
 
 /// The median of `runs` timings of `f` after one untimed run, in milliseconds.
@@ -458,13 +483,13 @@ fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
     times[runs / 2]
 }
 
-/// The kernels alone on MNIST's rows as sequences, LSTM(128) and GRU(128) at batch 128: run
-/// with `cargo test -p rkeras-ops --release -- --ignored --nocapture recurrent_kernel_timing`.
+/// The kernels alone on MNIST's rows as sequences, LSTM(128), GRU(128) and SimpleRNN(128) at
+/// batch 128: run with `cargo test -p rkeras-ops --release -- --ignored --nocapture recurrent_kernel_timing`.
 #[test]
 #[ignore]
 fn recurrent_kernel_timing() {
     let sizes = (128, 28, 28, 128);
-    for kind in [CellKind::Lstm, CellKind::Gru] {
+    for kind in [CellKind::Lstm, CellKind::Gru, CellKind::Simple] {
         let spec = spec(
             FusedActivation::Tanh,
             FusedActivation::Sigmoid,

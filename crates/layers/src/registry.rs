@@ -200,6 +200,7 @@ builtin_layers! {
     core::activation => Activation,
     core::dense => Dense,
     core::embedding => Embedding,
+    core::identity => Identity,
     merging::add => Add,
     merging::average => Average,
     merging::concatenate => Concatenate,

@@ -2,80 +2,37 @@
 //! (`keras/src/layers/pooling/average_pooling1d.py`, `base_pooling.py`). With
 //! `padding="same"` a window at an end averages its real steps only, as TensorFlow's `avg_pool`
 //! does. The work is done by `rkeras_ops::avg_pool2d` on the sequence seen as an image one
-//! column wide (see [`PoolingLayer`]).
+//! column wide (see [`PoolingConfig`]).
 
-use std::sync::Arc;
-
-use serde::{Deserialize, Serialize};
-
-use super::base_pooling::{Pooling, PoolingLayer};
+use super::base_pooling::{PoolingConfig, PoolingKind};
 use super::pool_mode::PoolMode;
-use super::pool_window::PoolWindow;
 use super::window_size::Size1;
-use crate::builder::{LayerBuilder, LayerConfig};
-use crate::{Layer, Result};
+use crate::builder::LayerBuilder;
 
-/// `AveragePooling1D`'s options, with Keras's defaults: its window, saved as Keras saves it
-/// (`pool_size`, `strides`, `padding`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AveragePooling1DConfig {
-    /// The window (default 2 steps, strides equal to it, valid padding).
-    pub window: PoolWindow<Size1>,
+/// What makes `AveragePooling1D` itself among the windowed poolings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AveragePooling1DKind;
+
+impl PoolingKind for AveragePooling1DKind {
+    const CLASS_NAME: &'static str = "AveragePooling1D";
+    const NAME_PREFIX: &'static str = "average_pooling1d";
+    type Size = Size1;
+    const MODE: PoolMode = PoolMode::Average;
 }
+
+/// `AveragePooling1D`'s options, with Keras's defaults (see [`PoolingConfig`]).
+pub type AveragePooling1DConfig = PoolingConfig<AveragePooling1DKind>;
 
 /// Average pooling over steps: `AveragePooling1D::new(3).strides(1).padding("same")(x)`.
 pub type AveragePooling1D = LayerBuilder<AveragePooling1DConfig>;
-
-impl AveragePooling1D {
-    /// Pooling over windows of `pool_size` steps, strides equal to the window, valid padding.
-    pub fn new(pool_size: usize) -> Self {
-        LayerBuilder::from_config(AveragePooling1DConfig {
-            window: PoolWindow::new(Size1(pool_size)),
-        })
-    }
-}
-
-impl Default for AveragePooling1D {
-    fn default() -> Self {
-        AveragePooling1D::new(2)
-    }
-}
-
-impl LayerConfig for AveragePooling1DConfig {
-    const CLASS_NAME: &'static str = "AveragePooling1D";
-    const NAME_PREFIX: &'static str = "average_pooling1d";
-
-    fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
-        PoolingLayer::made(self, name, trainable)
-    }
-}
-
-impl Pooling for AveragePooling1DConfig {
-    type Size = Size1;
-    const MODE: PoolMode = PoolMode::Average;
-
-    fn window(&self) -> &PoolWindow<Size1> {
-        &self.window
-    }
-
-    fn window_mut(&mut self) -> &mut PoolWindow<Size1> {
-        &mut self.window
-    }
-}
 
 /// The harness cases: strides, same and valid padding, odd lengths, several features, and
 /// forwards computed by hand.
 #[cfg(test)]
 pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
+    use crate::reshaping::spatial::sequence;
     use crate::testing::LayerCase;
-    use candle_core::{Device, Tensor};
     let pool = |p: AveragePooling1D| p.layer().expect("pool");
-    let sequence = |values: &[f32], features: usize| {
-        Tensor::new(values, &Device::Cpu)
-            .and_then(|x| x.reshape((1, values.len() / features, features)))
-            .expect("x")
-    };
     let five = sequence(&[1., 2., 3., 4., 5.], 1);
     vec![
         LayerCase::new(pool(AveragePooling1D::default()), &[&[6, 3]])

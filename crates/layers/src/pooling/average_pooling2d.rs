@@ -2,67 +2,29 @@
 //! (`keras/src/layers/pooling/average_pooling2d.py`). With `padding="same"` a window at the
 //! border averages its real cells only, as TensorFlow's `avg_pool` does (and Keras's JAX backend
 //! matches: `keras/src/backend/jax/nn.py`, `average_pool`). The work is done by
-//! `rkeras_ops::avg_pool2d` (see [`PoolingLayer`]).
+//! `rkeras_ops::avg_pool2d` (see [`PoolingConfig`]).
 
-use std::sync::Arc;
-
-use serde::{Deserialize, Serialize};
-
-use super::base_pooling::{Pooling, PoolingLayer};
+use super::base_pooling::{PoolingConfig, PoolingKind};
 use super::pool_mode::PoolMode;
-use super::pool_window::PoolWindow;
-use crate::builder::{LayerBuilder, LayerConfig};
+use crate::builder::LayerBuilder;
 use crate::convolutional::options::Size2;
-use crate::{Layer, Result};
 
-/// `AveragePooling2D`'s options, with Keras's defaults: its window, saved as Keras saves it
-/// (`pool_size`, `strides`, `padding`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct AveragePooling2DConfig {
-    /// The window (default 2x2, strides equal to it, valid padding).
-    pub window: PoolWindow<Size2>,
+/// What makes `AveragePooling2D` itself among the windowed poolings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AveragePooling2DKind;
+
+impl PoolingKind for AveragePooling2DKind {
+    const CLASS_NAME: &'static str = "AveragePooling2D";
+    const NAME_PREFIX: &'static str = "average_pooling2d";
+    type Size = Size2;
+    const MODE: PoolMode = PoolMode::Average;
 }
+
+/// `AveragePooling2D`'s options, with Keras's defaults (see [`PoolingConfig`]).
+pub type AveragePooling2DConfig = PoolingConfig<AveragePooling2DKind>;
 
 /// Average pooling: `AveragePooling2D::new((2, 2)).padding("same")(x)`.
 pub type AveragePooling2D = LayerBuilder<AveragePooling2DConfig>;
-
-impl AveragePooling2D {
-    /// Pooling over `pool_size` windows, strides equal to the window, valid padding.
-    pub fn new(pool_size: impl Into<Size2>) -> Self {
-        LayerBuilder::from_config(AveragePooling2DConfig {
-            window: PoolWindow::new(pool_size.into()),
-        })
-    }
-}
-
-impl Default for AveragePooling2D {
-    fn default() -> Self {
-        AveragePooling2D::new((2, 2))
-    }
-}
-
-impl LayerConfig for AveragePooling2DConfig {
-    const CLASS_NAME: &'static str = "AveragePooling2D";
-    const NAME_PREFIX: &'static str = "average_pooling2d";
-
-    fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
-        PoolingLayer::made(self, name, trainable)
-    }
-}
-
-impl Pooling for AveragePooling2DConfig {
-    type Size = Size2;
-    const MODE: PoolMode = PoolMode::Average;
-
-    fn window(&self) -> &PoolWindow<Size2> {
-        &self.window
-    }
-
-    fn window_mut(&mut self) -> &mut PoolWindow<Size2> {
-        &mut self.window
-    }
-}
 
 /// The harness cases: same and valid padding, strides, and forwards computed by hand.
 #[cfg(test)]

@@ -5,10 +5,13 @@
 //! image (a sequence is one column wide) on `rkeras_ops`'s kernels, with their hand-written
 //! backward on the CPU.
 
+use std::fmt::Debug;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use rkeras_ops::Padding2d;
+use serde::{Deserialize, Serialize};
 
 use super::pool_mode::PoolMode;
 use super::pool_window::Placement;
@@ -19,54 +22,82 @@ use crate::record::{CallRecord, WeightGrads};
 use crate::reshaping::spatial::Spatial;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
 
-/// A global pooling (`GlobalAveragePooling1D`, `GlobalMaxPooling2D`...): its options type, the
-/// input's axes and what it computes over them.
-pub trait GlobalPooling: LayerConfig + serde::Serialize {
+/// What makes one global pooling layer (`GlobalAveragePooling1D`, `GlobalMaxPooling2D`...)
+/// itself: its Keras names, the input's axes and what it computes over them.
+pub trait GlobalPoolingKind: Debug + Clone + PartialEq + Send + Sync + 'static {
+    /// The Keras class name.
+    const CLASS_NAME: &'static str;
+
+    /// The prefix of default names, Keras's snake-cased class name.
+    const NAME_PREFIX: &'static str;
+
     /// The input's spatial axes.
     const SPATIAL: Spatial;
 
     /// Maximum or mean.
     const MODE: PoolMode;
-
-    /// Whether the output keeps the spatial axes (as size 1).
-    fn keepdims(&self) -> bool;
-
-    /// Sets [`GlobalPooling::keepdims`].
-    fn set_keepdims(&mut self, keepdims: bool);
 }
 
-impl<C: GlobalPooling> LayerBuilder<C> {
+/// A global pooling's options, with Keras's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct GlobalPoolingConfig<K: GlobalPoolingKind> {
+    /// Whether the output keeps the spatial axes as size 1 (default false).
+    pub keepdims: bool,
+    #[serde(skip)]
+    kind: PhantomData<K>,
+}
+
+impl<K: GlobalPoolingKind> LayerConfig for GlobalPoolingConfig<K> {
+    const CLASS_NAME: &'static str = K::CLASS_NAME;
+    const NAME_PREFIX: &'static str = K::NAME_PREFIX;
+
+    fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
+        Ok(Arc::new(GlobalPoolingLayer {
+            base: LayerBase::new(name, trainable),
+            config: self.clone(),
+        }))
+    }
+}
+
+impl<K: GlobalPoolingKind> LayerBuilder<GlobalPoolingConfig<K>> {
+    /// Pooling over all the steps (or the whole image), the spatial axes dropped.
+    pub fn new() -> Self {
+        LayerBuilder::from_config(GlobalPoolingConfig {
+            keepdims: false,
+            kind: PhantomData,
+        })
+    }
+
     /// Whether to keep the spatial axes, as size 1: `(None, 1, channels)` for a sequence,
     /// `(None, 1, 1, channels)` for an image.
     pub fn keepdims(self, keepdims: bool) -> Self {
-        self.with(|c| c.set_keepdims(keepdims))
+        self.with(|c| c.keepdims = keepdims)
     }
 }
 
-/// The layer every global pooling builder makes, for the pooling `C`.
-pub struct GlobalPoolingLayer<C> {
+impl<K: GlobalPoolingKind> Default for LayerBuilder<GlobalPoolingConfig<K>> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The layer every global pooling builder makes, for the pooling `K`.
+pub struct GlobalPoolingLayer<K: GlobalPoolingKind> {
     base: LayerBase,
-    config: C,
+    config: GlobalPoolingConfig<K>,
 }
 
-impl<C: GlobalPooling> GlobalPoolingLayer<C> {
-    /// The layer, named `name` (what `LayerConfig::make` of a global pooling returns).
-    pub fn made(config: &C, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
-        Ok(Arc::new(GlobalPoolingLayer {
-            base: LayerBase::new(name, trainable),
-            config: config.clone(),
-        }))
-    }
-
+impl<K: GlobalPoolingKind> GlobalPoolingLayer<K> {
     /// The (batch, height, width, channels) of the image `x` is seen as, and the one window
     /// over all of it; or why `x` is not such an input, of at least one cell.
     fn placement(&self, x: &Tensor) -> Result<([usize; 4], Placement)> {
-        let dims = C::SPATIAL.image_dims(self.name(), x.dims())?;
+        let dims = K::SPATIAL.image_dims(self.name(), x.dims())?;
         let [_, h, w, _] = dims;
         if h == 0 || w == 0 {
             return Err(Error::shape(
                 self.name(),
-                format!("{}, not empty", C::SPATIAL.expected_concrete()),
+                format!("{}, not empty", K::SPATIAL.expected_concrete()),
                 format!("{:?}", x.dims()),
             ));
         }
@@ -75,25 +106,25 @@ impl<C: GlobalPooling> GlobalPoolingLayer<C> {
 
     /// `pooled` (batch, 1, 1, channels) as the layer outputs it.
     fn output(&self, pooled: Tensor) -> Result<Tensor> {
-        match self.config.keepdims() {
-            true => C::SPATIAL.from_image(pooled),
+        match self.config.keepdims {
+            true => K::SPATIAL.from_image(pooled),
             false => Ok(pooled.flatten_from(1)?),
         }
     }
 }
 
-impl<C: GlobalPooling> Layer for GlobalPoolingLayer<C> {
+impl<K: GlobalPoolingKind> Layer for GlobalPoolingLayer<K> {
     layer_base_methods!();
 
     fn class_name(&self) -> &'static str {
-        C::CLASS_NAME
+        K::CLASS_NAME
     }
 
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
         let shape = single_input(self.name(), inputs)?;
-        let [batch, _, _, c] = C::SPATIAL.image_shape(self.name(), shape)?;
-        Ok(vec![match self.config.keepdims() {
-            true => C::SPATIAL.from_image_shape([batch, Some(1), Some(1), c]),
+        let [batch, _, _, c] = K::SPATIAL.image_shape(self.name(), shape)?;
+        Ok(vec![match self.config.keepdims {
+            true => K::SPATIAL.from_image_shape([batch, Some(1), Some(1), c]),
             false => SymbolicShape(vec![batch, c]),
         }])
     }
@@ -101,8 +132,8 @@ impl<C: GlobalPooling> Layer for GlobalPoolingLayer<C> {
     fn call(&self, inputs: &[Tensor], _ctx: &mut CallContext) -> Result<Vec<Tensor>> {
         let x = single_input(self.name(), inputs)?;
         let (_, placement) = self.placement(x)?;
-        let image = C::SPATIAL.image(self.name(), x)?;
-        Ok(vec![self.output(C::MODE.pool(&image, placement)?)?])
+        let image = K::SPATIAL.image(self.name(), x)?;
+        Ok(vec![self.output(K::MODE.pool(&image, placement)?)?])
     }
 
     fn has_backward(&self, device: &Device) -> bool {
@@ -122,9 +153,9 @@ impl<C: GlobalPooling> Layer for GlobalPoolingLayer<C> {
         }
         let ([b, _, _, c], placement) = self.placement(x)?;
         let (y, dy) = (y.reshape((b, 1, 1, c))?, dy.reshape((b, 1, 1, c))?);
-        let image = C::SPATIAL.image(self.name(), x)?;
-        let dx = C::MODE.unpool(&image, &y, &dy, placement)?;
-        Ok(vec![Some(C::SPATIAL.from_image(dx)?)])
+        let image = K::SPATIAL.image(self.name(), x)?;
+        let dx = K::MODE.unpool(&image, &y, &dy, placement)?;
+        Ok(vec![Some(K::SPATIAL.from_image(dx)?)])
     }
 
     fn config(&self) -> serde_json::Value {

@@ -1,60 +1,29 @@
 //! `GlobalAveragePooling1D`: the mean of each feature over all the steps of a sequence
 //! (`keras/src/layers/pooling/global_average_pooling1d.py`; rkeras has no masks, so every step
-//! counts), by `rkeras_ops::avg_pool2d` with one window (see [`GlobalPoolingLayer`]).
+//! counts), by `rkeras_ops::avg_pool2d` with one window (see [`GlobalPoolingConfig`]).
 
-use serde::{Deserialize, Serialize};
-
-use super::base_global_pooling::{GlobalPooling, GlobalPoolingLayer};
+use super::base_global_pooling::{GlobalPoolingConfig, GlobalPoolingKind};
 use super::pool_mode::PoolMode;
-use crate::builder::{LayerBuilder, LayerConfig};
+use crate::builder::LayerBuilder;
 use crate::reshaping::spatial::Spatial;
-use crate::{Layer, Result};
 
-/// `GlobalAveragePooling1D`'s options, with Keras's defaults.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct GlobalAveragePooling1DConfig {
-    /// Whether the output keeps the steps axis as size 1 (default false).
-    pub keepdims: bool,
+/// What makes `GlobalAveragePooling1D` itself among the global poolings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalAveragePooling1DKind;
+
+impl GlobalPoolingKind for GlobalAveragePooling1DKind {
+    const CLASS_NAME: &'static str = "GlobalAveragePooling1D";
+    const NAME_PREFIX: &'static str = "global_average_pooling1d";
+    const SPATIAL: Spatial = Spatial::Steps;
+    const MODE: PoolMode = PoolMode::Average;
 }
+
+/// `GlobalAveragePooling1D`'s options, with Keras's defaults (see [`GlobalPoolingConfig`]).
+pub type GlobalAveragePooling1DConfig = GlobalPoolingConfig<GlobalAveragePooling1DKind>;
 
 /// Global average pooling over steps: `GlobalAveragePooling1D::new()(x)`,
 /// `(None, steps, features)` to `(None, features)`.
 pub type GlobalAveragePooling1D = LayerBuilder<GlobalAveragePooling1DConfig>;
-
-impl GlobalAveragePooling1D {
-    /// The mean of each feature over all the steps, steps axis dropped.
-    pub fn new() -> Self {
-        LayerBuilder::from_config(GlobalAveragePooling1DConfig::default())
-    }
-}
-
-impl Default for GlobalAveragePooling1D {
-    fn default() -> Self {
-        GlobalAveragePooling1D::new()
-    }
-}
-
-impl LayerConfig for GlobalAveragePooling1DConfig {
-    const CLASS_NAME: &'static str = "GlobalAveragePooling1D";
-    const NAME_PREFIX: &'static str = "global_average_pooling1d";
-
-    fn make(&self, name: String, trainable: bool) -> Result<std::sync::Arc<dyn Layer>> {
-        GlobalPoolingLayer::made(self, name, trainable)
-    }
-}
-
-impl GlobalPooling for GlobalAveragePooling1DConfig {
-    const SPATIAL: Spatial = Spatial::Steps;
-    const MODE: PoolMode = PoolMode::Average;
-
-    fn keepdims(&self) -> bool {
-        self.keepdims
-    }
-
-    fn set_keepdims(&mut self, keepdims: bool) {
-        self.keepdims = keepdims;
-    }
-}
 
 /// The harness cases: with and without `keepdims`, odd and unit lengths, and forwards
 /// computed by hand.

@@ -2,58 +2,27 @@
 //! (`keras/src/layers/pooling/global_average_pooling2d.py`), by `rkeras_ops::avg_pool2d` with one
 //! window.
 
-use serde::{Deserialize, Serialize};
-
-use super::base_global_pooling::{GlobalPooling, GlobalPoolingLayer};
+use super::base_global_pooling::{GlobalPoolingConfig, GlobalPoolingKind};
 use super::pool_mode::PoolMode;
-use crate::builder::{LayerBuilder, LayerConfig};
+use crate::builder::LayerBuilder;
 use crate::reshaping::spatial::Spatial;
-use crate::{Layer, Result};
 
-/// `GlobalAveragePooling2D`'s options, with Keras's defaults.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct GlobalAveragePooling2DConfig {
-    /// Whether the output keeps the spatial axes as size 1 (default false).
-    pub keepdims: bool,
+/// What makes `GlobalAveragePooling2D` itself among the global poolings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalAveragePooling2DKind;
+
+impl GlobalPoolingKind for GlobalAveragePooling2DKind {
+    const CLASS_NAME: &'static str = "GlobalAveragePooling2D";
+    const NAME_PREFIX: &'static str = "global_average_pooling2d";
+    const SPATIAL: Spatial = Spatial::Image;
+    const MODE: PoolMode = PoolMode::Average;
 }
+
+/// `GlobalAveragePooling2D`'s options, with Keras's defaults (see [`GlobalPoolingConfig`]).
+pub type GlobalAveragePooling2DConfig = GlobalPoolingConfig<GlobalAveragePooling2DKind>;
 
 /// Global average pooling: `GlobalAveragePooling2D::new()(x)`, `(None, h, w, c)` to `(None, c)`.
 pub type GlobalAveragePooling2D = LayerBuilder<GlobalAveragePooling2DConfig>;
-
-impl GlobalAveragePooling2D {
-    /// Averaging each channel over the whole image, spatial axes dropped.
-    pub fn new() -> Self {
-        LayerBuilder::from_config(GlobalAveragePooling2DConfig::default())
-    }
-}
-
-impl Default for GlobalAveragePooling2D {
-    fn default() -> Self {
-        GlobalAveragePooling2D::new()
-    }
-}
-
-impl LayerConfig for GlobalAveragePooling2DConfig {
-    const CLASS_NAME: &'static str = "GlobalAveragePooling2D";
-    const NAME_PREFIX: &'static str = "global_average_pooling2d";
-
-    fn make(&self, name: String, trainable: bool) -> Result<std::sync::Arc<dyn Layer>> {
-        GlobalPoolingLayer::made(self, name, trainable)
-    }
-}
-
-impl GlobalPooling for GlobalAveragePooling2DConfig {
-    const SPATIAL: Spatial = Spatial::Image;
-    const MODE: PoolMode = PoolMode::Average;
-
-    fn keepdims(&self) -> bool {
-        self.keepdims
-    }
-
-    fn set_keepdims(&mut self, keepdims: bool) {
-        self.keepdims = keepdims;
-    }
-}
 
 /// The harness cases: with and without `keepdims`, and a forward computed by hand.
 #[cfg(test)]

@@ -1,60 +1,29 @@
 //! `GlobalMaxPooling1D`: the maximum of each feature over all the steps of a sequence
 //! (`keras/src/layers/pooling/global_max_pooling1d.py`), by `rkeras_ops::max_pool2d` with one
-//! window (see [`GlobalPoolingLayer`]), whose gradient goes whole to the first maximum.
+//! window (see [`GlobalPoolingConfig`]), whose gradient goes whole to the first maximum.
 
-use serde::{Deserialize, Serialize};
-
-use super::base_global_pooling::{GlobalPooling, GlobalPoolingLayer};
+use super::base_global_pooling::{GlobalPoolingConfig, GlobalPoolingKind};
 use super::pool_mode::PoolMode;
-use crate::builder::{LayerBuilder, LayerConfig};
+use crate::builder::LayerBuilder;
 use crate::reshaping::spatial::Spatial;
-use crate::{Layer, Result};
 
-/// `GlobalMaxPooling1D`'s options, with Keras's defaults.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct GlobalMaxPooling1DConfig {
-    /// Whether the output keeps the steps axis as size 1 (default false).
-    pub keepdims: bool,
+/// What makes `GlobalMaxPooling1D` itself among the global poolings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalMaxPooling1DKind;
+
+impl GlobalPoolingKind for GlobalMaxPooling1DKind {
+    const CLASS_NAME: &'static str = "GlobalMaxPooling1D";
+    const NAME_PREFIX: &'static str = "global_max_pooling1d";
+    const SPATIAL: Spatial = Spatial::Steps;
+    const MODE: PoolMode = PoolMode::Max;
 }
+
+/// `GlobalMaxPooling1D`'s options, with Keras's defaults (see [`GlobalPoolingConfig`]).
+pub type GlobalMaxPooling1DConfig = GlobalPoolingConfig<GlobalMaxPooling1DKind>;
 
 /// Global max pooling over steps: `GlobalMaxPooling1D::new()(x)`, `(None, steps, features)` to
 /// `(None, features)`.
 pub type GlobalMaxPooling1D = LayerBuilder<GlobalMaxPooling1DConfig>;
-
-impl GlobalMaxPooling1D {
-    /// The maximum of each feature over all the steps, steps axis dropped.
-    pub fn new() -> Self {
-        LayerBuilder::from_config(GlobalMaxPooling1DConfig::default())
-    }
-}
-
-impl Default for GlobalMaxPooling1D {
-    fn default() -> Self {
-        GlobalMaxPooling1D::new()
-    }
-}
-
-impl LayerConfig for GlobalMaxPooling1DConfig {
-    const CLASS_NAME: &'static str = "GlobalMaxPooling1D";
-    const NAME_PREFIX: &'static str = "global_max_pooling1d";
-
-    fn make(&self, name: String, trainable: bool) -> Result<std::sync::Arc<dyn Layer>> {
-        GlobalPoolingLayer::made(self, name, trainable)
-    }
-}
-
-impl GlobalPooling for GlobalMaxPooling1DConfig {
-    const SPATIAL: Spatial = Spatial::Steps;
-    const MODE: PoolMode = PoolMode::Max;
-
-    fn keepdims(&self) -> bool {
-        self.keepdims
-    }
-
-    fn set_keepdims(&mut self, keepdims: bool) {
-        self.keepdims = keepdims;
-    }
-}
 
 /// The harness cases: with and without `keepdims`, odd and unit lengths, and forwards
 /// computed by hand.

@@ -2,58 +2,27 @@
 //! (`keras/src/layers/pooling/global_max_pooling2d.py`), by `rkeras_ops::max_pool2d` with one
 //! window, whose gradient goes whole to the first maximum.
 
-use serde::{Deserialize, Serialize};
-
-use super::base_global_pooling::{GlobalPooling, GlobalPoolingLayer};
+use super::base_global_pooling::{GlobalPoolingConfig, GlobalPoolingKind};
 use super::pool_mode::PoolMode;
-use crate::builder::{LayerBuilder, LayerConfig};
+use crate::builder::LayerBuilder;
 use crate::reshaping::spatial::Spatial;
-use crate::{Layer, Result};
 
-/// `GlobalMaxPooling2D`'s options, with Keras's defaults.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct GlobalMaxPooling2DConfig {
-    /// Whether the output keeps the spatial axes as size 1 (default false).
-    pub keepdims: bool,
+/// What makes `GlobalMaxPooling2D` itself among the global poolings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalMaxPooling2DKind;
+
+impl GlobalPoolingKind for GlobalMaxPooling2DKind {
+    const CLASS_NAME: &'static str = "GlobalMaxPooling2D";
+    const NAME_PREFIX: &'static str = "global_max_pooling2d";
+    const SPATIAL: Spatial = Spatial::Image;
+    const MODE: PoolMode = PoolMode::Max;
 }
+
+/// `GlobalMaxPooling2D`'s options, with Keras's defaults (see [`GlobalPoolingConfig`]).
+pub type GlobalMaxPooling2DConfig = GlobalPoolingConfig<GlobalMaxPooling2DKind>;
 
 /// Global max pooling: `GlobalMaxPooling2D::new()(x)`, `(None, h, w, c)` to `(None, c)`.
 pub type GlobalMaxPooling2D = LayerBuilder<GlobalMaxPooling2DConfig>;
-
-impl GlobalMaxPooling2D {
-    /// The maximum of each channel over the whole image, spatial axes dropped.
-    pub fn new() -> Self {
-        LayerBuilder::from_config(GlobalMaxPooling2DConfig::default())
-    }
-}
-
-impl Default for GlobalMaxPooling2D {
-    fn default() -> Self {
-        GlobalMaxPooling2D::new()
-    }
-}
-
-impl LayerConfig for GlobalMaxPooling2DConfig {
-    const CLASS_NAME: &'static str = "GlobalMaxPooling2D";
-    const NAME_PREFIX: &'static str = "global_max_pooling2d";
-
-    fn make(&self, name: String, trainable: bool) -> Result<std::sync::Arc<dyn Layer>> {
-        GlobalPoolingLayer::made(self, name, trainable)
-    }
-}
-
-impl GlobalPooling for GlobalMaxPooling2DConfig {
-    const SPATIAL: Spatial = Spatial::Image;
-    const MODE: PoolMode = PoolMode::Max;
-
-    fn keepdims(&self) -> bool {
-        self.keepdims
-    }
-
-    fn set_keepdims(&mut self, keepdims: bool) {
-        self.keepdims = keepdims;
-    }
-}
 
 /// The harness cases: with and without `keepdims`, and a forward computed by hand.
 #[cfg(test)]

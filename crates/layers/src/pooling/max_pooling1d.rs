@@ -1,80 +1,37 @@
 //! `MaxPooling1D`: the maximum over each window of a channels-last sequence
 //! (`keras/src/layers/pooling/max_pooling1d.py`, `base_pooling.py`); padded steps never win.
 //! The work is done by `rkeras_ops::max_pool2d` on the sequence seen as an image one column
-//! wide (see [`PoolingLayer`]), whose gradient routes to the maximum in full.
+//! wide (see [`PoolingConfig`]), whose gradient routes to the maximum in full.
 
-use std::sync::Arc;
-
-use serde::{Deserialize, Serialize};
-
-use super::base_pooling::{Pooling, PoolingLayer};
+use super::base_pooling::{PoolingConfig, PoolingKind};
 use super::pool_mode::PoolMode;
-use super::pool_window::PoolWindow;
 use super::window_size::Size1;
-use crate::builder::{LayerBuilder, LayerConfig};
-use crate::{Layer, Result};
+use crate::builder::LayerBuilder;
 
-/// `MaxPooling1D`'s options, with Keras's defaults: its window, saved as Keras saves it
-/// (`pool_size`, `strides`, `padding`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MaxPooling1DConfig {
-    /// The window (default 2 steps, strides equal to it, valid padding).
-    pub window: PoolWindow<Size1>,
+/// What makes `MaxPooling1D` itself among the windowed poolings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaxPooling1DKind;
+
+impl PoolingKind for MaxPooling1DKind {
+    const CLASS_NAME: &'static str = "MaxPooling1D";
+    const NAME_PREFIX: &'static str = "max_pooling1d";
+    type Size = Size1;
+    const MODE: PoolMode = PoolMode::Max;
 }
+
+/// `MaxPooling1D`'s options, with Keras's defaults (see [`PoolingConfig`]).
+pub type MaxPooling1DConfig = PoolingConfig<MaxPooling1DKind>;
 
 /// Max pooling over steps: `MaxPooling1D::new(2).strides(1).padding("same")(x)`.
 pub type MaxPooling1D = LayerBuilder<MaxPooling1DConfig>;
-
-impl MaxPooling1D {
-    /// Pooling over windows of `pool_size` steps, strides equal to the window, valid padding.
-    pub fn new(pool_size: usize) -> Self {
-        LayerBuilder::from_config(MaxPooling1DConfig {
-            window: PoolWindow::new(Size1(pool_size)),
-        })
-    }
-}
-
-impl Default for MaxPooling1D {
-    fn default() -> Self {
-        MaxPooling1D::new(2)
-    }
-}
-
-impl LayerConfig for MaxPooling1DConfig {
-    const CLASS_NAME: &'static str = "MaxPooling1D";
-    const NAME_PREFIX: &'static str = "max_pooling1d";
-
-    fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
-        PoolingLayer::made(self, name, trainable)
-    }
-}
-
-impl Pooling for MaxPooling1DConfig {
-    type Size = Size1;
-    const MODE: PoolMode = PoolMode::Max;
-
-    fn window(&self) -> &PoolWindow<Size1> {
-        &self.window
-    }
-
-    fn window_mut(&mut self) -> &mut PoolWindow<Size1> {
-        &mut self.window
-    }
-}
 
 /// The harness cases: strides, same and valid padding, odd lengths, several features, and
 /// forwards computed by hand (the first three are Keras's docstring examples).
 #[cfg(test)]
 pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
+    use crate::reshaping::spatial::sequence;
     use crate::testing::LayerCase;
-    use candle_core::{Device, Tensor};
     let pool = |p: MaxPooling1D| p.layer().expect("pool");
-    let sequence = |values: &[f32], features: usize| {
-        Tensor::new(values, &Device::Cpu)
-            .and_then(|x| x.reshape((1, values.len() / features, features)))
-            .expect("x")
-    };
     let five = sequence(&[1., 2., 3., 4., 5.], 1);
     vec![
         LayerCase::new(pool(MaxPooling1D::default()), &[&[6, 3]]).output_shapes(&["(None, 3, 3)"]),

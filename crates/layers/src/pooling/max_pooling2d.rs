@@ -1,66 +1,28 @@
 //! `MaxPooling2D`: the maximum over each window of a channels-last image
 //! (`keras/src/layers/pooling/max_pooling2d.py`); padded cells never win. The work is done by
-//! `rkeras_ops::max_pool2d` (see [`PoolingLayer`]), whose gradient routes to the maximum in full.
+//! `rkeras_ops::max_pool2d` (see [`PoolingConfig`]), whose gradient routes to the maximum in full.
 
-use std::sync::Arc;
-
-use serde::{Deserialize, Serialize};
-
-use super::base_pooling::{Pooling, PoolingLayer};
+use super::base_pooling::{PoolingConfig, PoolingKind};
 use super::pool_mode::PoolMode;
-use super::pool_window::PoolWindow;
-use crate::builder::{LayerBuilder, LayerConfig};
+use crate::builder::LayerBuilder;
 use crate::convolutional::options::Size2;
-use crate::{Layer, Result};
 
-/// `MaxPooling2D`'s options, with Keras's defaults: its window, saved as Keras saves it
-/// (`pool_size`, `strides`, `padding`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MaxPooling2DConfig {
-    /// The window (default 2x2, strides equal to it, valid padding).
-    pub window: PoolWindow<Size2>,
+/// What makes `MaxPooling2D` itself among the windowed poolings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaxPooling2DKind;
+
+impl PoolingKind for MaxPooling2DKind {
+    const CLASS_NAME: &'static str = "MaxPooling2D";
+    const NAME_PREFIX: &'static str = "max_pooling2d";
+    type Size = Size2;
+    const MODE: PoolMode = PoolMode::Max;
 }
+
+/// `MaxPooling2D`'s options, with Keras's defaults (see [`PoolingConfig`]).
+pub type MaxPooling2DConfig = PoolingConfig<MaxPooling2DKind>;
 
 /// Max pooling: `MaxPooling2D::new((2, 2)).padding("same")(x)`.
 pub type MaxPooling2D = LayerBuilder<MaxPooling2DConfig>;
-
-impl MaxPooling2D {
-    /// Pooling over `pool_size` windows, strides equal to the window, valid padding.
-    pub fn new(pool_size: impl Into<Size2>) -> Self {
-        LayerBuilder::from_config(MaxPooling2DConfig {
-            window: PoolWindow::new(pool_size.into()),
-        })
-    }
-}
-
-impl Default for MaxPooling2D {
-    fn default() -> Self {
-        MaxPooling2D::new((2, 2))
-    }
-}
-
-impl LayerConfig for MaxPooling2DConfig {
-    const CLASS_NAME: &'static str = "MaxPooling2D";
-    const NAME_PREFIX: &'static str = "max_pooling2d";
-
-    fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
-        PoolingLayer::made(self, name, trainable)
-    }
-}
-
-impl Pooling for MaxPooling2DConfig {
-    type Size = Size2;
-    const MODE: PoolMode = PoolMode::Max;
-
-    fn window(&self) -> &PoolWindow<Size2> {
-        &self.window
-    }
-
-    fn window_mut(&mut self) -> &mut PoolWindow<Size2> {
-        &mut self.window
-    }
-}
 
 /// The harness cases: same and valid padding, strides, and forwards computed by hand.
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::{Error, Result};
 
 /// A window size along the spatial axes of the inputs of the layers that take it.
 pub trait WindowSize:
-    Copy + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
+    Copy + Debug + PartialEq + From<usize> + Serialize + DeserializeOwned + Send + Sync + 'static
 {
     /// The spatial axes of those inputs.
     const SPATIAL: Spatial;

@@ -152,7 +152,7 @@ mod tests {
         let layer = Rescaling::new(1.0 / 255.0).layer().unwrap();
         let bytes = Tensor::new(&[[0u8, 51, 255]], &Device::Cpu).unwrap();
         let y = layer
-            .call(&[bytes.clone()], &mut CallContext::new(false))
+            .call(std::slice::from_ref(&bytes), &mut CallContext::new(false))
             .unwrap();
         assert_eq!(y[0].dtype(), DType::F32);
         let got = crate::testing::flat(&y[0]);

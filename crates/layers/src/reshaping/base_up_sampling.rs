@@ -14,6 +14,7 @@ use crate::convolutional::options::Size2;
 use crate::layer::{config_with_name, single_input};
 use crate::layer_base_methods;
 use crate::limits::check_shape;
+use crate::merging::base_merge::known_shape;
 use crate::record::{CallRecord, WeightGrads};
 use crate::{CallContext, Layer, LayerBase, Result, SymbolicShape};
 
@@ -71,8 +72,7 @@ impl<C: UpSampling> Layer for UpSamplingLayer<C> {
 
     fn call(&self, inputs: &[Tensor], _ctx: &mut CallContext) -> Result<Vec<Tensor>> {
         let x = single_input(self.name(), inputs)?;
-        let known = SymbolicShape(x.dims().iter().map(|&d| Some(d)).collect());
-        check_shape(self.name(), &self.output_shape(&known)?)?;
+        check_shape(self.name(), &self.output_shape(&known_shape(x))?)?;
         let image = C::SPATIAL.image(self.name(), x)?;
         let y = rkeras_ops::upsample_nearest2d(&image, self.config.factors().pair())?;
         Ok(vec![C::SPATIAL.from_image(y)?])

@@ -13,6 +13,7 @@ use crate::builder::LayerConfig;
 use crate::layer::{config_with_name, single_input};
 use crate::layer_base_methods;
 use crate::limits::check_shape;
+use crate::merging::base_merge::known_shape;
 use crate::record::{CallRecord, WeightGrads};
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape};
 
@@ -118,8 +119,7 @@ impl<C: Borders> Layer for BordersLayer<C> {
 
     fn call(&self, inputs: &[Tensor], _ctx: &mut CallContext) -> Result<Vec<Tensor>> {
         let x = single_input(self.name(), inputs)?;
-        let known = SymbolicShape(x.dims().iter().map(|&d| Some(d)).collect());
-        check_shape(self.name(), &self.output_shape(&known)?)?;
+        check_shape(self.name(), &self.output_shape(&known_shape(x))?)?;
         let spatial = C::Sides::SPATIAL;
         let image = spatial.image(self.name(), x)?;
         let sides = self.sides();

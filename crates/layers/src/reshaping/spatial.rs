@@ -95,6 +95,14 @@ impl Spatial {
     }
 }
 
+/// `values` as one `(1, steps, features)` sequence, for the tests of the 1-D layers.
+#[cfg(test)]
+pub(crate) fn sequence(values: &[f32], features: usize) -> Tensor {
+    Tensor::new(values, &candle_core::Device::Cpu)
+        .and_then(|x| x.reshape((1, values.len() / features, features)))
+        .expect("sequence")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,19 +26,9 @@ impl BinaryCrossentropy {
     pub fn new() -> Self {
         Self::default()
     }
-
-    /// Whether `y_pred` holds logits rather than probabilities.
-    pub fn from_logits(mut self, from_logits: bool) -> Self {
-        self.from_logits = from_logits;
-        self
-    }
-
-    /// Squeezes targets towards 0.5: `y·(1 - s) + 0.5·s`, with `s` in `[0, 1]`.
-    pub fn label_smoothing(mut self, smoothing: f64) -> Self {
-        self.label_smoothing = smoothing;
-        self
-    }
 }
+
+binary_crossentropy_builders!(BinaryCrossentropy);
 
 impl BinaryCrossentropy {
     /// Whether a fused kernel computes this loss on `pred`: no smoothing, f32.

@@ -64,19 +64,9 @@ impl BinaryFocalCrossentropy {
         self.gamma = gamma;
         self
     }
-
-    /// Whether `y_pred` holds logits rather than probabilities.
-    pub fn from_logits(mut self, from_logits: bool) -> Self {
-        self.from_logits = from_logits;
-        self
-    }
-
-    /// Squeezes targets towards 0.5: `y·(1 - s) + 0.5·s`, with `s` in `[0, 1]`.
-    pub fn label_smoothing(mut self, smoothing: f64) -> Self {
-        self.label_smoothing = smoothing;
-        self
-    }
 }
+
+binary_crossentropy_builders!(BinaryFocalCrossentropy);
 
 /// Every elementwise quantity of the loss: `1 - p_t`, the cross-entropy, the class weights
 /// and the derivatives of `1 - p_t` and of the cross-entropy with respect to the predictions.

@@ -80,8 +80,9 @@ impl Loss for CosineSimilarity {
         "cosine_similarity"
     }
 
+    /// Unless the similarity runs along the batch axis (`axis` 0), which mixes the samples.
     fn averages_over_samples(&self) -> bool {
-        true
+        self.axis == -1 || self.axis >= 1
     }
 
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
@@ -157,6 +158,7 @@ mod tests {
             .compute(&y_true, &y_pred)?
             .to_scalar::<f32>()?;
         assert!((loss + 0.48).abs() < 1e-6, "{loss}");
+        assert!(!CosineSimilarity::new().axis(0).averages_over_samples());
         assert!(CosineSimilarity::new()
             .axis(2)
             .compute(&y_true, &y_pred)

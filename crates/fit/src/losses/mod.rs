@@ -16,6 +16,8 @@
 //! # Ok::<(), rkeras_fit::Error>(())
 //! ```
 
+#[macro_use]
+mod binary_builders;
 mod binary_crossentropy;
 mod binary_focal_crossentropy;
 mod categorical_crossentropy;

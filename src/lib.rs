@@ -61,10 +61,14 @@ pub mod prelude {
     };
     pub use rkeras_fit::history::History;
     pub use rkeras_fit::losses::{
-        BinaryCrossentropy, CategoricalCrossentropy, Huber, KLDivergence, MeanAbsoluteError,
-        MeanSquaredError, SparseCategoricalCrossentropy,
+        BinaryCrossentropy, BinaryFocalCrossentropy, CategoricalCrossentropy, CategoricalHinge,
+        CosineSimilarity, Hinge, Huber, KLDivergence, LogCosh, MeanAbsoluteError,
+        MeanAbsolutePercentageError, MeanSquaredError, MeanSquaredLogarithmicError, Poisson,
+        SparseCategoricalCrossentropy, SquaredHinge,
     };
-    pub use rkeras_fit::optimizers::{Adagrad, Adam, AdamW, ExponentialDecay, RMSprop, SGD};
+    pub use rkeras_fit::optimizers::{
+        Adadelta, Adagrad, Adam, AdamW, Adamax, ExponentialDecay, Nadam, RMSprop, SGD,
+    };
     pub use rkeras_fit::{Arrays, CompileOptions, FitOptions, Losses, Summary, Training};
     pub use rkeras_layers::prelude::*;
     pub use rkeras_layers::{CallContext, Layer, LayerBase, LayerConfig, LayerWeights};

@@ -304,9 +304,16 @@ impl BidirectionalLayer {
             None => (grads[0].clone(), grads[1].clone()),
             Some(MergeMode::Concat) => {
                 let (units, total) = (y.dim(D::Minus1)?, g.dim(D::Minus1)?);
+                let rest = total.checked_sub(units).ok_or_else(|| {
+                    Error::shape(
+                        self.name(),
+                        "an output gradient of the output's shape",
+                        total,
+                    )
+                })?;
                 (
                     g.narrow(D::Minus1, 0, units)?,
-                    g.narrow(D::Minus1, units, total - units)?,
+                    g.narrow(D::Minus1, units, rest)?,
                 )
             }
             Some(MergeMode::Sum) => (g.clone(), g.clone()),
@@ -340,7 +347,7 @@ impl Layer for BidirectionalLayer {
             ));
         };
         let (rank, leading) = (y.rank(), &y.dims()[..y.rank().saturating_sub(1)]);
-        let concat_fits = y_back.rank() == rank && &y_back.dims()[..rank - 1] == leading;
+        let concat_fits = y_back.rank() == rank && y_back.dims().starts_with(leading);
         let mut outputs = match self.merge_mode {
             None => vec![y.clone(), y_back.clone()],
             Some(MergeMode::Concat) if rank > 0 && concat_fits => {
@@ -407,7 +414,7 @@ impl Layer for BidirectionalLayer {
         let (forward_state_grads, backward_state_grads) = state_grads.split_at(forward_states);
         let (dy, dy_back) = self.unmerge(grads, &forward.outputs[0], &backward.outputs[0])?;
         let need = |i: usize| needs_input_grad.get(i).copied().unwrap_or(false);
-        let states = (record.inputs.len() - 1) / 2;
+        let states = record.inputs.len().saturating_sub(1) / 2;
         let forward_needs: Vec<bool> = (0..=states).map(need).collect();
         let backward_needs: Vec<bool> = std::iter::once(need(0))
             .chain((1..=states).map(|i| need(states + i)))

@@ -221,8 +221,8 @@ impl<C: Cell> LayerBuilder<RecurrentConfig<C>> {
     kernel_layer_options!();
 
     /// The recurrent kernel's initializer (default orthogonal).
-    pub fn recurrent_initializer(self, init: Initializer) -> Self {
-        self.with(|c| c.recurrent_initializer = init)
+    pub fn recurrent_initializer(self, init: impl Into<crate::InitializerArg>) -> Self {
+        self.with_initializer(init, |c, init| c.recurrent_initializer = init)
     }
 
     /// A penalty on the recurrent kernel.

@@ -6,6 +6,7 @@ use crate::buffer::Fresh;
 use crate::fork_join::worker_threads;
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
 
+use super::direct::{Direct, ForwardScratch};
 use super::geometry::{images_per_chunk, ConvGeometry, Formulation};
 use super::project::{from_channel_major, Planes};
 use super::unfold::Unfolder;
@@ -36,6 +37,18 @@ pub(crate) fn forward(
         &x[index * chunk * g.in_image_len()..][..images * g.in_image_len()]
     };
     match formulation {
+        Formulation::Direct => {
+            let direct = Direct::new(g);
+            chunks.for_each_init(ForwardScratch::default, |scratch, (index, y_chunk)| {
+                let images = y_chunk.len() / g.out_image_len();
+                for (image, y_image) in input_of(index, images)
+                    .chunks_exact(g.in_image_len())
+                    .zip(y_chunk.pieces(g.out_image_len()))
+                {
+                    direct.forward(image, kernel, bias, relu, scratch, y_image);
+                }
+            });
+        }
         Formulation::Unfold => {
             let unfolder = Unfolder::new(g);
             let row_len = g.taps() * g.in_c;

@@ -2,6 +2,7 @@
 
 mod backward;
 mod composed;
+mod direct;
 mod forward;
 mod geometry;
 mod op;

@@ -12,6 +12,7 @@ use super::direct::Direct;
 use super::forward::{kernel_from_cin_major, kernel_to_cin_major};
 use super::geometry::{images_per_chunk, ConvGeometry, Formulation};
 use super::project::{to_channel_major, Planes};
+use super::scratch::{prefix, with_scratch, Scratch};
 use super::unfold::{add_assign, Unfolder};
 
 /// Which gradients of a convolution the caller needs.
@@ -68,17 +69,6 @@ impl Partial {
     }
 }
 
-/// A thread's buffers, reused from chunk to chunk.
-#[derive(Default)]
-struct Scratch {
-    /// The masked output gradient (unfolding) or its channel-major planes (projecting).
-    dy: Vec<f32>,
-    /// Unfolded rows (unfolding) or the spread gradient planes (projecting).
-    cols: Vec<f32>,
-    /// One padded image (unfolding).
-    frame: Vec<f32>,
-}
-
 /// Gradients of `relu?(conv(x, kernel) + bias)` given the output gradient `dy` (contiguous
 /// (N, OH, OW, Cout)).
 pub(crate) fn backward(
@@ -116,7 +106,7 @@ pub(crate) fn backward(
     let partials: Vec<Partial> = x_grad_chunks
         .into_par_iter()
         .enumerate()
-        .map_init(Scratch::default, |scratch, (index, x_grad_chunk)| {
+        .map(|(index, x_grad_chunk)| {
             let mut partial = Partial::new(g, wanted);
             let first = index * chunk;
             let images = (g.batch - first).min(chunk);
@@ -137,7 +127,7 @@ pub(crate) fn backward(
                 relu_output: record.relu_output.map(|y| &y[out_range]),
                 inner_threads,
             };
-            match &lowering {
+            with_scratch(|scratch| match &lowering {
                 Lowering::Direct(direct) => {
                     step.direct(direct, scratch, &mut partial, x_grad_chunk)
                 }
@@ -147,7 +137,7 @@ pub(crate) fn backward(
                 Lowering::Project { planes, kernel } => {
                     step.projected(planes, kernel, scratch, &mut partial, x_grad_chunk)
                 }
-            }
+            });
             partial
         })
         .collect();
@@ -205,7 +195,9 @@ impl ChunkStep<'_> {
         x_grad: Option<Uninit<'_>>,
     ) {
         let g = self.g;
-        let Scratch { dy, cols, frame } = scratch;
+        let Scratch {
+            dy, cols, frame, ..
+        } = scratch;
         let dy = self.masked_dy(dy, &mut partial.bias_grad);
         if self.wanted.kernel {
             for (image, image_dy) in self
@@ -231,12 +223,14 @@ impl ChunkStep<'_> {
         x_grad: Option<Uninit<'_>>,
     ) {
         let g = self.g;
-        let Scratch { dy, cols, frame } = scratch;
+        let Scratch {
+            dy, cols, frame, ..
+        } = scratch;
         let dy = self.masked_dy(dy, &mut partial.bias_grad);
         if self.wanted.kernel {
             let row_len = g.taps() * g.in_c;
             let rows = self.images * g.out_pixels();
-            cols.resize(rows * row_len, 0.0);
+            let cols = prefix(cols, rows * row_len);
             for (image, image_cols) in self
                 .x
                 .chunks_exact(g.in_image_len())
@@ -263,12 +257,12 @@ impl ChunkStep<'_> {
         let channels = self.g.out_c;
         match self.relu_output {
             Some(y) => {
-                masked.resize(self.dy.len(), 0.0);
+                let masked = prefix(masked, self.dy.len());
                 vectorized(MaskAndSum {
                     dy: self.dy,
                     y,
                     channels,
-                    masked,
+                    masked: &mut *masked,
                     sums: bias_grad,
                 });
                 masked
@@ -296,7 +290,7 @@ impl ChunkStep<'_> {
         let g = self.g;
         let row_len = g.taps() * g.in_c;
         let rows = self.images * g.out_pixels();
-        cols.resize(rows * row_len, 0.0);
+        let cols = prefix(cols, rows * row_len);
         matmul(
             MatMut::row_major(cols, rows, row_len),
             MatRef::row_major(dy, rows, g.out_c),
@@ -324,14 +318,10 @@ impl ChunkStep<'_> {
     ) {
         let g = self.g;
         let (rows_in, rows_out) = (self.images * g.in_pixels(), self.images * g.out_pixels());
-        scratch.dy.resize(rows_out * g.out_c, 0.0);
-        to_channel_major(self.dy, self.relu_output, g.out_c, &mut scratch.dy);
+        let dy = prefix(&mut scratch.dy, rows_out * g.out_c);
+        to_channel_major(self.dy, self.relu_output, g.out_c, dy);
         if self.wanted.bias {
-            for (sum, plane) in partial
-                .bias_grad
-                .iter_mut()
-                .zip(scratch.dy.chunks_exact(rows_out))
-            {
+            for (sum, plane) in partial.bias_grad.iter_mut().zip(dy.chunks_exact(rows_out)) {
                 *sum += plane.iter().sum::<f32>();
             }
         }
@@ -339,9 +329,8 @@ impl ChunkStep<'_> {
             return;
         }
         let row_len = g.taps() * g.out_c;
-        let dz = &mut scratch.cols;
-        dz.resize(rows_in * row_len, 0.0);
-        planes.scatter(self.images, &scratch.dy, dz);
+        let dz = prefix(&mut scratch.cols, rows_in * row_len);
+        planes.scatter(self.images, dy, dz);
         if self.wanted.kernel {
             matmul(
                 MatMut::row_major(&mut partial.kernel_grad, g.in_c, row_len),

@@ -11,6 +11,7 @@ use crate::buffer::Uninit;
 use crate::simd::{vectorized, Kernel};
 
 use super::geometry::ConvGeometry;
+use super::scratch::{prefix, Scratch};
 use super::unfold::Unfolder;
 
 /// The longest unfolded row (`taps * Cin`) the direct lowering takes.
@@ -18,9 +19,6 @@ pub(crate) const MAX_ROW_LEN: usize = 16;
 
 /// Output channels per register block.
 const LANES: usize = 16;
-
-/// Output pixels per register block of the forward pass.
-const PIXELS: usize = 8;
 
 /// Evaluates `$body` with the constant `$r` equal to `$len`, which must be 1 to
 /// [`MAX_ROW_LEN`].
@@ -75,27 +73,23 @@ impl<'g> Direct<'g> {
         kernel: &[f32],
         bias: Option<&[f32]>,
         relu: bool,
-        scratch: &mut ForwardScratch,
+        scratch: &mut Scratch,
         y: Uninit<'_>,
     ) {
-        let ForwardScratch { frame, staging } = scratch;
+        let Scratch { frame, staging, .. } = scratch;
         let src = self.unfolder.source(x, frame);
-        let cout = self.g.out_c;
-        staging.resize(PIXELS * cout, 0.0);
-        for (starts, out) in self.starts.chunks(PIXELS).zip(y.pieces(PIXELS * cout)) {
-            let staging = &mut staging[..starts.len() * cout];
-            with_row_len!(self.offsets.len(), R => vectorized(ForwardPixels::<R> {
-                src,
-                starts,
-                offsets: self.offsets[..R].try_into().expect("R offsets"),
-                kernel,
-                bias,
-                relu,
-                cout,
-                staging: &mut *staging,
-            }));
-            out.concat([&*staging]);
-        }
+        let staging = prefix(staging, self.g.out_image_len());
+        with_row_len!(self.offsets.len(), R => vectorized(ForwardImage::<R> {
+            src,
+            starts: &self.starts,
+            offsets: self.offsets[..R].try_into().expect("R offsets"),
+            kernel,
+            bias,
+            relu,
+            cout: self.g.out_c,
+            staging,
+        }));
+        y.concat([&*staging]);
     }
 
     /// Adds one image's kernel gradient, `sum over pixels of row(x) ⊗ dy`, to `kernel_grad`
@@ -120,15 +114,6 @@ impl<'g> Direct<'g> {
     }
 }
 
-/// A thread's buffers for [`Direct::forward`], reused from image to image.
-#[derive(Default)]
-pub(crate) struct ForwardScratch {
-    /// One padded image.
-    frame: Vec<f32>,
-    /// One group of output pixels.
-    staging: Vec<f32>,
-}
-
 /// `LANES` values of `row` from `at`, zeros past its end.
 #[inline(always)]
 fn lanes_at(row: &[f32], at: usize) -> [f32; LANES] {
@@ -138,9 +123,10 @@ fn lanes_at(row: &[f32], at: usize) -> [f32; LANES] {
     }
 }
 
-/// The forward pass over a group of up to [`PIXELS`] output pixels with rows of `R` values,
-/// one block of [`LANES`] output channels at a time, staged in `staging` in pixel order.
-struct ForwardPixels<'a, const R: usize> {
+/// One image's forward pass with rows of `R` values into `staging` ((OH * OW, Cout)), one block
+/// of [`LANES`] output channels at a time: the block's kernel columns stay in registers while
+/// each pixel's sum is formed in one more.
+struct ForwardImage<'a, const R: usize> {
     src: &'a [f32],
     starts: &'a [usize],
     offsets: [usize; R],
@@ -151,7 +137,7 @@ struct ForwardPixels<'a, const R: usize> {
     staging: &'a mut [f32],
 }
 
-impl<const R: usize> Kernel for ForwardPixels<'_, R> {
+impl<const R: usize> Kernel for ForwardImage<'_, R> {
     type Output = ();
 
     #[inline(always)]
@@ -166,27 +152,22 @@ impl<const R: usize> Kernel for ForwardPixels<'_, R> {
             cout,
             staging,
         } = self;
-        // The group's rows: `R` values for each pixel (zeros for the missing pixels).
-        let mut rows = [[0.0f32; R]; PIXELS];
-        for (row, &start) in rows.iter_mut().zip(starts) {
-            for (value, &offset) in row.iter_mut().zip(&offsets) {
-                *value = src[start + offset];
-            }
-        }
         for block in (0..cout).step_by(LANES) {
             let lanes = (cout - block).min(LANES);
             let start = bias.map_or([0.0; LANES], |bias| lanes_at(bias, block));
-            let mut acc = [start; PIXELS];
-            for (r, k_row) in kernel.chunks_exact(cout).take(R).enumerate() {
-                let w = lanes_at(k_row, block);
-                for (acc, row) in acc.iter_mut().zip(&rows) {
-                    for (a, &w) in acc.iter_mut().zip(&w) {
-                        *a += row[r] * w;
+            let mut weights = [[0.0f32; LANES]; R];
+            for (w, k_row) in weights.iter_mut().zip(kernel.chunks_exact(cout)) {
+                *w = lanes_at(k_row, block);
+            }
+            for (&pixel, out) in starts.iter().zip(staging.chunks_exact_mut(cout)) {
+                let mut acc = start;
+                for (w, &offset) in weights.iter().zip(&offsets) {
+                    let v = src[pixel + offset];
+                    for (a, &w) in acc.iter_mut().zip(w) {
+                        *a += v * w;
                     }
                 }
-            }
-            for (acc, out) in acc.iter().zip(staging.chunks_exact_mut(cout)) {
-                for (cell, &a) in out[block..][..lanes].iter_mut().zip(acc) {
+                for (cell, &a) in out[block..][..lanes].iter_mut().zip(&acc) {
                     *cell = if relu { a.max(0.0) } else { a };
                 }
             }

@@ -7,6 +7,7 @@ mod forward;
 mod geometry;
 mod op;
 mod project;
+mod scratch;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

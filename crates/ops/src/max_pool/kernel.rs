@@ -20,17 +20,18 @@ fn window(o: usize, stride: usize, pool: usize, before: usize, len: usize) -> Ra
     start.saturating_sub(before)..(start + pool).saturating_sub(before).min(len)
 }
 
-/// Calls `visit(out_cell, rows, cols)` for every window of one image, with the input rows and
-/// columns it covers (visited row by row, the first maximum met is the first in the window).
+/// Every window of one image: its output cell and the input rows and columns it covers (visited
+/// row by row, the first maximum met is the first in the window). An iterator rather than a
+/// visitor, so that the loop bodies stay inside the kernels compiled for wide vectors.
 #[inline(always)]
-fn for_each_window(g: &PoolGeometry, mut visit: impl FnMut(usize, Range<usize>, Range<usize>)) {
-    for oy in 0..g.out_h {
+fn windows(g: &PoolGeometry) -> impl Iterator<Item = (usize, Range<usize>, Range<usize>)> + '_ {
+    (0..g.out_h).flat_map(move |oy| {
         let rows = window(oy, g.strides.0, g.pool.0, g.padding.top, g.in_h);
-        for ox in 0..g.out_w {
+        (0..g.out_w).map(move |ox| {
             let cols = window(ox, g.strides.1, g.pool.1, g.padding.left, g.in_w);
-            visit(oy * g.out_w + ox, rows.clone(), cols);
-        }
-    }
+            (oy * g.out_w + ox, rows.clone(), cols)
+        })
+    })
 }
 
 /// The window maxima of contiguous NHWC `x`.
@@ -62,7 +63,7 @@ impl Kernel for ForwardImage<'_> {
     fn run(self) {
         let Self { g, x, y } = self;
         let c = g.channels;
-        for_each_window(g, |o, rows, cols| {
+        for (o, rows, cols) in windows(g) {
             let best = &mut y[o * c..][..c];
             for iy in rows {
                 for ix in cols.clone() {
@@ -72,7 +73,7 @@ impl Kernel for ForwardImage<'_> {
                     }
                 }
             }
-        });
+        }
     }
 }
 
@@ -131,7 +132,7 @@ impl Kernel for BackwardImage<'_> {
             pending,
         } = self;
         let c = g.channels;
-        for_each_window(g, |o, rows, cols| {
+        for (o, rows, cols) in windows(g) {
             let (maxima, grads) = (&y[o * c..][..c], &dy[o * c..][..c]);
             pending.fill(true);
             for iy in rows {
@@ -147,6 +148,6 @@ impl Kernel for BackwardImage<'_> {
                     }
                 }
             }
-        });
+        }
     }
 }

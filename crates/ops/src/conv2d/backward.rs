@@ -6,10 +6,13 @@ use rayon::prelude::*;
 use crate::buffer::{Fresh, Uninit};
 use crate::fork_join::worker_threads;
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
+use crate::simd::{vectorized, Kernel};
 
+use super::direct::Direct;
 use super::forward::{kernel_from_cin_major, kernel_to_cin_major};
 use super::geometry::{images_per_chunk, ConvGeometry, Formulation};
 use super::project::{to_channel_major, Planes};
+use super::scratch::{prefix, with_scratch, Scratch};
 use super::unfold::{add_assign, Unfolder};
 
 /// Which gradients of a convolution the caller needs.
@@ -66,17 +69,6 @@ impl Partial {
     }
 }
 
-/// A thread's buffers, reused from chunk to chunk.
-#[derive(Default)]
-struct Scratch {
-    /// The masked output gradient (unfolding) or its channel-major planes (projecting).
-    dy: Vec<f32>,
-    /// Unfolded rows (unfolding) or the spread gradient planes (projecting).
-    cols: Vec<f32>,
-    /// One padded image (unfolding).
-    frame: Vec<f32>,
-}
-
 /// Gradients of `relu?(conv(x, kernel) + bias)` given the output gradient `dy` (contiguous
 /// (N, OH, OW, Cout)).
 pub(crate) fn backward(
@@ -93,6 +85,7 @@ pub(crate) fn backward(
     let chunk = images_per_chunk(g.batch, g.working_set_per_image(formulation), threads);
     let chunks = g.batch.div_ceil(chunk);
     let lowering = match formulation {
+        Formulation::Direct => Lowering::Direct(Direct::new(g)),
         Formulation::Unfold => Lowering::Unfold(Unfolder::new(g)),
         Formulation::Project => Lowering::Project {
             planes: Planes::new(g),
@@ -113,7 +106,7 @@ pub(crate) fn backward(
     let partials: Vec<Partial> = x_grad_chunks
         .into_par_iter()
         .enumerate()
-        .map_init(Scratch::default, |scratch, (index, x_grad_chunk)| {
+        .map(|(index, x_grad_chunk)| {
             let mut partial = Partial::new(g, wanted);
             let first = index * chunk;
             let images = (g.batch - first).min(chunk);
@@ -134,14 +127,17 @@ pub(crate) fn backward(
                 relu_output: record.relu_output.map(|y| &y[out_range]),
                 inner_threads,
             };
-            match &lowering {
+            with_scratch(|scratch| match &lowering {
+                Lowering::Direct(direct) => {
+                    step.direct(direct, scratch, &mut partial, x_grad_chunk)
+                }
                 Lowering::Unfold(unfolder) => {
                     step.unfolded(unfolder, scratch, &mut partial, x_grad_chunk)
                 }
                 Lowering::Project { planes, kernel } => {
                     step.projected(planes, kernel, scratch, &mut partial, x_grad_chunk)
                 }
-            }
+            });
             partial
         })
         .collect();
@@ -151,7 +147,7 @@ pub(crate) fn backward(
         .unwrap_or_else(|| Partial::new(g, wanted));
 
     let kernel = wanted.kernel.then(|| match formulation {
-        Formulation::Unfold => totals.kernel_grad,
+        Formulation::Direct | Formulation::Unfold => totals.kernel_grad,
         Formulation::Project => kernel_from_cin_major(g, &totals.kernel_grad),
     });
     Gradients {
@@ -163,6 +159,7 @@ pub(crate) fn backward(
 
 /// The lowering's tables, built once per call.
 enum Lowering<'g> {
+    Direct(Direct<'g>),
     Unfold(Unfolder<'g>),
     Project {
         planes: Planes<'g>,
@@ -188,6 +185,34 @@ struct ChunkStep<'a> {
 }
 
 impl ChunkStep<'_> {
+    /// Direct lowering: `dK += sum of row(x) ⊗ dy` summed from the images themselves, and the
+    /// input gradient as the im2col lowering computes it.
+    fn direct(
+        &self,
+        direct: &Direct<'_>,
+        scratch: &mut Scratch,
+        partial: &mut Partial,
+        x_grad: Option<Uninit<'_>>,
+    ) {
+        let g = self.g;
+        let Scratch {
+            dy, cols, frame, ..
+        } = scratch;
+        let dy = self.masked_dy(dy, &mut partial.bias_grad);
+        if self.wanted.kernel {
+            for (image, image_dy) in self
+                .x
+                .chunks_exact(g.in_image_len())
+                .zip(dy.chunks_exact(g.out_image_len()))
+            {
+                direct.add_kernel_grad(image, image_dy, frame, &mut partial.kernel_grad);
+            }
+        }
+        if let Some(x_grad) = x_grad {
+            self.input_grad_by_product(direct.unfolder(), dy, cols, frame, x_grad);
+        }
+    }
+
     /// im2col lowering: `dK += cols^T dy`, `dcols = dy K^T`, `dx = col2im(dcols)`.
     /// The kernel gradient accumulates in (taps * Cin, Cout) order.
     fn unfolded(
@@ -198,29 +223,20 @@ impl ChunkStep<'_> {
         x_grad: Option<Uninit<'_>>,
     ) {
         let g = self.g;
-        let dy = match self.relu_output {
-            Some(y) => mask_and_sum(self.dy, y, g.out_c, &mut scratch.dy, &mut partial.bias_grad),
-            None => {
-                if self.wanted.bias {
-                    for row in self.dy.chunks_exact(g.out_c) {
-                        add_assign(&mut partial.bias_grad, row);
-                    }
-                }
-                self.dy
-            }
-        };
-        let row_len = g.taps() * g.in_c;
-        let per_image = g.out_pixels() * row_len;
-        let rows = self.images * g.out_pixels();
-        let cols = &mut scratch.cols;
-        cols.resize(rows * row_len, 0.0);
+        let Scratch {
+            dy, cols, frame, ..
+        } = scratch;
+        let dy = self.masked_dy(dy, &mut partial.bias_grad);
         if self.wanted.kernel {
+            let row_len = g.taps() * g.in_c;
+            let rows = self.images * g.out_pixels();
+            let cols = prefix(cols, rows * row_len);
             for (image, image_cols) in self
                 .x
                 .chunks_exact(g.in_image_len())
-                .zip(cols.chunks_exact_mut(per_image))
+                .zip(cols.chunks_exact_mut(g.out_pixels() * row_len))
             {
-                unfolder.unfold(image, &mut scratch.frame, image_cols);
+                unfolder.unfold(image, frame, image_cols);
             }
             matmul(
                 MatMut::row_major(&mut partial.kernel_grad, row_len, g.out_c),
@@ -231,19 +247,62 @@ impl ChunkStep<'_> {
             );
         }
         if let Some(x_grad) = x_grad {
-            matmul(
-                MatMut::row_major(cols, rows, row_len),
-                MatRef::row_major(dy, rows, g.out_c),
-                MatRef::row_major(self.kernel, row_len, g.out_c).t(),
-                Accumulate::Overwrite,
-                self.inner_threads,
-            );
-            for (image_cols, image_grad) in cols
-                .chunks_exact(per_image)
-                .zip(x_grad.pieces(g.in_image_len()))
-            {
-                unfolder.fold(image_cols, &mut scratch.frame, image_grad);
+            self.input_grad_by_product(unfolder, dy, cols, frame, x_grad);
+        }
+    }
+
+    /// The chunk's output gradient let through by the fused ReLU (in `masked`, or `self.dy`
+    /// itself without ReLU), its rows added to `bias_grad` (empty when not wanted).
+    fn masked_dy<'m>(&'m self, masked: &'m mut Vec<f32>, bias_grad: &mut [f32]) -> &'m [f32] {
+        let channels = self.g.out_c;
+        match self.relu_output {
+            Some(y) => {
+                let masked = prefix(masked, self.dy.len());
+                vectorized(MaskAndSum {
+                    dy: self.dy,
+                    y,
+                    channels,
+                    masked: &mut *masked,
+                    sums: bias_grad,
+                });
+                masked
             }
+            None => {
+                if !bias_grad.is_empty() {
+                    for row in self.dy.chunks_exact(channels) {
+                        add_assign(bias_grad, row);
+                    }
+                }
+                self.dy
+            }
+        }
+    }
+
+    /// `dcols = dy K^T` into `cols`, then `dx = col2im(dcols)` image by image.
+    fn input_grad_by_product(
+        &self,
+        unfolder: &Unfolder<'_>,
+        dy: &[f32],
+        cols: &mut Vec<f32>,
+        frame: &mut Vec<f32>,
+        x_grad: Uninit<'_>,
+    ) {
+        let g = self.g;
+        let row_len = g.taps() * g.in_c;
+        let rows = self.images * g.out_pixels();
+        let cols = prefix(cols, rows * row_len);
+        matmul(
+            MatMut::row_major(cols, rows, row_len),
+            MatRef::row_major(dy, rows, g.out_c),
+            MatRef::row_major(self.kernel, row_len, g.out_c).t(),
+            Accumulate::Overwrite,
+            self.inner_threads,
+        );
+        for (image_cols, image_grad) in cols
+            .chunks_exact(g.out_pixels() * row_len)
+            .zip(x_grad.pieces(g.in_image_len()))
+        {
+            unfolder.fold(image_cols, frame, image_grad);
         }
     }
 
@@ -259,14 +318,10 @@ impl ChunkStep<'_> {
     ) {
         let g = self.g;
         let (rows_in, rows_out) = (self.images * g.in_pixels(), self.images * g.out_pixels());
-        scratch.dy.resize(rows_out * g.out_c, 0.0);
-        to_channel_major(self.dy, self.relu_output, g.out_c, &mut scratch.dy);
+        let dy = prefix(&mut scratch.dy, rows_out * g.out_c);
+        to_channel_major(self.dy, self.relu_output, g.out_c, dy);
         if self.wanted.bias {
-            for (sum, plane) in partial
-                .bias_grad
-                .iter_mut()
-                .zip(scratch.dy.chunks_exact(rows_out))
-            {
+            for (sum, plane) in partial.bias_grad.iter_mut().zip(dy.chunks_exact(rows_out)) {
                 *sum += plane.iter().sum::<f32>();
             }
         }
@@ -274,9 +329,8 @@ impl ChunkStep<'_> {
             return;
         }
         let row_len = g.taps() * g.out_c;
-        let dz = &mut scratch.cols;
-        dz.resize(rows_in * row_len, 0.0);
-        planes.scatter(self.images, &scratch.dy, dz);
+        let dz = prefix(&mut scratch.cols, rows_in * row_len);
+        planes.scatter(self.images, dy, dz);
         if self.wanted.kernel {
             matmul(
                 MatMut::row_major(&mut partial.kernel_grad, g.in_c, row_len),
@@ -302,24 +356,35 @@ impl ChunkStep<'_> {
 /// The output gradient `dy` let through by the fused ReLU (where its output `y` is positive),
 /// written into `masked`, with each row of `channels` values added to `sums` (one value per
 /// channel, or empty when the bias gradient is not wanted) in the same pass.
-fn mask_and_sum<'m>(
-    dy: &[f32],
-    y: &[f32],
+struct MaskAndSum<'a> {
+    dy: &'a [f32],
+    y: &'a [f32],
     channels: usize,
-    masked: &'m mut Vec<f32>,
-    sums: &mut [f32],
-) -> &'m [f32] {
-    masked.clear();
-    for (dy_row, y_row) in dy.chunks_exact(channels).zip(y.chunks_exact(channels)) {
-        let start = masked.len();
-        masked.extend(
-            dy_row
-                .iter()
-                .zip(y_row)
-                .map(|(&d, &y)| if y > 0.0 { d } else { 0.0 }),
-        );
-        // An empty `sums` (no bias gradient wanted) adds nothing.
-        add_assign(sums, &masked[start..]);
+    masked: &'a mut [f32],
+    sums: &'a mut [f32],
+}
+
+impl Kernel for MaskAndSum<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Self {
+            dy,
+            y,
+            channels,
+            masked,
+            sums,
+        } = self;
+        let rows = masked
+            .chunks_exact_mut(channels)
+            .zip(dy.chunks_exact(channels).zip(y.chunks_exact(channels)));
+        for (masked, (dy, y)) in rows {
+            for (m, (&d, &y)) in masked.iter_mut().zip(dy.iter().zip(y)) {
+                *m = if y > 0.0 { d } else { 0.0 };
+            }
+            // An empty `sums` (no bias gradient wanted) adds nothing.
+            add_assign(sums, masked);
+        }
     }
-    masked
 }

@@ -6,8 +6,10 @@ use crate::buffer::Fresh;
 use crate::fork_join::worker_threads;
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
 
+use super::direct::Direct;
 use super::geometry::{images_per_chunk, ConvGeometry, Formulation};
 use super::project::{from_channel_major, Planes};
+use super::scratch::{prefix, with_scratch, Scratch};
 use super::unfold::Unfolder;
 
 /// `relu?(conv(x, kernel) + bias)` for contiguous NHWC `x` and (KH, KW, Cin, Cout) `kernel`;
@@ -36,46 +38,66 @@ pub(crate) fn forward(
         &x[index * chunk * g.in_image_len()..][..images * g.in_image_len()]
     };
     match formulation {
+        Formulation::Direct => {
+            let direct = Direct::new(g);
+            chunks.for_each(|(index, y_chunk)| {
+                with_scratch(|scratch| {
+                    let images = y_chunk.len() / g.out_image_len();
+                    for (image, y_image) in input_of(index, images)
+                        .chunks_exact(g.in_image_len())
+                        .zip(y_chunk.pieces(g.out_image_len()))
+                    {
+                        direct.forward(image, kernel, bias, relu, scratch, y_image);
+                    }
+                })
+            });
+        }
         Formulation::Unfold => {
             let unfolder = Unfolder::new(g);
             let row_len = g.taps() * g.in_c;
-            let init = || (Vec::new(), Vec::new());
-            chunks.for_each_init(init, |(cols, frame), (index, y_chunk)| {
-                let images = y_chunk.len() / g.out_image_len();
-                let rows = images * g.out_pixels();
-                cols.resize(rows * row_len, 0.0);
-                for (image, image_cols) in input_of(index, images)
-                    .chunks_exact(g.in_image_len())
-                    .zip(cols.chunks_exact_mut(g.out_pixels() * row_len))
-                {
-                    unfolder.unfold(image, frame, image_cols);
-                }
-                let y_chunk = match bias {
-                    Some(bias) => y_chunk.concat(std::iter::repeat_n(bias, rows)),
-                    None => y_chunk.fill(0.0),
-                };
-                matmul(
-                    MatMut::row_major(y_chunk, rows, g.out_c),
-                    MatRef::row_major(cols, rows, row_len),
-                    MatRef::row_major(kernel, row_len, g.out_c),
-                    Accumulate::Add,
-                    inner_threads,
-                );
-                if relu {
-                    y_chunk.iter_mut().for_each(|v| *v = v.max(0.0));
-                }
+            chunks.for_each(|(index, y_chunk)| {
+                with_scratch(|scratch| {
+                    let Scratch { cols, frame, .. } = scratch;
+                    let images = y_chunk.len() / g.out_image_len();
+                    let rows = images * g.out_pixels();
+                    let cols = prefix(cols, rows * row_len);
+                    for (image, image_cols) in input_of(index, images)
+                        .chunks_exact(g.in_image_len())
+                        .zip(cols.chunks_exact_mut(g.out_pixels() * row_len))
+                    {
+                        unfolder.unfold(image, frame, image_cols);
+                    }
+                    let y_chunk = match bias {
+                        Some(bias) => y_chunk.concat(std::iter::repeat_n(bias, rows)),
+                        None => y_chunk.fill(0.0),
+                    };
+                    matmul(
+                        MatMut::row_major(y_chunk, rows, g.out_c),
+                        MatRef::row_major(cols, rows, row_len),
+                        MatRef::row_major(kernel, row_len, g.out_c),
+                        Accumulate::Add,
+                        inner_threads,
+                    );
+                    if relu {
+                        y_chunk.iter_mut().for_each(|v| *v = v.max(0.0));
+                    }
+                })
             });
         }
         Formulation::Project => {
             let planes = Planes::new(g);
             let projected_kernel = kernel_to_cin_major(g, kernel);
             let row_len = g.taps() * g.out_c;
-            chunks.for_each_init(
-                || (Vec::new(), Vec::new()),
-                |(z, y_planes), (index, y_chunk)| {
+            chunks.for_each(|(index, y_chunk)| {
+                with_scratch(|scratch| {
+                    let Scratch {
+                        cols: z,
+                        dy: y_planes,
+                        ..
+                    } = scratch;
                     let images = y_chunk.len() / g.out_image_len();
                     let (rows_in, rows_out) = (images * g.in_pixels(), images * g.out_pixels());
-                    z.resize(rows_in * row_len, 0.0);
+                    let z = prefix(z, rows_in * row_len);
                     matmul(
                         MatMut::col_major(z, rows_in, row_len),
                         MatRef::row_major(input_of(index, images), rows_in, g.in_c),
@@ -91,8 +113,8 @@ pub(crate) fn forward(
                     planes.gather_add(images, z, y_planes);
                     // The chunk is small (Cout planes of the output): zeroing it first is cheap.
                     from_channel_major(y_planes, g.out_c, relu, y_chunk.fill(0.0));
-                },
-            );
+                })
+            });
         }
     }
     y.into_written()

@@ -3,6 +3,7 @@
 use crate::error::OpsError;
 use crate::padding::conv_output_len;
 
+use super::direct::MAX_ROW_LEN;
 use super::Conv2dParams;
 
 /// Name used in messages.
@@ -135,10 +136,14 @@ impl ConvGeometry {
 
     /// The lowering that moves the fewest bytes for this layer.
     ///
+    /// Rows of at most [`MAX_ROW_LEN`] values are summed directly from the image.
     /// Unfolding writes `out_pixels * taps * Cin` elements per image, projecting writes
     /// `in_pixels * taps * Cout`. Projecting computes every input pixel's contribution, so with a
     /// stride it would also multiply more than needed: it is only chosen for stride 1.
     pub(crate) fn formulation(&self) -> Formulation {
+        if self.taps() * self.in_c <= MAX_ROW_LEN {
+            return Formulation::Direct;
+        }
         let unfold = self.out_pixels() * self.in_c;
         let project = self.in_pixels() * self.out_c;
         if self.params.strides == (1, 1) && project < unfold {
@@ -149,9 +154,10 @@ impl ConvGeometry {
     }
 
     /// Scratch elements one image needs under `formulation`: its unfolded rows, or its
-    /// projected planes.
+    /// projected planes, or its masked output gradient.
     pub(crate) fn scratch_per_image(&self, formulation: Formulation) -> usize {
         match formulation {
+            Formulation::Direct => self.out_image_len(),
             Formulation::Unfold => self.out_pixels() * self.taps() * self.in_c,
             Formulation::Project => self.in_pixels() * self.taps() * self.out_c,
         }
@@ -167,6 +173,9 @@ impl ConvGeometry {
 /// How a convolution is lowered onto one large matrix product per chunk of images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Formulation {
+    /// Sum each output pixel's taps straight from the image, in registers (see `direct.rs`):
+    /// for rows of a few values, where a matrix product is mostly overhead.
+    Direct,
     /// im2col: gather each output pixel's receptive field into a row of `taps * Cin` values and
     /// multiply by the (taps * Cin, Cout) kernel. Cheap when Cin is small.
     Unfold,
@@ -233,6 +242,18 @@ mod tests {
         );
         assert_eq!(
             g([1, 14, 14, 32], [2, 2, 32, 128]).formulation(),
+            Formulation::Unfold
+        );
+        // keras.io's MNIST convnet: 3x3 'valid' on one channel, then on 32.
+        let valid = |x: [usize; 4], k: [usize; 4]| {
+            ConvGeometry::new(&x, &k, &params((1, 1), Padding2d::VALID)).unwrap()
+        };
+        assert_eq!(
+            valid([1, 28, 28, 1], [3, 3, 1, 32]).formulation(),
+            Formulation::Direct
+        );
+        assert_eq!(
+            valid([1, 13, 13, 32], [3, 3, 32, 64]).formulation(),
             Formulation::Unfold
         );
     }

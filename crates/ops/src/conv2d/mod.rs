@@ -2,10 +2,12 @@
 
 mod backward;
 mod composed;
+mod direct;
 mod forward;
 mod geometry;
 mod op;
 mod project;
+mod scratch;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

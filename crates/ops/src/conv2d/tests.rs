@@ -10,6 +10,7 @@ use super::{conv2d, conv2d_backward, Conv2dParams, Conv2dWanted};
 use crate::test_util::{assert_close, gradients_against, random_tensor, random_var, values, Lcg};
 
 /// A convolution problem in plain arrays.
+#[derive(Debug)]
 struct Problem {
     x_dims: [usize; 4],
     k_dims: [usize; 4],
@@ -345,6 +346,31 @@ fn many_channels_into_one_filter() {
 fn one_channel_into_many_filters() {
     same([3, 8, 8, 1], [7, 7, 1, 128], (1, 1), (1, 1), true).check(12, 1e-5);
     same([5, 6, 6, 32], [2, 2, 32, 128], (1, 1), (1, 1), true).check(13, 1e-5);
+}
+
+#[test]
+fn short_rows_are_summed_directly() {
+    // Rows of taps * Cin <= 16 values take the direct lowering: filters in full and partial
+    // register blocks (1, 17, 40), strides, dilations, 'same' padding, odd sizes, batch 1.
+    let problems = [
+        valid([3, 11, 9, 1], [3, 3, 1, 32], (1, 1), (1, 1), true),
+        same([1, 7, 6, 1], [3, 3, 1, 17], (1, 1), (1, 1), true),
+        same([2, 9, 8, 2], [2, 2, 2, 40], (2, 1), (1, 1), false),
+        valid([2, 10, 11, 1], [3, 2, 1, 1], (1, 2), (2, 3), true),
+        same([1, 5, 7, 1], [4, 4, 1, 5], (1, 1), (1, 1), false),
+        same([3, 6, 5, 3], [1, 1, 3, 16], (1, 1), (1, 1), true),
+        valid([2, 9, 9, 1], [3, 3, 1, 8], (2, 2), (1, 1), true),
+    ];
+    for (seed, problem) in (40..).zip(problems) {
+        assert_eq!(
+            ConvGeometry::new(&problem.x_dims, &problem.k_dims, &problem.params)
+                .unwrap()
+                .formulation(),
+            super::geometry::Formulation::Direct,
+            "{problem:?}"
+        );
+        problem.check(seed, 1e-5);
+    }
 }
 
 #[test]

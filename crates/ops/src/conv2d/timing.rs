@@ -91,3 +91,55 @@ fn conv_timing() {
     }
     println!("conv total per training step (no input grad for the first layer): {total:.1} ms");
 }
+
+#[test]
+#[ignore = "timing, run on demand in --release"]
+fn convnet_timing() {
+    // keras.io's "Simple MNIST convnet": each thread takes a part of 64 images of a batch of 128.
+    const PART: usize = 64;
+    // (name, H = W, Cin, Cout, whether the input gradient is wanted); 3x3 'valid', ReLU.
+    let layers = [
+        ("conv 28x28x1->32 3x3", 28, 1, 32, false),
+        ("conv 13x13x32->64 3x3", 13, 32, 64, true),
+    ];
+    let mut rng = Lcg::new(1);
+    let mut total = 0.0;
+    println!(
+        "{:<24} {:>8} {:>8} {:>8}",
+        "layer (part of 64)", "fwd ms", "dx ms", "dk+db ms"
+    );
+    for (name, size, cin, cout, wants_x) in layers {
+        let params = Conv2dParams::default();
+        let g = ConvGeometry::new(&[PART, size, size, cin], &[3, 3, cin, cout], &params).unwrap();
+        let x = rng.vec(PART * g.in_image_len());
+        let kernel = rng.vec(g.kernel_len());
+        let bias = rng.vec(cout);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let on_one_thread = |run: &mut (dyn FnMut() + Send)| pool.install(|| best_ms(20, run));
+        let mut y = Vec::new();
+        let fwd = on_one_thread(&mut || y = forward(&g, &x, &kernel, Some(&bias), true));
+        let dy = rng.vec(y.len());
+        let record = ForwardRecord {
+            x: &x,
+            kernel: &kernel,
+            relu_output: Some(&y),
+        };
+        let wanted = |x, kernel| Conv2dWanted {
+            x,
+            kernel,
+            bias: kernel,
+        };
+        let dx = if wants_x {
+            on_one_thread(&mut || drop(backward(&g, &record, &dy, wanted(true, false))))
+        } else {
+            0.0
+        };
+        let dw = on_one_thread(&mut || drop(backward(&g, &record, &dy, wanted(false, true))));
+        total += fwd + dx + dw;
+        println!("{name:<24} {fwd:>8.2} {dx:>8.2} {dw:>8.2}");
+    }
+    println!("conv total per part of a training step: {total:.2} ms");
+}

@@ -81,13 +81,45 @@ impl<'g> Unfolder<'g> {
     /// im2col: `cols[out_pixel][tap][c] = x[in_pixel][c]` (zero in the padding), for `x` one
     /// (H, W, Cin) image and `cols` its (out_pixels, taps * Cin) rows. `frame` is scratch.
     pub(crate) fn unfold(&self, x: &[f32], frame: &mut Vec<f32>, cols: &mut [f32]) {
-        let src = if self.framed {
+        let src = self.source(x, frame);
+        with_short_len!(self.run_len, N => self.copy_runs::<N>(src, cols))
+    }
+
+    /// The image `x` as the runs read it: in place, or copied into `frame` with its padding.
+    pub(crate) fn source<'s>(&self, x: &'s [f32], frame: &'s mut Vec<f32>) -> &'s [f32] {
+        if self.framed {
             self.fill_frame(x, frame);
-            &frame[..]
+            frame
         } else {
             x
-        };
-        with_short_len!(self.run_len, N => self.copy_runs::<N>(src, cols))
+        }
+    }
+
+    /// Where each output pixel's unfolded row starts in the [`Self::source`], in output order:
+    /// its element `r` is at this start plus [`Self::element_offsets`]`[r]`.
+    pub(crate) fn pixel_starts(&self) -> impl Iterator<Item = usize> + '_ {
+        let g = self.g;
+        let (s_h, s_w) = g.params.strides;
+        (0..g.out_h).flat_map(move |oy| {
+            (0..g.out_w).map(move |ox| (oy * s_h * self.frame_w + ox * s_w) * g.in_c)
+        })
+    }
+
+    /// The offset of each element of an unfolded row from its pixel's start (see
+    /// [`Self::pixel_starts`]): `taps * Cin` offsets, in the kernel's (KH, KW, Cin) order.
+    pub(crate) fn element_offsets(&self) -> Vec<usize> {
+        self.run_starts()
+            .flat_map(|start| start..start + self.run_len)
+            .collect()
+    }
+
+    /// The offset of each run of an unfolded row from its pixel's start, in row order.
+    fn run_starts(&self) -> impl Iterator<Item = usize> + '_ {
+        let g = self.g;
+        let (d_h, d_w) = g.params.dilation;
+        let (row_step, run_step) = (d_h * self.frame_w * g.in_c, d_w * g.in_c);
+        (0..g.k_h)
+            .flat_map(move |ky| (0..self.runs_per_row).map(move |kx| ky * row_step + kx * run_step))
     }
 
     /// col2im, the adjoint of [`Self::unfold`]: writes `dx[in_pixel][c]`, the sum of the
@@ -152,31 +184,12 @@ impl<'g> Unfolder<'g> {
     /// the unfolded rows (so `cols_offset` steps by `len`).
     #[inline(always)]
     fn for_each_run(&self, len: usize, mut visit: impl FnMut(usize, usize)) {
-        let g = self.g;
-        let c = g.in_c;
-        let (s_h, s_w) = g.params.strides;
-        let (d_h, d_w) = g.params.dilation;
-        let (row_step, run_step) = (d_h * self.frame_w * c, d_w * c);
+        let runs: Vec<usize> = self.run_starts().collect();
         let mut to = 0;
-        for oy in 0..g.out_h {
-            for ox in 0..g.out_w {
-                let mut row_start = (oy * s_h * self.frame_w + ox * s_w) * c;
-                for _ in 0..g.k_h {
-                    // One run per kernel row unless the kernel is dilated along the width: kept
-                    // apart so that the common case is straight-line code.
-                    if self.runs_per_row == 1 {
-                        visit(row_start, to);
-                        to += len;
-                    } else {
-                        let mut from = row_start;
-                        for _ in 0..self.runs_per_row {
-                            visit(from, to);
-                            from += run_step;
-                            to += len;
-                        }
-                    }
-                    row_start += row_step;
-                }
+        for start in self.pixel_starts() {
+            for &run in &runs {
+                visit(start + run, to);
+                to += len;
             }
         }
     }

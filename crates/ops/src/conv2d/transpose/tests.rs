@@ -174,16 +174,21 @@ fn valid_with_and_without_output_padding() {
 }
 
 #[test]
-fn stride_one_takes_the_projecting_lowering() {
+fn stride_one_takes_the_cheapest_lowering() {
     // Many input channels into few filters: the adjoint convolution projects.
     let p = problem([2, 6, 5, 2], [3, 3, 16, 2], (1, 1), (1, 1), (1, 1), (6, 5));
     let g = super::adjoint_geometry(&p.x_dims, &p.k_dims, &p.params).unwrap();
     assert_eq!(g.formulation(), Formulation::Project);
     p.check(6);
     // Few input channels into many filters: it unfolds.
-    let p = problem([2, 5, 5, 16], [2, 2, 1, 16], (1, 1), (1, 1), (0, 0), (5, 5));
+    let p = problem([2, 5, 5, 16], [3, 3, 2, 16], (1, 1), (1, 1), (1, 1), (5, 5));
     let g = super::adjoint_geometry(&p.x_dims, &p.k_dims, &p.params).unwrap();
     assert_eq!(g.formulation(), Formulation::Unfold);
+    p.check(7);
+    // One channel through a small kernel: rows of four values, summed directly.
+    let p = problem([2, 5, 5, 16], [2, 2, 1, 16], (1, 1), (1, 1), (0, 0), (5, 5));
+    let g = super::adjoint_geometry(&p.x_dims, &p.k_dims, &p.params).unwrap();
+    assert_eq!(g.formulation(), Formulation::Direct);
     p.check(7);
 }
 

@@ -67,7 +67,7 @@ impl KernelBias {
 /// The activity penalty of `output`, divided by the batch size as Keras 3.14+ does
 /// (`keras/src/layers/layer.py`, `Layer.__call__`), when the layer has one: a layer's `call`
 /// adds it to the context for candle's autograd, its `call_recorded` as a loss whose gradient
-/// ([`activity_penalty_gradient`]) the layer's own backward pass adds.
+/// ([`with_activity_penalty_gradient`]) the layer's own backward pass adds.
 pub(crate) fn activity_penalty(
     regularizer: Option<&Regularizer>,
     output: &Tensor,
@@ -77,15 +77,17 @@ pub(crate) fn activity_penalty(
         .transpose()
 }
 
-/// The gradient of [`activity_penalty`]'s loss with respect to the layer's `output`, if the
-/// layer has a penalty.
-pub(crate) fn activity_penalty_gradient(
+/// The gradient `grad` of the layer's `output` with that of [`activity_penalty`]'s loss added,
+/// if the layer has a penalty (`grad` itself otherwise).
+pub(crate) fn with_activity_penalty_gradient(
     regularizer: Option<&Regularizer>,
     output: &Tensor,
-) -> Result<Option<Tensor>> {
-    regularizer
-        .map(|r| Ok((r.gradient(output)? / batch_size(output))?))
-        .transpose()
+    grad: &Tensor,
+) -> Result<Tensor> {
+    Ok(match regularizer {
+        Some(r) => (grad + (r.gradient(output)? / batch_size(output))?)?,
+        None => grad.clone(),
+    })
 }
 
 /// The batch size Keras divides an activity penalty by: the output's first dimension.

@@ -26,6 +26,7 @@ pub mod layer_weights;
 pub mod limits;
 pub mod logits;
 pub mod merging;
+pub mod naming;
 pub mod normalization;
 pub mod pooling;
 pub mod preprocessing;

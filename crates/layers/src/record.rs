@@ -48,10 +48,14 @@ impl CallRecord {
 
     /// The saved state of type `T`, or an error naming `layer` when the call saved none.
     pub fn saved<T: 'static>(&self, layer: &str) -> Result<&T> {
-        self.state
-            .as_ref()
-            .and_then(|s| s.downcast_ref::<T>())
+        self.saved_if::<T>()
             .ok_or_else(|| Error::config(layer, "backward without the state its call saved"))
+    }
+
+    /// The state the call saved, if it saved one of type `T` (an activation's pre-activation,
+    /// saved only for activations whose derivative needs it).
+    pub fn saved_if<T: 'static>(&self) -> Option<&T> {
+        self.state.as_ref().and_then(|s| s.downcast_ref::<T>())
     }
 
     /// The only input and output and the only output gradient of a single-input layer's call,

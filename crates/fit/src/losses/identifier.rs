@@ -10,28 +10,7 @@ pub(crate) fn snake_case_identifier(name: &str) -> String {
     if !name.chars().any(|c| c.is_ascii_uppercase()) {
         return name.to_string();
     }
-    to_snake_case(name)
-}
-
-/// Keras's `to_snake_case` (`keras/src/utils/naming.py`): drops non-word characters, puts `_`
-/// before a capital that follows a character and starts a lower-case word (its regular
-/// expression `(.)([A-Z][a-z]+)`) or that follows a lower-case letter (`([a-z])([A-Z])`), and
-/// lower-cases the result.
-fn to_snake_case(name: &str) -> String {
-    let chars: Vec<char> = name
-        .chars()
-        .filter(|c| c.is_alphanumeric() || *c == '_')
-        .collect();
-    let mut snake = String::with_capacity(chars.len() + 4);
-    for (i, c) in chars.iter().enumerate() {
-        let after_lower = i > 0 && chars[i - 1].is_ascii_lowercase();
-        let starts_word = i > 0 && chars.get(i + 1).is_some_and(char::is_ascii_lowercase);
-        if c.is_ascii_uppercase() && (after_lower || starts_word) {
-            snake.push('_');
-        }
-        snake.push(c.to_ascii_lowercase());
-    }
-    snake
+    rkeras_layers::naming::to_snake_case(name)
 }
 
 #[cfg(test)]

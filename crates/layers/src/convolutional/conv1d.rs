@@ -17,8 +17,8 @@ use crate::convolutional::options::{
 };
 use crate::initializers::Initializer;
 use crate::kernel_bias::{
-    activity_penalty, activity_penalty_gradient, kernel_layer_logits_twin, kernel_layer_methods,
-    kernel_layer_options, KernelBias,
+    activity_penalty, kernel_layer_logits_twin, kernel_layer_methods, kernel_layer_options,
+    with_activity_penalty_gradient, KernelBias,
 };
 use crate::layer::single_input;
 use crate::layer_base_methods;
@@ -298,18 +298,12 @@ impl Layer for Conv1DLayer {
         let activation = self.config.activation;
         let relu = activation == ActivationFn::Relu;
         // The activity penalty's gradient joins the output's.
-        let dy = match activity_penalty_gradient(self.config.activity_regularizer.as_ref(), y)? {
-            Some(penalty) => (dy + penalty)?,
-            None => dy.clone(),
-        };
+        let dy = with_activity_penalty_gradient(self.config.activity_regularizer.as_ref(), y, dy)?;
         // ReLU's mask is applied by the kernel itself, from the output.
         let dz = if relu {
             dy
         } else {
-            let z = record
-                .state
-                .as_ref()
-                .and_then(|s| s.downcast_ref::<Tensor>());
+            let z = record.saved_if::<Tensor>();
             activation.gradient(z, y, &dy)?
         };
         let grads = rkeras_ops::conv2d_backward(

@@ -20,8 +20,8 @@ use crate::convolutional::options::{
 };
 use crate::initializers::Initializer;
 use crate::kernel_bias::{
-    activity_penalty, activity_penalty_gradient, kernel_layer_logits_twin, kernel_layer_methods,
-    kernel_layer_options, KernelBias,
+    activity_penalty, kernel_layer_logits_twin, kernel_layer_methods, kernel_layer_options,
+    with_activity_penalty_gradient, KernelBias,
 };
 use crate::layer::single_input;
 use crate::layer_base_methods;
@@ -317,14 +317,8 @@ impl Layer for Conv2DTransposeLayer {
             return Ok(vec![None]);
         }
         // The activity penalty's gradient joins the output's.
-        let dy = match activity_penalty_gradient(self.config.activity_regularizer.as_ref(), y)? {
-            Some(penalty) => (dy + penalty)?,
-            None => dy.clone(),
-        };
-        let z = record
-            .state
-            .as_ref()
-            .and_then(|s| s.downcast_ref::<Tensor>());
+        let dy = with_activity_penalty_gradient(self.config.activity_regularizer.as_ref(), y, dy)?;
+        let z = record.saved_if::<Tensor>();
         let dz = self.config.activation.gradient(z, y, &dy)?;
         if let (Some(bias), true) = (bias, want_bias) {
             let filters = self.config.filters;

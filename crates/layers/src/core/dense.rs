@@ -10,8 +10,8 @@ use crate::activations::{ActivationArg, ActivationFn};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::initializers::Initializer;
 use crate::kernel_bias::{
-    activity_penalty, activity_penalty_gradient, kernel_layer_logits_twin, kernel_layer_methods,
-    kernel_layer_options, KernelBias,
+    activity_penalty, kernel_layer_logits_twin, kernel_layer_methods, kernel_layer_options,
+    with_activity_penalty_gradient, KernelBias,
 };
 use crate::layer::single_input;
 use crate::layer_base_methods;
@@ -261,21 +261,15 @@ impl Layer for DenseLayer {
         let units = self.config.units;
         let rows = y.elem_count() / units;
         let flat_y = y.reshape((rows, units))?;
-        let dy = dy.reshape((rows, units))?;
         // The activity penalty's gradient joins the output's: taken over the output's own shape
         // (its batch is the first dimension), then flattened like it.
-        let dy = match activity_penalty_gradient(self.config.activity_regularizer.as_ref(), y)? {
-            Some(penalty) => (dy + penalty.reshape((rows, units))?)?,
-            None => dy,
-        };
+        let dy = with_activity_penalty_gradient(self.config.activity_regularizer.as_ref(), y, dy)?
+            .reshape((rows, units))?;
         let activation = self.config.activation;
         let (dz, grad_bias) = match activation.fused() {
             Some(fused) => rkeras_ops::bias_activation_backward(fused, &flat_y, &dy, want_bias)?,
             None => {
-                let z = record
-                    .state
-                    .as_ref()
-                    .and_then(|s| s.downcast_ref::<Tensor>());
+                let z = record.saved_if::<Tensor>();
                 let dz = activation.gradient(z, &flat_y, &dy)?;
                 let grad_bias = want_bias
                     .then(|| rkeras_ops::bias_gradient(&dz))

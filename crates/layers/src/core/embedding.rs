@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::initializers::Initializer;
-use crate::kernel_bias::{activity_penalty, activity_penalty_gradient, KernelBias};
+use crate::kernel_bias::{activity_penalty, with_activity_penalty_gradient, KernelBias};
 use crate::layer::{config_with_name, single_input};
 use crate::layer_base_methods;
 use crate::record::{CallRecord, WeightGrads};
@@ -172,11 +172,8 @@ impl Layer for EmbeddingLayer {
         let table = self.built()?;
         if weight_grads.wants(table) {
             // The activity penalty's gradient joins the output's.
-            let dy = match activity_penalty_gradient(self.config.activity_regularizer.as_ref(), y)?
-            {
-                Some(penalty) => (dy + penalty)?,
-                None => dy.clone(),
-            };
+            let dy =
+                with_activity_penalty_gradient(self.config.activity_regularizer.as_ref(), y, dy)?;
             let indices = record.saved::<Vec<u32>>(self.name())?;
             let grad = rkeras_ops::embedding_backward(&dy, indices, self.config.input_dim)?;
             weight_grads.add(table, grad)?;

@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use rkeras_ops::{RecurrentOutputGrads, RecurrentSpec, RecurrentTape, RecurrentWanted};
 
 use super::options::{Cell, RecurrentConfig};
-use crate::kernel_bias::{activity_penalty, activity_penalty_gradient};
+use crate::kernel_bias::{activity_penalty, with_activity_penalty_gradient};
 use crate::layer::config_with_name;
 use crate::layer_base_methods;
 use crate::limits::claim_weight;
@@ -215,12 +215,7 @@ impl<C: Cell> RecurrentLayer<C> {
         let mut grads = grad_outputs
             .iter()
             .zip(&record.outputs)
-            .map(
-                |(grad, y)| match activity_penalty_gradient(regularizer, y)? {
-                    Some(penalty) => Ok((grad + penalty)?),
-                    None => Ok(grad.clone()),
-                },
-            )
+            .map(|(grad, y)| with_activity_penalty_gradient(regularizer, y, grad))
             .collect::<Result<Vec<_>>>()?
             .into_iter();
         let mut states = vec![None; C::STATES.len()];

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use candle_core::TensorId;
+use rkeras_layers::naming::to_snake_case;
 use rkeras_layers::{Layer, Weight};
 use serde_json::{Map, Value};
 
@@ -61,7 +62,7 @@ impl Walk {
             // Numbered even when already visited, as Keras's `_get_unique_name` is.
             let here = format!(
                 "{place}layers/{}",
-                unique(snake_case(layer.class_name()), &mut used)
+                unique(to_snake_case(layer.class_name()), &mut used)
             );
             if !self
                 .visited
@@ -101,41 +102,6 @@ fn unique(name: String, used: &mut HashMap<String, usize>) -> String {
             name
         }
     }
-}
-
-/// Keras's `naming.to_snake_case`: `MaxPooling2D` → `max_pooling2d`, `LSTMCell` → `lstm_cell`.
-fn snake_case(class_name: &str) -> String {
-    let chars: Vec<char> = class_name
-        .chars()
-        .filter(|c| c.is_alphanumeric() || *c == '_')
-        .collect();
-    // `(.)([A-Z][a-z]+)` → `\1_\2`, matches taken left to right without overlap.
-    let mut words = Vec::with_capacity(chars.len() + 4);
-    let mut i = 0;
-    while i < chars.len() {
-        words.push(chars[i]);
-        let capitalised = chars.get(i + 1).is_some_and(char::is_ascii_uppercase)
-            && chars.get(i + 2).is_some_and(char::is_ascii_lowercase);
-        i += 1;
-        if capitalised {
-            words.push('_');
-            words.push(chars[i]);
-            i += 1;
-            while chars.get(i).is_some_and(char::is_ascii_lowercase) {
-                words.push(chars[i]);
-                i += 1;
-            }
-        }
-    }
-    // `([a-z])([A-Z])` → `\1_\2`, then lower case.
-    let mut snake = String::with_capacity(words.len() + 4);
-    for (i, c) in words.iter().enumerate() {
-        if i > 0 && c.is_ascii_uppercase() && words[i - 1].is_ascii_lowercase() {
-            snake.push('_');
-        }
-        snake.extend(c.to_lowercase());
-    }
-    snake
 }
 
 /// The metadata entry recording the place of each of `model`'s weights.
@@ -210,24 +176,6 @@ pub fn load_weights_by_structure(model: &Model, path: impl AsRef<Path>) -> Resul
 mod tests {
     use super::*;
     use rkeras_layers::{Dense, Flatten, Input};
-
-    #[test]
-    fn snake_cases_class_names_as_keras() {
-        let cases = [
-            ("Dense", "dense"),
-            ("Conv2D", "conv2d"),
-            ("MaxPooling2D", "max_pooling2d"),
-            ("UpSampling2D", "up_sampling2d"),
-            ("BatchNormalization", "batch_normalization"),
-            ("InputLayer", "input_layer"),
-            ("LSTMCell", "lstm_cell"),
-            ("GRU", "gru"),
-            ("Sequential", "sequential"),
-        ];
-        for (class, snake) in cases {
-            assert_eq!(snake_case(class), snake, "{class}");
-        }
-    }
 
     #[test]
     fn places_weights_by_class_and_rank_never_by_name() {

@@ -1,7 +1,8 @@
 //! The layer behind the regularization layers: in training, the input times a mask or plus
 //! noise that its options draw (through `crate::random`, so from the stream training gives the
 //! step); in inference, the input itself. The backward pass multiplies by the same mask (kept by
-//! the call), or passes the gradient through for added noise: candle ops, on every device.
+//! the call), or passes the gradient through for added noise: candle ops on every device, and
+//! on the CPU a plain product outside candle's thread pool (`rkeras_ops::multiply`).
 
 use candle_core::{Device, Tensor};
 use serde::Serialize;
@@ -76,7 +77,7 @@ impl<C: NoiseOptions> Layer for NoiseLayer<C> {
             None => x.clone(),
             Some(Noise::Multiply(mask)) => {
                 let mask = mask.to_dtype(x.dtype())?;
-                let y = x.broadcast_mul(&mask)?;
+                let y = rkeras_ops::multiply(x, &mask)?;
                 ctx.save(mask);
                 y
             }
@@ -107,7 +108,7 @@ impl<C: NoiseOptions> Layer for NoiseLayer<C> {
         // Added noise (or none) passes the gradient through; a mask multiplies it.
         Ok(vec![Some(match record.state.as_ref() {
             None => dy.clone(),
-            Some(_) => dy.broadcast_mul(record.saved::<Tensor>(self.name())?)?,
+            Some(_) => rkeras_ops::multiply(dy, record.saved::<Tensor>(self.name())?)?,
         })])
     }
 }

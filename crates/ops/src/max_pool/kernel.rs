@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::buffer::Fresh;
+use crate::buffer::{Fresh, Uninit};
 use crate::simd::{vectorized, Kernel};
 
 use super::PoolGeometry;
@@ -80,17 +80,25 @@ impl Kernel for ForwardImage<'_> {
 /// The input gradient of contiguous NHWC `x` whose window maxima are `y`: each output cell's
 /// gradient goes, whole, to the first cell of its window that holds the maximum.
 pub(super) fn backward(g: &PoolGeometry, x: &[f32], y: &[f32], dy: &[f32]) -> Vec<f32> {
-    let c = g.channels;
     let mut dx = Fresh::new(g.batch * g.in_image_len());
     if dx.len() == 0 {
         return dx.into_written();
     }
-    dx.par_chunks(g.in_image_len())
+    let images = dx
+        .par_chunks(g.in_image_len())
         .zip(x.par_chunks(g.in_image_len()))
         .zip(y.par_chunks(g.out_image_len()))
-        .zip(dy.par_chunks(g.out_image_len()))
-        .for_each_init(
-            || vec![false; c],
+        .zip(dy.par_chunks(g.out_image_len()));
+    // Windows that never overlap (Keras's default, strides equal to the pool) give each input
+    // cell at most one gradient: the result is written row by row, once, with no zeroing pass.
+    if g.strides.0 >= g.pool.0 && g.strides.1 >= g.pool.1 {
+        images.for_each_init(
+            || DisjointScratch::new(g),
+            |scratch, (((dx, x), y), dy)| disjoint_backward_image(g, x, y, dy, dx, scratch),
+        );
+    } else {
+        images.for_each_init(
+            || vec![false; g.channels],
             |pending, (((dx, x), y), dy)| {
                 // Zeroed while the image's chunk is in cache, not in a pass over the whole result.
                 let dx = dx.fill(0.0);
@@ -104,7 +112,105 @@ pub(super) fn backward(g: &PoolGeometry, x: &[f32], y: &[f32], dy: &[f32]) -> Ve
                 });
             },
         );
+    }
     dx.into_written()
+}
+
+/// One input row of gradients and, for each cell of an output row and channel, whether its
+/// window's first maximum is still to come.
+struct DisjointScratch {
+    row: Vec<f32>,
+    pending: Vec<bool>,
+}
+
+impl DisjointScratch {
+    fn new(g: &PoolGeometry) -> Self {
+        Self {
+            row: vec![0.0; g.in_w * g.channels],
+            pending: vec![false; g.out_w * g.channels],
+        }
+    }
+}
+
+/// One image's gradient when no two windows overlap: each input row is built in `scratch` (its
+/// cells outside every window 0) and written to `dx` once.
+fn disjoint_backward_image(
+    g: &PoolGeometry,
+    x: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    dx: Uninit<'_>,
+    scratch: &mut DisjointScratch,
+) {
+    let row_len = g.in_w * g.channels;
+    let mut rows = dx.pieces(row_len).enumerate().peekable();
+    for oy in 0..g.out_h {
+        let window_rows = window(oy, g.strides.0, g.pool.0, g.padding.top, g.in_h);
+        scratch.pending.fill(true);
+        while let Some((iy, dx_row)) = rows.next_if(|(iy, _)| *iy < window_rows.end) {
+            if iy < window_rows.start {
+                dx_row.fill(0.0);
+                continue;
+            }
+            let out_row = oy * g.out_w * g.channels..(oy + 1) * g.out_w * g.channels;
+            vectorized(DisjointRow {
+                g,
+                x: &x[iy * row_len..][..row_len],
+                y: &y[out_row.clone()],
+                dy: &dy[out_row],
+                row: &mut scratch.row,
+                pending: &mut scratch.pending,
+            });
+            dx_row.concat([scratch.row.as_slice()]);
+        }
+    }
+    // Rows below the last window.
+    for (_, dx_row) in rows {
+        dx_row.fill(0.0);
+    }
+}
+
+/// One input row's gradients under one output row of disjoint windows: each cell gets its
+/// window's gradient if it is the window's first maximum met so far (`pending` carries that over
+/// the window's rows), else 0; cells outside every window get 0.
+struct DisjointRow<'a> {
+    g: &'a PoolGeometry,
+    x: &'a [f32],
+    y: &'a [f32],
+    dy: &'a [f32],
+    row: &'a mut [f32],
+    pending: &'a mut [bool],
+}
+
+impl Kernel for DisjointRow<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Self {
+            g,
+            x,
+            y,
+            dy,
+            row,
+            pending,
+        } = self;
+        let c = g.channels;
+        row.fill(0.0);
+        for ox in 0..g.out_w {
+            let (maxima, grads) = (&y[ox * c..][..c], &dy[ox * c..][..c]);
+            let pending = &mut pending[ox * c..][..c];
+            for ix in window(ox, g.strides.1, g.pool.1, g.padding.left, g.in_w) {
+                let cells = row[ix * c..][..c].iter_mut().zip(&x[ix * c..][..c]);
+                let window = maxima.iter().zip(grads).zip(pending.iter_mut());
+                for ((d, &v), ((&max, &grad), pending)) in cells.zip(window) {
+                    let first_max = *pending & (v == max);
+                    *d = if first_max { grad } else { 0.0 };
+                    *pending &= !first_max;
+                }
+            }
+        }
+    }
 }
 
 /// One image's backward pass: adds each output cell's gradient `dy` to the zeroed `dx` at the

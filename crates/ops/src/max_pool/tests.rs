@@ -134,6 +134,16 @@ fn pool_different_from_stride_and_asymmetric_padding() {
 }
 
 #[test]
+fn disjoint_windows_leave_uncovered_cells_at_zero() {
+    // 11 -> 5 rows and columns: the last row and column lie in no window.
+    check([2, 11, 11, 4], (2, 2), (2, 2), Padding2d::VALID, 5);
+    // Rows and columns skipped between windows (strides beyond the pool), and below the last.
+    check([1, 10, 11, 3], (2, 2), (4, 3), Padding2d::VALID, 6);
+    // Uneven window, strides equal to it.
+    check([2, 7, 9, 5], (3, 2), (3, 2), Padding2d::VALID, 7);
+}
+
+#[test]
 fn ties_go_to_the_first_cell_whole() {
     let x = Tensor::ones((1, 2, 2, 1), candle_core::DType::F32, &Device::Cpu).unwrap();
     let x = candle_core::Var::from_tensor(&x).unwrap();
@@ -207,4 +217,31 @@ fn plain_backward_refuses_an_output_of_the_wrong_shape() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("output"), "{error}");
+}
+
+/// Milliseconds of the forward and backward passes on the MNIST convnet's two poolings, batch
+/// 128 (`cargo test -p rkeras-ops --release -- --ignored --nocapture max_pool_timing`).
+#[test]
+#[ignore = "a timing run, not a test"]
+fn max_pool_timing() -> candle_core::Result<()> {
+    for (h, c) in [(26, 32), (11, 64)] {
+        let mut rng = Lcg::new(7);
+        let x = random_tensor(&mut rng, &[128, h, h, c]);
+        let (pool, none) = ((2, 2), Padding2d::VALID);
+        let y = max_pool2d(&x, pool, pool, none)?;
+        let dy = random_tensor(&mut rng, y.dims());
+        let time = |f: &dyn Fn() -> candle_core::Result<Tensor>| -> candle_core::Result<f64> {
+            let mut best = f64::INFINITY;
+            for _ in 0..30 {
+                let start = std::time::Instant::now();
+                f()?;
+                best = best.min(start.elapsed().as_secs_f64() * 1e3);
+            }
+            Ok(best)
+        };
+        let forward = time(&|| max_pool2d(&x, pool, pool, none))?;
+        let backward = time(&|| max_pool2d_backward(&x, &y, &dy, pool, pool, none))?;
+        println!("{h}x{h}x{c}: forward {forward:.3} ms, backward {backward:.3} ms (best of 30)");
+    }
+    Ok(())
 }

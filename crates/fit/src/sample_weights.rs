@@ -181,3 +181,119 @@ fn sample_labels(context: &str, y: &Tensor) -> Result<Vec<f64>> {
         .map(f64::round_ties_even)
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tensor(values: &[f32], shape: &[usize]) -> Tensor {
+        Tensor::from_slice(values, shape, &Device::Cpu).unwrap()
+    }
+
+    fn weights_of(w: &Weighting, y: &Tensor, outputs: &[Vec<usize>]) -> Result<Vec<Vec<f32>>> {
+        let rows = y.dim(0)?;
+        let arrays = w.resolve("fit", &Arrays::from(y), rows, outputs)?;
+        let arrays = arrays.map(|a| a.tensors().to_vec()).unwrap_or_default();
+        arrays
+            .iter()
+            .map(|t| Ok(t.flatten_all()?.to_vec1::<f32>()?))
+            .collect()
+    }
+
+    fn classes(pairs: &[(usize, f32)]) -> Weighting {
+        Weighting {
+            sample_weight: None,
+            class_weight: Some(pairs.to_vec()),
+        }
+    }
+
+    fn message<T>(result: Result<T>) -> String {
+        result.err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn class_weights_read_one_hot_sparse_and_binary_targets_as_keras() -> Result<()> {
+        let weighting = classes(&[(0, 0.5), (2, 4.0)]);
+        // One-hot rows: argmax 2, 1, 0; class 1 is not listed (weight 1).
+        let one_hot = tensor(&[0., 0., 1., 0., 1., 0., 1., 0., 0.], &[3, 3]);
+        let three = [vec![1, 3]];
+        assert_eq!(weights_of(&weighting, &one_hot, &three)?, [[4.0, 1.0, 0.5]]);
+        // Sparse labels, with or without a trailing 1, rounded.
+        let labels = tensor(&[2., 0., 1.], &[3, 1]);
+        assert_eq!(weights_of(&weighting, &labels, &three)?, [[4.0, 0.5, 1.0]]);
+        let labels = Tensor::new(&[1u32, 2, 2], &Device::Cpu)?;
+        assert_eq!(weights_of(&weighting, &labels, &three)?, [[1.0, 4.0, 4.0]]);
+        // A single sigmoid unit: 0/1 targets (0.9 rounds to 1).
+        let binary = tensor(&[0., 1., 0.9], &[3, 1]);
+        let weighting = classes(&[(1, 3.0)]);
+        assert_eq!(
+            weights_of(&weighting, &binary, &[vec![1, 1]])?,
+            [[1.0, 3.0, 3.0]]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn one_sample_weight_array_serves_every_output() -> Result<()> {
+        let y = tensor(&[0.; 3], &[3, 1]);
+        let w = Weighting {
+            sample_weight: Some(Arrays::from(tensor(&[1., 2., 3.], &[3, 1]))),
+            class_weight: None,
+        };
+        let outputs = [vec![1, 1], vec![1, 4]];
+        assert_eq!(
+            weights_of(&w, &y, &outputs)?,
+            [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn bad_weights_are_errors_naming_the_argument() {
+        let y = tensor(&[0., 1., 1.], &[3, 1]);
+        let binary = [vec![1, 1]];
+        let sample = |w: Tensor| Weighting {
+            sample_weight: Some(Arrays::from(w)),
+            class_weight: None,
+        };
+        let short = message(weights_of(&sample(tensor(&[1., 1.], &[2])), &y, &binary));
+        assert!(
+            short.contains("sample_weight") && short.contains("3"),
+            "{short}"
+        );
+        let both = Weighting {
+            sample_weight: Some(Arrays::from(tensor(&[1.; 3], &[3]))),
+            class_weight: Some(vec![(0, 1.0)]),
+        };
+        let both = message(weights_of(&both, &y, &binary));
+        assert!(
+            both.contains("class_weight") && both.contains("sample_weight"),
+            "{both}"
+        );
+        let range = message(weights_of(&classes(&[(2, 1.0)]), &y, &binary));
+        assert!(
+            range.contains("class 2") && range.contains("2 classes"),
+            "{range}"
+        );
+        let twice = message(weights_of(&classes(&[(1, 1.0), (1, 2.0)]), &y, &binary));
+        assert!(twice.contains("twice"), "{twice}");
+        let two_outputs = [vec![1, 1], vec![1, 1]];
+        let multi = message(weights_of(&classes(&[(1, 1.0)]), &y, &two_outputs));
+        assert!(multi.contains("single output"), "{multi}");
+        let temporal = message(weights_of(&sample(tensor(&[1.; 6], &[3, 2])), &y, &binary));
+        assert!(temporal.contains("sample_weight"), "{temporal}");
+        let per_step = sample(tensor(&[1.; 6], &[3, 2]));
+        let several = message(weights_of(&per_step, &y, &two_outputs));
+        assert!(several.contains("one array per output"), "{several}");
+        let sequences = tensor(&[0.; 12], &[3, 2, 2]);
+        let sequence_output = [vec![1, 2, 2]];
+        let labels = message(weights_of(
+            &classes(&[(1, 1.0)]),
+            &sequences,
+            &sequence_output,
+        ));
+        assert!(labels.contains("one class per sample"), "{labels}");
+        // Per-timestep weights fit an output of timesteps.
+        assert!(weights_of(&per_step, &sequences, &sequence_output).is_ok());
+    }
+}

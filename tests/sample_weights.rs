@@ -92,31 +92,34 @@ fn a_zero_weight_removes_a_sample_and_the_mean_divides_by_the_sample_count() -> 
             .sample_weight(&half),
     )?;
     assert_close(&weights_of(&pairs)?, &weights_of(&alone)?, 1e-6);
+    // Weights [2, 0]: (2·l_a + 0·l_b) / 2 = l_a, the unweighted steps on [a] alone.
+    let doubled = model(7, 2, "linear", "mse")?;
+    let w = w.affine(2.0, 0.0)?;
+    let options = quiet().epochs(2).batch_size(2).shuffle(false);
+    doubled.fit(&x, &y, options.sample_weight(&w))?;
+    let plain = model(7, 2, "linear", "mse")?;
+    plain.fit(&xa, &ya, quiet().epochs(2).batch_size(1).shuffle(false))?;
+    assert_close(&weights_of(&doubled)?, &weights_of(&plain)?, 1e-6);
     Ok(())
 }
 
 #[test]
 fn zero_weights_hold_in_a_batch_split_over_threads() -> rkeras::Result<()> {
     // A softmax with sparse cross-entropy (the fused head), 64 rows: the step runs in parts on
-    // several threads. The last 32 rows, weighted 0, have other labels; the first 32 weigh 1,
-    // so the batch's loss is half the loss of the first 32 alone.
+    // several threads. The last 32 rows, weighted 0, have other labels; the first 32 weigh 2,
+    // so the batch's loss is the unweighted loss of the first 32 alone.
     let x = features(64)?;
     let labels: Vec<f32> = (0..64).map(|i| ((i * 7) % 3) as f32).collect();
     let y = Tensor::from_vec(labels, 64, &Device::Cpu)?;
-    let weights: Vec<f32> = (0..64).map(|i| if i < 32 { 1.0 } else { 0.0 }).collect();
+    let weights: Vec<f32> = (0..64).map(|i| if i < 32 { 2.0 } else { 0.0 }).collect();
     let w = Tensor::from_vec(weights, 64, &Device::Cpu)?;
     let loss = "sparse_categorical_crossentropy";
     let whole = model(9, 3, "softmax", loss)?;
     let options = quiet().epochs(3).batch_size(64).shuffle(false);
     whole.fit(&x, &y, options.sample_weight(&w))?;
     let first = model(9, 3, "softmax", loss)?;
-    let half = vector(&[0.5; 32])?;
     let options = quiet().epochs(3).batch_size(32).shuffle(false);
-    first.fit(
-        &x.narrow(0, 0, 32)?,
-        &y.narrow(0, 0, 32)?,
-        options.sample_weight(&half),
-    )?;
+    first.fit(&x.narrow(0, 0, 32)?, &y.narrow(0, 0, 32)?, options)?;
     assert_close(&weights_of(&whole)?, &weights_of(&first)?, 1e-5);
     Ok(())
 }

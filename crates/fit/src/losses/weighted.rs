@@ -140,8 +140,11 @@ mod tests {
         Ok(())
     }
 
+    /// A loss, its targets and predictions, and their shapes.
+    type Case = (Box<dyn Loss>, Vec<f64>, Vec<f64>, Vec<usize>, Vec<usize>);
+
     /// Every built-in loss with a target and a prediction of 3 samples, away from its kinks.
-    fn cases() -> Vec<(Box<dyn Loss>, Vec<f64>, Vec<f64>, Vec<usize>, Vec<usize>)> {
+    fn cases() -> Vec<Case> {
         let probs = vec![0.2, 0.5, 0.3, 0.6, 0.1, 0.3, 0.25, 0.25, 0.5];
         let logits = vec![0.3, -1.2, 2.0, 0.7, 0.1, -0.4, 1.5, -2.2, 0.9];
         let one_hot = vec![0., 1., 0., 1., 0., 0., 0., 0., 1.];

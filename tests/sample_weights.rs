@@ -167,6 +167,16 @@ fn validation_split_keeps_the_last_weights_for_val_loss() -> rkeras::Result<()> 
         (val_loss - unweighted).abs() > 1e-3,
         "the weights were dropped"
     );
+    // Keras's validation_data=(x_val, y_val, val_sample_weights).
+    let options = quiet()
+        .validation_data(&vx, &vy)
+        .validation_sample_weight(&vw);
+    let history = m.fit(&x, &y, options)?;
+    let val_loss = history.history["val_loss"][0];
+    assert!(
+        (val_loss - expected).abs() < 1e-6,
+        "{val_loss} vs {expected}"
+    );
     Ok(())
 }
 
@@ -246,6 +256,8 @@ fn bad_weights_are_errors_before_the_first_step() -> rkeras::Result<()> {
         quiet().class_weight([(3, 2.0)]),
         &["class_weight", "class 3"],
     );
+    let lone = quiet().validation_sample_weight(&vector(&[1.; 4])?);
+    fails(lone, &["validation_sample_weight", "validation_data"]);
     assert_eq!(m.optimizer_iterations(), 0);
     assert_eq!(weights_of(&m)?, before);
     // class_weight on a model with two outputs.

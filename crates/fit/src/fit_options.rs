@@ -16,6 +16,7 @@ pub struct FitOptions<'a> {
     pub(crate) verbose: Option<u8>,
     pub(crate) callbacks: Vec<Box<dyn Callback + 'a>>,
     pub(crate) weighting: Weighting,
+    pub(crate) validation_sample_weight: Option<Arrays>,
 }
 
 impl Default for FitOptions<'_> {
@@ -34,6 +35,7 @@ impl Default for FitOptions<'_> {
             verbose: None,
             callbacks: Vec::new(),
             weighting: Weighting::default(),
+            validation_sample_weight: None,
         }
     }
 }
@@ -134,6 +136,14 @@ impl<'a> FitOptions<'a> {
     /// ```
     pub fn class_weight(mut self, weights: impl IntoIterator<Item = (usize, f32)>) -> Self {
         self.weighting.class_weight = Some(weights.into_iter().collect());
+        self
+    }
+
+    /// The sample weights of [`validation_data`](Self::validation_data), weighting `val_loss`
+    /// as [`sample_weight`](Self::sample_weight) weights `loss` (Keras's third element of
+    /// `validation_data=(x_val, y_val, val_sample_weights)`).
+    pub fn validation_sample_weight(mut self, weights: impl Into<Arrays>) -> Self {
+        self.validation_sample_weight = Some(weights.into());
         self
     }
 

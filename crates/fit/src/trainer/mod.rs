@@ -22,6 +22,7 @@ use crate::compile::{model_output_shapes, Compiled};
 use crate::fit_options::FitOptions;
 use crate::history::History;
 use crate::progress::{Progress, ProgressOutput};
+use crate::sample_weights::Weighting;
 use crate::{Error, Result};
 
 pub(crate) use evaluation::{evaluate_arrays, predict};
@@ -109,6 +110,7 @@ pub(crate) fn fit(
         verbose,
         mut callbacks,
         weighting,
+        validation_sample_weight,
     } = options;
     let rows = check_samples(x, y, "fit")?;
     check_inputs(model, x, "x")?;
@@ -117,6 +119,22 @@ pub(crate) fn fit(
     if let Some((vx, vy)) = &validation_data {
         check_validation(model, (vx, vy), y)?;
     }
+    let validation_weights = match (&validation_data, validation_sample_weight) {
+        (Some((_, vy)), Some(sample_weight)) => {
+            let rows = vy.samples("validation_data")?;
+            let weighting = Weighting {
+                sample_weight: Some(sample_weight),
+                class_weight: None,
+            };
+            weighting.resolve("validation_data", vy, rows, &output_shapes)?
+        }
+        (None, Some(_)) => {
+            return Err(Error::Config(
+                "validation_sample_weight needs validation_data".into(),
+            ))
+        }
+        (_, None) => None,
+    };
     if steps_per_epoch == Some(0) {
         return Err(Error::Config("steps_per_epoch must be positive".into()));
     }
@@ -147,7 +165,7 @@ pub(crate) fn fit(
     let (x_train, y_train) = rows_of(x, y, 0, train_rows)?;
     let w_train = weight_rows(weights.as_ref(), 0, train_rows)?;
     let validation: Option<(&Arrays, &Arrays, Option<&Arrays>)> = match (&validation_data, &split) {
-        (Some((vx, vy)), _) => Some((vx, vy, None)),
+        (Some((vx, vy)), _) => Some((vx, vy, validation_weights.as_ref())),
         (None, Some((vx, vy, vw))) => Some((vx, vy, vw.as_ref())),
         (None, None) => None,
     };

@@ -69,7 +69,10 @@ pub mod prelude {
     pub use rkeras_fit::optimizers::{
         Adadelta, Adagrad, Adam, AdamW, Adamax, ExponentialDecay, Nadam, RMSprop, SGD,
     };
-    pub use rkeras_fit::{Arrays, CompileOptions, FitOptions, Losses, Summary, Training};
+    pub use rkeras_fit::{
+        Arrays, BatchOptions, CompileOptions, EvaluateOptions, FitOptions, Losses, Summary,
+        Training,
+    };
     pub use rkeras_layers::prelude::*;
     pub use rkeras_layers::{CallContext, Layer, LayerBase, LayerConfig, LayerWeights};
     pub use rkeras_model::{Model, Sequential};

@@ -131,9 +131,14 @@ impl<'a> Rows<'a> {
 pub(crate) struct Batch<'a> {
     x: &'a Arrays,
     y: &'a Arrays,
+    sample_weight: Option<&'a Arrays>,
     rows: Rows<'a>,
     device: Device,
 }
+
+/// A part of a batch on the model's device: inputs, targets and, when weighted, each output's
+/// sample weights.
+pub(crate) type PartData = (Vec<Tensor>, Vec<Tensor>, Option<Vec<Tensor>>);
 
 impl<'a> Batch<'a> {
     /// Rows `rows` of `x` and `y`, for a model on `device`.
@@ -141,9 +146,16 @@ impl<'a> Batch<'a> {
         Batch {
             x,
             y,
+            sample_weight: None,
             rows,
             device: device.clone(),
         }
+    }
+
+    /// The batch with each output's sample weights (rows along axis 0, as `x` and `y`), if any.
+    pub fn weighted(mut self, sample_weight: Option<&'a Arrays>) -> Self {
+        self.sample_weight = sample_weight;
+        self
     }
 
     /// All rows of `x` and `y`, gathered onto `device`.
@@ -157,11 +169,21 @@ impl<'a> Batch<'a> {
         self.rows.len()
     }
 
-    /// Rows `part` of the batch (positions within it) of every array of `x` and `y`.
-    pub fn take_part(&self, part: &Range<usize>) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
-        self.rows
-            .sub(part)
-            .take_arrays(self.x, self.y, &self.device)
+    /// Rows `part` of the batch (positions within it) of every array of `x`, `y` and the
+    /// sample weights.
+    pub fn take_part(&self, part: &Range<usize>) -> Result<PartData> {
+        let rows = self.rows.sub(part);
+        let (x, y) = rows.take_arrays(self.x, self.y, &self.device)?;
+        let weights = self
+            .sample_weight
+            .map(|w| {
+                w.tensors()
+                    .iter()
+                    .map(|t| rows.take(t, &self.device))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?;
+        Ok((x, y, weights))
     }
 }
 

@@ -17,6 +17,8 @@ use crate::compile::{
 };
 use crate::fit_options::FitOptions;
 use crate::history::History;
+use crate::run_options::{BatchOptions, EvaluateOptions};
+use crate::sample_weights::Weighting;
 use crate::trainer::{self, check_samples, resolve_batch_size, train_step, Head, Tracker};
 use crate::{Error, Result};
 
@@ -62,6 +64,15 @@ pub trait Training {
         batch_size: Option<usize>,
     ) -> Result<Logs>;
 
+    /// Keras's `evaluate(x, y, batch_size=..., sample_weight=...)`: `evaluate` with
+    /// [`EvaluateOptions`].
+    fn evaluate_with(
+        &self,
+        x: impl Into<Arrays>,
+        y: impl Into<Arrays>,
+        options: EvaluateOptions,
+    ) -> Result<Logs>;
+
     /// Keras's `predict(x, batch_size)` for a model with one output: works on any model,
     /// compiled or not. Runs on the model's device and returns the output on `x`'s.
     fn predict(&self, x: impl Into<Arrays>, batch_size: Option<usize>) -> Result<Tensor>;
@@ -72,8 +83,26 @@ pub trait Training {
     /// One optimizer step on one batch; returns its loss and metrics.
     fn train_on_batch(&self, x: impl Into<Arrays>, y: impl Into<Arrays>) -> Result<Logs>;
 
+    /// Keras's `train_on_batch(x, y, sample_weight=..., class_weight=...)`: `train_on_batch`
+    /// with [`BatchOptions`].
+    fn train_on_batch_with(
+        &self,
+        x: impl Into<Arrays>,
+        y: impl Into<Arrays>,
+        options: BatchOptions,
+    ) -> Result<Logs>;
+
     /// The loss and metrics of one batch, without training.
     fn test_on_batch(&self, x: impl Into<Arrays>, y: impl Into<Arrays>) -> Result<Logs>;
+
+    /// Keras's `test_on_batch(x, y, sample_weight)`: the loss weighted sample by sample (as
+    /// [`FitOptions::sample_weight`]) and the metrics, without training.
+    fn test_on_batch_with(
+        &self,
+        x: impl Into<Arrays>,
+        y: impl Into<Arrays>,
+        sample_weight: impl Into<Arrays>,
+    ) -> Result<Logs>;
 
     /// The number of optimizer steps taken so far (0 for a model not compiled).
     fn optimizer_iterations(&self) -> u64;
@@ -168,10 +197,30 @@ impl Training for Model {
         y: impl Into<Arrays>,
         batch_size: Option<usize>,
     ) -> Result<Logs> {
+        let options = EvaluateOptions {
+            batch_size,
+            sample_weight: None,
+        };
+        self.evaluate_with(x, y, options)
+    }
+
+    fn evaluate_with(
+        &self,
+        x: impl Into<Arrays>,
+        y: impl Into<Arrays>,
+        options: EvaluateOptions,
+    ) -> Result<Logs> {
         let (x, y) = (x.into(), y.into());
-        let batch_size = resolve_batch_size(self, batch_size)?;
+        let rows = check_samples(&x, &y, "evaluate")?;
+        let batch_size = resolve_batch_size(self, options.batch_size)?;
+        let weighting = Weighting {
+            sample_weight: options.sample_weight,
+            class_weight: None,
+        };
+        let weights = weighting.resolve("evaluate", &y, rows, &model_output_shapes(self))?;
         with_detached(self, "evaluate", |compiled| {
-            trainer::evaluate_arrays(self, compiled, &x, &y, batch_size, "")
+            let data = (&x, &y, weights.as_ref());
+            trainer::evaluate_arrays(self, compiled, data, batch_size, "")
         })
     }
 
@@ -191,20 +240,33 @@ impl Training for Model {
     }
 
     fn train_on_batch(&self, x: impl Into<Arrays>, y: impl Into<Arrays>) -> Result<Logs> {
+        self.train_on_batch_with(x, y, BatchOptions::new())
+    }
+
+    fn train_on_batch_with(
+        &self,
+        x: impl Into<Arrays>,
+        y: impl Into<Arrays>,
+        options: BatchOptions,
+    ) -> Result<Logs> {
         let (x, y) = (x.into(), y.into());
         let rows = check_samples(&x, &y, "train_on_batch")?;
+        let output_shapes = model_output_shapes(self);
+        let weights = options
+            .weighting
+            .resolve("train_on_batch", &y, rows, &output_shapes)?;
         with_detached(self, "train_on_batch", |compiled| {
             let trainable: Vec<Var> = self
                 .trainable_weights()
                 .into_iter()
                 .map(|w| w.var)
                 .collect();
-            let batch = Batch::whole(&x, &y, &self.device());
+            let batch = Batch::whole(&x, &y, &self.device()).weighted(weights.as_ref());
             let head = Head::new(self, &compiled.outputs);
             let optimizer = compiled.optimizer.as_mut();
             let (losses, parts) =
                 train_step(&head, self, optimizer, &trainable, &batch, stream_base())?;
-            let mut tracker = Tracker::new(compiled, &model_output_shapes(self))?;
+            let mut tracker = Tracker::new(compiled, &output_shapes)?;
             tracker.update(&losses, rows, &parts)?;
             Ok(tracker.logs(""))
         })
@@ -214,6 +276,20 @@ impl Training for Model {
         let (x, y) = (x.into(), y.into());
         let rows = check_samples(&x, &y, "test_on_batch")?;
         self.evaluate(x, y, Some(rows))
+    }
+
+    fn test_on_batch_with(
+        &self,
+        x: impl Into<Arrays>,
+        y: impl Into<Arrays>,
+        sample_weight: impl Into<Arrays>,
+    ) -> Result<Logs> {
+        let (x, y) = (x.into(), y.into());
+        let rows = check_samples(&x, &y, "test_on_batch")?;
+        let options = EvaluateOptions::new()
+            .batch_size(rows)
+            .sample_weight(sample_weight);
+        self.evaluate_with(x, y, options)
     }
 
     fn optimizer_iterations(&self) -> u64 {

@@ -2,7 +2,8 @@
 //! `binary_crossentropy`) and `keras/src/backend/numpy/nn.py` (`binary_crossentropy`).
 
 use super::reduction::{
-    align_targets, check_label_smoothing, mean_over_last_axis_then_batch, require_float,
+    align_targets, check_label_smoothing, mean_over_last_axis, mean_over_last_axis_then_batch,
+    require_float,
 };
 use super::{Loss, EPSILON};
 use crate::Result;
@@ -53,6 +54,28 @@ impl BinaryCrossentropy {
     }
 }
 
+impl BinaryCrossentropy {
+    /// The cross-entropy of each element of the aligned targets `y` and predictions `pred`,
+    /// composed of candle ops.
+    fn elements(&self, mut y: Tensor, pred: &Tensor) -> Result<Tensor> {
+        if self.label_smoothing > 0.0 {
+            y = y.affine(1.0 - self.label_smoothing, 0.5 * self.label_smoothing)?;
+        }
+        let elementwise = if self.from_logits {
+            // max(x, 0) - x·y + log(1 + exp(-|x|))
+            let softplus_tail = (pred.abs()?.neg()?.exp()? + 1.0)?.log()?;
+            ((pred.relu()? - (pred * &y)?)? + softplus_tail)?
+        } else {
+            let p = pred.clamp(EPSILON, 1.0 - EPSILON)?;
+            let log_p = p.log()?;
+            let log_not_p = p.affine(-1.0, 1.0)?.log()?;
+            let not_y = y.affine(-1.0, 1.0)?;
+            ((&y * log_p)? + (not_y * log_not_p)?)?.neg()?
+        };
+        Ok(elementwise)
+    }
+}
+
 impl Loss for BinaryCrossentropy {
     fn name(&self) -> &str {
         "binary_crossentropy"
@@ -65,26 +88,19 @@ impl Loss for BinaryCrossentropy {
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         require_float(self.name(), y_pred)?;
         check_label_smoothing(self.name(), self.label_smoothing)?;
-        let (mut y, pred) = align_targets(self.name(), y_true, y_pred)?;
+        let (y, pred) = align_targets(self.name(), y_true, y_pred)?;
         if !self.from_logits && self.has_kernel(&pred) {
             // Clip, both logarithms and the mean in one pass each way.
             return Ok(rkeras_ops::binary_cross_entropy(&y, &pred)?);
         }
-        if self.label_smoothing > 0.0 {
-            y = y.affine(1.0 - self.label_smoothing, 0.5 * self.label_smoothing)?;
-        }
-        let elementwise = if self.from_logits {
-            // max(x, 0) - x·y + log(1 + exp(-|x|))
-            let softplus_tail = (pred.abs()?.neg()?.exp()? + 1.0)?.log()?;
-            ((pred.relu()? - (&pred * &y)?)? + softplus_tail)?
-        } else {
-            let p = pred.clamp(EPSILON, 1.0 - EPSILON)?;
-            let log_p = p.log()?;
-            let log_not_p = p.affine(-1.0, 1.0)?.log()?;
-            let not_y = y.affine(-1.0, 1.0)?;
-            ((&y * log_p)? + (not_y * log_not_p)?)?.neg()?
-        };
-        mean_over_last_axis_then_batch(&elementwise)
+        mean_over_last_axis_then_batch(&self.elements(y, &pred)?)
+    }
+
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Option<Tensor>> {
+        require_float(self.name(), y_pred)?;
+        check_label_smoothing(self.name(), self.label_smoothing)?;
+        let (y, pred) = align_targets(self.name(), y_true, y_pred)?;
+        mean_over_last_axis(&self.elements(y, &pred)?)
     }
 
     fn value_and_gradient(

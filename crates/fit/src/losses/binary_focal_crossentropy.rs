@@ -3,7 +3,8 @@
 //! (`binary_crossentropy`).
 
 use super::reduction::{
-    align_targets, check_label_smoothing, mean_over_last_axis_then_batch, require_float,
+    align_targets, check_label_smoothing, mean_over_last_axis, mean_over_last_axis_then_batch,
+    require_float,
 };
 use super::{Loss, EPSILON};
 use crate::{Error, Result};
@@ -149,6 +150,11 @@ impl Loss for BinaryFocalCrossentropy {
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let terms = self.terms(y_true, y_pred)?;
         mean_over_last_axis_then_batch(&self.elements(&terms)?)
+    }
+
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Option<Tensor>> {
+        let terms = self.terms(y_true, y_pred)?;
+        mean_over_last_axis(&self.elements(&terms)?)
     }
 
     /// `w·(gamma·(1-p_t)^(gamma-1)·(1-2y)·∂p/∂x·bce + (1-p_t)^gamma·∂bce/∂x) / N` for `N`

@@ -2,7 +2,8 @@
 //! `categorical_crossentropy`) and `keras/src/backend/numpy/nn.py` (`categorical_crossentropy`).
 
 use super::reduction::{
-    align_targets, check_label_smoothing, fused_on, require_float, sum_over_last_axis_then_batch,
+    align_targets, check_label_smoothing, fused_on, require_float, sum_over_last_axis,
+    sum_over_last_axis_then_batch,
 };
 use super::{Loss, EPSILON};
 use crate::Result;
@@ -54,6 +55,21 @@ pub(crate) fn log_probabilities(y_pred: &Tensor, from_logits: bool) -> Result<Te
     }
 }
 
+impl CategoricalCrossentropy {
+    /// `-y·log p`, each element (the targets smoothed).
+    fn elements(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        require_float(self.name(), y_pred)?;
+        check_label_smoothing(self.name(), self.label_smoothing)?;
+        let (mut y, pred) = align_targets(self.name(), y_true, y_pred)?;
+        if self.label_smoothing > 0.0 {
+            let classes = pred.dims().last().copied().unwrap_or(1) as f64;
+            y = y.affine(1.0 - self.label_smoothing, self.label_smoothing / classes)?;
+        }
+        let log_p = log_probabilities(&pred, self.from_logits)?;
+        Ok((y * log_p)?.neg()?)
+    }
+}
+
 impl Loss for CategoricalCrossentropy {
     fn name(&self) -> &str {
         "categorical_crossentropy"
@@ -64,15 +80,11 @@ impl Loss for CategoricalCrossentropy {
     }
 
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-        require_float(self.name(), y_pred)?;
-        check_label_smoothing(self.name(), self.label_smoothing)?;
-        let (mut y, pred) = align_targets(self.name(), y_true, y_pred)?;
-        if self.label_smoothing > 0.0 {
-            let classes = pred.dims().last().copied().unwrap_or(1) as f64;
-            y = y.affine(1.0 - self.label_smoothing, self.label_smoothing / classes)?;
-        }
-        let log_p = log_probabilities(&pred, self.from_logits)?;
-        sum_over_last_axis_then_batch(&(y * log_p)?.neg()?)
+        sum_over_last_axis_then_batch(&self.elements(y_true, y_pred)?)
+    }
+
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Option<Tensor>> {
+        sum_over_last_axis(&self.elements(y_true, y_pred)?)
     }
 
     /// From logits without label smoothing, on f32 CPU tensors: the fused kernel.

@@ -59,6 +59,12 @@ impl Loss for CategoricalHinge {
         sum_over_batch_size(&parts(y_true, y_pred)?.margin.relu()?)
     }
 
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(
+            parts(y_true, y_pred)?.margin.relu()?.squeeze(D::Minus1)?,
+        ))
+    }
+
     /// Where a sample's margin is >= 0: `-y` plus `1 - y` on the largest `(1 - y)·p`, shared
     /// equally among ties (TensorFlow's gradients of `maximum` and `max`); divided by the
     /// number of samples.

@@ -75,6 +75,16 @@ impl CosineSimilarity {
     }
 }
 
+impl CosineSimilarity {
+    /// Minus the cosine of each pair of vectors along the axis: the values Keras reduces.
+    fn similarities(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        let [p, y_hat, inverse, _] = self.parts(y_true, y_pred)?;
+        let axis = self.axis_of(&p)?;
+        let p_hat = p.broadcast_mul(&inverse)?;
+        Ok((y_hat * p_hat)?.sum(axis)?.neg()?)
+    }
+}
+
 impl Loss for CosineSimilarity {
     fn name(&self) -> &str {
         "cosine_similarity"
@@ -86,10 +96,15 @@ impl Loss for CosineSimilarity {
     }
 
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-        let [p, y_hat, inverse, _] = self.parts(y_true, y_pred)?;
-        let axis = self.axis_of(&p)?;
-        let p_hat = p.broadcast_mul(&inverse)?;
-        sum_over_batch_size(&(y_hat * p_hat)?.sum(axis)?.neg()?)
+        sum_over_batch_size(&self.similarities(y_true, y_pred)?)
+    }
+
+    /// Not along the batch axis, where each value mixes the samples.
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Option<Tensor>> {
+        if !self.averages_over_samples() {
+            return Ok(None);
+        }
+        Ok(Some(self.similarities(y_true, y_pred)?))
     }
 
     /// With `r` the predictions' inverse norm and `s = sum(ŷ·p)`: `(s·r³·p - r·ŷ) / N` for `N`

@@ -3,7 +3,9 @@
 //! `log_cosh`, `mean_absolute_percentage_error`, `mean_squared_logarithmic_error`, `poisson`):
 //! written once here, each loss gives its function and that function's derivative.
 
-use super::reduction::{align_targets, mean_over_last_axis_then_batch, require_float};
+use super::reduction::{
+    align_targets, mean_over_last_axis, mean_over_last_axis_then_batch, require_float,
+};
 use super::Loss;
 use crate::Result;
 use candle_core::Tensor;
@@ -47,6 +49,11 @@ impl<L: ElementwiseLoss> Loss for L {
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let (y, p) = operands::<L>(y_true, y_pred)?;
         mean_over_last_axis_then_batch(&L::elements(&y, &p)?)
+    }
+
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Option<Tensor>> {
+        let (y, p) = operands::<L>(y_true, y_pred)?;
+        mean_over_last_axis(&L::elements(&y, &p)?)
     }
 
     /// Every element counts once in the mean, so the gradient is `∂f/∂p / N` for `N` elements.

@@ -1,6 +1,8 @@
 //! Huber loss, after `keras/src/losses/losses.py` (`Huber`, `huber`).
 
-use super::reduction::{align_targets, mean_over_last_axis_then_batch, require_float};
+use super::reduction::{
+    align_targets, mean_over_last_axis, mean_over_last_axis_then_batch, require_float,
+};
 use super::Loss;
 use crate::{Error, Result};
 use candle_core::Tensor;
@@ -32,16 +34,9 @@ impl Huber {
     }
 }
 
-impl Loss for Huber {
-    fn name(&self) -> &str {
-        "huber_loss"
-    }
-
-    fn averages_over_samples(&self) -> bool {
-        true
-    }
-
-    fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+impl Huber {
+    /// The quadratic or linear piece, each element.
+    fn elements(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         require_float(self.name(), y_pred)?;
         if !(self.delta > 0.0 && self.delta.is_finite()) {
             return Err(Error::Config(format!(
@@ -55,7 +50,25 @@ impl Loss for Huber {
         let quadratic = error.sqr()?.affine(0.5, 0.0)?;
         let linear = abs_error.affine(self.delta, -0.5 * self.delta * self.delta)?;
         let small = abs_error.le(self.delta)?;
-        mean_over_last_axis_then_batch(&small.where_cond(&quadratic, &linear)?)
+        Ok(small.where_cond(&quadratic, &linear)?)
+    }
+}
+
+impl Loss for Huber {
+    fn name(&self) -> &str {
+        "huber_loss"
+    }
+
+    fn averages_over_samples(&self) -> bool {
+        true
+    }
+
+    fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        mean_over_last_axis_then_batch(&self.elements(y_true, y_pred)?)
+    }
+
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Option<Tensor>> {
+        mean_over_last_axis(&self.elements(y_true, y_pred)?)
     }
 
     fn config(&self) -> serde_json::Value {

@@ -1,6 +1,8 @@
 //! Kullback-Leibler divergence, after `keras/src/losses/losses.py` (`KLDivergence`, `kl_divergence`).
 
-use super::reduction::{align_targets, require_float, sum_over_last_axis_then_batch};
+use super::reduction::{
+    align_targets, require_float, sum_over_last_axis, sum_over_last_axis_then_batch,
+};
 use super::{Loss, EPSILON};
 use crate::Result;
 use candle_core::Tensor;
@@ -17,6 +19,18 @@ impl KLDivergence {
     }
 }
 
+impl KLDivergence {
+    /// `y · log(y / p)`, each element, both clipped.
+    fn elements(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        require_float(self.name(), y_pred)?;
+        let (y, p) = align_targets(self.name(), y_true, y_pred)?;
+        let y = y.clamp(EPSILON, 1.0)?;
+        let p = p.clamp(EPSILON, 1.0)?;
+        let ratio = (&y / p)?;
+        Ok((y * ratio.log()?)?)
+    }
+}
+
 impl Loss for KLDivergence {
     fn name(&self) -> &str {
         "kl_divergence"
@@ -27,12 +41,11 @@ impl Loss for KLDivergence {
     }
 
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-        require_float(self.name(), y_pred)?;
-        let (y, p) = align_targets(self.name(), y_true, y_pred)?;
-        let y = y.clamp(EPSILON, 1.0)?;
-        let p = p.clamp(EPSILON, 1.0)?;
-        let ratio = (&y / p)?;
-        sum_over_last_axis_then_batch(&(y * ratio.log()?)?)
+        sum_over_last_axis_then_batch(&self.elements(y_true, y_pred)?)
+    }
+
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Option<Tensor>> {
+        sum_over_last_axis(&self.elements(y_true, y_pred)?)
     }
 
     fn config(&self) -> serde_json::Value {

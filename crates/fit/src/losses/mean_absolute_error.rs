@@ -1,6 +1,8 @@
 //! Mean absolute error, after `keras/src/losses/losses.py` (`MeanAbsoluteError`, `mean_absolute_error`).
 
-use super::reduction::{align_targets, mean_over_last_axis_then_batch, require_float};
+use super::reduction::{
+    align_targets, mean_over_last_axis, mean_over_last_axis_then_batch, require_float,
+};
 use super::Loss;
 use crate::Result;
 use candle_core::Tensor;
@@ -17,6 +19,15 @@ impl MeanAbsoluteError {
     }
 }
 
+impl MeanAbsoluteError {
+    /// `abs(y_true - y_pred)`, each element.
+    fn absolute_errors(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        require_float(self.name(), y_pred)?;
+        let (y, p) = align_targets(self.name(), y_true, y_pred)?;
+        Ok((y - p)?.abs()?)
+    }
+}
+
 impl Loss for MeanAbsoluteError {
     fn name(&self) -> &str {
         "mean_absolute_error"
@@ -27,9 +38,11 @@ impl Loss for MeanAbsoluteError {
     }
 
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-        require_float(self.name(), y_pred)?;
-        let (y, p) = align_targets(self.name(), y_true, y_pred)?;
-        mean_over_last_axis_then_batch(&(y - p)?.abs()?)
+        mean_over_last_axis_then_batch(&self.absolute_errors(y_true, y_pred)?)
+    }
+
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Option<Tensor>> {
+        mean_over_last_axis(&self.absolute_errors(y_true, y_pred)?)
     }
 
     fn config(&self) -> serde_json::Value {

@@ -1,6 +1,8 @@
 //! Mean squared error, after `keras/src/losses/losses.py` (`MeanSquaredError`, `mean_squared_error`).
 
-use super::reduction::{align_targets, mean_over_last_axis_then_batch, require_float};
+use super::reduction::{
+    align_targets, mean_over_last_axis, mean_over_last_axis_then_batch, require_float,
+};
 use super::Loss;
 use crate::Result;
 use candle_core::Tensor;
@@ -17,6 +19,15 @@ impl MeanSquaredError {
     }
 }
 
+impl MeanSquaredError {
+    /// `square(y_true - y_pred)`, each element.
+    fn squared_errors(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
+        require_float(self.name(), y_pred)?;
+        let (y, p) = align_targets(self.name(), y_true, y_pred)?;
+        Ok((y - p)?.sqr()?)
+    }
+}
+
 impl Loss for MeanSquaredError {
     fn name(&self) -> &str {
         "mean_squared_error"
@@ -27,9 +38,11 @@ impl Loss for MeanSquaredError {
     }
 
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-        require_float(self.name(), y_pred)?;
-        let (y, p) = align_targets(self.name(), y_true, y_pred)?;
-        mean_over_last_axis_then_batch(&(y - p)?.sqr()?)
+        mean_over_last_axis_then_batch(&self.squared_errors(y_true, y_pred)?)
+    }
+
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Option<Tensor>> {
+        mean_over_last_axis(&self.squared_errors(y_true, y_pred)?)
     }
 
     fn config(&self) -> serde_json::Value {

@@ -39,6 +39,7 @@ pub(crate) mod sparse_categorical_crossentropy;
 mod squared_hinge;
 #[cfg(test)]
 mod test_support;
+pub(crate) mod weighted;
 
 pub use binary_crossentropy::BinaryCrossentropy;
 pub use binary_focal_crossentropy::BinaryFocalCrossentropy;
@@ -78,6 +79,15 @@ pub trait Loss: Send + Sync {
     /// batch on separate threads. False unless a loss says so.
     fn averages_over_samples(&self) -> bool {
         false
+    }
+    /// Keras's `call`: the values the reduction averages, before it (one per sample, or per
+    /// sample and timestep for predictions of rank 3 or more: the shape of `y_pred` without its
+    /// last axis), when the loss averages over samples. Sample weights multiply these
+    /// (`keras/src/losses/loss.py`, `reduce_weighted_values`). A loss that returns them
+    /// promises that `compute` is their mean and that each value depends on its own sample's
+    /// row only; `None` (the default) refuses sample weights.
+    fn per_sample(&self, _y_true: &Tensor, _y_pred: &Tensor) -> Result<Option<Tensor>> {
+        Ok(None)
     }
     /// The loss and its gradient with respect to `y_pred` computed directly, without candle's
     /// autograd, when the loss has such a kernel for these tensors (`None`: use `compute`).

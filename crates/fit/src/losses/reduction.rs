@@ -70,6 +70,16 @@ pub(crate) fn mean_over_last_axis_then_batch(values: &Tensor) -> Result<Tensor> 
     sum_over_batch_size(values)
 }
 
+/// `mean(values, axis=-1)`: one value per sample (per sample and timestep beyond rank 2).
+pub(crate) fn mean_over_last_axis(values: &Tensor) -> Result<Option<Tensor>> {
+    Ok(Some(values.mean(candle_core::D::Minus1)?))
+}
+
+/// `sum(values, axis=-1)`: one value per sample (per sample and timestep beyond rank 2).
+pub(crate) fn sum_over_last_axis(values: &Tensor) -> Result<Option<Tensor>> {
+    Ok(Some(values.sum(candle_core::D::Minus1)?))
+}
+
 /// `sum(values, axis=-1)` followed by "sum_over_batch_size": the sum of all values divided by the
 /// number of per-sample values (all dimensions but the last). An empty batch gives 0.
 pub(crate) fn sum_over_last_axis_then_batch(values: &Tensor) -> Result<Tensor> {

@@ -83,6 +83,24 @@ pub(crate) fn squeeze_labels(context: &str, y_true: &Tensor, y_pred: &Tensor) ->
     Ok(labels)
 }
 
+impl SparseCategoricalCrossentropy {
+    /// `log p[label]` of each sample, with a trailing axis of 1 (`None` for no sample).
+    fn picked(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Option<Tensor>> {
+        require_float(self.name(), y_pred)?;
+        require_rank_one(self.name(), y_pred)?;
+        let context = format!("loss {}", self.name());
+        let labels = squeeze_labels(&context, y_true, y_pred)?;
+        let classes = y_pred.dims().last().copied().unwrap_or(0);
+        let indices = class_indices(&context, &labels, classes, y_pred.device())?;
+        if indices.elem_count() == 0 {
+            return Ok(None);
+        }
+        let log_p = log_probabilities(y_pred, self.from_logits)?;
+        let picked = log_p.gather(&indices.unsqueeze(D::Minus1)?.contiguous()?, D::Minus1)?;
+        Ok(Some(picked))
+    }
+}
+
 impl Loss for SparseCategoricalCrossentropy {
     fn name(&self) -> &str {
         "sparse_categorical_crossentropy"
@@ -93,18 +111,17 @@ impl Loss for SparseCategoricalCrossentropy {
     }
 
     fn compute(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
-        require_float(self.name(), y_pred)?;
-        require_rank_one(self.name(), y_pred)?;
-        let context = format!("loss {}", self.name());
-        let labels = squeeze_labels(&context, y_true, y_pred)?;
-        let classes = y_pred.dims().last().copied().unwrap_or(0);
-        let indices = class_indices(&context, &labels, classes, y_pred.device())?;
-        if indices.elem_count() == 0 {
-            return Ok(Tensor::zeros((), y_pred.dtype(), y_pred.device())?);
+        match self.picked(y_true, y_pred)? {
+            Some(picked) => Ok((picked.sum_all()?.neg()? / picked.elem_count() as f64)?),
+            None => Ok(Tensor::zeros((), y_pred.dtype(), y_pred.device())?),
         }
-        let log_p = log_probabilities(y_pred, self.from_logits)?;
-        let picked = log_p.gather(&indices.unsqueeze(D::Minus1)?.contiguous()?, D::Minus1)?;
-        Ok((picked.sum_all()?.neg()? / indices.elem_count() as f64)?)
+    }
+
+    fn per_sample(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Option<Tensor>> {
+        match self.picked(y_true, y_pred)? {
+            Some(picked) => Ok(Some(picked.squeeze(D::Minus1)?.neg()?)),
+            None => Ok(Some(y_pred.sum(D::Minus1)?.zeros_like()?)),
+        }
     }
 
     /// From logits, on f32 CPU tensors: the fused kernel.

@@ -17,12 +17,12 @@ use crate::compile::{model_output_shapes, Compiled};
 use crate::{Error, Result};
 
 /// Loss and metrics of `model` on `(x, y)`, in batches, without training, under `prefix`
-/// (`""`, or `"val_"` for validation).
+/// (`""`, or `"val_"` for validation); the losses weighted by `sample_weight` (one array per
+/// output, checked) when given.
 pub(crate) fn evaluate_arrays(
     model: &Model,
     compiled: &Compiled,
-    x: &Arrays,
-    y: &Arrays,
+    (x, y, sample_weight): (&Arrays, &Arrays, Option<&Arrays>),
     batch_size: usize,
     prefix: &str,
 ) -> Result<Logs> {
@@ -33,7 +33,7 @@ pub(crate) fn evaluate_arrays(
     let stream = stream_base();
     let mut order = BatchOrder::new(rows, false);
     for step in 0..batch_count(rows, batch_size) {
-        let batch = Batch::new(x, y, order.next(batch_size), &device);
+        let batch = Batch::new(x, y, order.next(batch_size), &device).weighted(sample_weight);
         let step = stream_key(stream, step as u64, 0);
         let (losses, parts) = evaluation_losses(&head, model, &batch, step)?;
         tracker.update(&losses, batch.len(), &parts)?;
@@ -52,10 +52,10 @@ fn evaluation_losses(
     step: u64,
 ) -> Result<(BatchLosses, PartOutputs)> {
     let parts = over_parts(head, batch.len(), |range| {
-        let (x, y) = batch.take_part(range)?;
+        let (x, y, weights) = batch.take_part(range)?;
         let (total, output_losses, y_pred) =
             with_stream(stream_key(step, range.start as u64, 1), || {
-                part_losses(head, &x, &y)
+                part_losses(head, &x, &y, weights.as_deref())
             })?;
         Ok((total, (output_losses, (y, y_pred), ())))
     })?;
@@ -69,15 +69,21 @@ fn evaluation_losses(
 }
 
 /// The losses of a batch (or part of one): the total with the losses its calls added (no weight
-/// penalties), each output's unweighted loss when there are several, and the predictions.
-fn part_losses(head: &Head, x: &[Tensor], y: &[Tensor]) -> Result<(Tensor, Vec<f32>, Vec<Tensor>)> {
+/// penalties), each output's loss not multiplied by its loss weight when there are several, and
+/// the predictions. `sample_weight`, when given, holds each output's sample weights.
+fn part_losses(
+    head: &Head,
+    x: &[Tensor],
+    y: &[Tensor],
+    sample_weight: Option<&[Tensor]>,
+) -> Result<(Tensor, Vec<f32>, Vec<Tensor>)> {
     let mut ctx = CallContext::new(false);
     let outputs = head.model().forward_t(x, &mut ctx)?;
     check_targets(head, y)?;
     let mut total: Option<Tensor> = None;
     let (mut output_losses, mut predictions) = (Vec::new(), Vec::new());
     for (index, (output, y)) in outputs.iter().zip(y).enumerate() {
-        let loss = head.value(index, y, output)?;
+        let loss = head.value(index, y, output, sample_weight.map(|w| &w[index]))?;
         let weight = head.weight(index);
         if head.output_count() > 1 {
             output_losses.push(loss.to_scalar::<f32>()?);

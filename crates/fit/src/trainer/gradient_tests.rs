@@ -604,7 +604,8 @@ fn training_and_evaluation_take_a_saturated_loss_from_the_logits() {
     .unwrap();
     let loss = loss.to_scalar::<f32>().unwrap();
     assert!((loss - 30.0).abs() < 1e-4, "training loss {loss}");
-    let logs = super::super::evaluate_arrays(&model, &compiled, &one(&x), &one(&x), 2, "").unwrap();
+    let logs = super::super::evaluate_arrays(&model, &compiled, (&one(&x), &one(&x), None), 2, "")
+        .unwrap();
     let evaluated = logs["loss"];
     assert!(
         (evaluated - 30.0).abs() < 1e-4,
@@ -642,7 +643,7 @@ fn evaluating_a_batch_split_over_threads_gives_the_whole_batch_loss_and_metrics(
     let (x, y) = (&x, &y);
     let logs = on_two_threads(move || {
         assert_eq!(parts_of(model, "binary_crossentropy", 64).len(), 2);
-        super::super::evaluate_arrays(model, &compiled, &one(x), &one(y), 64, "").unwrap()
+        super::super::evaluate_arrays(model, &compiled, (&one(x), &one(y), None), 64, "").unwrap()
     });
     assert!(
         (logs["loss"] - expected_loss).abs() <= 1e-5 * expected_loss,

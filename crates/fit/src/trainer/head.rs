@@ -16,6 +16,7 @@ use rkeras_layers::{ActivationFn, Layer};
 use rkeras_model::{Functional, Model};
 
 use crate::compile::CompiledOutput;
+use crate::losses::weighted::{weighted_value, weighted_value_and_gradient};
 use crate::losses::Loss;
 use crate::Result;
 
@@ -99,7 +100,8 @@ impl Head {
         })
     }
 
-    /// Output `index`'s loss on `output` (unweighted) and its gradient with respect to
+    /// Output `index`'s loss on `output` (not multiplied by the output's loss weight, each
+    /// sample's values by its `sample_weight` when given) and its gradient with respect to
     /// `output`: from the loss's own kernel where it has one, else by candle's autograd over
     /// the loss of a variable copy.
     pub fn value_and_gradient(
@@ -107,8 +109,12 @@ impl Head {
         index: usize,
         y: &Tensor,
         output: &Tensor,
+        sample_weight: Option<&Tensor>,
     ) -> Result<(Tensor, Tensor)> {
         let loss = self.outputs[index].loss.as_ref();
+        if let Some(weights) = sample_weight {
+            return weighted_value_and_gradient(loss, y, output, weights);
+        }
         if let Some(pair) = loss.value_and_gradient(y, output)? {
             return Ok(pair);
         }
@@ -121,11 +127,20 @@ impl Head {
         Ok((value.detach(), grad))
     }
 
-    /// Output `index`'s loss on `output` (unweighted), as training computes it (so that `loss`
-    /// and `val_loss` are the same function).
-    pub fn value(&self, index: usize, y: &Tensor, output: &Tensor) -> Result<Tensor> {
-        if self.outputs[index].logits_of.is_some() {
-            Ok(self.value_and_gradient(index, y, output)?.0)
+    /// Output `index`'s loss on `output` (as [`Head::value_and_gradient`]'s), as training
+    /// computes it (so that `loss` and `val_loss` are the same function).
+    pub fn value(
+        &self,
+        index: usize,
+        y: &Tensor,
+        output: &Tensor,
+        sample_weight: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let loss = self.outputs[index].loss.as_ref();
+        if let Some(weights) = sample_weight {
+            weighted_value(loss, y, output, weights)
+        } else if self.outputs[index].logits_of.is_some() {
+            Ok(self.value_and_gradient(index, y, output, None)?.0)
         } else {
             self.outputs[index].loss.compute(y, output)
         }

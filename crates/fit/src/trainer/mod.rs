@@ -22,6 +22,7 @@ use crate::compile::{model_output_shapes, Compiled};
 use crate::fit_options::FitOptions;
 use crate::history::History;
 use crate::progress::{Progress, ProgressOutput};
+use crate::sample_weights::Weighting;
 use crate::{Error, Result};
 
 pub(crate) use evaluation::{evaluate_arrays, predict};
@@ -108,12 +109,32 @@ pub(crate) fn fit(
         initial_epoch,
         verbose,
         mut callbacks,
+        weighting,
+        validation_sample_weight,
     } = options;
     let rows = check_samples(x, y, "fit")?;
     check_inputs(model, x, "x")?;
+    let output_shapes = model_output_shapes(model);
+    let weights = weighting.resolve("fit", y, rows, &output_shapes)?;
     if let Some((vx, vy)) = &validation_data {
         check_validation(model, (vx, vy), y)?;
     }
+    let validation_weights = match (&validation_data, validation_sample_weight) {
+        (Some((_, vy)), Some(sample_weight)) => {
+            let rows = vy.samples("validation_data")?;
+            let weighting = Weighting {
+                sample_weight: Some(sample_weight),
+                class_weight: None,
+            };
+            weighting.resolve("validation_data", vy, rows, &output_shapes)?
+        }
+        (None, Some(_)) => {
+            return Err(Error::Config(
+                "validation_sample_weight needs validation_data".into(),
+            ))
+        }
+        (_, None) => None,
+    };
     if steps_per_epoch == Some(0) {
         return Err(Error::Config("steps_per_epoch must be positive".into()));
     }
@@ -130,13 +151,22 @@ pub(crate) fn fit(
             "validation_split leaves no training samples".into(),
         ));
     }
+    // The split's sample weights weight `val_loss`; class weights are for training only.
+    let split_weights = weights
+        .as_ref()
+        .filter(|_| weighting.class_weight.is_none());
     let split = (validation_split > 0.0 && train_rows < rows)
-        .then(|| rows_of(x, y, train_rows, rows - train_rows))
+        .then(|| {
+            let (vx, vy) = rows_of(x, y, train_rows, rows - train_rows)?;
+            let vw = weight_rows(split_weights, train_rows, rows - train_rows)?;
+            Ok::<_, Error>((vx, vy, vw))
+        })
         .transpose()?;
     let (x_train, y_train) = rows_of(x, y, 0, train_rows)?;
-    let validation: Option<(&Arrays, &Arrays)> = match (&validation_data, &split) {
-        (Some((vx, vy)), _) => Some((vx, vy)),
-        (None, Some((vx, vy))) => Some((vx, vy)),
+    let w_train = weight_rows(weights.as_ref(), 0, train_rows)?;
+    let validation: Option<(&Arrays, &Arrays, Option<&Arrays>)> = match (&validation_data, &split) {
+        (Some((vx, vy)), _) => Some((vx, vy, validation_weights.as_ref())),
+        (None, Some((vx, vy, vw))) => Some((vx, vy, vw.as_ref())),
         (None, None) => None,
     };
     let steps = steps_per_epoch.unwrap_or_else(|| batch_count(train_rows, batch_size));
@@ -148,7 +178,6 @@ pub(crate) fn fit(
         .into_iter()
         .map(|w| w.var)
         .collect();
-    let output_shapes = model_output_shapes(model);
     let device = model.device();
     // Decided once: where the output meets the loss, and the random streams' base.
     let head = Head::new(model, &compiled.outputs);
@@ -171,7 +200,8 @@ pub(crate) fn fit(
         }
         for step in 0..steps {
             each(&mut callbacks, |c| c.on_train_batch_begin(step, &mut ctl))?;
-            let batch = Batch::new(&x_train, &y_train, order.next(batch_size), &device);
+            let batch = Batch::new(&x_train, &y_train, order.next(batch_size), &device)
+                .weighted(w_train.as_ref());
             let optimizer = ctl.compiled.optimizer.as_mut();
             let (losses, parts) = train_step(&head, model, optimizer, &trainable, &batch, stream)?;
             tracker.update(&losses, batch.len(), &parts)?;
@@ -187,12 +217,11 @@ pub(crate) fn fit(
             }
         }
         let mut logs = tracker.logs("");
-        if let Some((vx, vy)) = validation {
+        if let Some(data) = validation {
             logs.extend(evaluate_arrays(
                 model,
                 ctl.compiled,
-                vx,
-                vy,
+                data,
                 batch_size,
                 "val_",
             )?);
@@ -227,6 +256,11 @@ fn rows_of(x: &Arrays, y: &Arrays, start: usize, len: usize) -> Result<(Arrays, 
         )
         .collect::<Result<_>>()?;
     Ok((xs, Arrays::from(ys)))
+}
+
+/// Rows `start..start + len` of each output's sample weights, if there are any.
+fn weight_rows(weights: Option<&Arrays>, start: usize, len: usize) -> Result<Option<Arrays>> {
+    weights.map(|w| w.rows(start, len)).transpose()
 }
 
 fn each<'c>(

@@ -71,10 +71,10 @@ pub(crate) fn batch_gradients(
     step: u64,
 ) -> Result<(BatchLosses, PartOutputs, GradientParts)> {
     let parts = over_parts(head, batch.len(), |rows| {
-        let (x, y) = batch.take_part(rows)?;
+        let (x, y, weights) = batch.take_part(rows)?;
         let (total, output_losses, y_pred, grads) =
             with_stream(stream_key(step, rows.start as u64, 1), || {
-                part_gradients(head, trainable, &x, &y)
+                part_gradients(head, trainable, &x, &y, weights.as_deref())
             })?;
         Ok((total, (output_losses, (y, y_pred), grads)))
     })?;
@@ -98,13 +98,15 @@ pub(crate) fn batch_gradients(
 }
 
 /// The losses of one batch (or part of one): the total (the outputs' weighted losses and the
-/// losses the calls added; no weight penalties), each output's unweighted loss when there are
-/// several, the (detached) predictions and the trainable weights' gradients.
+/// losses the calls added; no weight penalties), each output's loss not multiplied by its loss
+/// weight when there are several, the (detached) predictions and the trainable weights'
+/// gradients. `sample_weight`, when given, holds each output's sample weights.
 fn part_gradients(
     head: &Head,
     trainable: &[Var],
     x: &[Tensor],
     y: &[Tensor],
+    sample_weight: Option<&[Tensor]>,
 ) -> Result<(Tensor, Vec<f32>, Vec<Tensor>, WeightGrads)> {
     let model = head.model().as_layer();
     let mut ctx = CallContext::recording();
@@ -113,7 +115,8 @@ fn part_gradients(
     let mut total: Option<Tensor> = None;
     let (mut output_losses, mut grads, mut predictions) = (Vec::new(), Vec::new(), Vec::new());
     for (index, (output, y)) in record.outputs.iter().zip(y).enumerate() {
-        let (loss, grad) = head.value_and_gradient(index, y, output)?;
+        let weights = sample_weight.map(|w| &w[index]);
+        let (loss, grad) = head.value_and_gradient(index, y, output, weights)?;
         let weight = head.weight(index);
         let (weighted, grad) = if weight == 1.0 {
             (loss.clone(), grad)

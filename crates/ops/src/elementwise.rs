@@ -1,4 +1,4 @@
-//! Elementwise products outside candle's thread pool.
+//! Elementwise products and sums outside candle's thread pool.
 //!
 //! candle 0.11 runs an elementwise op on more than 64 Ki elements on its own pool of threads,
 //! which spin at a barrier until the op ends. Training runs each part of a batch on its own
@@ -7,16 +7,16 @@
 //! MNIST convnet's step that way. Here the product is a plain loop, split over rayon's pool,
 //! which the parts' threads share without spinning.
 
-use candle_core::Tensor;
+use candle_core::{DType, Tensor};
 use rayon::prelude::*;
 
 use crate::kernels_on;
 use crate::storage::CpuView;
 
 /// Name used in messages.
-const OP: &str = "multiply";
+const OP: &str = "elementwise";
 
-/// Elements each rayon task multiplies.
+/// Elements each rayon task computes.
 const CHUNK: usize = 1 << 15;
 
 /// `a · b` elementwise. For f32 CPU tensors of one shape that track no gradient (the operands
@@ -24,35 +24,54 @@ const CHUNK: usize = 1 << 15;
 /// tracks no gradient either; otherwise candle's broadcasting `broadcast_mul`, recorded for
 /// autograd as usual.
 pub fn multiply(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
-    let plain = kernels_on(a.device())
+    match plain_operands(a, b) {
+        true => plain_binary(a, b, |a, b| a * b),
+        false => a.broadcast_mul(b),
+    }
+}
+
+/// `a + b` elementwise, as [`multiply`] computes its product (candle's `broadcast_add` where the
+/// plain loop does not apply).
+pub fn add(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    match plain_operands(a, b) {
+        true => plain_binary(a, b, |a, b| a + b),
+        false => a.broadcast_add(b),
+    }
+}
+
+/// Whether `a` and `b` take the plain loop: f32 CPU tensors (outside a composed-ops scope) of
+/// one shape, neither tracking a gradient.
+fn plain_operands(a: &Tensor, b: &Tensor) -> bool {
+    kernels_on(a.device())
         && a.shape() == b.shape()
-        && a.dtype() == candle_core::DType::F32
-        && b.dtype() == candle_core::DType::F32
+        && a.dtype() == DType::F32
+        && b.dtype() == DType::F32
         && a.device().same_device(b.device())
         && !a.track_op()
-        && !b.track_op();
-    if !plain {
-        return a.broadcast_mul(b);
-    }
+        && !b.track_op()
+}
+
+/// `f(a, b)` cell by cell, split over rayon's pool.
+fn plain_binary(a: &Tensor, b: &Tensor, f: fn(f32, f32) -> f32) -> candle_core::Result<Tensor> {
     let (a_view, b_view) = (CpuView::of(OP, "a", a)?, CpuView::of(OP, "b", b)?);
     let (a_values, b_values) = (a_view.f32()?, b_view.f32()?);
-    let mut product = vec![0f32; a_values.len()];
-    product
+    let mut result = vec![0f32; a_values.len()];
+    result
         .par_chunks_mut(CHUNK)
         .zip(a_values.par_chunks(CHUNK).zip(b_values.par_chunks(CHUNK)))
         .for_each(|(out, (a, b))| {
             for ((out, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                *out = a * b;
+                *out = f(a, b);
             }
         });
-    Tensor::from_vec(product, a.shape(), a.device())
+    Tensor::from_vec(result, a.shape(), a.device())
 }
 
 #[cfg(test)]
 mod tests {
     use candle_core::{Device, Tensor, Var};
 
-    use super::multiply;
+    use super::{add, multiply};
     use crate::with_composed_ops;
 
     #[test]
@@ -91,6 +110,10 @@ mod tests {
         let composed = with_composed_ops(|| multiply(&a, &b))?;
         assert_eq!(multiply(&a, &b)?.to_vec1::<f32>()?, [3.0, -1.0, 0.0]);
         assert_eq!(composed.to_vec1::<f32>()?, [3.0, -1.0, 0.0]);
+        // Sums: [1.5 + 2, -2 + 0.5, 0 + 7].
+        let composed = with_composed_ops(|| add(&a, &b))?;
+        assert_eq!(add(&a, &b)?.to_vec1::<f32>()?, [3.5, -1.5, 7.0]);
+        assert_eq!(composed.to_vec1::<f32>()?, [3.5, -1.5, 7.0]);
         Ok(())
     }
 }

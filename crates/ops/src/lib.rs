@@ -46,7 +46,7 @@ pub use dense::{
     sigmoid_cross_entropy_with_gradient, softmax_cross_entropy_with_gradient,
     sparse_softmax_cross_entropy_with_gradient, weighted_sums, FusedActivation, InputActivation,
 };
-pub use elementwise::multiply;
+pub use elementwise::{add, multiply};
 pub use embedding::{embedding, embedding_backward, embedding_indices};
 pub use error::OpsError;
 pub use fork_join::{on_own_threads, worker_threads};

@@ -39,13 +39,14 @@ impl Merge for AddConfig {
     }
 }
 
-/// The broadcast sum of one or more tensors of one rank.
+/// The broadcast sum of one or more tensors of one rank (on the CPU, outside candle's thread
+/// pool when the shapes agree: `rkeras_ops::add`).
 pub(super) fn sum(inputs: &[Tensor]) -> candle_core::Result<Tensor> {
     let (first, rest) = inputs
         .split_first()
         .ok_or_else(|| candle_core::Error::Msg("a sum of no tensors".into()))?;
     rest.iter()
-        .try_fold(first.clone(), |sum, x| sum.broadcast_add(x))
+        .try_fold(first.clone(), |sum, x| rkeras_ops::add(&sum, x))
 }
 
 /// The harness cases: two and three inputs, one broadcast from a lower rank.

@@ -25,14 +25,15 @@ impl LayerConfig for MultiplyConfig {
     }
 }
 
-/// The broadcast product of one or more tensors (`None` for none).
+/// The broadcast product of one or more tensors (`None` for none; on the CPU, outside candle's
+/// thread pool when the shapes agree: `rkeras_ops::multiply`).
 fn product<'a>(
     factors: impl IntoIterator<Item = &'a Tensor>,
 ) -> candle_core::Result<Option<Tensor>> {
     let mut product: Option<Tensor> = None;
     for x in factors {
         product = Some(match product {
-            Some(p) => p.broadcast_mul(x)?,
+            Some(p) => rkeras_ops::multiply(&p, x)?,
             None => x.clone(),
         });
     }
@@ -55,7 +56,7 @@ impl Merge for MultiplyConfig {
             .map(|i| {
                 let others = inputs[..i].iter().chain(&inputs[i + 1..]);
                 match product(others)? {
-                    Some(others) => grad.broadcast_mul(&others),
+                    Some(others) => rkeras_ops::multiply(grad, &others),
                     None => Ok(grad.clone()),
                 }
             })

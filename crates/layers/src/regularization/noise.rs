@@ -2,7 +2,8 @@
 //! noise that its options draw (through `crate::random`, so from the stream training gives the
 //! step); in inference, the input itself. The backward pass multiplies by the same mask (kept by
 //! the call), or passes the gradient through for added noise: candle ops on every device, and
-//! on the CPU a plain product outside candle's thread pool (`rkeras_ops::multiply`).
+//! on the CPU plain products and sums outside candle's thread pool (`rkeras_ops::multiply`,
+//! `rkeras_ops::add`).
 
 use candle_core::{Device, Tensor};
 use serde::Serialize;
@@ -81,7 +82,7 @@ impl<C: NoiseOptions> Layer for NoiseLayer<C> {
                 ctx.save(mask);
                 y
             }
-            Some(Noise::Add(noise)) => (x + noise.to_dtype(x.dtype())?)?,
+            Some(Noise::Add(noise)) => rkeras_ops::add(x, &noise.to_dtype(x.dtype())?)?,
         }])
     }
 

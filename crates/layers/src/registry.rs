@@ -228,6 +228,7 @@ builtin_layers! {
     regularization::dropout => Dropout,
     regularization::gaussian_dropout => GaussianDropout,
     regularization::gaussian_noise => GaussianNoise,
+    regularization::spatial_dropout1d => SpatialDropout1D,
     regularization::spatial_dropout2d => SpatialDropout2D,
     reshaping::cropping1d => Cropping1D,
     reshaping::cropping2d => Cropping2D,

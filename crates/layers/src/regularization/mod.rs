@@ -1,8 +1,9 @@
 //! Regularization layers (Keras's `keras/src/layers/regularization/`): noise drawn in training
 //! only, the identity in inference. `Dropout`, `SpatialDropout1D`, `SpatialDropout2D`,
-//! `GaussianDropout` and `GaussianNoise`, on one layer ([`noise::NoiseLayer`]) that draws
-//! through `crate::random` and keeps a multiplicative mask for its backward pass.
+//! `AlphaDropout`, `GaussianDropout` and `GaussianNoise`, on one layer ([`noise::NoiseLayer`])
+//! that draws through `crate::random` and keeps a multiplicative mask for its backward pass.
 
+pub mod alpha_dropout;
 pub mod dropout;
 pub mod gaussian_dropout;
 pub mod gaussian_noise;

@@ -1,7 +1,8 @@
 //! The layer behind the regularization layers: in training, the input times a mask or plus
 //! noise that its options draw (through `crate::random`, so from the stream training gives the
-//! step); in inference, the input itself. The backward pass multiplies by the same mask (kept by
-//! the call), or passes the gradient through for added noise: candle ops, on every device.
+//! step); in inference, the input itself. The backward pass multiplies by the same mask or
+//! scale (kept by the call), or passes the gradient through for added noise: candle ops, on
+//! every device.
 
 use candle_core::{Device, Tensor};
 use serde::Serialize;
@@ -18,6 +19,13 @@ pub enum Noise {
     Multiply(Tensor),
     /// `x + noise`.
     Add(Tensor),
+    /// `x · scale + shift`, both broadcast over `x` (alpha dropout's).
+    Affine {
+        /// The factor, whose gradient the backward pass multiplies by.
+        scale: Tensor,
+        /// The offset.
+        shift: Tensor,
+    },
 }
 
 /// Options that draw noise for a training call.
@@ -81,6 +89,14 @@ impl<C: NoiseOptions> Layer for NoiseLayer<C> {
                 y
             }
             Some(Noise::Add(noise)) => (x + noise.to_dtype(x.dtype())?)?,
+            Some(Noise::Affine { scale, shift }) => {
+                let scale = scale.to_dtype(x.dtype())?;
+                let y = x
+                    .broadcast_mul(&scale)?
+                    .broadcast_add(&shift.to_dtype(x.dtype())?)?;
+                ctx.save(scale);
+                y
+            }
         }])
     }
 
@@ -104,7 +120,7 @@ impl<C: NoiseOptions> Layer for NoiseLayer<C> {
         if !needs_input_grad.first().copied().unwrap_or(false) {
             return Ok(vec![None]);
         }
-        // Added noise (or none) passes the gradient through; a mask multiplies it.
+        // Added noise (or none) passes the gradient through; a mask or scale multiplies it.
         Ok(vec![Some(match record.state.as_ref() {
             None => dy.clone(),
             Some(_) => dy.broadcast_mul(record.saved::<Tensor>(self.name())?)?,

@@ -225,6 +225,7 @@ builtin_layers! {
     recurrent::lstm => LSTM,
     recurrent::simple_rnn => SimpleRNN,
     recurrent::time_distributed => TimeDistributed,
+    regularization::activity_regularization => ActivityRegularization,
     regularization::alpha_dropout => AlphaDropout,
     regularization::dropout => Dropout,
     regularization::gaussian_dropout => GaussianDropout,

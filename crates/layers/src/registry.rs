@@ -211,6 +211,7 @@ builtin_layers! {
     merging::subtract => Subtract,
     normalization::batch_normalization => BatchNormalization,
     normalization::layer_normalization => LayerNormalization,
+    normalization::unit_normalization => UnitNormalization,
     pooling::average_pooling1d => AveragePooling1D,
     pooling::average_pooling2d => AveragePooling2D,
     pooling::global_average_pooling1d => GlobalAveragePooling1D,

@@ -1,6 +1,7 @@
-//! Normalization layers: `BatchNormalization`, `LayerNormalization`.
+//! Normalization layers: `BatchNormalization`, `LayerNormalization`, `UnitNormalization`.
 
 mod axes;
 pub mod batch_normalization;
 pub mod layer_normalization;
 mod scale_offset;
+pub mod unit_normalization;

@@ -210,6 +210,7 @@ builtin_layers! {
     merging::multiply => Multiply,
     merging::subtract => Subtract,
     normalization::batch_normalization => BatchNormalization,
+    normalization::group_normalization => GroupNormalization,
     normalization::layer_normalization => LayerNormalization,
     normalization::unit_normalization => UnitNormalization,
     pooling::average_pooling1d => AveragePooling1D,

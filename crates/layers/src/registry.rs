@@ -197,6 +197,7 @@ builtin_layers! {
     convolutional::conv1d => Conv1D,
     convolutional::conv2d => Conv2D,
     convolutional::conv2d_transpose => Conv2DTranspose,
+    convolutional::depthwise_conv2d => DepthwiseConv2D,
     core::activation => Activation,
     core::dense => Dense,
     core::embedding => Embedding,

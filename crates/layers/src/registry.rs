@@ -198,6 +198,7 @@ builtin_layers! {
     convolutional::conv2d => Conv2D,
     convolutional::conv2d_transpose => Conv2DTranspose,
     convolutional::depthwise_conv2d => DepthwiseConv2D,
+    convolutional::separable_conv2d => SeparableConv2D,
     core::activation => Activation,
     core::dense => Dense,
     core::embedding => Embedding,

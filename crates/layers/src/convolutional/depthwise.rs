@@ -3,14 +3,17 @@
 //! input channel convolved with its own `depth_multiplier` filters, output channel
 //! `c · depth_multiplier + m` (TensorFlow's `depthwise_conv2d` order).
 //!
-//! The convolution is composed from candle ops on channels-last tensors: one product per
-//! kernel tap of the (strided, dilated) input window with that tap's `(channels, multiplier)`
-//! weights, summed; candle's autograd differentiates it on every device.
+//! The convolution is `rkeras_ops::depthwise_conv2d` (a CPU kernel, composed candle ops
+//! elsewhere) with its backward `depthwise_conv2d_backward`; the layers' backward passes add
+//! the bias and activation around them.
 
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
+use crate::activations::ActivationFn;
 use crate::convolutional::options::{check_conv_options, spatial_geometry, Padding, Size2};
+use crate::kernel_bias::with_activity_penalty_gradient;
+use crate::regularizers::Regularizer;
 use crate::{Error, Result, SymbolicShape};
 
 /// The window options of a depthwise convolution, saved under Keras's keys.
@@ -108,46 +111,79 @@ impl DepthwiseWindow {
         Ok(SymbolicShape(vec![dims[0], out_h, out_w, Some(channels)]))
     }
 
+    /// The window parameters for input `x` of `layer`, or an error when it is smaller than the
+    /// window.
+    fn params(&self, layer: &str, x: &Tensor) -> Result<rkeras_ops::Conv2dParams> {
+        let (_, h, w, _) = x.dims4()?;
+        let (padding, _) = self
+            .geometry(h, w)
+            .ok_or_else(|| self.too_small(layer, format!("{:?}", x.dims())))?;
+        Ok(rkeras_ops::Conv2dParams {
+            strides: self.strides.pair(),
+            dilation: self.dilation_rate.pair(),
+            padding,
+        })
+    }
+
     /// The depthwise convolution of `x` `(batch, h, w, in)` by `kernel`
     /// `(kh, kw, in, multiplier)`: `(batch, out_h, out_w, in · multiplier)`.
     pub(crate) fn convolve(&self, layer: &str, x: &Tensor, kernel: &Tensor) -> Result<Tensor> {
-        let (n, h, w, c) = x.dims4()?;
-        let (padding, (out_h, out_w)) = self
-            .geometry(h, w)
-            .ok_or_else(|| self.too_small(layer, format!("{:?}", x.dims())))?;
-        let x = x
-            .pad_with_zeros(1, padding.top, padding.bottom)?
-            .pad_with_zeros(2, padding.left, padding.right)?;
-        let (Size2(kh, kw), Size2(sh, sw)) = (self.kernel_size, self.strides);
-        let Size2(dh, dw) = self.dilation_rate;
-        let mut sum: Option<Tensor> = None;
-        for i in 0..kh {
-            let rows = taps(&x, 1, i * dh, sh, out_h)?;
-            for j in 0..kw {
-                // The pixels tap (i, j) reads, (batch, out_h, out_w, in, 1), times its weights
-                // (in, multiplier).
-                let window = taps(&rows, 2, j * dw, sw, out_w)?.unsqueeze(4)?;
-                let term = window.broadcast_mul(&kernel.get(i)?.get(j)?)?;
-                sum = Some(match sum {
-                    None => term,
-                    Some(sum) => (sum + term)?,
-                });
-            }
-        }
-        let sum = sum.ok_or_else(|| Error::config(layer, "an empty kernel"))?;
-        Ok(sum.reshape((n, out_h, out_w, c * self.depth_multiplier))?)
+        let params = self.params(layer, x)?;
+        Ok(rkeras_ops::depthwise_conv2d(x, kernel, &params)?)
+    }
+
+    /// The gradients of `x` and `kernel` (when `want_x`, `want_kernel`) of [`Self::convolve`]
+    /// given its output's gradient `dz` (CPU).
+    pub(crate) fn gradients(
+        &self,
+        layer: &str,
+        (x, kernel, dz): (&Tensor, &Tensor, &Tensor),
+        want_x: bool,
+        want_kernel: bool,
+    ) -> Result<rkeras_ops::DepthwiseGradients> {
+        let params = self.params(layer, x)?;
+        Ok(rkeras_ops::depthwise_conv2d_backward(
+            x,
+            kernel,
+            dz,
+            &params,
+            want_x,
+            want_kernel,
+        )?)
     }
 }
 
-/// `len` positions of `t` along `axis`, from `start` every `step`: a view for a step of 1, a
-/// gather otherwise (autograd routes the gradient back to the positions read either way).
-fn taps(t: &Tensor, axis: usize, start: usize, step: usize, len: usize) -> Result<Tensor> {
-    if step == 1 {
-        return Ok(t.narrow(axis, start, len)?);
-    }
-    let indices: Vec<u32> = (0..len).map(|k| (start + k * step) as u32).collect();
-    let indices = Tensor::from_vec(indices, len, t.device())?;
-    Ok(t.index_select(&indices, axis)?)
+/// `activation(z + bias)` of a depthwise layer's pre-bias output `z`, with `z + bias` when
+/// the activation's derivative needs it (for the backward pass).
+pub(crate) fn bias_activation(
+    z: Tensor,
+    bias: Option<Tensor>,
+    activation: ActivationFn,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let z = match bias {
+        Some(bias) => z.broadcast_add(&bias)?,
+        None => z,
+    };
+    let y = activation.apply(&z)?;
+    Ok((y, activation.needs_input().then_some(z)))
+}
+
+/// The gradient of the pre-activation `z` given the output `y`, its gradient `dy` and the
+/// activity penalty's, through the activation; and the bias's (a sum over all but the
+/// channels) when `want_bias`.
+pub(crate) fn pre_activation_gradient(
+    (activation, activity): (ActivationFn, Option<&Regularizer>),
+    z: Option<&Tensor>,
+    (y, dy): (&Tensor, &Tensor),
+    want_bias: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let dy = with_activity_penalty_gradient(activity, y, dy)?;
+    let dz = activation.gradient(z, y, &dy)?;
+    let channels = dz.dims().last().copied().unwrap_or(1);
+    let bias = want_bias
+        .then(|| rkeras_ops::bias_gradient(&dz.reshape(((), channels))?))
+        .transpose()?;
+    Ok((dz, bias))
 }
 
 /// The builder methods of a depthwise layer, whose config has `window: DepthwiseWindow` and the
@@ -225,74 +261,3 @@ macro_rules! depthwise_layer_options {
     };
 }
 pub(crate) use depthwise_layer_options;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::{assert_close, flat, values};
-    use candle_core::Device;
-
-    /// The depthwise convolution by its definition, one output value at a time.
-    fn naive(window: &DepthwiseWindow, x: &[f32], dims: [usize; 4], kernel: &[f32]) -> Vec<f64> {
-        let [n, h, w, c] = dims;
-        let m = window.depth_multiplier;
-        let (Size2(kh, kw), Size2(sh, sw)) = (window.kernel_size, window.strides);
-        let Size2(dh, dw) = window.dilation_rate;
-        let (p, (oh, ow)) = window.geometry(h, w).expect("fits");
-        let mut out = Vec::new();
-        for b in 0..n {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    for ch in 0..c {
-                        for k in 0..m {
-                            let mut sum = 0.0f64;
-                            for i in 0..kh {
-                                for j in 0..kw {
-                                    let y = (oy * sh + i * dh) as isize - p.top as isize;
-                                    let xx = (ox * sw + j * dw) as isize - p.left as isize;
-                                    if y < 0 || xx < 0 || y >= h as isize || xx >= w as isize {
-                                        continue;
-                                    }
-                                    let at = ((b * h + y as usize) * w + xx as usize) * c + ch;
-                                    let weight = kernel[((i * kw + j) * c + ch) * m + k];
-                                    sum += x[at] as f64 * weight as f64;
-                                }
-                            }
-                            out.push(sum);
-                        }
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn matches_the_definition_for_every_geometry() -> Result<()> {
-        let dims = [2, 7, 6, 3];
-        let x_values = values(dims.iter().product(), 1);
-        let x = Tensor::from_vec(x_values.clone(), dims.to_vec(), &Device::Cpu)?;
-        let windows = [
-            (Size2(3, 3), Size2(1, 1), Padding::Valid, 1, Size2(1, 1)),
-            (Size2(3, 2), Size2(2, 3), Padding::Same, 2, Size2(1, 1)),
-            (Size2(2, 2), Size2(1, 1), Padding::Same, 3, Size2(2, 3)),
-            (Size2(1, 3), Size2(3, 1), Padding::Valid, 1, Size2(1, 1)),
-        ];
-        for (kernel_size, strides, padding, depth_multiplier, dilation_rate) in windows {
-            let window = DepthwiseWindow {
-                kernel_size,
-                strides,
-                padding,
-                depth_multiplier,
-                dilation_rate,
-            };
-            let shape = window.kernel_shape(3);
-            let k_values = values(shape.iter().product(), 2);
-            let kernel = Tensor::from_vec(k_values.clone(), shape.to_vec(), &Device::Cpu)?;
-            let y = window.convolve("dw", &x, &kernel)?;
-            let want = naive(&window, &x_values, dims, &k_values);
-            assert_close(&format!("{window:?}"), &flat(&y), &want, 1e-5);
-        }
-        Ok(())
-    }
-}

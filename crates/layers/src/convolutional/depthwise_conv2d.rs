@@ -2,15 +2,17 @@
 //! `depth_multiplier` filters (`keras/src/layers/convolutional/depthwise_conv2d.py`,
 //! `base_depthwise_conv.py`). The kernel is stored as Keras stores it, `(kh, kw, in,
 //! depth_multiplier)`, under Keras 3's name `kernel`; the bias has `in · depth_multiplier`
-//! values. The work is the composed convolution of [`super::depthwise`], differentiated by
-//! candle's autograd.
+//! values. The work is `rkeras_ops::depthwise_conv2d` (see [`super::depthwise`]), with a
+//! hand-written backward pass on the CPU.
 
 use std::sync::{Arc, OnceLock};
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::depthwise::{depthwise_layer_options, DepthwiseWindow};
+use super::depthwise::{
+    bias_activation, depthwise_layer_options, pre_activation_gradient, DepthwiseWindow,
+};
 use super::options::{input_channels, spatial_dims, Size2};
 use crate::activations::ActivationFn;
 use crate::builder::{LayerBuilder, LayerConfig};
@@ -18,6 +20,7 @@ use crate::initializers::Initializer;
 use crate::kernel_bias::{activity_penalty, KernelBias};
 use crate::layer::{config_with_name, single_input};
 use crate::layer_base_methods;
+use crate::record::{CallRecord, WeightGrads};
 use crate::regularizers::Regularizer;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape, Weight};
 
@@ -94,6 +97,15 @@ pub struct DepthwiseConv2DLayer {
 }
 
 impl DepthwiseConv2DLayer {
+    /// The built weights, once `x` is checked to fit them.
+    fn built(&self, x: &Tensor) -> Result<&DepthwiseWeights> {
+        let w = self.weights.get().ok_or_else(|| {
+            Error::config(self.name(), "called before it was built on an input shape")
+        })?;
+        spatial_dims(self.name(), x.dims(), IMAGE, w.in_channels)?;
+        Ok(w)
+    }
+
     /// The output channels for `in_channels` input channels, or an error when they overflow.
     fn out_channels(&self, in_channels: usize) -> Result<usize> {
         in_channels
@@ -140,21 +152,62 @@ impl Layer for DepthwiseConv2DLayer {
 
     fn call(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>> {
         let x = single_input(self.name(), inputs)?;
-        let w = self.weights.get().ok_or_else(|| {
-            Error::config(self.name(), "called before it was built on an input shape")
-        })?;
-        spatial_dims(self.name(), x.dims(), IMAGE, w.in_channels)?;
-        let kernel = ctx.weight(&w.params.kernel);
-        let z = self.config.window.convolve(self.name(), x, &kernel)?;
-        let z = match &w.params.bias {
-            Some(bias) => z.broadcast_add(&ctx.weight(bias))?,
-            None => z,
-        };
-        let y = self.config.activation.apply(&z)?;
-        if let Some(penalty) = activity_penalty(self.config.activity_regularizer.as_ref(), &y)? {
+        let w = self.built(x)?;
+        let c = &self.config;
+        let z = c
+            .window
+            .convolve(self.name(), x, &ctx.weight(&w.params.kernel))?;
+        let bias = w.params.bias.as_ref().map(|b| ctx.weight(b));
+        let (y, z) = bias_activation(z, bias, c.activation)?;
+        if let Some(z) = z {
+            ctx.save(z);
+        }
+        if let Some(penalty) = activity_penalty(c.activity_regularizer.as_ref(), &y)? {
             ctx.add_loss(penalty);
         }
         Ok(vec![y])
+    }
+
+    fn has_backward(&self, device: &Device) -> bool {
+        rkeras_ops::kernels_on(device)
+    }
+
+    fn backward(
+        &self,
+        record: CallRecord,
+        grad_outputs: &[Tensor],
+        needs_input_grad: &[bool],
+        weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let (x, y, dy) = record.single(self.name(), grad_outputs)?;
+        let w = self.built(x)?;
+        let (kernel, bias) = (&w.params.kernel, w.params.bias.as_ref());
+        let want_x = needs_input_grad.first().copied().unwrap_or(false);
+        let want_kernel = weight_grads.wants(kernel);
+        let want_bias = bias.is_some_and(|b| weight_grads.wants(b));
+        if !(want_x || want_kernel || want_bias) {
+            return Ok(vec![None]);
+        }
+        let c = &self.config;
+        let (dz, bias_grad) = pre_activation_gradient(
+            (c.activation, c.activity_regularizer.as_ref()),
+            record.saved_if::<Tensor>(),
+            (y, dy),
+            want_bias,
+        )?;
+        if let (Some(bias), Some(grad)) = (bias, bias_grad) {
+            weight_grads.add(bias, grad)?;
+        }
+        let grads = c.window.gradients(
+            self.name(),
+            (x, kernel.as_tensor(), &dz),
+            want_x,
+            want_kernel,
+        )?;
+        if let Some(grad) = grads.kernel {
+            weight_grads.add(kernel, grad)?;
+        }
+        Ok(vec![grads.x])
     }
 
     fn weights(&self) -> Vec<Weight> {

@@ -3,15 +3,17 @@
 //! (`keras/src/layers/convolutional/separable_conv2d.py`, `base_separable_conv.py`). The
 //! weights are stored as Keras stores them: `depthwise_kernel` `(kh, kw, in, multiplier)`,
 //! `pointwise_kernel` `(1, 1, in · multiplier, filters)` and `bias` `(filters,)`. The depthwise
-//! step is the composed convolution of [`super::depthwise`], the pointwise one a matrix
-//! product; candle's autograd differentiates both.
+//! step is `rkeras_ops::depthwise_conv2d` (see [`super::depthwise`]), the pointwise one a
+//! matrix product, with a hand-written backward pass on the CPU.
 
 use std::sync::{Arc, OnceLock};
 
-use candle_core::{Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use super::depthwise::{depthwise_layer_options, DepthwiseWindow};
+use super::depthwise::{
+    bias_activation, depthwise_layer_options, pre_activation_gradient, DepthwiseWindow,
+};
 use super::options::{input_channels, spatial_dims, Size2};
 use crate::activations::ActivationFn;
 use crate::builder::{LayerBuilder, LayerConfig};
@@ -19,6 +21,7 @@ use crate::initializers::Initializer;
 use crate::kernel_bias::{activity_penalty, KernelBias};
 use crate::layer::{config_with_name, single_input};
 use crate::layer_base_methods;
+use crate::record::{CallRecord, WeightGrads};
 use crate::regularizers::Regularizer;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape, Weight};
 
@@ -119,7 +122,23 @@ pub struct SeparableConv2DLayer {
     weights: OnceLock<SeparableWeights>,
 }
 
+/// What a recorded call keeps: the depthwise step's output, and the pre-activation when the
+/// activation's derivative needs it.
+struct Saved {
+    depthwise: Tensor,
+    z: Option<Tensor>,
+}
+
 impl SeparableConv2DLayer {
+    /// The built weights, once `x` is checked to fit them.
+    fn built(&self, x: &Tensor) -> Result<&SeparableWeights> {
+        let w = self.weights.get().ok_or_else(|| {
+            Error::config(self.name(), "called before it was built on an input shape")
+        })?;
+        spatial_dims(self.name(), x.dims(), IMAGE, w.in_channels)?;
+        Ok(w)
+    }
+
     fn make_weights(&self, in_channels: usize) -> Result<SeparableWeights> {
         let c = &self.config;
         let depthwise_shape = c.window.kernel_shape(in_channels);
@@ -167,10 +186,7 @@ impl Layer for SeparableConv2DLayer {
 
     fn call(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>> {
         let x = single_input(self.name(), inputs)?;
-        let w = self.weights.get().ok_or_else(|| {
-            Error::config(self.name(), "called before it was built on an input shape")
-        })?;
-        spatial_dims(self.name(), x.dims(), IMAGE, w.in_channels)?;
+        let w = self.built(x)?;
         let c = &self.config;
         let depthwise = c
             .window
@@ -183,16 +199,71 @@ impl Layer for SeparableConv2DLayer {
             .reshape((middle, c.filters))?;
         let z = depthwise
             .reshape((n * h * wd, middle))?
-            .matmul(&pointwise)?;
-        let z = match &w.pointwise.bias {
-            Some(bias) => z.broadcast_add(&ctx.weight(bias))?,
-            None => z,
-        };
-        let y = c.activation.apply(&z.reshape((n, h, wd, c.filters))?)?;
+            .matmul(&pointwise)?
+            .reshape((n, h, wd, c.filters))?;
+        let bias = w.pointwise.bias.as_ref().map(|b| ctx.weight(b));
+        let (y, z) = bias_activation(z, bias, c.activation)?;
+        ctx.save(Saved { depthwise, z });
         if let Some(penalty) = activity_penalty(c.activity_regularizer.as_ref(), &y)? {
             ctx.add_loss(penalty);
         }
         Ok(vec![y])
+    }
+
+    fn has_backward(&self, device: &Device) -> bool {
+        rkeras_ops::kernels_on(device)
+    }
+
+    fn backward(
+        &self,
+        record: CallRecord,
+        grad_outputs: &[Tensor],
+        needs_input_grad: &[bool],
+        weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let (x, y, dy) = record.single(self.name(), grad_outputs)?;
+        let w = self.built(x)?;
+        let (pointwise, bias) = (&w.pointwise.kernel, w.pointwise.bias.as_ref());
+        let want_x = needs_input_grad.first().copied().unwrap_or(false);
+        let want_depthwise = weight_grads.wants(&w.depthwise);
+        let want_pointwise = weight_grads.wants(pointwise);
+        let want_bias = bias.is_some_and(|b| weight_grads.wants(b));
+        if !(want_x || want_depthwise || want_pointwise || want_bias) {
+            return Ok(vec![None]);
+        }
+        let saved = record.saved::<Saved>(self.name())?;
+        let c = &self.config;
+        let (dz, bias_grad) = pre_activation_gradient(
+            (c.activation, c.activity_regularizer.as_ref()),
+            saved.z.as_ref(),
+            (y, dy),
+            want_bias,
+        )?;
+        if let (Some(bias), Some(grad)) = (bias, bias_grad) {
+            weight_grads.add(bias, grad)?;
+        }
+        let middle = saved.depthwise.dims4()?.3;
+        let rows = saved.depthwise.reshape(((), middle))?;
+        let dz = dz.reshape(((), c.filters))?;
+        if want_pointwise {
+            let grad = rows.t()?.matmul(&dz)?;
+            weight_grads.add(pointwise, grad.reshape(pointwise.shape())?)?;
+        }
+        if !(want_x || want_depthwise) {
+            return Ok(vec![None]);
+        }
+        let kernel = pointwise.as_tensor().reshape((middle, c.filters))?;
+        let d_depthwise = dz.matmul(&kernel.t()?)?.reshape(saved.depthwise.shape())?;
+        let grads = c.window.gradients(
+            self.name(),
+            (x, w.depthwise.as_tensor(), &d_depthwise),
+            want_x,
+            want_depthwise,
+        )?;
+        if let Some(grad) = grads.kernel {
+            weight_grads.add(&w.depthwise, grad)?;
+        }
+        Ok(vec![grads.x])
     }
 
     fn weights(&self) -> Vec<Weight> {

@@ -4,11 +4,12 @@
 //! `epsilon` inside the square root, `groups=-1` for one group per channel, i.e. instance
 //! normalization). Samples are independent. Keras's constraints are not supported.
 //!
-//! Computed with candle ops (the default backward differentiates the call by autograd).
+//! On the CPU each group of a sample is a row for `LayerNormalization`'s kernels (forward and
+//! backward), gamma and beta applied per channel around them; elsewhere candle ops.
 
 use std::sync::{Arc, OnceLock};
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::axes::{resolve_axis, RowLayout};
@@ -18,6 +19,7 @@ use crate::initializers::Initializer;
 use crate::layer::{config_with_name, single_input};
 use crate::layer_base_methods;
 use crate::limits::check_shape;
+use crate::record::{differentiate_locally, CallRecord, WeightGrads};
 use crate::regularizers::Regularizer;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape, Weight};
 
@@ -136,7 +138,75 @@ pub struct GroupNormalizationLayer {
     weights: OnceLock<GroupNormWeights>,
 }
 
+/// What a recorded call on the kernels keeps: each group's mean and inverse deviation (one
+/// per sample and group), and the normalized input as `(rows, channels)`.
+struct Saved {
+    mean: Tensor,
+    inv_std: Tensor,
+    normalized: Tensor,
+}
+
+/// The input as `(rows, channels)` rows (channels last, `positions` rows per sample) and as
+/// one row per sample and group.
+struct Groups {
+    batch: usize,
+    positions: usize,
+    groups: usize,
+    per_group: usize,
+}
+
+impl Groups {
+    fn of(w: &GroupNormWeights, batch: usize, rows: usize) -> Self {
+        Groups {
+            batch,
+            positions: rows / batch.max(1),
+            groups: w.groups,
+            per_group: w.channels / w.groups,
+        }
+    }
+
+    /// `(batch, positions, groups, per group)`.
+    fn split(&self, rows: &Tensor) -> Result<Tensor> {
+        Ok(rows.reshape((self.batch, self.positions, self.groups, self.per_group))?)
+    }
+
+    /// `(rows, channels)` as `(batch · groups, positions · per group)`.
+    fn to_group_rows(&self, rows: &Tensor) -> Result<Tensor> {
+        let grouped = self.split(rows)?.permute((0, 2, 1, 3))?.contiguous()?;
+        Ok(grouped.reshape((self.batch * self.groups, self.positions * self.per_group))?)
+    }
+
+    /// The inverse of [`Groups::to_group_rows`].
+    fn to_channel_rows(&self, grouped: &Tensor) -> Result<Tensor> {
+        let t = grouped
+            .reshape((self.batch, self.groups, self.positions, self.per_group))?
+            .permute((0, 2, 1, 3))?
+            .contiguous()?;
+        Ok(t.reshape((self.batch * self.positions, self.groups * self.per_group))?)
+    }
+}
+
 impl GroupNormalizationLayer {
+    /// The normalized rows by candle ops (other devices, f64 inputs): the statistics of a
+    /// sample's group run over axes 1 and 3 of [`Groups::split`], in f32 at least (as Keras's).
+    fn composed(&self, groups: &Groups, rows: &Tensor) -> Result<Tensor> {
+        let dtype = rows.dtype();
+        let compute = if dtype == DType::F64 {
+            dtype
+        } else {
+            DType::F32
+        };
+        let grouped = groups.split(&rows.to_dtype(compute)?)?;
+        let mean = grouped.mean_keepdim((1, 3))?;
+        let centered = grouped.broadcast_sub(&mean)?;
+        let variance = centered.sqr()?.mean_keepdim((1, 3))?;
+        let inv_std = (variance + self.config.epsilon)?.sqrt()?.recip()?;
+        Ok(centered
+            .broadcast_mul(&inv_std)?
+            .reshape(rows.shape())?
+            .to_dtype(dtype)?)
+    }
+
     fn built(&self) -> Result<&GroupNormWeights> {
         self.weights.get().ok_or_else(|| {
             Error::config(self.name(), "called before it was built on an input shape")
@@ -210,32 +280,27 @@ impl Layer for GroupNormalizationLayer {
         if dims.len() != w.rank || dims[w.axis] != w.channels {
             return Err(Error::shape(self.name(), w.expected(), format!("{dims:?}")));
         }
-        // Channels last, then (batch, other positions, groups, channels per group): the
-        // statistics of a sample's group run over axes 1 and 3 (in f32 at least, as Keras's).
         let layout = RowLayout::new(dims, &[w.axis]);
         let rows = layout.to_rows(x)?;
-        let dtype = x.dtype();
-        let compute = if dtype == DType::F64 {
-            dtype
+        let groups = Groups::of(w, dims[0], rows.dim(0)?);
+        let normalized = if rkeras_ops::kernels_on(x.device()) && x.dtype() == DType::F32 {
+            // Each group of a sample as one row: layer normalization's kernel.
+            let out = rkeras_ops::layer_normalization(
+                &groups.to_group_rows(&rows)?,
+                None,
+                None,
+                self.config.epsilon,
+            )?;
+            let normalized = groups.to_channel_rows(&out.y)?;
+            ctx.save(Saved {
+                mean: out.mean,
+                inv_std: out.inv_std,
+                normalized: normalized.clone(),
+            });
+            normalized
         } else {
-            DType::F32
+            self.composed(&groups, &rows)?
         };
-        let batch = dims[0];
-        let per_group = w.channels / w.groups;
-        let grouped = rows.to_dtype(compute)?.reshape((
-            batch,
-            rows.dim(0)? / batch.max(1),
-            w.groups,
-            per_group,
-        ))?;
-        let mean = grouped.mean_keepdim((1, 3))?;
-        let centered = grouped.broadcast_sub(&mean)?;
-        let variance = centered.sqr()?.mean_keepdim((1, 3))?;
-        let inv_std = (variance + self.config.epsilon)?.sqrt()?.recip()?;
-        let normalized = centered
-            .broadcast_mul(&inv_std)?
-            .reshape(rows.shape())?
-            .to_dtype(dtype)?;
         let scaled = match &w.params.gamma {
             Some(gamma) => normalized.broadcast_mul(&ctx.weight(gamma))?,
             None => normalized,
@@ -245,6 +310,67 @@ impl Layer for GroupNormalizationLayer {
             None => scaled,
         };
         Ok(vec![layout.to_input_dims(&y)?])
+    }
+
+    fn has_backward(&self, device: &Device) -> bool {
+        rkeras_ops::kernels_on(device)
+    }
+
+    /// Per channel, gamma's gradient sums `dy · x̂` and beta's `dy`; the input's is layer
+    /// normalization's backward over each group's row, of `dy · gamma`. A call that ran the
+    /// composed form (an f64 input) is differentiated by autograd.
+    fn backward(
+        &self,
+        record: CallRecord,
+        grad_outputs: &[Tensor],
+        needs_input_grad: &[bool],
+        weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        if record.saved_if::<Saved>().is_none() {
+            return differentiate_locally(
+                self,
+                record,
+                grad_outputs,
+                needs_input_grad,
+                weight_grads,
+            );
+        }
+        let (x, _, dy) = record.single(self.name(), grad_outputs)?;
+        let saved = record.saved::<Saved>(self.name())?;
+        let w = self.built()?;
+        let layout = RowLayout::new(x.dims(), &[w.axis]);
+        let dy = layout.to_rows(dy)?;
+        if let Some(gamma) = w.params.gamma.as_ref().filter(|g| weight_grads.wants(g)) {
+            let grad = rkeras_ops::bias_gradient(&(&dy * &saved.normalized)?)?;
+            weight_grads.add(gamma, grad)?;
+        }
+        if let Some(beta) = w.params.beta.as_ref().filter(|b| weight_grads.wants(b)) {
+            weight_grads.add(beta, rkeras_ops::bias_gradient(&dy)?)?;
+        }
+        if !needs_input_grad.first().copied().unwrap_or(false) {
+            return Ok(vec![None]);
+        }
+        let d_normalized = match &w.params.gamma {
+            Some(gamma) => dy.broadcast_mul(&gamma.as_tensor().detach())?,
+            None => dy,
+        };
+        let rows = layout.to_rows(x)?;
+        let groups = Groups::of(w, x.dims()[0], rows.dim(0)?);
+        let grads = rkeras_ops::layer_normalization_backward(
+            &groups.to_group_rows(&rows)?,
+            &groups.to_group_rows(&d_normalized)?,
+            (&saved.mean, &saved.inv_std),
+            None,
+            true,
+        )?;
+        Ok(vec![grads
+            .x
+            .map(|dx| {
+                groups
+                    .to_channel_rows(&dx)
+                    .and_then(|dx| layout.to_input_dims(&dx))
+            })
+            .transpose()?])
     }
 
     fn weights(&self) -> Vec<Weight> {

@@ -12,6 +12,7 @@ mod check;
 mod conv2d;
 mod denormals;
 pub mod dense;
+mod depthwise;
 mod elementwise;
 mod embedding;
 mod error;
@@ -46,6 +47,7 @@ pub use dense::{
     sigmoid_cross_entropy_with_gradient, softmax_cross_entropy_with_gradient,
     sparse_softmax_cross_entropy_with_gradient, weighted_sums, FusedActivation, InputActivation,
 };
+pub use depthwise::{depthwise_conv2d, depthwise_conv2d_backward, DepthwiseGradients};
 pub use elementwise::{add, multiply};
 pub use embedding::{embedding, embedding_backward, embedding_indices};
 pub use error::OpsError;

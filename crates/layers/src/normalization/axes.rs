@@ -23,6 +23,20 @@ pub(super) fn resolve_axis(layer: &str, axis: i64, rank: usize) -> Result<usize>
     Ok(resolved as usize)
 }
 
+/// Keras's `axis` list (see [`resolve_axis`]) on an input of `rank` dimensions: resolved,
+/// sorted and distinct, or an error naming `layer`.
+pub(super) fn resolve_axes(layer: &str, axes: &[i64], rank: usize) -> Result<Vec<usize>> {
+    let mut resolved = axes
+        .iter()
+        .map(|&axis| resolve_axis(layer, axis, rank))
+        .collect::<Result<Vec<_>>>()?;
+    resolved.sort_unstable();
+    if resolved.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Err(Error::config(layer, format!("duplicate axes in {axes:?}")));
+    }
+    Ok(resolved)
+}
+
 /// An input of fixed dims seen as a `(rows, cols)` matrix, `cols` running over `axes`.
 pub(super) struct RowLayout {
     dims: Vec<usize>,

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::axes::{resolve_axis, RowLayout};
+use super::axes::{resolve_axes, RowLayout};
 use super::scale_offset::{check_epsilon, scale_offset_options, ScaleOffset};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::initializers::Initializer;
@@ -32,7 +32,7 @@ pub enum Axes {
 
 impl Axes {
     /// The axes as a list.
-    fn list(&self) -> Vec<i64> {
+    pub(super) fn list(&self) -> Vec<i64> {
         match self {
             Axes::One(axis) => vec![*axis],
             Axes::Many(axes) => axes.clone(),
@@ -151,25 +151,6 @@ impl LayerNormalizationLayer {
         })
     }
 
-    /// The configured axes on an input of `rank` dimensions: resolved, sorted, distinct.
-    fn resolve_axes(&self, rank: usize) -> Result<Vec<usize>> {
-        let mut axes = self
-            .config
-            .axis
-            .list()
-            .into_iter()
-            .map(|axis| resolve_axis(self.name(), axis, rank))
-            .collect::<Result<Vec<_>>>()?;
-        axes.sort_unstable();
-        if axes.windows(2).any(|pair| pair[0] == pair[1]) {
-            return Err(Error::config(
-                self.name(),
-                format!("duplicate axes in {:?}", self.config.axis.list()),
-            ));
-        }
-        Ok(axes)
-    }
-
     /// The expected input shape, for messages: `(None, ..., d)` with the normalized dims.
     fn expected(w: &LayerNormWeights) -> String {
         let mut expected = vec!["None".to_string(); w.rank];
@@ -207,7 +188,7 @@ impl Layer for LayerNormalizationLayer {
 
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
         let shape = single_input(self.name(), inputs)?;
-        let axes = self.resolve_axes(shape.rank())?;
+        let axes = resolve_axes(self.name(), &self.config.axis.list(), shape.rank())?;
         check_shape(self.name(), shape)?;
         let dims: Option<Vec<usize>> = axes.iter().map(|&a| shape.dims()[a]).collect();
         match (self.weights.get(), dims) {

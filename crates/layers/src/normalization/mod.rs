@@ -1,6 +1,9 @@
-//! Normalization layers: `BatchNormalization`, `LayerNormalization`.
+//! Normalization layers: `BatchNormalization`, `GroupNormalization`, `LayerNormalization`,
+//! `UnitNormalization`.
 
 mod axes;
 pub mod batch_normalization;
+pub mod group_normalization;
 pub mod layer_normalization;
 mod scale_offset;
+pub mod unit_normalization;

@@ -7,9 +7,12 @@ use std::sync::Arc;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::noise::{dropout_mask, seed_option, unit_interval, Noise, NoiseLayer, NoiseOptions};
+use super::noise::{
+    check_noise_shape, concrete_noise_shape, dropout_noise, positive_noise_shape, seed_option,
+    unit_interval, Noise, NoiseLayer, NoiseOptions,
+};
 use crate::builder::{LayerBuilder, LayerConfig};
-use crate::{Error, Layer, Result, SymbolicShape};
+use crate::{Layer, Result, SymbolicShape};
 
 /// `Dropout`'s options.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,77 +61,20 @@ impl LayerConfig for DropoutConfig {
 
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
         unit_interval(&name, "rate", self.rate, true)?;
-        if self.noise_shape.iter().flatten().any(|&d| d == Some(0)) {
-            return Err(Error::config(
-                name,
-                "noise_shape dimensions must be positive",
-            ));
-        }
+        positive_noise_shape(&name, self.noise_shape.as_deref())?;
         Ok(Arc::new(DropoutLayer::new(name, trainable, self.clone())))
     }
 }
 
 impl NoiseOptions for DropoutConfig {
     fn check_input(&self, layer: &str, shape: &SymbolicShape) -> Result<()> {
-        let Some(noise_shape) = &self.noise_shape else {
-            return Ok(());
-        };
-        let fits = noise_shape.len() == shape.rank()
-            && noise_shape
-                .iter()
-                .zip(shape.dims())
-                .all(|(n, d)| match (n, d) {
-                    (Some(n), Some(d)) => n == d || *n == 1,
-                    _ => true,
-                });
-        if fits {
-            return Ok(());
-        }
-        Err(Error::shape(
-            layer,
-            format!("an input over which noise_shape {noise_shape:?} broadcasts"),
-            shape,
-        ))
+        check_noise_shape(layer, self.noise_shape.as_deref(), shape)
     }
 
     fn draw(&self, layer: &str, x: &Tensor) -> Result<Option<Noise>> {
-        if self.rate == 0.0 {
-            return Ok(None);
-        }
-        let shape = match &self.noise_shape {
-            None => x.dims().to_vec(),
-            Some(noise_shape) => concrete_noise_shape(layer, noise_shape, x.dims())?,
-        };
-        Ok(Some(Noise::Multiply(dropout_mask(
-            &shape,
-            self.rate,
-            x.device(),
-        )?)))
+        let shape = concrete_noise_shape(layer, self.noise_shape.as_deref(), x.dims())?;
+        dropout_noise(&shape, self.rate, x.device())
     }
-}
-
-/// `noise_shape` with each `None` replaced by the input's dimension, once checked to broadcast
-/// over the input (Keras's `_get_concrete_noise_shape`).
-fn concrete_noise_shape(
-    layer: &str,
-    noise_shape: &[Option<usize>],
-    dims: &[usize],
-) -> Result<Vec<usize>> {
-    let concrete: Vec<usize> = noise_shape
-        .iter()
-        .zip(dims)
-        .map(|(n, &d)| n.unwrap_or(d))
-        .collect();
-    let fits = noise_shape.len() == dims.len()
-        && concrete.iter().zip(dims).all(|(&n, &d)| n == d || n == 1);
-    if !fits {
-        return Err(Error::shape(
-            layer,
-            format!("an input over which noise_shape {noise_shape:?} broadcasts"),
-            format!("{dims:?}"),
-        ));
-    }
-    Ok(concrete)
 }
 
 /// The harness cases: a rate, a rate of 0 and of 1, a mask shared along an axis, and the

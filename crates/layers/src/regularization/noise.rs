@@ -1,9 +1,9 @@
 //! The layer behind the regularization layers: in training, the input times a mask or plus
 //! noise that its options draw (through `crate::random`, so from the stream training gives the
-//! step); in inference, the input itself. The backward pass multiplies by the same mask (kept by
-//! the call), or passes the gradient through for added noise: candle ops on every device, and
-//! on the CPU plain products and sums outside candle's thread pool (`rkeras_ops::multiply`,
-//! `rkeras_ops::add`).
+//! step); in inference, the input itself. The backward pass multiplies by the same mask or
+//! scale (kept by the call), or passes the gradient through for added noise: candle ops on every
+//! device, and on the CPU plain products and sums outside candle's thread pool
+//! (`rkeras_ops::multiply`, `rkeras_ops::add`).
 
 use candle_core::{Device, Tensor};
 use serde::Serialize;
@@ -20,6 +20,13 @@ pub enum Noise {
     Multiply(Tensor),
     /// `x + noise`.
     Add(Tensor),
+    /// `x · scale + shift`, both broadcast over `x` (alpha dropout's).
+    Affine {
+        /// The factor, whose gradient the backward pass multiplies by.
+        scale: Tensor,
+        /// The offset.
+        shift: Tensor,
+    },
 }
 
 /// Options that draw noise for a training call.
@@ -83,6 +90,13 @@ impl<C: NoiseOptions> Layer for NoiseLayer<C> {
                 y
             }
             Some(Noise::Add(noise)) => rkeras_ops::add(x, &noise.to_dtype(x.dtype())?)?,
+            Some(Noise::Affine { scale, shift }) => {
+                let scale = scale.to_dtype(x.dtype())?;
+                let scaled = rkeras_ops::multiply(x, &scale)?;
+                let y = rkeras_ops::add(&scaled, &shift.to_dtype(x.dtype())?)?;
+                ctx.save(scale);
+                y
+            }
         }])
     }
 
@@ -106,7 +120,7 @@ impl<C: NoiseOptions> Layer for NoiseLayer<C> {
         if !needs_input_grad.first().copied().unwrap_or(false) {
             return Ok(vec![None]);
         }
-        // Added noise (or none) passes the gradient through; a mask multiplies it.
+        // Added noise (or none) passes the gradient through; a mask or scale multiplies it.
         Ok(vec![Some(match record.state.as_ref() {
             None => dy.clone(),
             Some(_) => rkeras_ops::multiply(dy, record.saved::<Tensor>(self.name())?)?,
@@ -133,9 +147,89 @@ pub(crate) fn unit_interval(
     ))
 }
 
+/// Fails unless every given dimension of `noise_shape` (an option of `layer`) is positive.
+pub(crate) fn positive_noise_shape(
+    layer: &str,
+    noise_shape: Option<&[Option<usize>]>,
+) -> Result<()> {
+    if noise_shape.into_iter().flatten().any(|&d| d == Some(0)) {
+        return Err(Error::config(
+            layer,
+            "noise_shape dimensions must be positive",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `noise_shape` (each dimension the input's, 1, or `None` for the input's) broadcasts
+/// over `dims`.
+fn broadcasts(noise_shape: &[Option<usize>], dims: &[Option<usize>]) -> bool {
+    noise_shape.len() == dims.len()
+        && noise_shape.iter().zip(dims).all(|(n, d)| match (n, d) {
+            (Some(n), Some(d)) => n == d || *n == 1,
+            _ => true,
+        })
+}
+
+/// The error of a `noise_shape` of `layer` that does not broadcast over an input of `shape`.
+fn noise_shape_error(
+    layer: &str,
+    noise_shape: &[Option<usize>],
+    shape: impl std::fmt::Display,
+) -> Error {
+    Error::shape(
+        layer,
+        format!("an input over which noise_shape {noise_shape:?} broadcasts"),
+        shape,
+    )
+}
+
+/// Checks that `noise_shape`, an option of `layer`, broadcasts over inputs of `shape`.
+pub(crate) fn check_noise_shape(
+    layer: &str,
+    noise_shape: Option<&[Option<usize>]>,
+    shape: &SymbolicShape,
+) -> Result<()> {
+    match noise_shape {
+        Some(noise_shape) if !broadcasts(noise_shape, shape.dims()) => {
+            Err(noise_shape_error(layer, noise_shape, shape))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `noise_shape` with each `None` replaced by the input's dimension, once checked to broadcast
+/// over the input (Keras's `_get_concrete_noise_shape`); the input's dims without one.
+pub(crate) fn concrete_noise_shape(
+    layer: &str,
+    noise_shape: Option<&[Option<usize>]>,
+    dims: &[usize],
+) -> Result<Vec<usize>> {
+    let Some(noise_shape) = noise_shape else {
+        return Ok(dims.to_vec());
+    };
+    let known: Vec<Option<usize>> = dims.iter().copied().map(Some).collect();
+    if !broadcasts(noise_shape, &known) {
+        return Err(noise_shape_error(layer, noise_shape, format!("{dims:?}")));
+    }
+    Ok(noise_shape
+        .iter()
+        .zip(dims)
+        .map(|(n, &d)| n.unwrap_or(d))
+        .collect())
+}
+
+/// Dropout's noise over `shape` ([`dropout_mask`]), or none for a rate of 0.
+pub(crate) fn dropout_noise(shape: &[usize], rate: f64, device: &Device) -> Result<Option<Noise>> {
+    if rate == 0.0 {
+        return Ok(None);
+    }
+    Ok(Some(Noise::Multiply(dropout_mask(shape, rate, device)?)))
+}
+
 /// Dropout's mask over `shape`: `1 / (1 - rate)` where a uniform draw is at least `rate`, else
 /// 0 (TensorFlow's test, `keras/src/backend/tensorflow/random.py`); all 0 for a rate of 1.
-pub(crate) fn dropout_mask(shape: &[usize], rate: f64, device: &Device) -> Result<Tensor> {
+fn dropout_mask(shape: &[usize], rate: f64, device: &Device) -> Result<Tensor> {
     let scale = if rate < 1.0 {
         (1.0 / (1.0 - rate)) as f32
     } else {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::noise::{dropout_mask, seed_option, unit_interval, Noise, NoiseLayer, NoiseOptions};
+use super::noise::{dropout_noise, seed_option, unit_interval, Noise, NoiseLayer, NoiseOptions};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::{Error, Layer, Result, SymbolicShape};
 
@@ -122,19 +122,12 @@ impl NoiseOptions for SpatialDropout2DConfig {
                 format!("{:?}", x.dims()),
             ));
         };
-        if self.rate == 0.0 {
-            return Ok(None);
-        }
         // One draw per sample and channel (Keras's `_get_noise_shape`).
         let shape = match self.data_format {
             DataFormat::ChannelsLast => [n, 1, 1, c],
             DataFormat::ChannelsFirst => [n, a, 1, 1],
         };
-        Ok(Some(Noise::Multiply(dropout_mask(
-            &shape,
-            self.rate,
-            x.device(),
-        )?)))
+        dropout_noise(&shape, self.rate, x.device())
     }
 }
 

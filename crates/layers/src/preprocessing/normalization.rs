@@ -564,6 +564,15 @@ impl Layer for NormalizationLayer {
         let (x, y, dy) = record.single(self.name(), grad_outputs)?;
         let saved = record.saved::<Saved>(self.name())?;
         let built = self.built()?;
+        let wants_x = needs_input_grad.first().copied().unwrap_or(false) && x.dtype().is_float();
+        let wanted = |var: &Var| weight_grads.wants(var);
+        let wants_statistics = match &built.statistics {
+            Statistics::Adapted { mean, variance, .. } => wanted(mean) || wanted(variance),
+            Statistics::Given { .. } => false,
+        };
+        if !wants_x && !wants_statistics {
+            return Ok(vec![None]);
+        }
         let invert = self.config.invert;
         let dx = if invert {
             dy.broadcast_mul(&saved.std)?
@@ -592,10 +601,7 @@ impl Layer for NormalizationLayer {
                 weight_grads.add(variance, (d_std * slope)?.reshape(kept)?)?;
             }
         }
-        let wants_x = needs_input_grad.first().copied().unwrap_or(false);
-        Ok(vec![(wants_x && x.dtype().is_float())
-            .then(|| dx.to_dtype(x.dtype()))
-            .transpose()?])
+        Ok(vec![wants_x.then(|| dx.to_dtype(x.dtype())).transpose()?])
     }
 }
 

@@ -81,8 +81,14 @@ fn an_adapted_normalizer_trains_saves_and_loads_with_its_statistics() -> rkeras:
     normalizer.adapt(&x)?;
     let model = regression(normalizer)?;
     let (adapted_mean, adapted_variance) = statistics_of(&model);
-    assert!(close(&adapted_mean, &mean, 1e-6), "{adapted_mean:?} vs {mean:?}");
-    assert!(close(&adapted_variance, &variance, 1e-6), "{adapted_variance:?}");
+    assert!(
+        close(&adapted_mean, &mean, 1e-6),
+        "{adapted_mean:?} vs {mean:?}"
+    );
+    assert!(
+        close(&adapted_variance, &variance, 1e-6),
+        "{adapted_variance:?}"
+    );
     // Keras's count: 3 + 3 + 1 non-trainable parameters, then 3·8 + 8 and 8 + 1.
     assert_eq!(model.count_params(), 7 + 32 + 9);
     assert!(model
@@ -90,11 +96,21 @@ fn an_adapted_normalizer_trains_saves_and_loads_with_its_statistics() -> rkeras:
         .contains("Non-trainable params: 7 (28.00 B)"));
 
     model.compile("adam", "mean_absolute_error")?;
-    let history = model.fit(&x, &y, FitOptions::new().epochs(4).batch_size(16).verbose(0))?;
+    let history = model.fit(
+        &x,
+        &y,
+        FitOptions::new().epochs(4).batch_size(16).verbose(0),
+    )?;
     let loss = history.loss();
-    assert!(loss.iter().all(|l| l.is_finite()) && loss[3] < loss[0], "{loss:?}");
+    assert!(
+        loss.iter().all(|l| l.is_finite()) && loss[3] < loss[0],
+        "{loss:?}"
+    );
     // Training leaves the statistics as adapt set them.
-    assert_eq!(statistics_of(&model), (adapted_mean.clone(), adapted_variance.clone()));
+    assert_eq!(
+        statistics_of(&model),
+        (adapted_mean.clone(), adapted_variance.clone())
+    );
 
     // The same model with the statistics given instead predicts the same.
     let as_f64 = |v: &[f32]| v.iter().map(|&v| v as f64).collect::<Vec<_>>();
@@ -103,9 +119,8 @@ fn an_adapted_normalizer_trains_saves_and_loads_with_its_statistics() -> rkeras:
             .mean(as_f64(&adapted_mean))
             .variance(as_f64(&adapted_variance)),
     )?;
-    let trainable = |m: &Model| -> Vec<Weight> {
-        m.weights().into_iter().filter(|w| w.trainable).collect()
-    };
+    let trainable =
+        |m: &Model| -> Vec<Weight> { m.weights().into_iter().filter(|w| w.trainable).collect() };
     for (from, to) in trainable(&model).iter().zip(trainable(&given)) {
         to.var.set(from.var.as_tensor())?;
     }

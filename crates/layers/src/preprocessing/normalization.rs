@@ -136,7 +136,9 @@ fn last_axis() -> Vec<i64> {
 }
 
 /// Keras's `axis`: an axis, a list of them, or `null` (none).
-fn keras_axis<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Vec<i64>, D::Error> {
+fn keras_axis<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Vec<i64>, D::Error> {
     Ok(match Option::<Axes>::deserialize(deserializer)? {
         None => Vec::new(),
         Some(Axes::One(axis)) => vec![axis],
@@ -240,8 +242,11 @@ impl LayerConfig for NormalizationConfig {
                     ));
                 }
                 let values = mean.values().into_iter().chain(variance.values());
-                if !values.clone().all(f64::is_finite) || variance.values().iter().any(|&v| v < 0.0) {
-                    return refuse("`mean` and `variance` must be finite, the variance at least 0".into());
+                if !values.clone().all(f64::is_finite) || variance.values().iter().any(|&v| v < 0.0)
+                {
+                    return refuse(
+                        "`mean` and `variance` must be finite, the variance at least 0".into(),
+                    );
                 }
             }
             _ => {
@@ -260,8 +265,15 @@ impl LayerConfig for NormalizationConfig {
 
 /// Where the statistics come from: weights (set by `adapt` or loading) or the options.
 enum Statistics {
-    Adapted { mean: Var, variance: Var, count: Var },
-    Given { mean: Tensor, variance: Tensor },
+    Adapted {
+        mean: Var,
+        variance: Var,
+        count: Var,
+    },
+    Given {
+        mean: Tensor,
+        variance: Tensor,
+    },
 }
 
 /// What the first build fixes: the input rank, the kept axes (sorted) and their sizes, the
@@ -288,7 +300,11 @@ impl Built {
     fn fits(&self, dims: &[Option<usize>]) -> bool {
         self.keep.is_empty()
             || (dims.len() == self.rank
-                && self.keep.iter().zip(&self.kept_dims).all(|(&a, &d)| dims[a] == Some(d)))
+                && self
+                    .keep
+                    .iter()
+                    .zip(&self.kept_dims)
+                    .all(|(&a, &d)| dims[a] == Some(d)))
     }
 
     /// The shape the statistics take against an input of `rank`: the kept sizes, 1 elsewhere.
@@ -390,7 +406,10 @@ impl NormalizationLayer {
             aligned[offset + i] = size;
         }
         let fits = shape.len() <= kept_dims.len()
-            && aligned.iter().zip(kept_dims).all(|(&a, &k)| a == k || a == 1);
+            && aligned
+                .iter()
+                .zip(kept_dims)
+                .all(|(&a, &k)| a == k || a == 1);
         if !fits {
             return Err(Error::config(
                 self.name(),
@@ -446,7 +465,11 @@ impl NormalizationLayer {
         let shape = SymbolicShape::batched(None, &dims[1..]);
         if let Some(built) = self.built.get() {
             if !built.fits(shape.dims()) {
-                return Err(Error::shape(self.name(), built.expected(), format!("{dims:?}")));
+                return Err(Error::shape(
+                    self.name(),
+                    built.expected(),
+                    format!("{dims:?}"),
+                ));
             }
         }
         self.build(&[shape])?;
@@ -459,7 +482,11 @@ impl NormalizationLayer {
         let data_mean = x.mean_keepdim(reduced.clone())?;
         let data_variance = x.broadcast_sub(&data_mean)?.sqr()?.mean_keepdim(reduced)?;
         for (var, value) in [(mean, data_mean), (variance, data_variance)] {
-            var.set(&value.reshape(built.kept_dims.as_slice())?.to_dtype(DType::F32)?)?;
+            var.set(
+                &value
+                    .reshape(built.kept_dims.as_slice())?
+                    .to_dtype(DType::F32)?,
+            )?;
         }
         Ok(())
     }
@@ -506,7 +533,11 @@ impl Layer for NormalizationLayer {
         let built = self.built()?;
         let dims: Vec<Option<usize>> = x.dims().iter().copied().map(Some).collect();
         if !built.fits(&dims) {
-            return Err(Error::shape(self.name(), built.expected(), format!("{:?}", x.dims())));
+            return Err(Error::shape(
+                self.name(),
+                built.expected(),
+                format!("{:?}", x.dims()),
+            ));
         }
         let shape = built.broadcast_shape(x.rank());
         let (mean, variance) = self.statistics(built, ctx);
@@ -524,7 +555,12 @@ impl Layer for NormalizationLayer {
 
     fn weights(&self) -> Vec<Weight> {
         let Some(Built {
-            statistics: Statistics::Adapted { mean, variance, count },
+            statistics:
+                Statistics::Adapted {
+                    mean,
+                    variance,
+                    count,
+                },
             ..
         }) = self.built.get()
         else {
@@ -588,10 +624,10 @@ impl Layer for NormalizationLayer {
             }
             if weight_grads.wants(variance) {
                 // d std / d variance: 1 / (2 sqrt(variance)) where the root is the deviation.
-                let slope = saved.root.gt(EPSILON)?.where_cond(
-                    &(saved.root.recip()? * 0.5)?,
-                    &saved.root.zeros_like()?,
-                )?;
+                let slope = saved
+                    .root
+                    .gt(EPSILON)?
+                    .where_cond(&(saved.root.recip()? * 0.5)?, &saved.root.zeros_like()?)?;
                 // d y / d std: x (inverting), else -(x - mean) / std² = -y / std.
                 let d_std = if invert {
                     (dy * x.to_dtype(DType::F32)?)?.sum_keepdim(reduced)?
@@ -704,7 +740,11 @@ pub(crate) fn harness_cases() -> Vec<crate::testing::LayerCase> {
             .output_shapes(&["(None, 1)"])
             .forward(
                 vec![t(&[1., 2., 3.], &[3, 1])],
-                vec![vec![-std::f64::consts::SQRT_2, -std::f64::consts::FRAC_1_SQRT_2, 0.]],
+                vec![vec![
+                    -std::f64::consts::SQRT_2,
+                    -std::f64::consts::FRAC_1_SQRT_2,
+                    0.,
+                ]],
             ),
         // axis=(1, 2) given a mean of one row, broadcast from the right over the rows:
         // deviations [2, 1] per column: [3, 2, 5, 0] -> [(3 - 1) / 2, 0, (5 - 1) / 2, -2 / 1].

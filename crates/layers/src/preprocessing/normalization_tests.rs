@@ -31,9 +31,7 @@ fn infer(normalizer: &Normalization, x: Tensor) -> Vec<f32> {
 #[test]
 fn adapt_takes_each_features_mean_and_population_variance() {
     let normalizer = Normalization::new();
-    normalizer
-        .adapt(&tensor([[1., 10.], [3., 30.]]))
-        .unwrap();
+    normalizer.adapt(&tensor([[1., 10.], [3., 30.]])).unwrap();
     // Mean [2, 20]; variance [((1 - 2)² + (3 - 2)²) / 2, ((10 - 20)² + (30 - 20)²) / 2].
     assert_eq!(stats(&normalizer), (vec![2., 20.], vec![1., 100.]));
     // [3, 0] -> [(3 - 2) / 1, (0 - 20) / 10].
@@ -55,13 +53,21 @@ fn adapt_reduces_every_axis_but_the_kept_ones() {
     scalar.adapt(&data).unwrap();
     assert_eq!(stats(&scalar), (vec![3.], vec![2.]));
     let x = Tensor::new(&[1f32, 2., 3.], &Device::Cpu).unwrap();
-    let want = [-std::f64::consts::SQRT_2, -std::f64::consts::FRAC_1_SQRT_2, 0.];
+    let want = [
+        -std::f64::consts::SQRT_2,
+        -std::f64::consts::FRAC_1_SQRT_2,
+        0.,
+    ];
     assert_close("axis=None", &infer(&scalar, x), &want, 1e-6);
     // Axis 1 of (2 samples, 2 steps, 2 features): per step, over samples and features.
     // Step 0 holds [0, 2, 4, 6]: mean 3, variance (9 + 1 + 1 + 9) / 4 = 5; step 1 holds
     // [1, 1, 1, 1]: mean 1, variance 0.
     let steps = Normalization::new().axis(1);
-    let data = Tensor::new(&[[[0f32, 2.], [1., 1.]], [[4., 6.], [1., 1.]]], &Device::Cpu).unwrap();
+    let data = Tensor::new(
+        &[[[0f32, 2.], [1., 1.]], [[4., 6.], [1., 1.]]],
+        &Device::Cpu,
+    )
+    .unwrap();
     steps.adapt(&data).unwrap();
     assert_eq!(stats(&steps), (vec![3., 1.], vec![5., 0.]));
     // A variance of 0 divides by epsilon (1e-7), as Keras's `maximum(sqrt(var), epsilon)`:
@@ -74,9 +80,7 @@ fn adapt_reduces_every_axis_but_the_kept_ones() {
 fn the_weights_are_keras_3s_non_trainable_mean_variance_and_count() {
     let normalizer = Normalization::new().name("norm");
     let layer = layer_of(&normalizer);
-    layer
-        .build(&[SymbolicShape::batched(None, &[9])])
-        .unwrap();
+    layer.build(&[SymbolicShape::batched(None, &[9])]).unwrap();
     let listed: Vec<(String, bool, Vec<usize>)> = layer
         .weights()
         .iter()
@@ -85,7 +89,11 @@ fn the_weights_are_keras_3s_non_trainable_mean_variance_and_count() {
     let want = |path: &str, dims: &[usize]| (path.to_string(), false, dims.to_vec());
     assert_eq!(
         listed,
-        [want("mean", &[9]), want("variance", &[9]), want("count", &[])]
+        [
+            want("mean", &[9]),
+            want("variance", &[9]),
+            want("count", &[])
+        ]
     );
     // Keras's summary for the "Basic regression" normalizer: 19 parameters, none trainable.
     assert_eq!(layer.weights().iter().map(Weight::count).sum::<usize>(), 19);
@@ -93,7 +101,11 @@ fn the_weights_are_keras_3s_non_trainable_mean_variance_and_count() {
     let x = tensor([[1.5, -2., 0., 4., 5., 6., 7., 8., 9.]]);
     assert_eq!(infer(&normalizer, x.clone()), flat(&x));
     // Given statistics are no weights.
-    let given = Normalization::new().mean(0.0).variance(1.0).layer().unwrap();
+    let given = Normalization::new()
+        .mean(0.0)
+        .variance(1.0)
+        .layer()
+        .unwrap();
     given.build(&[SymbolicShape::batched(None, &[9])]).unwrap();
     assert!(given.weights().is_empty());
 }
@@ -103,17 +115,26 @@ fn adapt_is_refused_where_keras_refuses_it() {
     let err = |result: Result<()>| result.unwrap_err().to_string();
     let given = Normalization::new().mean(1.0).variance(1.0).name("given");
     let message = err(given.adapt(&tensor([[1.]])));
-    assert!(message.contains("'given'") && message.contains("adapt"), "{message}");
+    assert!(
+        message.contains("'given'") && message.contains("adapt"),
+        "{message}"
+    );
     let built = Normalization::new().name("n3");
     built.adapt(&tensor([[1., 2., 3.]])).unwrap();
     let message = err(built.adapt(&tensor([[1., 2.]])));
-    assert!(message.contains("'n3'") && message.contains("(None, 3)"), "{message}");
+    assert!(
+        message.contains("'n3'") && message.contains("(None, 3)"),
+        "{message}"
+    );
     let empty = Tensor::zeros((0, 3), DType::F32, &Device::Cpu).unwrap();
     assert!(err(Normalization::new().adapt(&empty)).contains("at least one sample"));
     // A feature axis must not be the batch: Keras's scalar-per-sample trap.
     let batch = Normalization::new().name("nb");
     let message = err(batch.adapt(&Tensor::new(&[1f32, 2.], &Device::Cpu).unwrap()));
-    assert!(message.contains("'nb'") && message.contains("batch"), "{message}");
+    assert!(
+        message.contains("'nb'") && message.contains("batch"),
+        "{message}"
+    );
     // Calls of another shape, after adapting.
     let wrong = built
         .layer()
@@ -144,11 +165,20 @@ fn bad_options_are_errors_naming_the_layer() {
                 .variance(vec![vec![1.0], vec![]])),
             "even lists",
         ),
-        (err(Normalization::new().mean(0.0).variance(-1.0)), "at least 0"),
-        (err(Normalization::new().mean(f64::NAN).variance(1.0)), "finite"),
+        (
+            err(Normalization::new().mean(0.0).variance(-1.0)),
+            "at least 0",
+        ),
+        (
+            err(Normalization::new().mean(f64::NAN).variance(1.0)),
+            "finite",
+        ),
     ];
     for (message, want) in checks {
-        assert!(message.contains("'bad'") && message.contains(want), "{message}");
+        assert!(
+            message.contains("'bad'") && message.contains(want),
+            "{message}"
+        );
     }
     let build = |n: Normalization, dims: &[usize]| {
         let layer = n.name("b").layer().unwrap();
@@ -209,9 +239,7 @@ fn integer_inputs_become_floats() {
     let bytes = Tensor::new(&[[0u8, 150, 255]], &Device::Cpu).unwrap();
     let layer = layer_of(&normalizer);
     layer.build(&[SymbolicShape::batched(None, &[3])]).unwrap();
-    let y = layer
-        .call(&[bytes], &mut CallContext::new(false))
-        .unwrap();
+    let y = layer.call(&[bytes], &mut CallContext::new(false)).unwrap();
     assert_eq!(y[0].dtype(), DType::F32);
     assert_eq!(flat(&y[0]), [-2., 1., 3.1]);
 }

@@ -214,47 +214,53 @@ impl Default for Normalization {
     }
 }
 
+impl NormalizationConfig {
+    /// Keras's checks in `__init__`: `mean` and `variance` together, of one shape, of a rank
+    /// at most the number of axes; and here finite values, no variance below 0.
+    fn check_statistics(&self) -> std::result::Result<(), String> {
+        let (mean, variance) = match (&self.mean, &self.variance) {
+            (None, None) => return Ok(()),
+            (Some(mean), Some(variance)) => (mean, variance),
+            _ => {
+                return Err(
+                    "when setting values directly, both `mean` and `variance` must be set".into(),
+                )
+            }
+        };
+        let (Some(shape), Some(other)) = (mean.shape(), variance.shape()) else {
+            return Err("`mean` and `variance` must be numbers or rectangular lists".into());
+        };
+        if shape != other {
+            return Err(format!(
+                "`mean` and `variance` must have the same shape, got {shape:?} and {other:?}"
+            ));
+        }
+        if shape.len() > self.axis.len() {
+            return Err(format!(
+                "the rank of `mean` ({shape:?}) must be at most the number of axes ({:?})",
+                self.axis
+            ));
+        }
+        let variances = variance.values();
+        let finite = mean
+            .values()
+            .iter()
+            .chain(&variances)
+            .all(|v| v.is_finite());
+        if !finite || variances.iter().any(|&v| v < 0.0) {
+            return Err("`mean` and `variance` must be finite, the variance at least 0".into());
+        }
+        Ok(())
+    }
+}
+
 impl LayerConfig for NormalizationConfig {
     const CLASS_NAME: &'static str = "Normalization";
     const NAME_PREFIX: &'static str = "normalization";
 
-    /// Keras's checks in `__init__`: `mean` and `variance` together, of one shape, of a rank
-    /// at most the number of axes; and here finite values, no variance below 0.
     fn make(&self, name: String, trainable: bool) -> Result<Arc<dyn Layer>> {
-        let refuse = |message: String| Err(Error::config(&name, message));
-        match (&self.mean, &self.variance) {
-            (None, None) => {}
-            (Some(mean), Some(variance)) => {
-                let (Some(shape), Some(other)) = (mean.shape(), variance.shape()) else {
-                    return refuse("`mean` and `variance` must be numbers or even lists".into());
-                };
-                if shape != other {
-                    return refuse(format!(
-                        "`mean` and `variance` must have the same shape, got {shape:?} and \
-                         {other:?}"
-                    ));
-                }
-                if shape.len() > self.axis.len() {
-                    return refuse(format!(
-                        "the rank of `mean` ({shape:?}) must be at most the number of axes \
-                         ({:?})",
-                        self.axis
-                    ));
-                }
-                let values = mean.values().into_iter().chain(variance.values());
-                if !values.clone().all(f64::is_finite) || variance.values().iter().any(|&v| v < 0.0)
-                {
-                    return refuse(
-                        "`mean` and `variance` must be finite, the variance at least 0".into(),
-                    );
-                }
-            }
-            _ => {
-                return refuse(
-                    "when setting values directly, both `mean` and `variance` must be set".into(),
-                )
-            }
-        }
+        self.check_statistics()
+            .map_err(|message| Error::config(&name, message))?;
         Ok(Arc::new(NormalizationLayer {
             base: LayerBase::new(name, trainable),
             config: self.clone(),
@@ -400,11 +406,10 @@ impl NormalizationLayer {
         device: &Device,
     ) -> Result<Tensor> {
         let shape = values.shape().unwrap_or_default();
-        let mut aligned = vec![1; kept_dims.len()];
         let offset = kept_dims.len().saturating_sub(shape.len());
-        for (i, &size) in shape.iter().enumerate() {
-            aligned[offset + i] = size;
-        }
+        let aligned: Vec<usize> = std::iter::repeat_n(1, offset)
+            .chain(shape.iter().copied())
+            .collect();
         let fits = shape.len() <= kept_dims.len()
             && aligned
                 .iter()

@@ -163,7 +163,7 @@ fn bad_options_are_errors_naming_the_layer() {
                 .axes(&[1, 2])
                 .mean(vec![vec![1.0], vec![]])
                 .variance(vec![vec![1.0], vec![]])),
-            "even lists",
+            "rectangular",
         ),
         (
             err(Normalization::new().mean(0.0).variance(-1.0)),

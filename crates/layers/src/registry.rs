@@ -223,6 +223,7 @@ builtin_layers! {
     pooling::global_max_pooling2d => GlobalMaxPooling2D,
     pooling::max_pooling1d => MaxPooling1D,
     pooling::max_pooling2d => MaxPooling2D,
+    preprocessing::normalization => Normalization,
     preprocessing::rescaling => Rescaling,
     recurrent::bidirectional => Bidirectional,
     recurrent::gru => GRU,

@@ -1,3 +1,4 @@
-//! Preprocessing layers: `Rescaling`.
+//! Preprocessing layers: `Normalization`, `Rescaling`.
 
+pub mod normalization;
 pub mod rescaling;

@@ -574,3 +574,7 @@ fn not_compiled(model: &Model, action: &str) -> Error {
         model.name()
     ))
 }
+
+#[cfg(test)]
+#[path = "compile_metric_tests.rs"]
+mod metric_tests;

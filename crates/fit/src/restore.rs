@@ -5,11 +5,11 @@
 use candle_core::{DType, Tensor};
 use serde_json::Value;
 
+use crate::compile::{CompileMetric, IntoMetric};
 use crate::losses::{
     self, BinaryCrossentropy, BinaryFocalCrossentropy, CategoricalCrossentropy, CosineSimilarity,
     Huber, Loss,
 };
-use crate::compile::{CompileMetric, IntoMetric};
 use crate::metrics::{
     self, ConfusionRatio, FalseNegatives, FalsePositives, Precision, Recall, ThresholdMetric,
     TrueNegatives, TruePositives, AUC, KNOWN_METRICS,

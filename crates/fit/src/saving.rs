@@ -246,6 +246,19 @@ mod tests {
         let path = saved_with("metric-type", |config, _| config["metrics"] = json!([3]));
         let err = load_error(&path);
         assert!(err.contains("compile_config") && err.contains('3'), "{err}");
+        let path = saved_with("metric-class", |config, _| {
+            config["metrics"] = json!([{"class_name": "IoU", "config": {"name": "iou"}}])
+        });
+        let err = load_error(&path);
+        assert!(
+            err.contains("IoU") && err.contains("TruePositives"),
+            "{err}"
+        );
+        let path = saved_with("metric-threshold", |config, _| {
+            config["metrics"] = json!([{"class_name": "Recall", "config": {"thresholds": 2.0}}])
+        });
+        let err = load_error(&path);
+        assert!(err.contains("thresholds must be in [0, 1]"), "{err}");
     }
 
     #[test]

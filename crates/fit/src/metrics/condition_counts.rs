@@ -111,10 +111,22 @@ mod tests {
         // tp 2 (0.9, 0.5), fp 2 (0.7, 0.5), tn 1 (0.1), fn 1 (0.2).
         let first = &batches[..1];
         let at = 0.2;
-        assert_eq!(counts_of(&mut TruePositives::new().thresholds(at), first)?, 2.0);
-        assert_eq!(counts_of(&mut FalsePositives::new().thresholds(at), first)?, 2.0);
-        assert_eq!(counts_of(&mut TrueNegatives::new().thresholds(at), first)?, 1.0);
-        assert_eq!(counts_of(&mut FalseNegatives::new().thresholds(at), first)?, 1.0);
+        assert_eq!(
+            counts_of(&mut TruePositives::new().thresholds(at), first)?,
+            2.0
+        );
+        assert_eq!(
+            counts_of(&mut FalsePositives::new().thresholds(at), first)?,
+            2.0
+        );
+        assert_eq!(
+            counts_of(&mut TrueNegatives::new().thresholds(at), first)?,
+            1.0
+        );
+        assert_eq!(
+            counts_of(&mut FalseNegatives::new().thresholds(at), first)?,
+            1.0
+        );
         Ok(())
     }
 
@@ -125,7 +137,10 @@ mod tests {
         for threshold in [-0.1, 1.5, f64::NAN] {
             let mut tp = TruePositives::new().thresholds(threshold).with_name("tp");
             let message = tp.check().err().map(|e| e.to_string()).unwrap_or_default();
-            assert!(message.contains("tp: thresholds must be in [0, 1]"), "{message}");
+            assert!(
+                message.contains("tp: thresholds must be in [0, 1]"),
+                "{message}"
+            );
             assert!(tp.update_state(&y, &y).is_err());
         }
         for threshold in [0.0, 1.0] {

@@ -66,6 +66,9 @@ pub mod prelude {
         MeanAbsolutePercentageError, MeanSquaredError, MeanSquaredLogarithmicError, Poisson,
         SparseCategoricalCrossentropy, SquaredHinge,
     };
+    pub use rkeras_fit::metrics::{
+        FalseNegatives, FalsePositives, Precision, Recall, TrueNegatives, TruePositives, AUC,
+    };
     pub use rkeras_fit::optimizers::{
         Adadelta, Adagrad, Adam, AdamW, Adamax, ExponentialDecay, Nadam, RMSprop, SGD,
     };

@@ -108,11 +108,117 @@ impl IntoLosses for Vec<Box<dyn Loss>> {
     }
 }
 
+/// A metric given to `compile`: a Keras name (`"accuracy"`, `"true_positives"`) or a configured
+/// metric value (`TruePositives::new().with_name("tp")`, `AUC::new()`); see
+/// [`CompileOptions::metric`].
+pub trait IntoMetric {
+    /// The metric as `compile` keeps it.
+    fn into_metric(self) -> CompileMetric;
+}
+
+impl IntoMetric for &str {
+    fn into_metric(self) -> CompileMetric {
+        CompileMetric(MetricEntry::Name(self.to_string()))
+    }
+}
+
+impl<M: Metric + Clone + 'static> IntoMetric for M {
+    fn into_metric(self) -> CompileMetric {
+        CompileMetric(MetricEntry::Object(Box::new(self)))
+    }
+}
+
+impl IntoMetric for CompileMetric {
+    fn into_metric(self) -> CompileMetric {
+        self
+    }
+}
+
+/// One metric of `compile`: a name, resolved with [`metrics::get`] when a run starts, or a
+/// configured metric, of which each run (`fit`, `evaluate`...) gets a fresh, reset copy.
+///
+/// [`metrics::get`]: crate::metrics::get
+pub struct CompileMetric(MetricEntry);
+
+enum MetricEntry {
+    Name(String),
+    Object(Box<dyn MetricPrototype>),
+}
+
+/// A configured metric that runs copy.
+trait MetricPrototype: Send {
+    /// A reset copy.
+    fn fresh(&self) -> Box<dyn Metric>;
+    /// A copy as it is.
+    fn clone_box(&self) -> Box<dyn MetricPrototype>;
+    /// The metric itself.
+    fn metric(&self) -> &dyn Metric;
+}
+
+impl<M: Metric + Clone + 'static> MetricPrototype for M {
+    fn fresh(&self) -> Box<dyn Metric> {
+        let mut metric = self.clone();
+        metric.reset_state();
+        Box::new(metric)
+    }
+
+    fn clone_box(&self) -> Box<dyn MetricPrototype> {
+        Box::new(self.clone())
+    }
+
+    fn metric(&self) -> &dyn Metric {
+        self
+    }
+}
+
+impl CompileMetric {
+    /// The metric a run starts with, for an output shaped `shape` trained with `loss_name`
+    /// (see [`metrics::get`](crate::metrics::get)); its options checked.
+    fn make(&self, loss_name: &str, shape: &[usize]) -> Result<Box<dyn Metric>> {
+        let metric = match &self.0 {
+            MetricEntry::Name(name) => crate::metrics::get(name, loss_name, shape)?,
+            MetricEntry::Object(prototype) => prototype.fresh(),
+        };
+        metric.check()?;
+        Ok(metric)
+    }
+
+    /// As a saved compile config keeps it: the name, or the metric's Keras-style config when
+    /// it has one ([`Metric::config`]).
+    fn config(&self) -> serde_json::Value {
+        match &self.0 {
+            MetricEntry::Name(name) => json!(name),
+            MetricEntry::Object(prototype) => {
+                let metric = prototype.metric();
+                metric.config().unwrap_or_else(|| json!(metric.name()))
+            }
+        }
+    }
+}
+
+impl Clone for CompileMetric {
+    fn clone(&self) -> Self {
+        CompileMetric(match &self.0 {
+            MetricEntry::Name(name) => MetricEntry::Name(name.clone()),
+            MetricEntry::Object(prototype) => MetricEntry::Object(prototype.clone_box()),
+        })
+    }
+}
+
+impl std::fmt::Debug for CompileMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            MetricEntry::Name(name) => write!(f, "{name:?}"),
+            MetricEntry::Object(prototype) => write!(f, "{}", prototype.metric().name()),
+        }
+    }
+}
+
 /// `compile`'s other arguments, as Keras's keywords: metrics (one list for a single output, or
 /// a list per output) and loss weights (one per output).
 #[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
-    metrics: Vec<Vec<String>>,
+    metrics: Vec<Vec<CompileMetric>>,
     per_output_metrics: bool,
     loss_weights: Option<Vec<f64>>,
 }
@@ -123,20 +229,52 @@ impl CompileOptions {
         Self::default()
     }
 
-    /// Metrics by Keras name (`"accuracy"`, `"mae"`...): all on the output of a single-output
-    /// model; on a model with several outputs, as Keras takes a flat list, one per output.
+    /// Metrics by Keras name (`"accuracy"`, `"mae"`...), added to Keras's flat `metrics` list:
+    /// all on the output of a single-output model; on a model with several outputs, one per
+    /// output.
     pub fn metrics(mut self, names: &[&str]) -> Self {
-        self.metrics = names.iter().map(|n| vec![n.to_string()]).collect();
+        let entries = names.iter().map(|name| vec![name.into_metric()]);
+        self.metrics.extend(entries);
         self.per_output_metrics = false;
         self
     }
 
+    /// One more metric in Keras's flat `metrics` list, by name or as a configured value: a
+    /// metric object (any [`Metric`] + `Clone`) is logged under its name (`tp`, `val_tp`, or
+    /// `<output>_tp` on a model with several outputs), and each `fit` or `evaluate` starts from
+    /// a reset copy of it. Saved models keep its options for the built-in metrics with options
+    /// (`Precision`, `Recall`, the four counts, `AUC`); others are saved by name
+    /// ([`Metric::config`]).
+    ///
+    /// Keras's `metrics=["accuracy", keras.metrics.TruePositives(name="tp"),
+    /// keras.metrics.AUC()]`:
+    ///
+    /// ```
+    /// use rkeras_fit::metrics::{TruePositives, AUC};
+    /// use rkeras_fit::CompileOptions;
+    ///
+    /// let options = CompileOptions::new()
+    ///     .metrics(&["accuracy"])
+    ///     .metric(TruePositives::new().with_name("tp").thresholds(0.3))
+    ///     .metric(AUC::new());
+    /// ```
+    pub fn metric(mut self, metric: impl IntoMetric) -> Self {
+        self.metrics.push(vec![metric.into_metric()]);
+        self
+    }
+
     /// A list of metrics for each output, in the model's output order.
-    pub fn output_metrics(mut self, per_output: &[&[&str]]) -> Self {
-        self.metrics = per_output
+    pub fn output_metrics(self, per_output: &[&[&str]]) -> Self {
+        let lists = per_output
             .iter()
-            .map(|names| names.iter().map(|n| n.to_string()).collect())
+            .map(|names| names.iter().map(|name| name.into_metric()).collect())
             .collect();
+        self.metric_lists(lists)
+    }
+
+    /// A list of metrics for each output (names or objects), replacing any given before.
+    pub(crate) fn metric_lists(mut self, per_output: Vec<Vec<CompileMetric>>) -> Self {
+        self.metrics = per_output;
         self.per_output_metrics = true;
         self
     }
@@ -157,8 +295,8 @@ pub(crate) struct CompiledOutput {
     pub loss: Arc<dyn Loss>,
     /// The loss's weight in the total, if one was given.
     pub weight: Option<f64>,
-    /// The metric names asked for, resolved into metrics when training starts.
-    pub metric_names: Vec<String>,
+    /// The metrics asked for, made afresh when a run starts.
+    pub metrics: Vec<CompileMetric>,
 }
 
 /// What `compile` leaves on a model: everything `fit` and `evaluate` need.
@@ -234,7 +372,7 @@ impl Compiled {
     ) -> Result<Compiled> {
         let names = model.output_names();
         let count = names.len();
-        let metrics: Vec<Vec<String>> = match (options.per_output_metrics, count) {
+        let metrics: Vec<Vec<CompileMetric>> = match (options.per_output_metrics, count) {
             (_, _) if options.metrics.is_empty() => vec![Vec::new(); count],
             (false, 1) => vec![options.metrics.into_iter().flatten().collect()],
             (_, _) => {
@@ -253,11 +391,11 @@ impl Compiled {
             .into_iter()
             .zip(losses)
             .zip(metrics.into_iter().zip(weights))
-            .map(|((name, loss), (metric_names, weight))| CompiledOutput {
+            .map(|((name, loss), (metrics, weight))| CompiledOutput {
                 name,
                 loss,
                 weight,
-                metric_names,
+                metrics,
             })
             .collect();
         let compiled = Compiled { optimizer, outputs };
@@ -274,13 +412,13 @@ impl Compiled {
                 "optimizer": self.optimizer.config(),
                 "loss": only.loss.config(),
                 "loss_weights": only.weight,
-                "metrics": only.metric_names,
+                "metrics": metric_configs(&only.metrics),
             }),
             outputs => json!({
                 "optimizer": self.optimizer.config(),
                 "loss": outputs.iter().map(|o| o.loss.config()).collect::<Vec<_>>(),
                 "loss_weights": weights,
-                "metrics": outputs.iter().map(|o| o.metric_names.clone()).collect::<Vec<_>>(),
+                "metrics": outputs.iter().map(|o| metric_configs(&o.metrics)).collect::<Vec<_>>(),
             }),
         }
     }
@@ -295,9 +433,9 @@ impl Compiled {
             .zip(output_shapes)
             .map(|(output, shape)| {
                 let metrics = output
-                    .metric_names
+                    .metrics
                     .iter()
-                    .map(|name| crate::metrics::get(name, output.loss.name(), shape))
+                    .map(|metric| metric.make(output.loss.name(), shape))
                     .collect::<Result<_>>()?;
                 Ok(OutputMetrics {
                     prefix: if prefixed {
@@ -310,6 +448,11 @@ impl Compiled {
             })
             .collect()
     }
+}
+
+/// The saved form of an output's metrics.
+fn metric_configs(metrics: &[CompileMetric]) -> Vec<serde_json::Value> {
+    metrics.iter().map(CompileMetric::config).collect()
 }
 
 /// One output's metrics, with the prefix its log keys take.
@@ -431,3 +574,7 @@ fn not_compiled(model: &Model, action: &str) -> Error {
         model.name()
     ))
 }
+
+#[cfg(test)]
+#[path = "compile_metric_tests.rs"]
+mod metric_tests;

@@ -5,11 +5,15 @@
 use candle_core::{DType, Tensor};
 use serde_json::Value;
 
+use crate::compile::{CompileMetric, IntoMetric};
 use crate::losses::{
     self, BinaryCrossentropy, BinaryFocalCrossentropy, CategoricalCrossentropy, CosineSimilarity,
     Huber, Loss,
 };
-use crate::metrics::{self, KNOWN_METRICS};
+use crate::metrics::{
+    self, ConfusionRatio, FalseNegatives, FalsePositives, Precision, Recall, ThresholdMetric,
+    TrueNegatives, TruePositives, AUC, KNOWN_METRICS,
+};
 use crate::optimizers::{
     Adadelta, Adagrad, Adam, AdamW, Adamax, BaseOptimizer, ExponentialDecay, MomentOptions, Nadam,
     Optimizer, RMSprop, UpdateRule, SGD,
@@ -173,27 +177,87 @@ pub(crate) fn loss_from_config(config: &Value) -> Result<Box<dyn Loss>> {
     })
 }
 
-/// The metric names of a saved compile config (absent: none), each one [`metrics::get`]
-/// knows.
+/// The metrics of a saved compile config (absent: none): names [`metrics::get`] knows, or
+/// Keras-style `{"class_name": ..., "config": {...}}` of the metrics with options
+/// ([`Metric::config`](crate::metrics::Metric::config)).
 ///
 /// [`metrics::get`]: crate::metrics::get
-pub(crate) fn metrics_from_config(metrics: &Value) -> std::result::Result<Vec<String>, String> {
-    let names = match metrics {
+pub(crate) fn metrics_from_config(
+    metrics: &Value,
+) -> std::result::Result<Vec<CompileMetric>, String> {
+    let entries = match metrics {
         Value::Null => return Ok(Vec::new()),
-        Value::Array(names) => names,
+        Value::Array(entries) => entries,
         other => return Err(format!("'metrics' must be a list of names, not {other}")),
     };
-    names
-        .iter()
-        .map(|name| match name.as_str() {
-            Some(name) if metrics::is_known(name) => Ok(name.to_string()),
-            Some(name) => Err(format!(
+    entries.iter().map(metric_from_config).collect()
+}
+
+fn metric_from_config(entry: &Value) -> std::result::Result<CompileMetric, String> {
+    let class_name = match entry {
+        Value::String(name) if metrics::is_known(name) => return Ok(name.as_str().into_metric()),
+        Value::String(name) => {
+            return Err(format!(
                 "unknown metric {name:?} in 'metrics'; expected one of: {}",
                 KNOWN_METRICS.join(", ")
-            )),
-            None => Err(format!("metric {name} in 'metrics' is not a name")),
-        })
-        .collect()
+            ))
+        }
+        Value::Object(_) => entry["class_name"].as_str().unwrap_or_default(),
+        other => return Err(format!("metric {other} in 'metrics' is not a name")),
+    };
+    let config = &entry["config"];
+    let metric = match class_name {
+        "Precision" => threshold_metric(Precision::new(), config)?,
+        "Recall" => threshold_metric(Recall::new(), config)?,
+        "TruePositives" => threshold_metric(TruePositives::new(), config)?,
+        "FalsePositives" => threshold_metric(FalsePositives::new(), config)?,
+        "TrueNegatives" => threshold_metric(TrueNegatives::new(), config)?,
+        "FalseNegatives" => threshold_metric(FalseNegatives::new(), config)?,
+        "AUC" => {
+            let mut auc = AUC::new().from_logits(flag(config, "from_logits").unwrap_or(false));
+            if let Some(name) = config["name"].as_str() {
+                auc = auc.with_name(name);
+            }
+            match &config["num_thresholds"] {
+                Value::Null => auc,
+                n => auc.num_thresholds(
+                    n.as_u64()
+                        .and_then(|n| usize::try_from(n).ok())
+                        .ok_or_else(|| format!("metric {entry}: bad 'num_thresholds'"))?,
+                ),
+            }
+            .into_metric()
+        }
+        _ => {
+            return Err(format!(
+                "cannot rebuild the metric {entry} in 'metrics': expected a name or one of \
+                 Precision, Recall, TruePositives, FalsePositives, TrueNegatives, \
+                 FalseNegatives, AUC"
+            ))
+        }
+    };
+    Ok(metric)
+}
+
+/// A threshold metric with the name and threshold of a saved config (Keras's `thresholds`:
+/// null for the default, a number, or a list of one).
+fn threshold_metric<R: ConfusionRatio + Clone + 'static>(
+    mut metric: ThresholdMetric<R>,
+    config: &Value,
+) -> std::result::Result<CompileMetric, String> {
+    if let Some(name) = config["name"].as_str() {
+        metric = metric.with_name(name);
+    }
+    let thresholds = match &config["thresholds"] {
+        Value::Array(list) if list.len() == 1 => &list[0],
+        other => other,
+    };
+    if !thresholds.is_null() {
+        metric = metric.thresholds(thresholds.as_f64().ok_or_else(|| {
+            format!("metric {config}: 'thresholds' must be one number, not {thresholds}")
+        })?);
+    }
+    Ok(metric.into_metric())
 }
 
 /// Checks the scalars of a saved optimizer state before the optimizer takes it: `iterations`

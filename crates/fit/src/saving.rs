@@ -122,8 +122,9 @@ fn losses_from_config(config: &serde_json::Value) -> Result<Losses> {
     }
 }
 
-/// The metrics and loss weights of a saved compile config: for one output a list of metric
-/// names and a weight (or null), else a list of each; unknown metric names are refused.
+/// The metrics and loss weights of a saved compile config: for one output a list of metrics
+/// (names, or configs of metrics with options) and a weight (or null), else a list of each;
+/// unknown metrics are refused.
 fn options_from_config(config: &serde_json::Value) -> std::result::Result<CompileOptions, String> {
     let metrics = &config["metrics"];
     let per_output = metrics
@@ -131,22 +132,17 @@ fn options_from_config(config: &serde_json::Value) -> std::result::Result<Compil
         .is_some_and(|list| list.iter().any(serde_json::Value::is_array));
     let mut options = CompileOptions::new();
     if per_output {
-        let lists: Vec<Vec<String>> = metrics
+        let lists = metrics
             .as_array()
             .into_iter()
             .flatten()
             .map(metrics_from_config)
             .collect::<std::result::Result<_, _>>()?;
-        let borrowed: Vec<Vec<&str>> = lists
-            .iter()
-            .map(|l| l.iter().map(String::as_str).collect())
-            .collect();
-        let slices: Vec<&[&str]> = borrowed.iter().map(Vec::as_slice).collect();
-        options = options.output_metrics(&slices);
+        options = options.metric_lists(lists);
     } else {
-        let flat = metrics_from_config(metrics)?;
-        let flat: Vec<&str> = flat.iter().map(String::as_str).collect();
-        options = options.metrics(&flat);
+        for metric in metrics_from_config(metrics)? {
+            options = options.metric(metric);
+        }
     }
     let weights = &config["loss_weights"];
     let weights: Option<Vec<f64>> = match weights {
@@ -250,6 +246,19 @@ mod tests {
         let path = saved_with("metric-type", |config, _| config["metrics"] = json!([3]));
         let err = load_error(&path);
         assert!(err.contains("compile_config") && err.contains('3'), "{err}");
+        let path = saved_with("metric-class", |config, _| {
+            config["metrics"] = json!([{"class_name": "IoU", "config": {"name": "iou"}}])
+        });
+        let err = load_error(&path);
+        assert!(
+            err.contains("IoU") && err.contains("TruePositives"),
+            "{err}"
+        );
+        let path = saved_with("metric-threshold", |config, _| {
+            config["metrics"] = json!([{"class_name": "Recall", "config": {"thresholds": 2.0}}])
+        });
+        let err = load_error(&path);
+        assert!(err.contains("thresholds must be in [0, 1]"), "{err}");
     }
 
     #[test]

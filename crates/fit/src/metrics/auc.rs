@@ -5,6 +5,7 @@ use super::confusion_counts::{divide_no_nan, ConfusionCounts};
 use super::Metric;
 use crate::{Error, Result};
 use candle_core::Tensor;
+use serde_json::{json, Value};
 
 /// The area under the ROC curve, approximated as Keras does: confusion counts at
 /// `num_thresholds` evenly spaced thresholds (`-1e-7`, `1/(n-1)`, ..., `(n-2)/(n-1)`,
@@ -61,13 +62,18 @@ impl Metric for AUC {
         &self.name
     }
 
-    fn update_state(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
-        if self.num_thresholds < 2 {
-            return Err(Error::Config(format!(
-                "metric {}: num_thresholds must be > 1, got {}",
-                self.name, self.num_thresholds
-            )));
+    fn check(&self) -> Result<()> {
+        if self.num_thresholds > 1 {
+            return Ok(());
         }
+        Err(Error::Config(format!(
+            "metric {}: num_thresholds must be > 1, got {}",
+            self.name, self.num_thresholds
+        )))
+    }
+
+    fn update_state(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
+        self.check()?;
         let probabilities = if self.from_logits {
             (y_pred.neg()?.exp()? + 1.0)?.recip()?
         } else {
@@ -101,6 +107,17 @@ impl Metric for AUC {
 
     fn reset_state(&mut self) {
         self.counts.reset();
+    }
+
+    fn config(&self) -> Option<Value> {
+        Some(json!({
+            "class_name": "AUC",
+            "config": {
+                "name": self.name,
+                "num_thresholds": self.num_thresholds,
+                "from_logits": self.from_logits,
+            },
+        }))
     }
 }
 

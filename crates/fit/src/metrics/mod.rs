@@ -14,6 +14,7 @@
 //! ```
 
 mod auc;
+mod condition_counts;
 mod confusion_counts;
 mod loss_metric;
 mod mean;
@@ -24,11 +25,15 @@ pub mod sample_values;
 mod top_k_accuracy;
 
 pub use auc::AUC;
+pub use condition_counts::{
+    FalseNegativeCount, FalseNegatives, FalsePositiveCount, FalsePositives, TrueNegativeCount,
+    TrueNegatives, TruePositiveCount, TruePositives,
+};
 pub use loss_metric::{LossMetric, LossValues};
 pub use mean::Mean;
 pub use mean_metric_wrapper::{MeanMetricWrapper, SampleMean, SampleValues};
 pub use precision_recall::{
-    ConfusionRatio, Precision, PrecisionRatio, Recall, RecallRatio, ThresholdMetric,
+    ConfusionRatio, Counts, Precision, PrecisionRatio, Recall, RecallRatio, ThresholdMetric,
 };
 pub use root_mean_squared_error::RootMeanSquaredError;
 pub use top_k_accuracy::{
@@ -39,6 +44,7 @@ use crate::losses::identifier::snake_case_identifier;
 use crate::losses::{self, CosineSimilarity};
 use crate::{Error, Result};
 use candle_core::Tensor;
+use serde_json::Value;
 
 /// A metric accumulated over batches and reported in the logs.
 pub trait Metric: Send {
@@ -50,6 +56,16 @@ pub trait Metric: Send {
     fn result(&self) -> f64;
     /// Forgets everything accumulated.
     fn reset_state(&mut self);
+    /// Refuses options the metric cannot run with (checked by `compile`); fine by default.
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Keras's `{"class_name": ..., "config": {...}}`, which a saved model's compile config
+    /// keeps and loading rebuilds; `None` (the default): saved by its name alone, which loading
+    /// resolves with [`get`] (so options other than the defaults are not restored).
+    fn config(&self) -> Option<Value> {
+        None
+    }
 }
 
 /// The identifiers [`get`] accepts, aliases included; Keras's class names (`"AUC"`,
@@ -86,6 +102,10 @@ pub const KNOWN_METRICS: &[&str] = &[
     "precision",
     "recall",
     "auc",
+    "true_positives",
+    "false_positives",
+    "true_negatives",
+    "false_negatives",
 ];
 
 /// Whether [`get`] knows `name`.
@@ -139,6 +159,10 @@ pub fn get(name: &str, loss_name: &str, output_shape: &[usize]) -> Result<Box<dy
             return Ok(Box::new(RootMeanSquaredError::new().with_name(name)))
         }
         "precision" => return Ok(Box::new(Precision::new().with_name(name))),
+        "true_positives" => return Ok(Box::new(TruePositives::new().with_name(name))),
+        "false_positives" => return Ok(Box::new(FalsePositives::new().with_name(name))),
+        "true_negatives" => return Ok(Box::new(TrueNegatives::new().with_name(name))),
+        "false_negatives" => return Ok(Box::new(FalseNegatives::new().with_name(name))),
         "recall" => return Ok(Box::new(Recall::new().with_name(name))),
         "auc" => return Ok(Box::new(AUC::new().with_name(name))),
         "cosine_similarity" => {
@@ -241,6 +265,8 @@ mod tests {
             "LogCoshError",
             "BinaryCrossentropy",
             "Precision",
+            "TruePositives",
+            "FalseNegatives",
         ]) {
             let metric = get(name, "categorical_crossentropy", &[4, 3])?;
             assert_eq!(metric.name(), *name);

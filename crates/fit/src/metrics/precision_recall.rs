@@ -1,16 +1,36 @@
-//! Precision and recall at a threshold, after `keras/src/metrics/confusion_metrics.py`
-//! (`Precision`, `Recall`).
+//! Precision, recall and the confusion counts at a threshold, after
+//! `keras/src/metrics/confusion_metrics.py` (`Precision`, `Recall`, and `TruePositives`,
+//! `FalsePositives`, `TrueNegatives`, `FalseNegatives`: `_ConfusionMatrixConditionCount`).
 
 use super::confusion_counts::{divide_no_nan, ConfusionCounts};
 use super::Metric;
 use crate::{Error, Result};
 use candle_core::Tensor;
+use serde_json::{json, Value};
 use std::marker::PhantomData;
 
-/// Which ratio of the counts a [`ThresholdMetric`] reports.
+/// Which value of the counts a [`ThresholdMetric`] reports (a ratio, or one count), with the
+/// Keras class and default name of that metric.
 pub trait ConfusionRatio: Send {
-    /// The ratio of the true positives, false positives and false negatives.
-    fn ratio(true_positives: f64, false_positives: f64, false_negatives: f64) -> f64;
+    /// Keras's class name (`"Precision"`, `"TruePositives"`).
+    const CLASS_NAME: &'static str;
+    /// Keras's default name, the log key (`"precision"`, `"true_positives"`).
+    const NAME: &'static str;
+    /// The value of the counts at the threshold.
+    fn ratio(counts: &Counts) -> f64;
+}
+
+/// The confusion counts at a threshold, summed over every element seen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Counts {
+    /// Positives predicted positive.
+    pub true_positives: f64,
+    /// Negatives predicted positive.
+    pub false_positives: f64,
+    /// Negatives predicted negative.
+    pub true_negatives: f64,
+    /// Positives predicted negative.
+    pub false_negatives: f64,
 }
 
 /// `tp / (tp + fp)`.
@@ -22,19 +42,24 @@ pub struct PrecisionRatio;
 pub struct RecallRatio;
 
 impl ConfusionRatio for PrecisionRatio {
-    fn ratio(tp: f64, fp: f64, _: f64) -> f64 {
-        divide_no_nan(tp, tp + fp)
+    const CLASS_NAME: &'static str = "Precision";
+    const NAME: &'static str = "precision";
+    fn ratio(c: &Counts) -> f64 {
+        divide_no_nan(c.true_positives, c.true_positives + c.false_positives)
     }
 }
 
 impl ConfusionRatio for RecallRatio {
-    fn ratio(tp: f64, _: f64, fn_: f64) -> f64 {
-        divide_no_nan(tp, tp + fn_)
+    const CLASS_NAME: &'static str = "Recall";
+    const NAME: &'static str = "recall";
+    fn ratio(c: &Counts) -> f64 {
+        divide_no_nan(c.true_positives, c.true_positives + c.false_negatives)
     }
 }
 
-/// A ratio of the confusion counts over every element seen, an element predicted positive when
-/// above the threshold and positive when its target is not 0.
+/// A ratio of the confusion counts (or one count) over every element seen, an element predicted
+/// positive when above the threshold (strictly, as Keras's
+/// `metrics_utils.update_confusion_matrix_variables`) and positive when its target is not 0.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThresholdMetric<R> {
     name: String,
@@ -52,9 +77,11 @@ pub type Precision = ThresholdMetric<PrecisionRatio>;
 pub type Recall = ThresholdMetric<RecallRatio>;
 
 impl<R: ConfusionRatio> ThresholdMetric<R> {
-    fn named(name: &str) -> Self {
+    /// The metric with Keras's defaults: threshold 0.5, logged under Keras's default name
+    /// (`precision`, `recall`, `true_positives`...).
+    pub fn new() -> Self {
         Self {
-            name: name.to_string(),
+            name: R::NAME.to_string(),
             threshold: 0.5,
             counts: ConfusionCounts::new(1),
             ratio: PhantomData,
@@ -62,10 +89,15 @@ impl<R: ConfusionRatio> ThresholdMetric<R> {
     }
 
     /// The threshold in `[0, 1]` a prediction must be above to count as positive (Keras's
-    /// `thresholds`, one value).
+    /// `thresholds`, one value); another value is refused by `compile` and `update_state`.
     pub fn thresholds(mut self, threshold: f64) -> Self {
         self.threshold = threshold;
         self
+    }
+
+    /// The threshold set.
+    pub fn threshold(&self) -> f64 {
+        self.threshold
     }
 
     /// The same metric logged as `name` (Keras's `name=` argument).
@@ -75,27 +107,7 @@ impl<R: ConfusionRatio> ThresholdMetric<R> {
     }
 }
 
-impl Precision {
-    /// Precision with Keras's defaults.
-    pub fn new() -> Self {
-        Self::named("precision")
-    }
-}
-
-impl Recall {
-    /// Recall with Keras's defaults.
-    pub fn new() -> Self {
-        Self::named("recall")
-    }
-}
-
-impl Default for Precision {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Default for Recall {
+impl<R: ConfusionRatio> Default for ThresholdMetric<R> {
     fn default() -> Self {
         Self::new()
     }
@@ -106,13 +118,18 @@ impl<R: ConfusionRatio> Metric for ThresholdMetric<R> {
         &self.name
     }
 
-    fn update_state(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
-        if !(0.0..=1.0).contains(&self.threshold) {
-            return Err(Error::Config(format!(
-                "metric {}: thresholds must be in [0, 1], got {}",
-                self.name, self.threshold
-            )));
+    fn check(&self) -> Result<()> {
+        if (0.0..=1.0).contains(&self.threshold) {
+            return Ok(());
         }
+        Err(Error::Config(format!(
+            "metric {}: thresholds must be in [0, 1], got {}",
+            self.name, self.threshold
+        )))
+    }
+
+    fn update_state(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
+        self.check()?;
         let threshold = self.threshold as f32;
         self.counts
             .add(&self.name, y_true, y_pred, |p| usize::from(p > threshold))
@@ -120,15 +137,23 @@ impl<R: ConfusionRatio> Metric for ThresholdMetric<R> {
 
     fn result(&self) -> f64 {
         let c = &self.counts;
-        R::ratio(
-            c.true_positives[0],
-            c.false_positives[0],
-            c.false_negatives[0],
-        )
+        R::ratio(&Counts {
+            true_positives: c.true_positives[0],
+            false_positives: c.false_positives[0],
+            true_negatives: c.true_negatives[0],
+            false_negatives: c.false_negatives[0],
+        })
     }
 
     fn reset_state(&mut self) {
         self.counts.reset();
+    }
+
+    fn config(&self) -> Option<Value> {
+        Some(json!({
+            "class_name": R::CLASS_NAME,
+            "config": {"name": self.name, "thresholds": self.threshold},
+        }))
     }
 }
 

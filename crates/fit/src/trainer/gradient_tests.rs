@@ -623,7 +623,7 @@ fn evaluating_a_batch_split_over_threads_gives_the_whole_batch_loss_and_metrics(
     let model = Model::new(input, out).unwrap();
     let (x, y) = (pseudo_random(&[64, 5], 0.4), pseudo_random(&[64, 3], 1.3));
     let mut compiled = compiled(&model, "binary_crossentropy");
-    compiled.outputs[0].metric_names = vec!["mae".into()];
+    compiled.outputs[0].metrics = vec![crate::compile::IntoMetric::into_metric("mae")];
     // Independently: the whole batch through candle's ops, the penalty once, the mean |y - p|.
     let y_pred = model.forward(std::slice::from_ref(&x)).unwrap().remove(0);
     let mut expected_loss = compiled.outputs[0].loss.compute(&y, &y_pred).unwrap();

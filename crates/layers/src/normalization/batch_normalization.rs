@@ -15,13 +15,13 @@ use candle_core::{Device, Tensor, Var};
 use rkeras_ops::BatchNormStatistics;
 use serde::{Deserialize, Serialize};
 
-use super::axes::{resolve_axis, RowLayout};
+use super::axes::RowLayout;
+use super::channel_axis::{build_once, ChannelAxis};
 use super::scale_offset::{check_epsilon, new_weight, scale_offset_options, ScaleOffset};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::initializers::Initializer;
 use crate::layer::{config_with_name, single_input};
 use crate::layer_base_methods;
-use crate::limits::check_shape;
 use crate::record::{CallRecord, WeightGrads};
 use crate::regularizers::Regularizer;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape, Weight};
@@ -131,21 +131,10 @@ impl LayerConfig for BatchNormalizationConfig {
 
 /// The weights, made on first build for inputs of one rank and channel count.
 struct BatchNormWeights {
-    rank: usize,
-    axis: usize,
-    channels: usize,
+    at: ChannelAxis,
     params: ScaleOffset,
     moving_mean: Var,
     moving_variance: Var,
-}
-
-impl BatchNormWeights {
-    /// The input shape the weights fit, for messages: `(None, None, 3)`.
-    fn expected(&self) -> String {
-        let mut expected = vec!["None".to_string(); self.rank];
-        expected[self.axis] = self.channels.to_string();
-        format!("({})", expected.join(", "))
-    }
 }
 
 /// What a recorded call keeps for the backward pass: the statistics it normalized with.
@@ -170,13 +159,12 @@ impl BatchNormalizationLayer {
         })
     }
 
-    fn make_weights(&self, rank: usize, axis: usize, channels: usize) -> Result<BatchNormWeights> {
+    fn make_weights(&self, at: ChannelAxis) -> Result<BatchNormWeights> {
+        let channels = at.channels;
         let c = &self.config;
         let name = self.name();
         Ok(BatchNormWeights {
-            rank,
-            axis,
-            channels,
+            at,
             params: ScaleOffset::new(
                 name,
                 &[channels],
@@ -190,10 +178,8 @@ impl BatchNormalizationLayer {
 
     /// The input as the `(rows, channels)` matrix the kernels take, once its shape is checked.
     fn layout(&self, w: &BatchNormWeights, dims: &[usize]) -> Result<RowLayout> {
-        if dims.len() != w.rank || dims[w.axis] != w.channels {
-            return Err(Error::shape(self.name(), w.expected(), format!("{dims:?}")));
-        }
-        Ok(RowLayout::new(dims, &[w.axis]))
+        w.at.check(self.name(), dims)?;
+        Ok(RowLayout::new(dims, &[w.at.axis]))
     }
 
     /// Moves the moving averages towards the batch's statistics, as values only: the update
@@ -223,22 +209,14 @@ impl Layer for BatchNormalizationLayer {
 
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
         let shape = single_input(self.name(), inputs)?;
-        let axis = resolve_axis(self.name(), self.config.axis, shape.rank())?;
-        check_shape(self.name(), shape)?;
-        let channels = shape.dims()[axis];
-        match self.weights.get() {
-            Some(w) if w.rank == shape.rank() && Some(w.channels) == channels => {}
-            Some(w) => return Err(Error::shape(self.name(), w.expected(), shape)),
-            None => {
-                let channels = channels.ok_or_else(|| {
-                    Error::shape(self.name(), format!("a known size on axis {axis}"), shape)
-                })?;
-                // Another thread may have built it meanwhile; its weights fit the same shape.
-                let _ = self
-                    .weights
-                    .set(self.make_weights(shape.rank(), axis, channels)?);
-            }
-        }
+        build_once(
+            self.name(),
+            self.config.axis,
+            shape,
+            &self.weights,
+            |w| w.at,
+            |at| self.make_weights(at),
+        )?;
         Ok(vec![shape.clone()])
     }
 

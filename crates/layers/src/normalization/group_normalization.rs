@@ -12,13 +12,13 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::axes::{resolve_axis, RowLayout};
+use super::axes::RowLayout;
+use super::channel_axis::{build_once, ChannelAxis};
 use super::scale_offset::{check_epsilon, scale_offset_options, ScaleOffset};
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::initializers::Initializer;
 use crate::layer::{config_with_name, single_input};
 use crate::layer_base_methods;
-use crate::limits::check_shape;
 use crate::record::{differentiate_locally, CallRecord, WeightGrads};
 use crate::regularizers::Regularizer;
 use crate::{CallContext, Error, Layer, LayerBase, Result, SymbolicShape, Weight};
@@ -115,20 +115,9 @@ impl LayerConfig for GroupNormalizationConfig {
 
 /// The weights, made on first build for inputs of one rank and channel count.
 struct GroupNormWeights {
-    rank: usize,
-    axis: usize,
-    channels: usize,
+    at: ChannelAxis,
     groups: usize,
     params: ScaleOffset,
-}
-
-impl GroupNormWeights {
-    /// The input shape the weights fit, for messages: `(None, None, 6)`.
-    fn expected(&self) -> String {
-        let mut expected = vec!["None".to_string(); self.rank];
-        expected[self.axis] = self.channels.to_string();
-        format!("({})", expected.join(", "))
-    }
 }
 
 /// The layer a [`GroupNormalization`] builder makes.
@@ -161,7 +150,7 @@ impl Groups {
             batch,
             positions: rows / batch.max(1),
             groups: w.groups,
-            per_group: w.channels / w.groups,
+            per_group: w.at.channels / w.groups,
         }
     }
 
@@ -228,12 +217,11 @@ impl GroupNormalizationLayer {
         Ok(groups)
     }
 
-    fn make_weights(&self, rank: usize, axis: usize, channels: usize) -> Result<GroupNormWeights> {
+    fn make_weights(&self, at: ChannelAxis) -> Result<GroupNormWeights> {
+        let channels = at.channels;
         let c = &self.config;
         Ok(GroupNormWeights {
-            rank,
-            axis,
-            channels,
+            at,
             groups: self.groups(channels)?,
             params: ScaleOffset::new(
                 self.name(),
@@ -254,22 +242,14 @@ impl Layer for GroupNormalizationLayer {
 
     fn build(&self, inputs: &[SymbolicShape]) -> Result<Vec<SymbolicShape>> {
         let shape = single_input(self.name(), inputs)?;
-        let axis = resolve_axis(self.name(), self.config.axis, shape.rank())?;
-        check_shape(self.name(), shape)?;
-        let channels = shape.dims()[axis];
-        match self.weights.get() {
-            Some(w) if w.rank == shape.rank() && Some(w.channels) == channels => {}
-            Some(w) => return Err(Error::shape(self.name(), w.expected(), shape)),
-            None => {
-                let channels = channels.ok_or_else(|| {
-                    Error::shape(self.name(), format!("a known size on axis {axis}"), shape)
-                })?;
-                // Another thread may have built it meanwhile; its weights fit the same shape.
-                let _ = self
-                    .weights
-                    .set(self.make_weights(shape.rank(), axis, channels)?);
-            }
-        }
+        build_once(
+            self.name(),
+            self.config.axis,
+            shape,
+            &self.weights,
+            |w| w.at,
+            |at| self.make_weights(at),
+        )?;
         Ok(vec![shape.clone()])
     }
 
@@ -277,10 +257,8 @@ impl Layer for GroupNormalizationLayer {
         let x = single_input(self.name(), inputs)?;
         let w = self.built()?;
         let dims = x.dims();
-        if dims.len() != w.rank || dims[w.axis] != w.channels {
-            return Err(Error::shape(self.name(), w.expected(), format!("{dims:?}")));
-        }
-        let layout = RowLayout::new(dims, &[w.axis]);
+        w.at.check(self.name(), dims)?;
+        let layout = RowLayout::new(dims, &[w.at.axis]);
         let rows = layout.to_rows(x)?;
         let groups = Groups::of(w, dims[0], rows.dim(0)?);
         let normalized = if rkeras_ops::kernels_on(x.device()) && x.dtype() == DType::F32 {
@@ -338,7 +316,7 @@ impl Layer for GroupNormalizationLayer {
         let (x, _, dy) = record.single(self.name(), grad_outputs)?;
         let saved = record.saved::<Saved>(self.name())?;
         let w = self.built()?;
-        let layout = RowLayout::new(x.dims(), &[w.axis]);
+        let layout = RowLayout::new(x.dims(), &[w.at.axis]);
         let dy = layout.to_rows(dy)?;
         if let Some(gamma) = w.params.gamma.as_ref().filter(|g| weight_grads.wants(g)) {
             let grad = rkeras_ops::bias_gradient(&(&dy * &saved.normalized)?)?;

@@ -51,19 +51,17 @@ fn plain_operands(a: &Tensor, b: &Tensor) -> bool {
         && !b.track_op()
 }
 
-/// `f(a, b)` cell by cell, split over rayon's pool.
+/// `f(a, b)` cell by cell, split over rayon's pool, each result cell written once (no zeroing
+/// pass before it).
 fn plain_binary(a: &Tensor, b: &Tensor, f: fn(f32, f32) -> f32) -> candle_core::Result<Tensor> {
     let (a_view, b_view) = (CpuView::of(OP, "a", a)?, CpuView::of(OP, "b", b)?);
     let (a_values, b_values) = (a_view.f32()?, b_view.f32()?);
-    let mut result = vec![0f32; a_values.len()];
-    result
-        .par_chunks_mut(CHUNK)
-        .zip(a_values.par_chunks(CHUNK).zip(b_values.par_chunks(CHUNK)))
-        .for_each(|(out, (a, b))| {
-            for ((out, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                *out = f(a, b);
-            }
-        });
+    let result: Vec<f32> = a_values
+        .par_iter()
+        .zip(b_values.par_iter())
+        .with_min_len(CHUNK)
+        .map(|(&a, &b)| f(a, b))
+        .collect();
     Tensor::from_vec(result, a.shape(), a.device())
 }
 

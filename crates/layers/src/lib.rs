@@ -18,6 +18,7 @@ pub mod context;
 pub mod convolutional;
 pub mod core;
 pub mod error;
+pub mod fusion;
 pub mod initializers;
 mod kernel_bias;
 pub mod layer;

@@ -3,10 +3,11 @@
 //! gradient only where the value has several readers.
 
 use candle_core::Tensor;
+use rkeras_layers::fusion;
 use rkeras_layers::record::differentiate;
 use rkeras_layers::{CallRecord, Error, Layer, Result, WeightGrads};
 
-use crate::graph::Graph;
+use crate::graph::{Graph, Node};
 
 /// The gradients of `graph`'s inputs (`None` where `needs_input_grad` is false or the input
 /// does not reach an output), adding its layers' weight gradients to `weight_grads`, from the
@@ -37,7 +38,13 @@ pub(crate) fn run(
     for (&slot, grad) in graph.output_slots.iter().zip(grad_outputs) {
         grads.add(slot, grad.clone())?;
     }
-    for (node, record) in graph.nodes.iter().zip(records).rev() {
+    // A record is taken when its node is differentiated, alone or with the node it feeds.
+    let mut records: Vec<Option<CallRecord>> = records.into_iter().map(Some).collect();
+    for index in (0..graph.nodes.len()).rev() {
+        let node = &graph.nodes[index];
+        let Some(record) = records[index].take() else {
+            continue;
+        };
         if !node.outputs.iter().any(|&s| requires[s]) {
             continue;
         }
@@ -51,6 +58,27 @@ pub(crate) fn run(
             .zip(&record.outputs)
             .map(|(grad, output)| grad.map_or_else(|| output.zeros_like(), Ok))
             .collect::<candle_core::Result<Vec<_>>>()?;
+        // The node and the one feeding it, differentiated as one where a kernel fuses them.
+        if let Some(feeder) = graph.sole_feeder(index) {
+            let feeder_node = &graph.nodes[feeder];
+            if let Some(feeder_record) = records[feeder].as_ref() {
+                let needs: Vec<bool> = feeder_node.inputs.iter().map(|&s| requires[s]).collect();
+                let fused = fusion::backward_pair(
+                    feeder_node.layer.as_ref(),
+                    feeder_record,
+                    node.layer.as_ref(),
+                    &record,
+                    &grad_outputs,
+                    &needs,
+                    weight_grads,
+                );
+                if let Some(input_grads) = fused {
+                    records[feeder] = None;
+                    grads.add_inputs(feeder_node, input_grads?, &needs)?;
+                    continue;
+                }
+            }
+        }
         let needs: Vec<bool> = node.inputs.iter().map(|&s| requires[s]).collect();
         let input_grads = differentiate(
             node.layer.as_ref(),
@@ -59,19 +87,7 @@ pub(crate) fn run(
             &needs,
             weight_grads,
         )?;
-        if input_grads.len() != node.inputs.len() {
-            return Err(Error::Graph(format!(
-                "layer '{}' returned {} input gradient(s) for {} input(s)",
-                node.layer.name(),
-                input_grads.len(),
-                node.inputs.len()
-            )));
-        }
-        for ((&slot, grad), need) in node.inputs.iter().zip(input_grads).zip(needs) {
-            if let (Some(grad), true) = (grad, need) {
-                grads.add(slot, grad)?;
-            }
-        }
+        grads.add_inputs(node, input_grads, &needs)?;
     }
     Ok(graph
         .input_slots
@@ -110,6 +126,30 @@ fn has_trainable_weight(layer: &dyn Layer, weight_grads: &WeightGrads) -> bool {
 struct SlotGrads(Vec<Option<Tensor>>);
 
 impl SlotGrads {
+    /// Adds the gradients a node's backward pass returned for its inputs (those it was asked
+    /// for), or an error when it returned the wrong number.
+    fn add_inputs(
+        &mut self,
+        node: &Node,
+        input_grads: Vec<Option<Tensor>>,
+        needs: &[bool],
+    ) -> Result<()> {
+        if input_grads.len() != node.inputs.len() {
+            return Err(Error::Graph(format!(
+                "layer '{}' returned {} input gradient(s) for {} input(s)",
+                node.layer.name(),
+                input_grads.len(),
+                node.inputs.len()
+            )));
+        }
+        for ((&slot, grad), &need) in node.inputs.iter().zip(input_grads).zip(needs) {
+            if let (Some(grad), true) = (grad, need) {
+                self.add(slot, grad)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Adds `grad` to the slot's gradient (a value with several readers gets one per reader).
     fn add(&mut self, slot: usize, grad: Tensor) -> Result<()> {
         self.0[slot] = Some(match self.0[slot].take() {

@@ -57,6 +57,9 @@ pub struct Graph {
     /// For each output, the node and the index among its outputs that produce it, when that
     /// value goes nowhere else (see [`Graph::sole_producer_of_output`]).
     sole_output_producers: Vec<Option<(usize, usize)>>,
+    /// For each node, the node whose only output is its only input, when nothing else reads
+    /// that value (see [`Graph::sole_feeder`]).
+    sole_feeders: Vec<Option<usize>>,
 }
 
 type SlotKey = (usize, usize);
@@ -201,6 +204,9 @@ impl Graph {
             .iter()
             .map(|&slot| sole_producer(&nodes, &output_slots, slot))
             .collect();
+        let sole_feeders = (0..nodes.len())
+            .map(|node| sole_feeder(&nodes, &output_slots, node))
+            .collect();
         Ok(Graph {
             input_layers,
             input_shapes,
@@ -211,6 +217,7 @@ impl Graph {
             slot_count,
             last_reader,
             sole_output_producers,
+            sole_feeders,
         })
     }
 
@@ -219,6 +226,13 @@ impl Graph {
     /// gradient given for it reaches that node's output alone).
     pub fn sole_producer_of_output(&self, output: usize) -> Option<(usize, usize)> {
         self.sole_output_producers.get(output).copied().flatten()
+    }
+
+    /// The node whose only output is node `node`'s only input, when no other node reads that
+    /// value and it is not an output of the graph: the gradient `node` passes back is then that
+    /// value's whole gradient, so the two calls can be differentiated as one.
+    pub fn sole_feeder(&self, node: usize) -> Option<usize> {
+        self.sole_feeders.get(node).copied().flatten()
     }
 
     /// Every distinct layer, inputs first, then in call order (Keras's `model.layers`).
@@ -250,6 +264,18 @@ fn sole_producer(nodes: &[Node], output_slots: &[usize], slot: usize) -> Option<
         let position = node.outputs.iter().position(|&s| s == slot)?;
         Some((index, position))
     })
+}
+
+/// See [`Graph::sole_feeder`].
+fn sole_feeder(nodes: &[Node], output_slots: &[usize], node: usize) -> Option<usize> {
+    let &[slot] = &nodes[node].inputs[..] else {
+        return None;
+    };
+    let readers = nodes.iter().flat_map(|n| &n.inputs).filter(|&&s| s == slot);
+    if readers.count() > 1 || output_slots.contains(&slot) {
+        return None;
+    }
+    nodes[..node].iter().position(|n| n.outputs == [slot])
 }
 
 fn producer_of(tensor: &SymbolicTensor) -> Result<Producer> {
@@ -352,6 +378,21 @@ mod tests {
         assert_eq!(read.sole_producer_of_output(1), Some((1, 0)));
         let repeated = Graph::trace(&[input], &[hidden, hidden]).unwrap();
         assert_eq!(repeated.sole_producer_of_output(0), None);
+    }
+
+    #[test]
+    fn a_node_has_a_sole_feeder_only_where_it_alone_reads_the_feeders_only_output() {
+        let input = Input::new(&[3]);
+        let first = Dense::new(3)(input);
+        let second = Dense::new(3)(first);
+        let chain = Graph::trace(&[input], &[Dense::new(1)(second)]).unwrap();
+        // The first node reads a model input, which no node produces.
+        let feeders: Vec<_> = (0..3).map(|node| chain.sole_feeder(node)).collect();
+        assert_eq!(feeders, [None, Some(0), Some(1)]);
+        // `first` read twice, and `second` an output as well as read.
+        let twice = Dense::new(2)(first);
+        let branched = Graph::trace(&[input], &[second, Dense::new(1)(second), twice]).unwrap();
+        assert!((0..4).all(|node| branched.sole_feeder(node).is_none()));
     }
 
     #[test]

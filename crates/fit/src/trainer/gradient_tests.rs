@@ -243,6 +243,39 @@ fn strides_valid_padding_even_kernels_and_other_activations_match_autograd() {
 }
 
 #[test]
+fn convolutions_differentiated_with_the_pooling_of_their_output_match_autograd() {
+    // keras.io's MNIST convnet in small (each Conv2D's output read by a MaxPooling2D alone, the
+    // pair differentiated as one; 'valid' windows leave a row and a column out), then the same
+    // block whose convolution's output a second layer also reads (differentiated call by call).
+    let input = Input::new(&[11, 11, 2]);
+    let h = Conv2D::new(4, (3, 3)).activation("relu")(input);
+    let h = MaxPooling2D::new((2, 2))(h);
+    let h = Conv2D::new(6, (2, 2))(h);
+    let h = MaxPooling2D::new((2, 2))(h);
+    let out = Dense::new(3).activation("softmax")(Flatten::new()(h));
+    let model = Model::new(input, out).unwrap();
+    let x = pseudo_random(&[5, 11, 11, 2], 0.3);
+    let y = pseudo_random(&[5, 3], 1.1);
+    assert_eq!(
+        assert_same_gradients(&model, "categorical_crossentropy", &x, &y),
+        6
+    );
+
+    let input = Input::new(&[8, 8, 1]);
+    let features = Conv2D::new(3, (3, 3)).activation("relu")(input);
+    let pooled = Flatten::new()(MaxPooling2D::new((2, 2))(features));
+    let direct = Flatten::new()(Conv2D::new(1, (1, 1))(features));
+    let joined = rkeras_layers::merging::concatenate(&[pooled, direct], -1);
+    let model = Model::new(input, Dense::new(1).activation("sigmoid")(joined)).unwrap();
+    let x = pseudo_random(&[4, 8, 8, 1], 0.7);
+    let y = pseudo_random(&[4, 1], 0.2);
+    assert_eq!(
+        assert_same_gradients(&model, "binary_crossentropy", &x, &y),
+        6
+    );
+}
+
+#[test]
 fn a_layer_called_twice_sums_its_gradients() {
     let shared = Conv2D::new(2, (3, 3)).padding("same").activation("relu");
     let input = Input::new(&[6, 6, 2]);

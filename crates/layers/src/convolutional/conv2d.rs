@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use candle_core::{Device, Tensor};
-use rkeras_ops::Conv2dWanted;
+use rkeras_ops::{Conv2dGradients, Conv2dWanted, MaxPoolGradient};
 use serde::{Deserialize, Serialize};
 
 use crate::activations::{ActivationArg, ActivationFn};
@@ -208,6 +208,79 @@ impl Conv2DLayer {
         Ok(y)
     }
 
+    /// The gradients a backward pass computes, or None when nothing needs one.
+    fn wanted(
+        &self,
+        w: &ConvWeights,
+        needs_input_grad: &[bool],
+        weight_grads: &WeightGrads,
+    ) -> Option<Conv2dWanted> {
+        let wanted = Conv2dWanted {
+            x: needs_input_grad.first().copied().unwrap_or(false),
+            kernel: weight_grads.wants(&w.params.kernel),
+            bias: w
+                .params
+                .bias
+                .as_ref()
+                .is_some_and(|b| weight_grads.wants(b)),
+        };
+        (wanted.x || wanted.kernel || wanted.bias).then_some(wanted)
+    }
+
+    /// Hands the kernel and bias gradients to `weight_grads` and returns the input's.
+    fn add_weight_grads(
+        &self,
+        w: &ConvWeights,
+        grads: Conv2dGradients,
+        weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        if let Some(grad) = grads.kernel {
+            weight_grads.add(&w.params.kernel, grad)?;
+        }
+        if let (Some(bias), Some(grad)) = (w.params.bias.as_ref(), grads.bias) {
+            weight_grads.add(bias, grad)?;
+        }
+        Ok(vec![grads.x])
+    }
+
+    /// The backward pass of a recorded call whose output only a max pooling reads, given that
+    /// pooling's result and its gradient: the gradients of the pooling and of this call in one
+    /// ([`rkeras_ops::conv2d_max_pool_backward`]), without the output's full-size gradient.
+    /// None where that does not apply: an activation other than ReLU or linear, an activity
+    /// regularizer (it reads the output), or a call differentiated by candle's autograd.
+    pub(crate) fn backward_through_max_pool(
+        &self,
+        record: &CallRecord,
+        pooling: &MaxPoolGradient<'_>,
+        needs_input_grad: &[bool],
+        weight_grads: &mut WeightGrads,
+    ) -> Option<Result<Vec<Option<Tensor>>>> {
+        let relu = match self.config.activation {
+            ActivationFn::Relu => true,
+            ActivationFn::Linear => false,
+            _ => return None,
+        };
+        let ([x], [y]) = (&record.inputs[..], &record.outputs[..]) else {
+            return None;
+        };
+        if self.config.activity_regularizer.is_some()
+            || record.is_differentiated_by_autograd()
+            || !self.has_backward(x.device())
+        {
+            return None;
+        }
+        Some((|| {
+            let (w, params) = self.checked(x)?;
+            let Some(wanted) = self.wanted(w, needs_input_grad, weight_grads) else {
+                return Ok(vec![None]);
+            };
+            let kernel = w.params.kernel.as_tensor();
+            let grads =
+                rkeras_ops::conv2d_max_pool_backward(x, kernel, y, pooling, &params, relu, wanted)?;
+            self.add_weight_grads(w, grads, weight_grads)
+        })())
+    }
+
     fn make_weights(&self, in_channels: usize) -> Result<ConvWeights> {
         let c = &self.config;
         let shape = [c.kernel_size.0, c.kernel_size.1, in_channels, c.filters];
@@ -288,15 +361,9 @@ impl Layer for Conv2DLayer {
     ) -> Result<Vec<Option<Tensor>>> {
         let (x, y, dy) = record.single(self.name(), grad_outputs)?;
         let (w, params) = self.checked(x)?;
-        let (kernel, bias) = (&w.params.kernel, w.params.bias.as_ref());
-        let wanted = Conv2dWanted {
-            x: needs_input_grad.first().copied().unwrap_or(false),
-            kernel: weight_grads.wants(kernel),
-            bias: bias.is_some_and(|b| weight_grads.wants(b)),
-        };
-        if !(wanted.x || wanted.kernel || wanted.bias) {
+        let Some(wanted) = self.wanted(w, needs_input_grad, weight_grads) else {
             return Ok(vec![None]);
-        }
+        };
         let activation = self.config.activation;
         let relu = activation == ActivationFn::Relu;
         // The activity penalty's gradient joins the output's.
@@ -308,15 +375,9 @@ impl Layer for Conv2DLayer {
             let z = record.saved_if::<Tensor>();
             activation.gradient(z, y, &dy)?
         };
-        let grads =
-            rkeras_ops::conv2d_backward(x, kernel.as_tensor(), y, &dz, &params, relu, wanted)?;
-        if let Some(grad) = grads.kernel {
-            weight_grads.add(kernel, grad)?;
-        }
-        if let (Some(bias), Some(grad)) = (bias, grads.bias) {
-            weight_grads.add(bias, grad)?;
-        }
-        Ok(vec![grads.x])
+        let kernel = w.params.kernel.as_tensor();
+        let grads = rkeras_ops::conv2d_backward(x, kernel, y, &dz, &params, relu, wanted)?;
+        self.add_weight_grads(w, grads, weight_grads)
     }
 
     kernel_layer_methods!();

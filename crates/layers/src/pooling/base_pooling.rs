@@ -9,6 +9,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
+use rkeras_ops::MaxPoolGradient;
 use serde::{Deserialize, Serialize};
 
 use super::pool_mode::PoolMode;
@@ -99,6 +100,39 @@ impl<K: PoolingKind> Default for LayerBuilder<PoolingConfig<K>> {
 pub struct PoolingLayer<K: PoolingKind> {
     base: LayerBase,
     config: PoolingConfig<K>,
+}
+
+impl<K: PoolingKind> PoolingLayer<K> {
+    /// For a max pooling's recorded call on an image: its windows, its result and that
+    /// result's gradient, as a convolution's backward pass through the pooling takes them.
+    pub(crate) fn max_pool_gradient<'a>(
+        &self,
+        record: &'a CallRecord,
+        grad_outputs: &'a [Tensor],
+    ) -> Option<Result<MaxPoolGradient<'a>>> {
+        if K::MODE != PoolMode::Max {
+            return None;
+        }
+        let ([x], [pooled], [grad]) = (&record.inputs[..], &record.outputs[..], grad_outputs)
+        else {
+            return None;
+        };
+        if x.rank() != 4 || pooled.rank() != 4 || grad.shape() != pooled.shape() {
+            return None;
+        }
+        Some(
+            self.config
+                .window
+                .placement(self.name(), x.dims())
+                .map(|(pool, strides, padding)| MaxPoolGradient {
+                    pooled,
+                    grad,
+                    pool,
+                    strides,
+                    padding,
+                }),
+        )
+    }
 }
 
 impl<K: PoolingKind> Layer for PoolingLayer<K> {

@@ -1,11 +1,14 @@
 //! The convolution backward pass on CPU: input, kernel and bias gradients in one sweep over
 //! chunks of images, computing only the gradients that are asked for.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::buffer::{Fresh, Uninit};
 use crate::fork_join::worker_threads;
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
+use crate::max_pool::{image_backward_into, PoolGeometry};
 use crate::simd::{vectorized, Kernel};
 
 use super::direct::Direct;
@@ -47,6 +50,30 @@ pub(crate) struct ForwardRecord<'a> {
     pub relu_output: Option<&'a [f32]>,
 }
 
+/// The gradient reaching the convolution's output.
+#[derive(Clone, Copy)]
+pub(crate) enum OutputGrad<'a> {
+    /// The output's own gradient, contiguous (N, OH, OW, Cout).
+    Dense(&'a [f32]),
+    /// The gradient of a max pooling whose only input is the output (see [`MaxPooled`]).
+    MaxPooled(MaxPooled<'a>),
+}
+
+/// A max pooling of the convolution's output, its only reader, and the gradient of its result:
+/// each chunk of images is routed back through the pooling in cache, so the output's full-size
+/// gradient is never written.
+#[derive(Clone, Copy)]
+pub(crate) struct MaxPooled<'a> {
+    /// The pooling's windows over one output image.
+    pub pool: &'a PoolGeometry,
+    /// The convolution's output (the pooling's input), contiguous NHWC.
+    pub output: &'a [f32],
+    /// The pooling's result, contiguous NHWC.
+    pub pooled: &'a [f32],
+    /// The gradient of the pooling's result.
+    pub grad: &'a [f32],
+}
+
 /// One chunk's share of the kernel and bias gradients.
 struct Partial {
     kernel_grad: Vec<f32>,
@@ -75,6 +102,16 @@ pub(crate) fn backward(
     g: &ConvGeometry,
     record: &ForwardRecord<'_>,
     dy: &[f32],
+    wanted: Conv2dWanted,
+) -> Gradients {
+    backward_from(g, record, OutputGrad::Dense(dy), wanted)
+}
+
+/// Gradients of `relu?(conv(x, kernel) + bias)` given the gradient reaching its output.
+pub(crate) fn backward_from(
+    g: &ConvGeometry,
+    record: &ForwardRecord<'_>,
+    output_grad: OutputGrad<'_>,
     wanted: Conv2dWanted,
 ) -> Gradients {
     if !(wanted.x || wanted.kernel || wanted.bias) {
@@ -111,32 +148,48 @@ pub(crate) fn backward(
             let first = index * chunk;
             let images = (g.batch - first).min(chunk);
             let out_range = first * g.out_image_len()..(first + images) * g.out_image_len();
-            let step = ChunkStep {
-                g,
-                wanted,
-                images,
-                // Read only for the kernel gradient: without it the record may hold no input
-                // (a transposed convolution's forward is this pass for `x` alone).
-                x: if wanted.kernel {
-                    &record.x[first * g.in_image_len()..][..images * g.in_image_len()]
-                } else {
-                    &[]
-                },
-                kernel: record.kernel,
-                dy: &dy[out_range.clone()],
-                relu_output: record.relu_output.map(|y| &y[out_range]),
-                inner_threads,
-            };
-            with_scratch(|scratch| match &lowering {
-                Lowering::Direct(direct) => {
-                    step.direct(direct, scratch, &mut partial, x_grad_chunk)
+            with_scratch(|scratch| {
+                let mut unpooled = std::mem::take(&mut scratch.unpooled);
+                let (dy, relu_output) = match output_grad {
+                    OutputGrad::Dense(dy) => (
+                        &dy[out_range.clone()],
+                        record.relu_output.map(|y| &y[out_range]),
+                    ),
+                    OutputGrad::MaxPooled(pooled) => {
+                        let relu = record.relu_output.is_some();
+                        let dy = prefix(&mut unpooled, out_range.len());
+                        pooled.unpool(first..first + images, relu, dy);
+                        (&*dy, None)
+                    }
+                };
+                let step = ChunkStep {
+                    g,
+                    wanted,
+                    images,
+                    // Read only for the kernel gradient: without it the record may hold no
+                    // input (a transposed convolution's forward is this pass for `x` alone).
+                    x: if wanted.kernel {
+                        &record.x[first * g.in_image_len()..][..images * g.in_image_len()]
+                    } else {
+                        &[]
+                    },
+                    kernel: record.kernel,
+                    dy,
+                    relu_output,
+                    inner_threads,
+                };
+                match &lowering {
+                    Lowering::Direct(direct) => {
+                        step.direct(direct, scratch, &mut partial, x_grad_chunk)
+                    }
+                    Lowering::Unfold(unfolder) => {
+                        step.unfolded(unfolder, scratch, &mut partial, x_grad_chunk)
+                    }
+                    Lowering::Project { planes, kernel } => {
+                        step.projected(planes, kernel, scratch, &mut partial, x_grad_chunk)
+                    }
                 }
-                Lowering::Unfold(unfolder) => {
-                    step.unfolded(unfolder, scratch, &mut partial, x_grad_chunk)
-                }
-                Lowering::Project { planes, kernel } => {
-                    step.projected(planes, kernel, scratch, &mut partial, x_grad_chunk)
-                }
+                scratch.unpooled = unpooled;
             });
             partial
         })
@@ -154,6 +207,25 @@ pub(crate) fn backward(
         x: x_grad.map(Fresh::into_written),
         kernel,
         bias: wanted.bias.then_some(totals.bias_grad),
+    }
+}
+
+impl MaxPooled<'_> {
+    /// The gradient of the convolution's output for `images`, written over `dy`: the pooled
+    /// gradient routed to each window's first maximum (with `relu`, only from windows whose
+    /// maximum is positive, which is the ReLU's mask).
+    fn unpool(&self, images: Range<usize>, relu: bool, dy: &mut [f32]) {
+        let (in_len, out_len) = (self.pool.in_image_len(), self.pool.out_image_len());
+        for (image, dy) in images.zip(dy.chunks_exact_mut(in_len)) {
+            image_backward_into(
+                self.pool,
+                &self.output[image * in_len..][..in_len],
+                &self.pooled[image * out_len..][..out_len],
+                &self.grad[image * out_len..][..out_len],
+                relu,
+                dy,
+            );
+        }
     }
 }
 

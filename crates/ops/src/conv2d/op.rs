@@ -3,9 +3,12 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 use crate::check::expect_built_dims;
+use crate::max_pool::PoolGeometry;
 use crate::storage::{cpu_f32, CpuView};
 
-use super::backward::{backward, Conv2dWanted, ForwardRecord};
+use super::backward::{
+    backward, backward_from, Conv2dWanted, ForwardRecord, MaxPooled, OutputGrad,
+};
 use super::forward::forward;
 use super::geometry::{ConvGeometry, OP};
 use super::Conv2dGradients;
@@ -61,34 +64,72 @@ impl Conv2dOp {
             kernel: kernel.track_op(),
             bias: bias.is_some_and(Tensor::track_op),
         };
-        let grads = cpu_gradients(&self.geometry, self.relu, x, kernel, res, grad_res, wanted)?;
+        let grad = OutputGradTensor::Dense(grad_res);
+        let grads = cpu_gradients(&self.geometry, self.relu, x, kernel, res, grad, wanted)?;
         Ok((grads.x, grads.kernel, grads.bias))
     }
 }
 
+/// The gradient reaching a convolution's output, as tensors.
+pub(crate) enum OutputGradTensor<'a> {
+    /// The output's own gradient, (N, OH, OW, Cout).
+    Dense(&'a Tensor),
+    /// The gradient of the result of a max pooling of the output (its only reader).
+    MaxPooled {
+        /// The pooling's windows.
+        pool: PoolGeometry,
+        /// The pooling's result.
+        pooled: &'a Tensor,
+        /// Its gradient.
+        grad: &'a Tensor,
+    },
+}
+
 /// The gradients `wanted` of `relu?(conv(x, kernel) + bias)` on the CPU, as tensors: `output` is
-/// the forward's result (read only when `relu` is fused), `grad_output` its gradient.
+/// the forward's result (read when `relu` is fused or the gradient comes through a pooling),
+/// `grad_output` the gradient reaching it.
 pub(crate) fn cpu_gradients(
     geometry: &ConvGeometry,
     relu: bool,
     x: &Tensor,
     kernel: &Tensor,
     output: &Tensor,
-    grad_output: &Tensor,
+    grad_output: OutputGradTensor<'_>,
     wanted: Conv2dWanted,
 ) -> candle_core::Result<Conv2dGradients> {
     let x_view = CpuView::of(OP, "x", x)?;
     let kernel_view = CpuView::of(OP, "kernel", kernel)?;
     let res_view = CpuView::of(OP, "output", output)?;
-    let grad_view = CpuView::of(OP, "output gradient", grad_output)?;
-    let (x_data, kernel_data, grad_data) = (x_view.f32()?, kernel_view.f32()?, grad_view.f32()?);
-    let res_data = if relu { Some(res_view.f32()?) } else { None };
+    let (x_data, kernel_data) = (x_view.f32()?, kernel_view.f32()?);
+    let pooled = matches!(grad_output, OutputGradTensor::MaxPooled { .. });
+    let res_data = if relu || pooled {
+        Some(res_view.f32()?)
+    } else {
+        None
+    };
     let record = ForwardRecord {
         x: &x_data,
         kernel: &kernel_data,
-        relu_output: res_data.as_deref(),
+        relu_output: if relu { res_data.as_deref() } else { None },
     };
-    let grads = backward(geometry, &record, &grad_data, wanted);
+    let grads = match grad_output {
+        OutputGradTensor::Dense(grad) => {
+            let grad_view = CpuView::of(OP, "output gradient", grad)?;
+            backward(geometry, &record, &grad_view.f32()?, wanted)
+        }
+        OutputGradTensor::MaxPooled { pool, pooled, grad } => {
+            let pooled_view = CpuView::of(OP, "pooled output", pooled)?;
+            let grad_view = CpuView::of(OP, "pooled output gradient", grad)?;
+            let (pooled_data, grad_data) = (pooled_view.f32()?, grad_view.f32()?);
+            let through = MaxPooled {
+                pool: &pool,
+                output: res_data.as_deref().unwrap_or_default(),
+                pooled: &pooled_data,
+                grad: &grad_data,
+            };
+            backward_from(geometry, &record, OutputGrad::MaxPooled(through), wanted)
+        }
+    };
     let device = x.device();
     let to_tensor = |data: Option<Vec<f32>>, shape: Shape| {
         data.map(|data| Tensor::from_vec(data, shape, device))

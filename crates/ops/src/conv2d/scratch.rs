@@ -19,6 +19,8 @@ pub(crate) struct Scratch {
     pub frame: Vec<f32>,
     /// One output image before it is handed over (direct forward).
     pub staging: Vec<f32>,
+    /// The output gradient routed back through a max pooling (backward through a pooling).
+    pub unpooled: Vec<f32>,
 }
 
 thread_local! {

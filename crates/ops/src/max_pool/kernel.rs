@@ -107,6 +107,7 @@ pub(super) fn backward(g: &PoolGeometry, x: &[f32], y: &[f32], dy: &[f32]) -> Ve
                     x,
                     y,
                     dy,
+                    only_positive: false,
                     dx,
                     pending,
                 });
@@ -114,6 +115,30 @@ pub(super) fn backward(g: &PoolGeometry, x: &[f32], y: &[f32], dy: &[f32]) -> Ve
         );
     }
     dx.into_written()
+}
+
+/// One image's input gradient, written over `dx`: each output cell's gradient goes whole to the
+/// first maximum of its window, as [`backward`] routes it. With `only_positive`, a window whose
+/// maximum is not positive passes nothing: the pooling reads a ReLU's output, whose mask lets
+/// the gradient through exactly where the window's maximum is positive.
+pub(crate) fn image_backward_into(
+    g: &PoolGeometry,
+    x: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    only_positive: bool,
+    dx: &mut [f32],
+) {
+    dx.fill(0.0);
+    vectorized(BackwardImage {
+        g,
+        x,
+        y,
+        dy,
+        only_positive,
+        dx,
+        pending: &mut vec![false; g.channels],
+    });
 }
 
 /// One input row of gradients and, for each cell of an output row and channel, whether its
@@ -214,12 +239,14 @@ impl Kernel for DisjointRow<'_> {
 }
 
 /// One image's backward pass: adds each output cell's gradient `dy` to the zeroed `dx` at the
-/// first cell of its window equal to its maximum `y`; `pending` is scratch, one flag a channel.
+/// first cell of its window equal to its maximum `y` (with `only_positive`, only where that
+/// maximum is positive); `pending` is scratch, one flag a channel.
 struct BackwardImage<'a> {
     g: &'a PoolGeometry,
     x: &'a [f32],
     y: &'a [f32],
     dy: &'a [f32],
+    only_positive: bool,
     dx: &'a mut [f32],
     pending: &'a mut [bool],
 }
@@ -234,6 +261,7 @@ impl Kernel for BackwardImage<'_> {
             x,
             y,
             dy,
+            only_positive,
             dx,
             pending,
         } = self;
@@ -249,7 +277,8 @@ impl Kernel for BackwardImage<'_> {
                     let window = maxima.iter().zip(grads).zip(pending.iter_mut());
                     for ((d, &v), ((&max, &grad), pending)) in cells.zip(window) {
                         let first_max = *pending & (v == max);
-                        *d += if first_max { grad } else { 0.0 };
+                        let passes = first_max & (!only_positive | (max > 0.0));
+                        *d += if passes { grad } else { 0.0 };
                         *pending &= !first_max;
                     }
                 }

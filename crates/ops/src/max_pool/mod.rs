@@ -3,6 +3,8 @@
 mod composed;
 mod kernel;
 
+pub(crate) use kernel::image_backward_into;
+
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 use crate::check::{expect_built_dims, expect_f32_rank};
@@ -90,11 +92,13 @@ impl PoolGeometry {
         })
     }
 
-    fn in_image_len(&self) -> usize {
+    /// Values in one input image.
+    pub(crate) fn in_image_len(&self) -> usize {
         self.in_h * self.in_w * self.channels
     }
 
-    fn out_image_len(&self) -> usize {
+    /// Values in one pooled image.
+    pub(crate) fn out_image_len(&self) -> usize {
         self.out_h * self.out_w * self.channels
     }
 
@@ -102,7 +106,8 @@ impl PoolGeometry {
         [self.batch, self.in_h, self.in_w, self.channels]
     }
 
-    fn out_dims(&self) -> [usize; 4] {
+    /// The pooled shape, (N, OH, OW, C).
+    pub(crate) fn out_dims(&self) -> [usize; 4] {
         [self.batch, self.out_h, self.out_w, self.channels]
     }
 }

@@ -91,7 +91,7 @@ pub(super) fn backward(g: &PoolGeometry, x: &[f32], y: &[f32], dy: &[f32]) -> Ve
         .zip(dy.par_chunks(g.out_image_len()));
     // Windows that never overlap (Keras's default, strides equal to the pool) give each input
     // cell at most one gradient: the result is written row by row, once, with no zeroing pass.
-    if g.strides.0 >= g.pool.0 && g.strides.1 >= g.pool.1 {
+    if g.windows_are_disjoint() {
         images.for_each_init(
             || DisjointScratch::new(g),
             |scratch, (((dx, x), y), dy)| disjoint_backward_image(g, x, y, dy, dx, scratch),
@@ -129,16 +129,46 @@ pub(crate) fn image_backward_into(
     only_positive: bool,
     dx: &mut [f32],
 ) {
-    dx.fill(0.0);
-    vectorized(BackwardImage {
-        g,
-        x,
-        y,
-        dy,
-        only_positive,
-        dx,
-        pending: &mut vec![false; g.channels],
-    });
+    if !g.windows_are_disjoint() {
+        dx.fill(0.0);
+        vectorized(BackwardImage {
+            g,
+            x,
+            y,
+            dy,
+            only_positive,
+            dx,
+            pending: &mut vec![false; g.channels],
+        });
+        return;
+    }
+    // Each input row written once, as `disjoint_backward_image` writes it, but in place.
+    let row_len = g.in_w * g.channels;
+    let pending = &mut vec![false; g.out_w * g.channels];
+    let mut rows = dx.chunks_exact_mut(row_len).enumerate().peekable();
+    for oy in 0..g.out_h {
+        let window_rows = window(oy, g.strides.0, g.pool.0, g.padding.top, g.in_h);
+        pending.fill(true);
+        while let Some((iy, dx_row)) = rows.next_if(|(iy, _)| *iy < window_rows.end) {
+            if iy < window_rows.start {
+                dx_row.fill(0.0);
+                continue;
+            }
+            let out_row = oy * g.out_w * g.channels..(oy + 1) * g.out_w * g.channels;
+            vectorized(DisjointRow {
+                g,
+                x: &x[iy * row_len..][..row_len],
+                y: &y[out_row.clone()],
+                dy: &dy[out_row],
+                only_positive,
+                row: dx_row,
+                pending,
+            });
+        }
+    }
+    for (_, dx_row) in rows {
+        dx_row.fill(0.0);
+    }
 }
 
 /// One input row of gradients and, for each cell of an output row and channel, whether its
@@ -183,6 +213,7 @@ fn disjoint_backward_image(
                 x: &x[iy * row_len..][..row_len],
                 y: &y[out_row.clone()],
                 dy: &dy[out_row],
+                only_positive: false,
                 row: &mut scratch.row,
                 pending: &mut scratch.pending,
             });
@@ -197,12 +228,14 @@ fn disjoint_backward_image(
 
 /// One input row's gradients under one output row of disjoint windows: each cell gets its
 /// window's gradient if it is the window's first maximum met so far (`pending` carries that over
-/// the window's rows), else 0; cells outside every window get 0.
+/// the window's rows) and, with `only_positive`, that maximum is positive, else 0; cells outside
+/// every window get 0.
 struct DisjointRow<'a> {
     g: &'a PoolGeometry,
     x: &'a [f32],
     y: &'a [f32],
     dy: &'a [f32],
+    only_positive: bool,
     row: &'a mut [f32],
     pending: &'a mut [bool],
 }
@@ -217,6 +250,7 @@ impl Kernel for DisjointRow<'_> {
             x,
             y,
             dy,
+            only_positive,
             row,
             pending,
         } = self;
@@ -230,7 +264,8 @@ impl Kernel for DisjointRow<'_> {
                 let window = maxima.iter().zip(grads).zip(pending.iter_mut());
                 for ((d, &v), ((&max, &grad), pending)) in cells.zip(window) {
                     let first_max = *pending & (v == max);
-                    *d = if first_max { grad } else { 0.0 };
+                    let passes = first_max & (!only_positive | (max > 0.0));
+                    *d = if passes { grad } else { 0.0 };
                     *pending &= !first_max;
                 }
             }

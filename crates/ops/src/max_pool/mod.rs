@@ -92,6 +92,11 @@ impl PoolGeometry {
         })
     }
 
+    /// Whether no two windows share a cell (strides at least the pool, Keras's default).
+    pub(crate) fn windows_are_disjoint(&self) -> bool {
+        self.strides.0 >= self.pool.0 && self.strides.1 >= self.pool.1
+    }
+
     /// Values in one input image.
     pub(crate) fn in_image_len(&self) -> usize {
         self.in_h * self.in_w * self.channels

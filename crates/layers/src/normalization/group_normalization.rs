@@ -357,8 +357,19 @@ impl Layer for GroupNormalizationLayer {
             .map_or_else(Vec::new, |w| w.params.weights(&self.base))
     }
 
+    /// Keras's config; once built, `groups=-1` is saved as the channel count it stands for, as
+    /// Keras's `build` sets it (`keras/src/layers/normalization/group_normalization.py`).
     fn config(&self) -> serde_json::Value {
-        config_with_name(&self.config, &self.base)
+        match self.weights.get() {
+            Some(w) => {
+                let built = GroupNormalizationConfig {
+                    groups: w.groups as i64,
+                    ..self.config.clone()
+                };
+                config_with_name(&built, &self.base)
+            }
+            None => config_with_name(&self.config, &self.base),
+        }
     }
 
     fn regularization_losses(&self) -> Result<Vec<Tensor>> {
@@ -455,6 +466,13 @@ mod tests {
         );
         assert_eq!(config["epsilon"], 1e-3);
         assert!(!layer.mixes_samples());
+        // One group per channel: -1 until built, then the channel count, as Keras saves it.
+        let layer = GroupNormalization::new().groups(-1).layer().unwrap();
+        assert_eq!(layer.config()["groups"], -1);
+        layer
+            .build(&[crate::SymbolicShape(vec![None, Some(5), Some(6)])])
+            .unwrap();
+        assert_eq!(layer.config()["groups"], 6);
     }
 
     #[test]

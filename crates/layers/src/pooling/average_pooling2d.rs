@@ -87,5 +87,11 @@ mod tests {
         assert!(err.to_string().contains("unknown padding"), "{err}");
         let too_small = AveragePooling2D::new(3)(crate::Input::new(&[2, 2, 1]));
         assert!(too_small.shape().is_err());
+        // Keras writes the strides out when they default to the window, and reads them back.
+        let default = AveragePooling2D::new((3, 2)).layer().unwrap().config();
+        assert_eq!(default["strides"], serde_json::json!([3, 2]));
+        let loaded: crate::pooling::average_pooling2d::AveragePooling2DConfig =
+            serde_json::from_value(default).unwrap();
+        assert_eq!(loaded.window.strides, Some(crate::Size2(3, 2)));
     }
 }

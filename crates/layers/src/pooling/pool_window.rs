@@ -9,8 +9,9 @@ use crate::convolutional::options::{spatial_geometry, Padding, Size2};
 use crate::{Error, Result, SymbolicShape};
 
 /// A pooling window of size `S` ([`Size1`](super::window_size::Size1) or [`Size2`]): its
-/// size, the steps between windows and the border handling.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// size, the steps between windows and the border handling. Saved as Keras saves it, with the
+/// strides written out even when they default to the pool size.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct PoolWindow<S> {
     /// Window size.
     pub pool_size: S,
@@ -18,6 +19,28 @@ pub struct PoolWindow<S> {
     pub strides: Option<S>,
     /// Border handling (default valid).
     pub padding: Padding,
+}
+
+impl<S: WindowSize> Serialize for PoolWindow<S> {
+    fn serialize<Ser: serde::Serializer>(
+        &self,
+        serializer: Ser,
+    ) -> std::result::Result<Ser::Ok, Ser::Error> {
+        /// What Keras's `get_config` holds (`keras/src/layers/pooling/base_pooling.py` sets
+        /// `strides = pool_size` when none are given).
+        #[derive(Serialize)]
+        struct Saved<'a, S> {
+            pool_size: &'a S,
+            strides: S,
+            padding: &'a Padding,
+        }
+        Saved {
+            pool_size: &self.pool_size,
+            strides: self.strides(),
+            padding: &self.padding,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// Where the windows go over the image an input is seen as, as `rkeras_ops`'s pooling takes

@@ -131,6 +131,20 @@ impl<'a> Uninit<'a> {
         self.into_written()
     }
 
+    /// Hands the chunk's cells to `write`, which writes each of them, and views them as floats:
+    /// for a kernel that produces the values in place rather than in a buffer to copy from.
+    ///
+    /// # Safety
+    ///
+    /// `write` must write every cell of the slice it is given.
+    pub(crate) unsafe fn write_with(
+        self,
+        write: impl FnOnce(&mut [MaybeUninit<f32>]),
+    ) -> &'a mut [f32] {
+        write(&mut *self.cells);
+        self.into_written()
+    }
+
     /// Writes the concatenation of `parts`, which must cover the chunk exactly.
     ///
     /// Panics if they are longer or shorter (an internal invariant, never user input).

@@ -7,11 +7,13 @@
 //! forward pass writes every output cell once with its bias and ReLU applied, and the kernel
 //! gradient is summed in registers over a whole image before it is added to the total.
 
+use std::mem::MaybeUninit;
+
 use crate::buffer::Uninit;
 use crate::simd::{vectorized, Kernel};
 
 use super::geometry::ConvGeometry;
-use super::scratch::{prefix, Scratch};
+use super::scratch::Scratch;
 use super::unfold::Unfolder;
 
 /// The longest unfolded row (`taps * Cin`) the direct lowering takes.
@@ -76,20 +78,23 @@ impl<'g> Direct<'g> {
         scratch: &mut Scratch,
         y: Uninit<'_>,
     ) {
-        let Scratch { frame, staging, .. } = scratch;
-        let src = self.unfolder.source(x, frame);
-        let staging = prefix(staging, self.g.out_image_len());
-        with_row_len!(self.offsets.len(), R => vectorized(ForwardImage::<R> {
-            src,
-            starts: &self.starts,
-            offsets: self.offsets[..R].try_into().expect("R offsets"),
-            kernel,
-            bias,
-            relu,
-            cout: self.g.out_c,
-            staging,
-        }));
-        y.concat([&*staging]);
+        let src = self.unfolder.source(x, &mut scratch.frame);
+        debug_assert_eq!(self.starts.len() * self.g.out_c, y.len());
+        let write = |out: &mut [MaybeUninit<f32>]| {
+            with_row_len!(self.offsets.len(), R => vectorized(ForwardImage::<R> {
+                src,
+                starts: &self.starts,
+                offsets: self.offsets[..R].try_into().expect("R offsets"),
+                kernel,
+                bias,
+                relu,
+                cout: self.g.out_c,
+                out,
+            }))
+        };
+        // SAFETY: `ForwardImage` writes every channel of every output pixel, and `y` holds one
+        // image's output pixels (one start each).
+        unsafe { y.write_with(write) };
     }
 
     /// Adds one image's kernel gradient, `sum over pixels of row(x) ⊗ dy`, to `kernel_grad`
@@ -123,9 +128,9 @@ fn lanes_at(row: &[f32], at: usize) -> [f32; LANES] {
     }
 }
 
-/// One image's forward pass with rows of `R` values into `staging` ((OH * OW, Cout)), one block
-/// of [`LANES`] output channels at a time: the block's kernel columns stay in registers while
-/// each pixel's sum is formed in one more.
+/// One image's forward pass with rows of `R` values into `out` ((OH * OW, Cout)), each cell
+/// written once, one block of [`LANES`] output channels at a time: the block's kernel columns
+/// stay in registers while each pixel's sum is formed in one more.
 struct ForwardImage<'a, const R: usize> {
     src: &'a [f32],
     starts: &'a [usize],
@@ -134,7 +139,7 @@ struct ForwardImage<'a, const R: usize> {
     bias: Option<&'a [f32]>,
     relu: bool,
     cout: usize,
-    staging: &'a mut [f32],
+    out: &'a mut [MaybeUninit<f32>],
 }
 
 impl<const R: usize> Kernel for ForwardImage<'_, R> {
@@ -150,7 +155,7 @@ impl<const R: usize> Kernel for ForwardImage<'_, R> {
             bias,
             relu,
             cout,
-            staging,
+            out,
         } = self;
         for block in (0..cout).step_by(LANES) {
             let lanes = (cout - block).min(LANES);
@@ -159,7 +164,7 @@ impl<const R: usize> Kernel for ForwardImage<'_, R> {
             for (w, k_row) in weights.iter_mut().zip(kernel.chunks_exact(cout)) {
                 *w = lanes_at(k_row, block);
             }
-            for (&pixel, out) in starts.iter().zip(staging.chunks_exact_mut(cout)) {
+            for (&pixel, out) in starts.iter().zip(out.chunks_exact_mut(cout)) {
                 let mut acc = start;
                 for (w, &offset) in weights.iter().zip(&offsets) {
                     let v = src[pixel + offset];
@@ -168,7 +173,7 @@ impl<const R: usize> Kernel for ForwardImage<'_, R> {
                     }
                 }
                 for (cell, &a) in out[block..][..lanes].iter_mut().zip(&acc) {
-                    *cell = if relu { a.max(0.0) } else { a };
+                    cell.write(if relu { a.max(0.0) } else { a });
                 }
             }
         }

@@ -17,8 +17,6 @@ pub(crate) struct Scratch {
     pub cols: Vec<f32>,
     /// One padded image.
     pub frame: Vec<f32>,
-    /// One output image before it is handed over (direct forward).
-    pub staging: Vec<f32>,
     /// The output gradient routed back through a max pooling (backward through a pooling).
     pub unpooled: Vec<f32>,
 }

@@ -145,9 +145,7 @@ pub fn conv2d_backward(
     relu: bool,
     wanted: Conv2dWanted,
 ) -> candle_core::Result<Conv2dGradients> {
-    expect_f32_rank(OP, "x", x, 4)?;
-    expect_f32_rank(OP, "kernel", kernel, 4)?;
-    let geometry = ConvGeometry::new(x.dims(), kernel.dims(), params)?;
+    let geometry = backward_geometry(x, kernel, params)?;
     let (n, h, w, c) = geometry.out_dims();
     for (name, tensor) in [("output", output), ("output gradient", grad_output)] {
         expect_same_dims(
@@ -194,9 +192,7 @@ pub fn conv2d_max_pool_backward(
     relu: bool,
     wanted: Conv2dWanted,
 ) -> candle_core::Result<Conv2dGradients> {
-    expect_f32_rank(OP, "x", x, 4)?;
-    expect_f32_rank(OP, "kernel", kernel, 4)?;
-    let geometry = ConvGeometry::new(x.dims(), kernel.dims(), params)?;
+    let geometry = backward_geometry(x, kernel, params)?;
     let (n, h, w, c) = geometry.out_dims();
     expect_same_dims(
         OP,
@@ -230,4 +226,16 @@ pub fn conv2d_max_pool_backward(
         grad: pooling.grad,
     };
     op::cpu_gradients(&geometry, relu, x, kernel, output, grad_output, wanted)
+}
+
+/// The geometry of a backward pass's convolution, once `x` and `kernel` are checked to be f32
+/// of rank 4.
+fn backward_geometry(
+    x: &Tensor,
+    kernel: &Tensor,
+    params: &Conv2dParams,
+) -> candle_core::Result<ConvGeometry> {
+    expect_f32_rank(OP, "x", x, 4)?;
+    expect_f32_rank(OP, "kernel", kernel, 4)?;
+    Ok(ConvGeometry::new(x.dims(), kernel.dims(), params)?)
 }

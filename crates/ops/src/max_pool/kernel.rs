@@ -145,30 +145,39 @@ pub(crate) fn image_backward_into(
     // Each input row written once, as `disjoint_backward_image` writes it, but in place.
     let row_len = g.in_w * g.channels;
     let pending = &mut vec![false; g.out_w * g.channels];
-    let mut rows = dx.chunks_exact_mut(row_len).enumerate().peekable();
-    for oy in 0..g.out_h {
-        let window_rows = window(oy, g.strides.0, g.pool.0, g.padding.top, g.in_h);
-        pending.fill(true);
-        while let Some((iy, dx_row)) = rows.next_if(|(iy, _)| *iy < window_rows.end) {
-            if iy < window_rows.start {
-                dx_row.fill(0.0);
-                continue;
-            }
-            let out_row = oy * g.out_w * g.channels..(oy + 1) * g.out_w * g.channels;
-            vectorized(DisjointRow {
-                g,
-                x: &x[iy * row_len..][..row_len],
-                y: &y[out_row.clone()],
-                dy: &dy[out_row],
-                only_positive,
-                row: dx_row,
-                pending,
-            });
+    for (iy, (cover, dx_row)) in disjoint_rows(g)
+        .zip(dx.chunks_exact_mut(row_len))
+        .enumerate()
+    {
+        let Some((oy, first)) = cover else {
+            dx_row.fill(0.0);
+            continue;
+        };
+        if first {
+            pending.fill(true);
         }
+        let out_row = oy * g.out_w * g.channels..(oy + 1) * g.out_w * g.channels;
+        vectorized(DisjointRow {
+            g,
+            x: &x[iy * row_len..][..row_len],
+            y: &y[out_row.clone()],
+            dy: &dy[out_row],
+            only_positive,
+            row: dx_row,
+            pending,
+        });
     }
-    for (_, dx_row) in rows {
-        dx_row.fill(0.0);
-    }
+}
+
+/// Each input row of an image under windows that never overlap, in order: the output row
+/// whose window covers it and whether it is that window's first row inside the image, or None
+/// for a row in no window.
+fn disjoint_rows(g: &PoolGeometry) -> impl Iterator<Item = Option<(usize, bool)>> + '_ {
+    (0..g.in_h).map(move |iy| {
+        let padded = iy + g.padding.top;
+        let (oy, offset) = (padded / g.strides.0, padded % g.strides.0);
+        (oy < g.out_h && offset < g.pool.0).then_some((oy, offset == 0 || iy == 0))
+    })
 }
 
 /// One input row of gradients and, for each cell of an output row and channel, whether its
@@ -198,31 +207,25 @@ fn disjoint_backward_image(
     scratch: &mut DisjointScratch,
 ) {
     let row_len = g.in_w * g.channels;
-    let mut rows = dx.pieces(row_len).enumerate().peekable();
-    for oy in 0..g.out_h {
-        let window_rows = window(oy, g.strides.0, g.pool.0, g.padding.top, g.in_h);
-        scratch.pending.fill(true);
-        while let Some((iy, dx_row)) = rows.next_if(|(iy, _)| *iy < window_rows.end) {
-            if iy < window_rows.start {
-                dx_row.fill(0.0);
-                continue;
-            }
-            let out_row = oy * g.out_w * g.channels..(oy + 1) * g.out_w * g.channels;
-            vectorized(DisjointRow {
-                g,
-                x: &x[iy * row_len..][..row_len],
-                y: &y[out_row.clone()],
-                dy: &dy[out_row],
-                only_positive: false,
-                row: &mut scratch.row,
-                pending: &mut scratch.pending,
-            });
-            dx_row.concat([scratch.row.as_slice()]);
+    for (iy, (cover, dx_row)) in disjoint_rows(g).zip(dx.pieces(row_len)).enumerate() {
+        let Some((oy, first)) = cover else {
+            dx_row.fill(0.0);
+            continue;
+        };
+        if first {
+            scratch.pending.fill(true);
         }
-    }
-    // Rows below the last window.
-    for (_, dx_row) in rows {
-        dx_row.fill(0.0);
+        let out_row = oy * g.out_w * g.channels..(oy + 1) * g.out_w * g.channels;
+        vectorized(DisjointRow {
+            g,
+            x: &x[iy * row_len..][..row_len],
+            y: &y[out_row.clone()],
+            dy: &dy[out_row],
+            only_positive: false,
+            row: &mut scratch.row,
+            pending: &mut scratch.pending,
+        });
+        dx_row.concat([scratch.row.as_slice()]);
     }
 }
 

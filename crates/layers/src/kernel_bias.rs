@@ -95,13 +95,13 @@ fn batch_size(output: &Tensor) -> f64 {
     output.dims().first().copied().unwrap_or(1).max(1) as f64
 }
 
-/// The builder methods of a layer with a kernel and a bias (`Dense`, `Conv2D`), whose config
-/// has the fields `activation`, `use_bias`, `kernel_initializer`, `bias_initializer`,
-/// `kernel_regularizer`, `bias_regularizer` and `activity_regularizer`.
-macro_rules! kernel_layer_options {
+/// The builder methods every layer with a bias and an activation has (a kernel layer, a
+/// depthwise layer), whose config has the fields `activation`, `use_bias`, `bias_initializer`,
+/// `bias_regularizer` and `activity_regularizer`.
+macro_rules! bias_activation_options {
     () => {
         /// The activation, by value (`Activation::Relu`) or Keras name (`"relu"`).
-        pub fn activation(self, activation: impl Into<ActivationArg>) -> Self {
+        pub fn activation(self, activation: impl Into<$crate::activations::ActivationArg>) -> Self {
             let arg = activation.into();
             self.with_checked(|c| {
                 c.activation = arg.0?;
@@ -114,29 +114,39 @@ macro_rules! kernel_layer_options {
             self.with(|c| c.use_bias = use_bias)
         }
 
-        /// The kernel initializer.
-        pub fn kernel_initializer(self, init: impl Into<$crate::InitializerArg>) -> Self {
-            self.with_initializer(init, |c, init| c.kernel_initializer = init)
-        }
-
         /// The bias initializer.
         pub fn bias_initializer(self, init: impl Into<$crate::InitializerArg>) -> Self {
             self.with_initializer(init, |c, init| c.bias_initializer = init)
         }
 
-        /// A penalty on the kernel.
-        pub fn kernel_regularizer(self, r: Regularizer) -> Self {
-            self.with(|c| c.kernel_regularizer = Some(r))
-        }
-
         /// A penalty on the bias.
-        pub fn bias_regularizer(self, r: Regularizer) -> Self {
+        pub fn bias_regularizer(self, r: $crate::Regularizer) -> Self {
             self.with(|c| c.bias_regularizer = Some(r))
         }
 
         /// A penalty on the output.
-        pub fn activity_regularizer(self, r: Regularizer) -> Self {
+        pub fn activity_regularizer(self, r: $crate::Regularizer) -> Self {
             self.with(|c| c.activity_regularizer = Some(r))
+        }
+    };
+}
+
+pub(crate) use bias_activation_options;
+
+/// The builder methods of a layer with a kernel and a bias (`Dense`, `Conv2D`): those of
+/// [`bias_activation_options`], and `kernel_initializer` and `kernel_regularizer`.
+macro_rules! kernel_layer_options {
+    () => {
+        $crate::kernel_bias::bias_activation_options!();
+
+        /// The kernel initializer.
+        pub fn kernel_initializer(self, init: impl Into<$crate::InitializerArg>) -> Self {
+            self.with_initializer(init, |c, init| c.kernel_initializer = init)
+        }
+
+        /// A penalty on the kernel.
+        pub fn kernel_regularizer(self, r: $crate::Regularizer) -> Self {
+            self.with(|c| c.kernel_regularizer = Some(r))
         }
     };
 }

@@ -10,7 +10,7 @@ use candle_core::{Device, Tensor};
 use rkeras_ops::{Conv2dParams, Conv2dWanted, Padding2d};
 use serde::{Deserialize, Serialize};
 
-use crate::activations::{ActivationArg, ActivationFn};
+use crate::activations::ActivationFn;
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::convolutional::options::{
     check_conv_options, input_channels, spatial_dims, Padding1D, Padding1DArg, Size2,

@@ -8,7 +8,7 @@ use candle_core::{Device, Tensor};
 use rkeras_ops::{Conv2dGradients, Conv2dWanted, MaxPoolGradient};
 use serde::{Deserialize, Serialize};
 
-use crate::activations::{ActivationArg, ActivationFn};
+use crate::activations::ActivationFn;
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::convolutional::options::{spatial_geometry, Padding, PaddingArg, Size2};
 use crate::initializers::Initializer;

@@ -12,7 +12,7 @@ use candle_core::{Device, Tensor};
 use rkeras_ops::{Conv2dTransposeParams, FusedActivation};
 use serde::{Deserialize, Serialize};
 
-use crate::activations::{ActivationArg, ActivationFn};
+use crate::activations::ActivationFn;
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::convolutional::options::{
     check_conv_options, input_channels, spatial_dims, transpose_axis_geometry, Padding, PaddingArg,

@@ -191,6 +191,8 @@ pub(crate) fn pre_activation_gradient(
 /// `depthwise_regularizer`, `bias_regularizer` and `activity_regularizer`.
 macro_rules! depthwise_layer_options {
     () => {
+        $crate::kernel_bias::bias_activation_options!();
+
         /// `"valid"` or `"same"`.
         pub fn padding(
             self,
@@ -220,43 +222,14 @@ macro_rules! depthwise_layer_options {
             self.with(|c| c.window.depth_multiplier = depth_multiplier)
         }
 
-        /// The activation, by value (`Activation::Relu`) or Keras name (`"relu"`).
-        pub fn activation(self, activation: impl Into<$crate::activations::ActivationArg>) -> Self {
-            let arg = activation.into();
-            self.with_checked(|c| {
-                c.activation = arg.0?;
-                Ok(())
-            })
-        }
-
-        /// Whether the layer has a bias.
-        pub fn use_bias(self, use_bias: bool) -> Self {
-            self.with(|c| c.use_bias = use_bias)
-        }
-
         /// The depthwise kernel's initializer.
         pub fn depthwise_initializer(self, init: impl Into<$crate::InitializerArg>) -> Self {
             self.with_initializer(init, |c, init| c.depthwise_initializer = init)
         }
 
-        /// The bias initializer.
-        pub fn bias_initializer(self, init: impl Into<$crate::InitializerArg>) -> Self {
-            self.with_initializer(init, |c, init| c.bias_initializer = init)
-        }
-
         /// A penalty on the depthwise kernel.
         pub fn depthwise_regularizer(self, r: $crate::Regularizer) -> Self {
             self.with(|c| c.depthwise_regularizer = Some(r))
-        }
-
-        /// A penalty on the bias.
-        pub fn bias_regularizer(self, r: $crate::Regularizer) -> Self {
-            self.with(|c| c.bias_regularizer = Some(r))
-        }
-
-        /// A penalty on the output.
-        pub fn activity_regularizer(self, r: $crate::Regularizer) -> Self {
-            self.with(|c| c.activity_regularizer = Some(r))
         }
     };
 }

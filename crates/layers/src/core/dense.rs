@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use rkeras_ops::FusedActivation;
 use serde::{Deserialize, Serialize};
 
-use crate::activations::{ActivationArg, ActivationFn};
+use crate::activations::ActivationFn;
 use crate::builder::{LayerBuilder, LayerConfig};
 use crate::initializers::Initializer;
 use crate::kernel_bias::{

@@ -20,6 +20,22 @@ fn window(o: usize, stride: usize, pool: usize, before: usize, len: usize) -> Ra
     start.saturating_sub(before)..(start + pool).saturating_sub(before).min(len)
 }
 
+/// The gradient one input cell of value `v` gets from its window (maximum `max`, gradient
+/// `grad`): all of it if the cell is the first maximum met (`pending` still set, and then
+/// cleared) and, with `only_positive`, that maximum is positive; else 0. Branch-free, so that
+/// the loops over the channels vectorise.
+#[inline(always)]
+fn routed(v: f32, max: f32, grad: f32, pending: &mut bool, only_positive: bool) -> f32 {
+    let first_max = *pending & (v == max);
+    *pending &= !first_max;
+    let passes = first_max & (!only_positive | (max > 0.0));
+    if passes {
+        grad
+    } else {
+        0.0
+    }
+}
+
 /// Every window of one image: its output cell and the input rows and columns it covers (visited
 /// row by row, the first maximum met is the first in the window). An iterator rather than a
 /// visitor, so that the loop bodies stay inside the kernels compiled for wide vectors.
@@ -266,10 +282,7 @@ impl Kernel for DisjointRow<'_> {
                 let cells = row[ix * c..][..c].iter_mut().zip(&x[ix * c..][..c]);
                 let window = maxima.iter().zip(grads).zip(pending.iter_mut());
                 for ((d, &v), ((&max, &grad), pending)) in cells.zip(window) {
-                    let first_max = *pending & (v == max);
-                    let passes = first_max & (!only_positive | (max > 0.0));
-                    *d = if passes { grad } else { 0.0 };
-                    *pending &= !first_max;
+                    *d = routed(v, max, grad, pending, only_positive);
                 }
             }
         }
@@ -314,10 +327,7 @@ impl Kernel for BackwardImage<'_> {
                     let cells = dx[i * c..][..c].iter_mut().zip(&x[i * c..][..c]);
                     let window = maxima.iter().zip(grads).zip(pending.iter_mut());
                     for ((d, &v), ((&max, &grad), pending)) in cells.zip(window) {
-                        let first_max = *pending & (v == max);
-                        let passes = first_max & (!only_positive | (max > 0.0));
-                        *d += if passes { grad } else { 0.0 };
-                        *pending &= !first_max;
+                        *d += routed(v, max, grad, pending, only_positive);
                     }
                 }
             }

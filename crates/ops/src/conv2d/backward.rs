@@ -17,6 +17,7 @@ use super::geometry::{images_per_chunk, ConvGeometry, Formulation};
 use super::project::{to_channel_major, Planes};
 use super::scratch::{prefix, with_scratch, Scratch};
 use super::unfold::{add_assign, Unfolder};
+use super::winograd::{Winograd, POSITIONS};
 
 /// Which gradients of a convolution the caller needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,10 +82,15 @@ struct Partial {
 }
 
 impl Partial {
-    /// Zeros, sized for the gradients `wanted` (empty for the others).
-    fn new(g: &ConvGeometry, wanted: Conv2dWanted) -> Self {
+    /// Zeros, sized for the gradients `wanted` (empty for the others), the kernel's in the
+    /// layout `formulation` sums it in.
+    fn new(g: &ConvGeometry, formulation: Formulation, wanted: Conv2dWanted) -> Self {
+        let kernel_len = match formulation {
+            Formulation::Winograd => POSITIONS * g.in_c * g.out_c,
+            Formulation::Direct | Formulation::Unfold | Formulation::Project => g.kernel_len(),
+        };
         Self {
-            kernel_grad: vec![0.0; if wanted.kernel { g.kernel_len() } else { 0 }],
+            kernel_grad: vec![0.0; if wanted.kernel { kernel_len } else { 0 }],
             bias_grad: vec![0.0; if wanted.bias { g.out_c } else { 0 }],
         }
     }
@@ -128,6 +134,11 @@ pub(crate) fn backward_from(
             planes: Planes::new(g),
             kernel: kernel_to_cin_major(g, record.kernel),
         },
+        Formulation::Winograd => {
+            let winograd = Winograd::new(g);
+            let kernel = wanted.x.then(|| winograd.transform_kernel(record.kernel));
+            Lowering::Winograd { winograd, kernel }
+        }
     };
     let inner_threads = if chunks < threads { threads } else { 1 };
 
@@ -144,7 +155,7 @@ pub(crate) fn backward_from(
         .into_par_iter()
         .enumerate()
         .map(|(index, x_grad_chunk)| {
-            let mut partial = Partial::new(g, wanted);
+            let mut partial = Partial::new(g, formulation, wanted);
             let first = index * chunk;
             let images = (g.batch - first).min(chunk);
             let out_range = first * g.out_image_len()..(first + images) * g.out_image_len();
@@ -188,6 +199,13 @@ pub(crate) fn backward_from(
                     Lowering::Project { planes, kernel } => {
                         step.projected(planes, kernel, scratch, &mut partial, x_grad_chunk)
                     }
+                    Lowering::Winograd { winograd, kernel } => step.winograd(
+                        winograd,
+                        kernel.as_deref(),
+                        scratch,
+                        &mut partial,
+                        x_grad_chunk,
+                    ),
                 }
                 scratch.unpooled = unpooled;
             });
@@ -197,11 +215,12 @@ pub(crate) fn backward_from(
     let totals = partials
         .into_iter()
         .reduce(Partial::merge)
-        .unwrap_or_else(|| Partial::new(g, wanted));
+        .unwrap_or_else(|| Partial::new(g, formulation, wanted));
 
-    let kernel = wanted.kernel.then(|| match formulation {
-        Formulation::Direct | Formulation::Unfold => totals.kernel_grad,
-        Formulation::Project => kernel_from_cin_major(g, &totals.kernel_grad),
+    let kernel = wanted.kernel.then(|| match &lowering {
+        Lowering::Direct(_) | Lowering::Unfold(_) => totals.kernel_grad,
+        Lowering::Project { .. } => kernel_from_cin_major(g, &totals.kernel_grad),
+        Lowering::Winograd { winograd, .. } => winograd.kernel_grad(&totals.kernel_grad),
     });
     Gradients {
         x: x_grad.map(Fresh::into_written),
@@ -237,6 +256,11 @@ enum Lowering<'g> {
         planes: Planes<'g>,
         /// The kernel in (Cin, taps * Cout) order.
         kernel: Vec<f32>,
+    },
+    Winograd {
+        winograd: Winograd,
+        /// The transformed kernel, when the input gradient is wanted.
+        kernel: Option<Vec<f32>>,
     },
 }
 
@@ -320,6 +344,43 @@ impl ChunkStep<'_> {
         }
         if let Some(x_grad) = x_grad {
             self.input_grad_by_product(unfolder, dy, cols, frame, x_grad);
+        }
+    }
+
+    /// Winograd lowering: the output gradient's tiles transformed once, then the kernel
+    /// gradient summed in the transformed domain and the input gradient by the adjoint of the
+    /// input's transform (`kernel` is the transformed kernel, present when it is wanted).
+    fn winograd(
+        &self,
+        winograd: &Winograd,
+        kernel: Option<&[f32]>,
+        scratch: &mut Scratch,
+        partial: &mut Partial,
+        x_grad: Option<Uninit<'_>>,
+    ) {
+        let Scratch {
+            dy,
+            cols,
+            frame,
+            products,
+            ..
+        } = scratch;
+        let dy = self.masked_dy(dy, &mut partial.bias_grad);
+        if !(self.wanted.kernel || x_grad.is_some()) {
+            return;
+        }
+        let dm = winograd.transform_output_grad(dy, self.images, products);
+        if self.wanted.kernel {
+            winograd.add_kernel_grad_chunk(
+                self.x,
+                dm,
+                (cols, frame),
+                &mut partial.kernel_grad,
+                self.inner_threads,
+            );
+        }
+        if let (Some(x_grad), Some(kernel)) = (x_grad, kernel) {
+            winograd.input_grad_chunk(dm, kernel, (cols, frame), x_grad, self.inner_threads);
         }
     }
 

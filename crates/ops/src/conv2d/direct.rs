@@ -20,7 +20,7 @@ use super::unfold::Unfolder;
 pub(crate) const MAX_ROW_LEN: usize = 16;
 
 /// Output channels per register block.
-const LANES: usize = 16;
+pub(super) const LANES: usize = 16;
 
 /// Evaluates `$body` with the constant `$r` equal to `$len`, which must be 1 to
 /// [`MAX_ROW_LEN`].
@@ -121,7 +121,7 @@ impl<'g> Direct<'g> {
 
 /// `LANES` values of `row` from `at`, zeros past its end.
 #[inline(always)]
-fn lanes_at(row: &[f32], at: usize) -> [f32; LANES] {
+pub(super) fn lanes_at(row: &[f32], at: usize) -> [f32; LANES] {
     match row.get(at..at + LANES) {
         Some(full) => full.try_into().expect("LANES values"),
         None => std::array::from_fn(|l| row.get(at + l).copied().unwrap_or(0.0)),

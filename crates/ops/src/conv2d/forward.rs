@@ -11,6 +11,7 @@ use super::geometry::{images_per_chunk, ConvGeometry, Formulation};
 use super::project::{from_channel_major, Planes};
 use super::scratch::{prefix, with_scratch, Scratch};
 use super::unfold::Unfolder;
+use super::winograd::{TileScratch, Winograd};
 
 /// `relu?(conv(x, kernel) + bias)` for contiguous NHWC `x` and (KH, KW, Cin, Cout) `kernel`;
 /// returns the contiguous (N, OH, OW, Cout) output.
@@ -81,6 +82,35 @@ pub(crate) fn forward(
                     if relu {
                         y_chunk.iter_mut().for_each(|v| *v = v.max(0.0));
                     }
+                })
+            });
+        }
+        Formulation::Winograd => {
+            let winograd = Winograd::new(g);
+            let u = winograd.transform_kernel(kernel);
+            chunks.for_each(|(index, y_chunk)| {
+                with_scratch(|scratch| {
+                    let images = y_chunk.len() / g.out_image_len();
+                    let Scratch {
+                        cols,
+                        frame,
+                        products,
+                        ..
+                    } = scratch;
+                    let tile_scratch = TileScratch {
+                        v: cols,
+                        m: products,
+                        frame,
+                    };
+                    winograd.forward_chunk(
+                        input_of(index, images),
+                        &u,
+                        bias,
+                        relu,
+                        tile_scratch,
+                        y_chunk,
+                        inner_threads,
+                    );
                 })
             });
         }

@@ -4,6 +4,7 @@ use crate::error::OpsError;
 use crate::padding::conv_output_len;
 
 use super::direct::MAX_ROW_LEN;
+use super::winograd::Winograd;
 use super::Conv2dParams;
 
 /// Name used in messages.
@@ -136,13 +137,17 @@ impl ConvGeometry {
 
     /// The lowering that moves the fewest bytes for this layer.
     ///
-    /// Rows of at most [`MAX_ROW_LEN`] values are summed directly from the image.
+    /// Rows of at most [`MAX_ROW_LEN`] values are summed directly from the image. 3x3 kernels
+    /// with stride 1 over many channels take Winograd's, which multiplies least.
     /// Unfolding writes `out_pixels * taps * Cin` elements per image, projecting writes
     /// `in_pixels * taps * Cout`. Projecting computes every input pixel's contribution, so with a
     /// stride it would also multiply more than needed: it is only chosen for stride 1.
     pub(crate) fn formulation(&self) -> Formulation {
         if self.taps() * self.in_c <= MAX_ROW_LEN {
             return Formulation::Direct;
+        }
+        if Winograd::applies(self) {
+            return Formulation::Winograd;
         }
         let unfold = self.out_pixels() * self.in_c;
         let project = self.in_pixels() * self.out_c;
@@ -160,6 +165,7 @@ impl ConvGeometry {
             Formulation::Direct => self.out_image_len(),
             Formulation::Unfold => self.out_pixels() * self.taps() * self.in_c,
             Formulation::Project => self.in_pixels() * self.taps() * self.out_c,
+            Formulation::Winograd => Winograd::scratch_per_image(self),
         }
     }
 
@@ -182,6 +188,9 @@ pub(crate) enum Formulation {
     /// Multiply every input pixel by the (Cin, taps * Cout) kernel first, then add each output
     /// pixel's taps together from the shifted products. Cheap when Cout is small.
     Project,
+    /// Winograd's F(2x2, 3x3) (see `winograd.rs`): 3x3 kernels with stride 1 over many
+    /// channels, in 16 products per 2x2 output tile and channel pair instead of 36.
+    Winograd,
 }
 
 /// How many images each parallel work item takes.
@@ -254,7 +263,7 @@ mod tests {
         );
         assert_eq!(
             valid([1, 13, 13, 32], [3, 3, 32, 64]).formulation(),
-            Formulation::Unfold
+            Formulation::Winograd
         );
     }
 

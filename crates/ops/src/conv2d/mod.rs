@@ -16,6 +16,7 @@ mod tests;
 mod timing;
 mod transpose;
 mod unfold;
+mod winograd;
 
 use candle_core::Tensor;
 

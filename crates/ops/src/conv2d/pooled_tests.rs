@@ -93,8 +93,9 @@ fn formulation(case: &Case) -> Formulation {
 
 #[test]
 fn every_lowering_gives_the_gradients_of_the_two_passes() {
-    // The MNIST convnet's two blocks (direct, then unfolded), and one with few filters
-    // (projected); odd outputs leave a row and a column outside every window.
+    // The MNIST convnet's two blocks (direct, then Winograd's), one with a 2x2 kernel
+    // (unfolded) and one with few filters (projected); odd outputs leave a row and a column
+    // outside every window.
     let cases = [
         (
             valid_conv([3, 12, 12, 1], [3, 3, 1, 32], true),
@@ -102,7 +103,7 @@ fn every_lowering_gives_the_gradients_of_the_two_passes() {
         ),
         (
             valid_conv([5, 7, 7, 32], [3, 3, 32, 64], true),
-            Formulation::Unfold,
+            Formulation::Winograd,
         ),
         (
             valid_conv([2, 9, 8, 64], [3, 3, 64, 2], true),
@@ -113,7 +114,7 @@ fn every_lowering_gives_the_gradients_of_the_two_passes() {
             Formulation::Direct,
         ),
         (
-            valid_conv([5, 7, 7, 32], [3, 3, 32, 64], false),
+            valid_conv([5, 8, 8, 32], [2, 2, 32, 64], false),
             Formulation::Unfold,
         ),
     ];

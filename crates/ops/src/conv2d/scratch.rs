@@ -19,6 +19,8 @@ pub(crate) struct Scratch {
     pub frame: Vec<f32>,
     /// The output gradient routed back through a max pooling (backward through a pooling).
     pub unpooled: Vec<f32>,
+    /// The products of a Winograd pass's 16 positions, or its transformed output gradient.
+    pub products: Vec<f32>,
 }
 
 thread_local! {

@@ -374,6 +374,44 @@ fn short_rows_are_summed_directly() {
 }
 
 #[test]
+fn three_by_three_kernels_over_many_channels_take_winograd() {
+    // F(2x2, 3x3) tiles: keras.io convnet's second layer, odd output sizes (edge tiles cut),
+    // 'same', 'valid' and uneven padding, channels in full and partial blocks of 16, outputs of
+    // one column.
+    let problems = [
+        valid([2, 13, 13, 32], [3, 3, 32, 64], (1, 1), (1, 1), true),
+        same([3, 7, 6, 17], [3, 3, 17, 20], (1, 1), (1, 1), false),
+        same([1, 5, 8, 16], [3, 3, 16, 33], (1, 1), (1, 1), true),
+        valid([2, 4, 3, 20], [3, 3, 20, 16], (1, 1), (1, 1), false),
+        valid([7, 6, 5, 16], [3, 3, 16, 16], (1, 1), (1, 1), true),
+        Problem {
+            x_dims: [2, 5, 6, 16],
+            k_dims: [3, 3, 16, 18],
+            params: Conv2dParams {
+                padding: crate::padding::Padding2d {
+                    top: 3,
+                    bottom: 0,
+                    left: 0,
+                    right: 2,
+                },
+                ..Conv2dParams::default()
+            },
+            relu: false,
+        },
+    ];
+    for (seed, problem) in (60..).zip(problems) {
+        assert_eq!(
+            ConvGeometry::new(&problem.x_dims, &problem.k_dims, &problem.params)
+                .unwrap()
+                .formulation(),
+            super::geometry::Formulation::Winograd,
+            "{problem:?}"
+        );
+        problem.check(seed, 1e-5);
+    }
+}
+
+#[test]
 fn batch_sizes_across_chunk_boundaries() {
     for (batch, seed) in [(1, 14), (4, 15), (7, 16)] {
         same([batch, 5, 5, 3], [3, 3, 3, 2], (1, 1), (1, 1), false).check(seed, 1e-5);

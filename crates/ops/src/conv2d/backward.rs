@@ -148,67 +148,78 @@ pub(crate) fn backward_from(
         None => (0..chunks).map(|_| None).collect(),
     };
 
-    // Each chunk sums its own share of the kernel and bias gradients, and the shares are added
-    // in chunk order: the same sums on every run, whichever thread took which chunk (a running
-    // sum per thread would add them in the order the threads happened to take them).
-    let partials: Vec<Partial> = x_grad_chunks
-        .into_par_iter()
-        .enumerate()
-        .map(|(index, x_grad_chunk)| {
-            let mut partial = Partial::new(g, formulation, wanted);
-            let first = index * chunk;
-            let images = (g.batch - first).min(chunk);
-            let out_range = first * g.out_image_len()..(first + images) * g.out_image_len();
-            with_scratch(|scratch| {
-                let mut unpooled = std::mem::take(&mut scratch.unpooled);
-                let (dy, relu_output) = match output_grad {
-                    OutputGrad::Dense(dy) => (
-                        &dy[out_range.clone()],
-                        record.relu_output.map(|y| &y[out_range]),
-                    ),
-                    OutputGrad::MaxPooled(pooled) => {
-                        let relu = record.relu_output.is_some();
-                        let dy = prefix(&mut unpooled, out_range.len());
-                        pooled.unpool(first..first + images, relu, dy);
-                        (&*dy, None)
-                    }
-                };
-                let step = ChunkStep {
-                    g,
-                    wanted,
-                    images,
-                    // Read only for the kernel gradient: without it the record may hold no
-                    // input (a transposed convolution's forward is this pass for `x` alone).
-                    x: if wanted.kernel {
-                        &record.x[first * g.in_image_len()..][..images * g.in_image_len()]
-                    } else {
-                        &[]
-                    },
-                    kernel: record.kernel,
-                    dy,
-                    relu_output,
-                    inner_threads,
-                };
-                match &lowering {
-                    Lowering::Direct(direct) => {
-                        step.direct(direct, scratch, &mut partial, x_grad_chunk)
-                    }
-                    Lowering::Unfold(unfolder) => {
-                        step.unfolded(unfolder, scratch, &mut partial, x_grad_chunk)
-                    }
-                    Lowering::Project { planes, kernel } => {
-                        step.projected(planes, kernel, scratch, &mut partial, x_grad_chunk)
-                    }
-                    Lowering::Winograd { winograd, kernel } => step.winograd(
-                        winograd,
-                        kernel.as_deref(),
-                        scratch,
-                        &mut partial,
-                        x_grad_chunk,
-                    ),
+    let add_chunk = |index: usize, x_grad_chunk: Option<Uninit<'_>>, partial: &mut Partial| {
+        let first = index * chunk;
+        let images = (g.batch - first).min(chunk);
+        let out_range = first * g.out_image_len()..(first + images) * g.out_image_len();
+        with_scratch(|scratch| {
+            let mut unpooled = std::mem::take(&mut scratch.unpooled);
+            let (dy, relu_output) = match output_grad {
+                OutputGrad::Dense(dy) => (
+                    &dy[out_range.clone()],
+                    record.relu_output.map(|y| &y[out_range]),
+                ),
+                OutputGrad::MaxPooled(pooled) => {
+                    let relu = record.relu_output.is_some();
+                    let dy = prefix(&mut unpooled, out_range.len());
+                    pooled.unpool(first..first + images, relu, dy);
+                    (&*dy, None)
                 }
-                scratch.unpooled = unpooled;
-            });
+            };
+            let step = ChunkStep {
+                g,
+                wanted,
+                images,
+                // Read only for the kernel gradient: without it the record may hold no
+                // input (a transposed convolution's forward is this pass for `x` alone).
+                x: if wanted.kernel {
+                    &record.x[first * g.in_image_len()..][..images * g.in_image_len()]
+                } else {
+                    &[]
+                },
+                kernel: record.kernel,
+                dy,
+                relu_output,
+                inner_threads,
+            };
+            match &lowering {
+                Lowering::Direct(direct) => step.direct(direct, scratch, partial, x_grad_chunk),
+                Lowering::Unfold(unfolder) => {
+                    step.unfolded(unfolder, scratch, partial, x_grad_chunk)
+                }
+                Lowering::Project { planes, kernel } => {
+                    step.projected(planes, kernel, scratch, partial, x_grad_chunk)
+                }
+                Lowering::Winograd { winograd, kernel } => {
+                    step.winograd(winograd, kernel.as_deref(), scratch, partial, x_grad_chunk)
+                }
+            }
+            scratch.unpooled = unpooled;
+        });
+    };
+    // The chunks are cut into one run of consecutive chunks per thread; each run sums its share
+    // of the kernel and bias gradients chunk after chunk, and the shares are added in run order:
+    // the same sums on every run, whichever thread took which run (a running sum per thread
+    // would add them in the order the threads happened to take them), and one accumulator per
+    // thread rather than per chunk (the Winograd lowering's is 16 (Cin, Cout) matrices).
+    let runs = chunks.min(threads).max(1);
+    let per_run = chunks.div_ceil(runs);
+    let mut chunk_runs: Vec<Vec<(usize, Option<Uninit<'_>>)>> = Vec::with_capacity(runs);
+    for (index, x_grad_chunk) in x_grad_chunks.into_iter().enumerate() {
+        if index % per_run == 0 {
+            chunk_runs.push(Vec::with_capacity(per_run));
+        }
+        if let Some(run) = chunk_runs.last_mut() {
+            run.push((index, x_grad_chunk));
+        }
+    }
+    let partials: Vec<Partial> = chunk_runs
+        .into_par_iter()
+        .map(|run| {
+            let mut partial = Partial::new(g, formulation, wanted);
+            for (index, x_grad_chunk) in run {
+                add_chunk(index, x_grad_chunk, &mut partial);
+            }
             partial
         })
         .collect();

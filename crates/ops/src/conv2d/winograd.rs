@@ -63,21 +63,57 @@ fn output_grad_1d([y0, y1]: [f32; 2]) -> [f32; 4] {
     [y0, y0 + y1, y0 - y1, -y1]
 }
 
-/// `Gᵀ u` for one column of a transformed kernel gradient (the adjoint of [`kernel_1d`]).
-#[inline(always)]
-fn kernel_grad_1d([u0, u1, u2, u3]: [f32; 4]) -> [f32; 3] {
-    let (sum, difference) = ((u1 + u2) * 0.5, (u1 - u2) * 0.5);
-    [u0 + sum, difference, sum + u3]
-}
-
-/// `T s Tᵀ` for the 1-D transform `T` (`transform`) of the square tile `s` of one channel (pair):
-/// `T` down each column, then along each row. For the kernel's transforms, once per call.
+/// `T s Tᵀ` for the 1-D transform `T` (`transform`) of the square tile `s` of one channel:
+/// `T` down each column, then along each row.
 fn separable<const I: usize, const O: usize>(
     square: [[f32; I]; I],
     transform: impl Fn([f32; I]) -> [f32; O],
 ) -> [[f32; O]; O] {
     let columns: [[f32; O]; I] = std::array::from_fn(|j| transform(square.map(|row| row[j])));
     std::array::from_fn(|o| transform(std::array::from_fn(|j| columns[j][o])))
+}
+
+/// `U = G g Gᵀ` as a matrix over the kernel's taps: `U[position] = Σ_tap w[position][tap] g[tap]`
+/// (each row the transform of a kernel that is one at a single tap). Its transpose maps a
+/// transformed kernel gradient back onto the taps, `Gᵀ dU G`.
+fn kernel_weights() -> [[f32; 9]; POSITIONS] {
+    let mut weights = [[0.0; 9]; POSITIONS];
+    for tap in 0..9 {
+        let mut unit = [[0.0; 3]; 3];
+        unit[tap / 3][tap % 3] = 1.0;
+        for (position, &w) in separable(unit, kernel_1d).iter().flatten().enumerate() {
+            weights[position][tap] = w;
+        }
+    }
+    weights
+}
+
+/// `to[o] = Σ_i weights[o][i] from[i]` over `O` planes of `to` and `I` planes of `from`, each
+/// plane a run of equal length: the kernel's transforms, once per call.
+struct MixPlanes<'a, const I: usize, const O: usize> {
+    weights: [[f32; I]; O],
+    from: &'a [f32],
+    to: &'a mut [f32],
+}
+
+impl<const I: usize, const O: usize> Kernel for MixPlanes<'_, I, O> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Self { weights, from, to } = self;
+        let plane = from.len() / I;
+        for (to, weights) in to.chunks_exact_mut(plane).zip(weights) {
+            to.fill(0.0);
+            for (from, w) in from.chunks_exact(plane).zip(weights) {
+                if w != 0.0 {
+                    for (t, &f) in to.iter_mut().zip(from) {
+                        *t += w * f;
+                    }
+                }
+            }
+        }
+    }
 }
 
 // The per-tile transforms below run once per tile and block of [`LANES`] channels, inside
@@ -185,17 +221,12 @@ impl Winograd {
     /// `U = G g Gᵀ` for every channel pair of a (3, 3, Cin, Cout) kernel: 16 (Cin, Cout)
     /// matrices, one per position of a transformed tile.
     pub(crate) fn transform_kernel(&self, kernel: &[f32]) -> Vec<f32> {
-        let pairs = self.g.in_c * self.g.out_c;
-        let mut u = vec![0.0; POSITIONS * pairs];
-        for pair in 0..pairs {
-            let taps = std::array::from_fn(|ky| {
-                std::array::from_fn(|kx| kernel[(ky * 3 + kx) * pairs + pair])
-            });
-            let transformed = separable(taps, kernel_1d);
-            for (position, &value) in transformed.iter().flatten().enumerate() {
-                u[position * pairs + pair] = value;
-            }
-        }
+        let mut u = vec![0.0; POSITIONS * self.g.in_c * self.g.out_c];
+        vectorized(MixPlanes {
+            weights: kernel_weights(),
+            from: kernel,
+            to: &mut u,
+        });
         u
     }
 
@@ -338,16 +369,15 @@ impl Winograd {
     /// The (3, 3, Cin, Cout) kernel gradient `Gᵀ dU G` from its transformed `du`, the sum of
     /// [`Self::add_kernel_grad_chunk`] over every chunk.
     pub(crate) fn kernel_grad(&self, du: &[f32]) -> Vec<f32> {
-        let pairs = self.g.in_c * self.g.out_c;
-        let mut kernel_grad = vec![0.0; 9 * pairs];
-        for pair in 0..pairs {
-            let cells =
-                std::array::from_fn(|i| std::array::from_fn(|j| du[(i * 4 + j) * pairs + pair]));
-            let taps = separable(cells, kernel_grad_1d);
-            for (tap, &value) in taps.iter().flatten().enumerate() {
-                kernel_grad[tap * pairs + pair] = value;
-            }
-        }
+        let weights = kernel_weights();
+        let transposed: [[f32; POSITIONS]; 9] =
+            std::array::from_fn(|tap| weights.map(|row| row[tap]));
+        let mut kernel_grad = vec![0.0; self.g.kernel_len()];
+        vectorized(MixPlanes {
+            weights: transposed,
+            from: du,
+            to: &mut kernel_grad,
+        });
         kernel_grad
     }
 

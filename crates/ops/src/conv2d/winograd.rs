@@ -155,6 +155,43 @@ fn row_of<const N: usize, const M: usize>(columns: &[[Lanes; M]; N], i: usize) -
     row
 }
 
+/// `T s Tᵀ` lane by lane for one block of channels: `cell(i, j)` holds the lanes of the square
+/// tile's cell (i, j) (from its start), and `emit(i, j, values)` receives the result's cell (i, j).
+#[inline(always)]
+fn separable_lanes<'s, const I: usize, const O: usize, T>(
+    cell: impl Fn(usize, usize) -> &'s [f32],
+    len: usize,
+    transform: T,
+    mut emit: impl FnMut(usize, usize, &Lanes),
+) where
+    T: Fn([f32; I]) -> [f32; O] + Copy,
+{
+    // columns[j][i] = (T s)[i][j].
+    let mut columns = [[[0.0; LANES]; O]; I];
+    for (j, column) in columns.iter_mut().enumerate() {
+        let mut inputs = [&[][..]; I];
+        for (i, input) in inputs.iter_mut().enumerate() {
+            *input = cell(i, j);
+        }
+        lanewise(inputs, len, column, transform);
+    }
+    let mut row = [[0.0; LANES]; O];
+    for i in 0..O {
+        lanewise(row_of(&columns, i), len, &mut row, transform);
+        for (j, values) in row.iter().enumerate() {
+            emit(i, j, values);
+        }
+    }
+}
+
+/// A tile of an output image: its image in the chunk and its place in the image's tile grid.
+#[derive(Clone, Copy)]
+struct TileAt {
+    image: usize,
+    ty: usize,
+    tx: usize,
+}
+
 /// Copies the first `len` lanes of `from` into `to`: a fixed-size copy for a full block (a
 /// variable-length one compiles to a `memcpy` call).
 #[inline(always)]
@@ -412,6 +449,36 @@ impl Winograd {
         (2 * self.tiles_h + 2, 2 * self.tiles_w + 2)
     }
 
+    /// The index of `tile` among the chunk's tiles.
+    fn tile_index(&self, tile: TileAt) -> usize {
+        (tile.image * self.tiles_h + tile.ty) * self.tiles_w + tile.tx
+    }
+
+    /// Calls `visit(tile, block, len)` for every tile of `images` images and every block of
+    /// `channels` channels from `block`, `len` of them (a constant for a full block).
+    #[inline(always)]
+    fn for_each_tile_block(
+        &self,
+        images: usize,
+        channels: usize,
+        mut visit: impl FnMut(TileAt, usize, usize),
+    ) {
+        for image in 0..images {
+            for ty in 0..self.tiles_h {
+                for tx in 0..self.tiles_w {
+                    let tile = TileAt { image, ty, tx };
+                    for block in (0..channels).step_by(LANES) {
+                        with_lanes(
+                            (channels - block).min(LANES),
+                            #[inline(always)]
+                            |len| visit(tile, block, len),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     /// Copies the image `x` into a frame of zeros at the padding's offset.
     fn fill_frame(&self, x: &[f32], frame: &mut Vec<f32>) {
         let g = &self.g;
@@ -461,46 +528,26 @@ impl Kernel for InputTiles<'_> {
         } = self;
         let c = w.g.in_c;
         let (_, frame_w) = w.frame_dims();
-        for ty in 0..w.tiles_h {
-            for tx in 0..w.tiles_w {
-                let tile = first_tile + ty * w.tiles_w + tx;
-                let corner = (2 * ty * frame_w + 2 * tx) * c;
-                for block in (0..c).step_by(LANES) {
-                    with_lanes(
-                        (c - block).min(LANES),
-                        #[inline(always)]
-                        |len| {
-                            let d = |i: usize, j: usize| {
-                                &frame[corner + (i * frame_w + j) * c + block..]
-                            };
-                            // columns[j][i] = (Bᵀ d)[i][j].
-                            let mut columns = [[[0.0; LANES]; 4]; 4];
-                            for (j, column) in columns.iter_mut().enumerate() {
-                                lanewise(
-                                    [d(0, j), d(1, j), d(2, j), d(3, j)],
-                                    len,
-                                    column,
-                                    input_1d,
-                                );
-                            }
-                            let mut row = [[0.0; LANES]; 4];
-                            for i in 0..4 {
-                                let across = row_of(&columns, i);
-                                lanewise(across, len, &mut row, input_1d);
-                                for (j, values) in row.iter().enumerate() {
-                                    let position = i * 4 + j;
-                                    store(
-                                        values,
-                                        len,
-                                        &mut v[(position * tiles + tile) * c + block..],
-                                    );
-                                }
-                            }
-                        },
-                    );
-                }
-            }
-        }
+        w.for_each_tile_block(
+            1,
+            c,
+            #[inline(always)]
+            |at, block, len| {
+                let tile = first_tile + w.tile_index(at);
+                let corner = (2 * at.ty * frame_w + 2 * at.tx) * c + block;
+                separable_lanes(
+                    #[inline(always)]
+                    |i, j| &frame[corner + (i * frame_w + j) * c..],
+                    len,
+                    input_1d,
+                    #[inline(always)]
+                    |i, j, values| {
+                        let position = i * 4 + j;
+                        store(values, len, &mut v[(position * tiles + tile) * c + block..]);
+                    },
+                );
+            },
+        );
     }
 }
 
@@ -529,40 +576,28 @@ impl Kernel for InputGradTiles<'_> {
         } = self;
         let c = w.g.in_c;
         let (_, frame_w) = w.frame_dims();
-        for ty in 0..w.tiles_h {
-            for tx in 0..w.tiles_w {
-                let tile = first_tile + ty * w.tiles_w + tx;
-                let corner = (2 * ty * frame_w + 2 * tx) * c;
-                for block in (0..c).step_by(LANES) {
-                    with_lanes(
-                        (c - block).min(LANES),
-                        #[inline(always)]
-                        |len| {
-                            let cell = |i: usize, j: usize| {
-                                &dv[((i * 4 + j) * tiles + tile) * c + block..]
-                            };
-                            // columns[j][i] = (B dV)[i][j].
-                            let mut columns = [[[0.0; LANES]; 4]; 4];
-                            for (j, column) in columns.iter_mut().enumerate() {
-                                let inputs = [cell(0, j), cell(1, j), cell(2, j), cell(3, j)];
-                                lanewise(inputs, len, column, input_grad_1d);
-                            }
-                            let mut row = [[0.0; LANES]; 4];
-                            for i in 0..4 {
-                                let across = row_of(&columns, i);
-                                lanewise(across, len, &mut row, input_grad_1d);
-                                for (j, values) in row.iter().enumerate() {
-                                    let at = corner + (i * frame_w + j) * c + block;
-                                    for (sum, &value) in frame[at..][..len].iter_mut().zip(values) {
-                                        *sum += value;
-                                    }
-                                }
-                            }
-                        },
-                    );
-                }
-            }
-        }
+        w.for_each_tile_block(
+            1,
+            c,
+            #[inline(always)]
+            |at, block, len| {
+                let tile = first_tile + w.tile_index(at);
+                let corner = (2 * at.ty * frame_w + 2 * at.tx) * c + block;
+                separable_lanes(
+                    #[inline(always)]
+                    |i, j| &dv[((i * 4 + j) * tiles + tile) * c + block..],
+                    len,
+                    input_grad_1d,
+                    #[inline(always)]
+                    |i, j, values| {
+                        let at = corner + (i * frame_w + j) * c;
+                        for (sum, &value) in frame[at..][..len].iter_mut().zip(values) {
+                            *sum += value;
+                        }
+                    },
+                );
+            },
+        );
     }
 }
 
@@ -593,53 +628,35 @@ impl Kernel for OutputTiles<'_> {
         let g = &w.g;
         let c = g.out_c;
         let zeros = [0.0; LANES];
-        for (image, out) in out.chunks_exact_mut(g.out_image_len()).enumerate() {
-            for ty in 0..w.tiles_h {
-                for tx in 0..w.tiles_w {
-                    let tile = image * w.tiles_per_image() + ty * w.tiles_w + tx;
-                    for block in (0..c).step_by(LANES) {
-                        with_lanes(
-                            (c - block).min(LANES),
-                            #[inline(always)]
-                            |len| {
-                                let start = bias.map_or(&zeros[..], |bias| &bias[block..]);
-                                let cell = |i: usize, j: usize| {
-                                    &m[((i * 4 + j) * tiles + tile) * c + block..]
-                                };
-                                // columns[j][i] = (Aᵀ M)[i][j].
-                                let mut columns = [[[0.0; LANES]; 2]; 4];
-                                for (j, column) in columns.iter_mut().enumerate() {
-                                    let inputs = [cell(0, j), cell(1, j), cell(2, j), cell(3, j)];
-                                    lanewise(inputs, len, column, output_1d);
-                                }
-                                let mut row = [[0.0; LANES]; 2];
-                                for i in 0..2 {
-                                    let oy = 2 * ty + i;
-                                    if oy >= g.out_h {
-                                        break;
-                                    }
-                                    let across = row_of(&columns, i);
-                                    lanewise(across, len, &mut row, output_1d);
-                                    for (j, values) in row.iter().enumerate() {
-                                        let ox = 2 * tx + j;
-                                        if ox >= g.out_w {
-                                            break;
-                                        }
-                                        let at = (oy * g.out_w + ox) * c + block;
-                                        let cells = out[at..][..len].iter_mut();
-                                        for (cell, (&v, &b)) in cells.zip(values.iter().zip(start))
-                                        {
-                                            let v = v + b;
-                                            cell.write(if relu { v.max(0.0) } else { v });
-                                        }
-                                    }
-                                }
-                            },
-                        );
-                    }
-                }
-            }
-        }
+        let images = out.len() / g.out_image_len();
+        w.for_each_tile_block(
+            images,
+            c,
+            #[inline(always)]
+            |at, block, len| {
+                let tile = w.tile_index(at);
+                let start = bias.map_or(&zeros[..], |bias| &bias[block..]);
+                separable_lanes(
+                    #[inline(always)]
+                    |i, j| &m[((i * 4 + j) * tiles + tile) * c + block..],
+                    len,
+                    output_1d,
+                    #[inline(always)]
+                    |i, j, values| {
+                        let (oy, ox) = (2 * at.ty + i, 2 * at.tx + j);
+                        if oy >= g.out_h || ox >= g.out_w {
+                            return;
+                        }
+                        let pixel = (at.image * g.out_h + oy) * g.out_w + ox;
+                        let cells = out[pixel * c + block..][..len].iter_mut();
+                        for (cell, (&v, &b)) in cells.zip(values.iter().zip(start)) {
+                            let v = v + b;
+                            cell.write(if relu { v.max(0.0) } else { v });
+                        }
+                    },
+                );
+            },
+        );
     }
 }
 
@@ -662,43 +679,36 @@ impl Kernel for OutputGradTiles<'_> {
         let c = g.out_c;
         let tiles = images * w.tiles_per_image();
         let zeros = [0.0; LANES];
-        for (image, dy) in dy.chunks_exact(g.out_image_len()).enumerate() {
-            for ty in 0..w.tiles_h {
-                for tx in 0..w.tiles_w {
-                    let tile = image * w.tiles_per_image() + ty * w.tiles_w + tx;
-                    for block in (0..c).step_by(LANES) {
-                        with_lanes(
-                            (c - block).min(LANES),
-                            #[inline(always)]
-                            |len| {
-                                let cell = |i: usize, j: usize| {
-                                    let (oy, ox) = (2 * ty + i, 2 * tx + j);
-                                    if oy < g.out_h && ox < g.out_w {
-                                        &dy[(oy * g.out_w + ox) * c + block..]
-                                    } else {
-                                        &zeros[..]
-                                    }
-                                };
-                                // columns[j][i] = (A dY)[i][j].
-                                let mut columns = [[[0.0; LANES]; 4]; 2];
-                                for (j, column) in columns.iter_mut().enumerate() {
-                                    lanewise([cell(0, j), cell(1, j)], len, column, output_grad_1d);
-                                }
-                                let mut row = [[0.0; LANES]; 4];
-                                for i in 0..4 {
-                                    let across = row_of(&columns, i);
-                                    lanewise(across, len, &mut row, output_grad_1d);
-                                    for (j, values) in row.iter().enumerate() {
-                                        let position = i * 4 + j;
-                                        let at = (position * tiles + tile) * c + block;
-                                        store(values, len, &mut dm[at..]);
-                                    }
-                                }
-                            },
+        w.for_each_tile_block(
+            images,
+            c,
+            #[inline(always)]
+            |at, block, len| {
+                let tile = w.tile_index(at);
+                separable_lanes(
+                    #[inline(always)]
+                    |i, j| {
+                        let (oy, ox) = (2 * at.ty + i, 2 * at.tx + j);
+                        if oy < g.out_h && ox < g.out_w {
+                            let pixel = (at.image * g.out_h + oy) * g.out_w + ox;
+                            &dy[pixel * c + block..]
+                        } else {
+                            &zeros[..]
+                        }
+                    },
+                    len,
+                    output_grad_1d,
+                    #[inline(always)]
+                    |i, j, values| {
+                        let position = i * 4 + j;
+                        store(
+                            values,
+                            len,
+                            &mut dm[(position * tiles + tile) * c + block..],
                         );
-                    }
-                }
-            }
-        }
+                    },
+                );
+            },
+        );
     }
 }

@@ -121,7 +121,7 @@ impl<'g> Direct<'g> {
 
 /// `LANES` values of `row` from `at`, zeros past its end.
 #[inline(always)]
-pub(super) fn lanes_at(row: &[f32], at: usize) -> [f32; LANES] {
+fn lanes_at(row: &[f32], at: usize) -> [f32; LANES] {
     match row.get(at..at + LANES) {
         Some(full) => full.try_into().expect("LANES values"),
         None => std::array::from_fn(|l| row.get(at + l).copied().unwrap_or(0.0)),

@@ -252,7 +252,7 @@ impl Winograd {
 
     /// Scratch elements one image takes: its transformed input and products.
     pub(crate) fn scratch_per_image(g: &ConvGeometry) -> usize {
-        g.out_h.div_ceil(2) * g.out_w.div_ceil(2) * POSITIONS * (g.in_c + g.out_c)
+        Self::new(g).tiles_per_image() * POSITIONS * (g.in_c + g.out_c)
     }
 
     /// `U = G g Gᵀ` for every channel pair of a (3, 3, Cin, Cout) kernel: 16 (Cin, Cout)

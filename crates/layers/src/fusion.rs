@@ -1,39 +1,88 @@
-//! Backward passes of two consecutive calls in one, where a kernel does both for less than each
-//! alone: a `Conv2D` (ReLU or linear) whose output only a `MaxPooling2D` reads. A model's
-//! backward pass asks here first for each such pair of its nodes; a pair with no fused pass is
-//! differentiated call by call, with the same result.
+//! Two consecutive calls run as one, where a kernel does both for less than each alone: a
+//! `Conv2D` (ReLU or linear) whose output only a `MaxPooling2D` reads is convolved and pooled in
+//! one pass that never writes the convolution's output in full, and differentiated in one pass
+//! that never writes that output's gradient. A model asks here first for each such pair of its
+//! nodes, forward ([`call_pair`]) and backward ([`backward_pair`]); a pair with no fused pass is
+//! run call by call, with the same result.
 
 use candle_core::Tensor;
+use rkeras_ops::PoolWinners;
 
 use crate::pooling::base_pooling::PoolingLayer;
 use crate::pooling::max_pooling2d::MaxPooling2DKind;
 use crate::record::{CallRecord, WeightGrads};
-use crate::{Conv2DLayer, Layer, Result};
+use crate::{CallContext, Conv2DLayer, Error, Layer, Result};
 
-/// The backward pass of `producer`'s call and `consumer`'s call on the producer's only output
-/// (its only reader), in one: given the gradients of the consumer's outputs, adds the producer's
-/// weight gradients to `weight_grads` and returns the gradients of the producer's inputs (`None`
-/// where `needs_input_grad` is false). The consumer holds no trainable weight. None when the
-/// pair has no fused pass.
+/// Two calls run as one by [`call_pair`].
+pub struct PairCall {
+    /// The consumer's outputs.
+    pub outputs: Vec<Tensor>,
+    /// In a recording context, the records of the producer's call and of the consumer's, which
+    /// only [`backward_pair`] differentiates: the producer's output is never made, so its
+    /// record holds no output, and the consumer's record no input.
+    pub records: Option<(CallRecord, CallRecord)>,
+}
+
+/// `consumer`'s call on the only output of `producer`'s call on `inputs` (its only reader), in
+/// one pass, when the pair has one. None when it does not: the caller then runs the two calls.
+pub fn call_pair(
+    producer: &dyn Layer,
+    consumer: &dyn Layer,
+    inputs: &[Tensor],
+    ctx: &mut CallContext,
+) -> Option<Result<PairCall>> {
+    let conv = producer.as_any().downcast_ref::<Conv2DLayer>()?;
+    let pool = consumer
+        .as_any()
+        .downcast_ref::<PoolingLayer<MaxPooling2DKind>>()?;
+    let [x] = inputs else {
+        return None;
+    };
+    if !pool.has_backward(x.device()) {
+        return None;
+    }
+    let window = |dims: &[usize]| {
+        pool.max_pool_window(dims)
+            .unwrap_or_else(|| Err(Error::config(pool.name(), "not a max pooling")))
+    };
+    let called = conv.call_through_max_pool(x, window, ctx)?;
+    Some(called.map(|(pooled, winners)| {
+        let records = ctx.is_recording().then(|| {
+            let producer_record = CallRecord::new(vec![x.clone()], Vec::new());
+            let mut consumer_record = CallRecord::new(Vec::new(), vec![pooled.clone()]);
+            consumer_record.state = Some(Box::new(winners));
+            (producer_record, consumer_record)
+        });
+        PairCall {
+            outputs: vec![pooled],
+            records,
+        }
+    }))
+}
+
+/// The backward pass of two calls that [`call_pair`] ran as one, from their records: given the
+/// gradients of the consumer's outputs, adds the producer's weight gradients to `weight_grads`
+/// and returns the gradients of the producer's inputs (`None` where `needs_input_grad` is
+/// false). None for records of calls run one by one.
 pub fn backward_pair(
     producer: &dyn Layer,
     producer_record: &CallRecord,
-    consumer: &dyn Layer,
     consumer_record: &CallRecord,
     grad_outputs: &[Tensor],
     needs_input_grad: &[bool],
     weight_grads: &mut WeightGrads,
 ) -> Option<Result<Vec<Option<Tensor>>>> {
+    let winners = consumer_record.saved_if::<PoolWinners>()?;
     let conv = producer.as_any().downcast_ref::<Conv2DLayer>()?;
-    let pool = consumer
-        .as_any()
-        .downcast_ref::<PoolingLayer<MaxPooling2DKind>>()?;
-    if consumer_record.is_differentiated_by_autograd() {
-        return None;
-    }
-    let pooling = match pool.max_pool_gradient(consumer_record, grad_outputs)? {
-        Ok(pooling) => pooling,
-        Err(err) => return Some(Err(err)),
+    let (Some(x), Some(pooled), Some(grad)) = (
+        producer_record.inputs.first(),
+        consumer_record.outputs.first(),
+        grad_outputs.first(),
+    ) else {
+        return Some(Err(Error::config(
+            conv.name(),
+            "a backward pass through a max pooling needs the input, the pooled output and its gradient",
+        )));
     };
-    conv.backward_through_max_pool(producer_record, &pooling, needs_input_grad, weight_grads)
+    Some(conv.backward_through_max_pool(x, pooled, grad, winners, needs_input_grad, weight_grads))
 }

@@ -66,7 +66,6 @@ pub(crate) fn run(
                 let fused = fusion::backward_pair(
                     feeder_node.layer.as_ref(),
                     feeder_record,
-                    node.layer.as_ref(),
                     &record,
                     &grad_outputs,
                     &needs,

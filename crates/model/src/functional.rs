@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use candle_core::{DType, Device, Tensor};
 use rkeras_layers::builder::first_output;
+use rkeras_layers::fusion::{self, PairCall};
 use rkeras_layers::record::record_call;
 use rkeras_layers::symbolic::call_layer;
 use rkeras_layers::{
@@ -15,7 +16,7 @@ use rkeras_layers::{
 use serde_json::json;
 
 use crate::backward;
-use crate::graph::{Graph, Node};
+use crate::graph::Graph;
 
 /// State another crate attaches to a model (the training crate keeps its compile state here).
 pub type Extension = Option<Box<dyn Any + Send>>;
@@ -130,29 +131,62 @@ impl Functional {
     }
 
     /// Runs the graph on concrete inputs, in order, freeing each value after its last reader.
-    /// In a recording context each node's call is recorded ([`record_call`]) and the records,
-    /// in node order, are saved for [`Layer::backward`].
+    /// A node and the sole reader of its output run as one call where the pair has a fused pass
+    /// ([`fusion::call_pair`]). In a recording context each node's call is recorded
+    /// ([`record_call`]) and the records, in node order, are saved for [`Layer::backward`].
     pub fn run(&self, inputs: &[Tensor], ctx: &mut CallContext) -> Result<Vec<Tensor>> {
-        if !ctx.is_recording() {
-            return self.execute(inputs, |node, args| node.layer.call(args, ctx));
+        let g = &self.graph;
+        let mut values = self.bind_inputs(inputs)?;
+        // One slot per node when recording.
+        let mut records: Option<Vec<Option<CallRecord>>> = ctx
+            .is_recording()
+            .then(|| g.nodes.iter().map(|_| None).collect());
+        // Nodes already run, as the second call of a fused pair.
+        let mut ran = vec![false; g.nodes.len()];
+        let mut args = Vec::new();
+        for (i, node) in g.nodes.iter().enumerate() {
+            if !ran[i] {
+                args.clear();
+                for &s in &node.inputs {
+                    let value = values[s].clone().ok_or_else(|| {
+                        Error::Graph(format!(
+                            "layer '{}' read a value not yet computed",
+                            node.layer.name()
+                        ))
+                    })?;
+                    args.push(value);
+                }
+                let (last, outputs) = self.call_node(i, &args, ctx, records.as_mut())?;
+                ran[last] = true;
+                for (slot, value) in g.nodes[last].outputs.iter().zip(outputs) {
+                    values[*slot] = Some(value);
+                }
+            }
+            for &s in &node.inputs {
+                if g.last_reader[s] == Some(i) {
+                    values[s] = None;
+                }
+            }
         }
-        let mut records = Vec::with_capacity(self.graph.nodes.len());
-        let outputs = self.execute(inputs, |node, args| {
-            let record = record_call(node.layer.as_ref(), args, ctx)?;
-            let outputs = record.outputs.clone();
-            records.push(record);
-            Ok(outputs)
-        })?;
-        ctx.save(records);
-        Ok(outputs)
+        if let Some(records) = records {
+            let records = records
+                .into_iter()
+                .map(|record| record.ok_or_else(|| Error::Graph("a call was not recorded".into())))
+                .collect::<Result<Vec<CallRecord>>>()?;
+            ctx.save(records);
+        }
+        g.output_slots
+            .iter()
+            .map(|&s| {
+                values[s]
+                    .clone()
+                    .ok_or_else(|| Error::Graph("an output was not computed".into()))
+            })
+            .collect()
     }
 
-    /// Runs the graph, calling each node through `call_node`.
-    fn execute(
-        &self,
-        inputs: &[Tensor],
-        mut call_node: impl FnMut(&Node, &[Tensor]) -> Result<Vec<Tensor>>,
-    ) -> Result<Vec<Tensor>> {
+    /// The value slots with the model's inputs bound, once checked against the input shapes.
+    fn bind_inputs(&self, inputs: &[Tensor]) -> Result<Vec<Option<Tensor>>> {
         let g = &self.graph;
         if inputs.len() != g.input_slots.len() {
             return Err(Error::Graph(format!(
@@ -179,44 +213,56 @@ impl Functional {
                 x.to_dtype(DType::F32)?
             });
         }
-        let mut args = Vec::new();
-        for (i, node) in g.nodes.iter().enumerate() {
-            args.clear();
-            for &s in &node.inputs {
-                let value = values[s].clone().ok_or_else(|| {
-                    Error::Graph(format!(
-                        "layer '{}' read a value not yet computed",
-                        node.layer.name()
-                    ))
-                })?;
-                args.push(value);
-            }
-            let outputs = call_node(node, &args)?;
-            if outputs.len() != node.outputs.len() {
-                return Err(Error::Graph(format!(
-                    "layer '{}' returned {} outputs, expected {}",
-                    node.layer.name(),
-                    outputs.len(),
-                    node.outputs.len()
-                )));
-            }
-            for (slot, value) in node.outputs.iter().zip(outputs) {
-                values[*slot] = Some(value);
-            }
-            for &s in &node.inputs {
-                if g.last_reader[s] == Some(i) {
-                    values[s] = None;
+        Ok(values)
+    }
+
+    /// Runs node `index` on `args`, with the sole reader of its output where the two have a
+    /// fused pass, recording the calls into `records` when given; returns the index of the last
+    /// node run (`index` or that reader) and its outputs.
+    fn call_node(
+        &self,
+        index: usize,
+        args: &[Tensor],
+        ctx: &mut CallContext,
+        records: Option<&mut Vec<Option<CallRecord>>>,
+    ) -> Result<(usize, Vec<Tensor>)> {
+        let g = &self.graph;
+        let node = &g.nodes[index];
+        let pair = g.sole_reader(index).and_then(|reader| {
+            let reader_layer = g.nodes[reader].layer.as_ref();
+            fusion::call_pair(node.layer.as_ref(), reader_layer, args, ctx)
+                .map(|call| (reader, call))
+        });
+        let (last, outputs) = match (pair, records) {
+            (Some((reader, call)), records) => {
+                let PairCall {
+                    outputs,
+                    records: pair_records,
+                } = call?;
+                if let (Some(records), Some((first, second))) = (records, pair_records) {
+                    records[index] = Some(first);
+                    records[reader] = Some(second);
                 }
+                (reader, outputs)
             }
+            (None, Some(records)) => {
+                let record = record_call(node.layer.as_ref(), args, ctx)?;
+                let outputs = record.outputs.clone();
+                records[index] = Some(record);
+                (index, outputs)
+            }
+            (None, None) => (index, node.layer.call(args, ctx)?),
+        };
+        let expected = &g.nodes[last];
+        if outputs.len() != expected.outputs.len() {
+            return Err(Error::Graph(format!(
+                "layer '{}' returned {} outputs, expected {}",
+                expected.layer.name(),
+                outputs.len(),
+                expected.outputs.len()
+            )));
         }
-        g.output_slots
-            .iter()
-            .map(|&s| {
-                values[s]
-                    .clone()
-                    .ok_or_else(|| Error::Graph("an output was not computed".into()))
-            })
-            .collect()
+        Ok((last, outputs))
     }
 }
 
@@ -371,7 +417,7 @@ impl Layer for Functional {
 mod tests {
     use super::*;
     use crate::Model;
-    use rkeras_layers::{Dense, Input, Lambda};
+    use rkeras_layers::{Conv2D, Dense, Input, Lambda, MaxPooling2D};
 
     fn tensor(values: &[f32], dims: &[usize]) -> Tensor {
         Tensor::from_slice(values, dims, &Device::Cpu).unwrap()
@@ -404,6 +450,51 @@ mod tests {
         let outer_nodes = record.saved::<Vec<CallRecord>>("outer").unwrap();
         let inner_nodes = outer_nodes[0].saved::<Vec<CallRecord>>("inner").unwrap();
         assert_eq!((outer_nodes.len(), inner_nodes.len()), (1, 2));
+    }
+
+    #[test]
+    fn a_convolution_and_the_max_pooling_of_its_output_alone_run_as_one_call() {
+        let input = Input::new(&[7, 7, 2]);
+        let features = Conv2D::new(3, (3, 3)).activation("relu")(input);
+        let pooled = MaxPooling2D::new((2, 2))(features);
+        let model = Model::new(input, pooled).unwrap();
+        let values: Vec<f32> = (0..2 * 7 * 7 * 2)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+            .collect();
+        let x = tensor(&values, &[2, 7, 7, 2]);
+        let layer = model.as_layer();
+        let run = |ctx: &mut CallContext| {
+            let y = layer.call(std::slice::from_ref(&x), ctx).unwrap();
+            y[0].flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        };
+        // Candle's autograd sees the calls one by one; inference runs the pair as one.
+        let one_by_one = run(&mut CallContext::new(true));
+        assert_eq!(run(&mut CallContext::new(false)), one_by_one);
+        assert!(one_by_one.iter().any(|&v| v > 0.0));
+        // Recorded as one: the convolution's output is never made, so neither record holds it.
+        let record = record_call(
+            layer.as_ref(),
+            std::slice::from_ref(&x),
+            &mut CallContext::recording(),
+        )
+        .unwrap();
+        let y = record.outputs[0].flatten_all().unwrap();
+        assert_eq!(y.to_vec1::<f32>().unwrap(), one_by_one);
+        let nodes = record.saved::<Vec<CallRecord>>("model").unwrap();
+        assert_eq!(nodes.len(), 2);
+        assert!(nodes[0].outputs.is_empty() && nodes[1].inputs.is_empty());
+        // The convolution's output is also the model's: each call runs, and is recorded, alone.
+        let both = Model::new(input, vec![features, pooled]).unwrap();
+        let record = record_call(
+            both.as_layer().as_ref(),
+            std::slice::from_ref(&x),
+            &mut CallContext::recording(),
+        )
+        .unwrap();
+        let nodes = record.saved::<Vec<CallRecord>>("both").unwrap();
+        assert_eq!((nodes[0].outputs.len(), nodes[1].inputs.len()), (1, 1));
+        let pooled = record.outputs[1].flatten_all().unwrap();
+        assert_eq!(pooled.to_vec1::<f32>().unwrap(), one_by_one);
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub struct Graph {
     /// For each node, the node whose only output is its only input, when nothing else reads
     /// that value (see [`Graph::sole_feeder`]).
     sole_feeders: Vec<Option<usize>>,
+    /// For each node, the node it is the sole feeder of, if any (see [`Graph::sole_reader`]).
+    sole_readers: Vec<Option<usize>>,
 }
 
 type SlotKey = (usize, usize);
@@ -204,9 +206,15 @@ impl Graph {
             .iter()
             .map(|&slot| sole_producer(&nodes, &output_slots, slot))
             .collect();
-        let sole_feeders = (0..nodes.len())
+        let sole_feeders: Vec<Option<usize>> = (0..nodes.len())
             .map(|node| sole_feeder(&nodes, &output_slots, node))
             .collect();
+        let mut sole_readers = vec![None; nodes.len()];
+        for (reader, feeder) in sole_feeders.iter().enumerate() {
+            if let Some(feeder) = *feeder {
+                sole_readers[feeder] = Some(reader);
+            }
+        }
         Ok(Graph {
             input_layers,
             input_shapes,
@@ -218,6 +226,7 @@ impl Graph {
             last_reader,
             sole_output_producers,
             sole_feeders,
+            sole_readers,
         })
     }
 
@@ -233,6 +242,13 @@ impl Graph {
     /// value's whole gradient, so the two calls can be differentiated as one.
     pub fn sole_feeder(&self, node: usize) -> Option<usize> {
         self.sole_feeders.get(node).copied().flatten()
+    }
+
+    /// The node that node `node` is the sole feeder of ([`Graph::sole_feeder`]): the only
+    /// reader of its only output, which is not an output of the graph, so that the two calls can
+    /// run as one.
+    pub fn sole_reader(&self, node: usize) -> Option<usize> {
+        self.sole_readers.get(node).copied().flatten()
     }
 
     /// Every distinct layer, inputs first, then in call order (Keras's `model.layers`).
@@ -389,10 +405,13 @@ mod tests {
         // The first node reads a model input, which no node produces.
         let feeders: Vec<_> = (0..3).map(|node| chain.sole_feeder(node)).collect();
         assert_eq!(feeders, [None, Some(0), Some(1)]);
+        let readers: Vec<_> = (0..3).map(|node| chain.sole_reader(node)).collect();
+        assert_eq!(readers, [Some(1), Some(2), None]);
         // `first` read twice, and `second` an output as well as read.
         let twice = Dense::new(2)(first);
         let branched = Graph::trace(&[input], &[second, Dense::new(1)(second), twice]).unwrap();
         assert!((0..4).all(|node| branched.sole_feeder(node).is_none()));
+        assert!((0..4).all(|node| branched.sole_reader(node).is_none()));
     }
 
     #[test]

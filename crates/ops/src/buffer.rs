@@ -172,6 +172,28 @@ impl<'a> Uninit<'a> {
     }
 }
 
+/// Runs `write` on `buffer` (a thread's scratch, say) as one [`Uninit`] chunk, so that a kernel
+/// that writes results can write into a reused buffer; returns what `write` returns.
+///
+/// Panics if `write` left cells unwritten (an internal invariant, never user input).
+pub(crate) fn overwrite<T>(buffer: &mut [f32], write: impl FnOnce(Uninit<'_>) -> T) -> T {
+    let len = buffer.len();
+    let written = AtomicUsize::new(0);
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and an `Uninit` only ever stores
+    // initialised floats into its cells, so the buffer's floats stay initialised.
+    let cells = unsafe { &mut *(buffer as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    let result = write(Uninit {
+        cells,
+        written: &written,
+    });
+    assert_eq!(
+        written.into_inner(),
+        len,
+        "a kernel left cells of its buffer unwritten"
+    );
+    result
+}
+
 /// Asks the kernel to back the whole 2 MiB pages of the `len` floats at `start` with huge pages,
 /// when they are at least [`HUGE_PAGE_MIN_BYTES`]. Advisory: it changes no contents, and a kernel
 /// without transparent huge pages just declines.
@@ -279,6 +301,29 @@ mod tests {
         for chunk in fresh.chunks(4) {
             chunk.concat([[1.0, 2.0].as_slice()]);
         }
+    }
+
+    #[test]
+    fn a_reused_buffer_is_overwritten_piece_by_piece() {
+        let mut buffer = vec![7.0; 6];
+        let sum = overwrite(&mut buffer, |cells| {
+            cells
+                .pieces(4)
+                .map(|piece| piece.fill(2.0).iter().sum::<f32>())
+                .sum::<f32>()
+        });
+        assert_eq!(sum, 12.0);
+        assert_eq!(buffer, [2.0; 6]);
+    }
+
+    #[test]
+    #[should_panic(expected = "unwritten")]
+    fn a_reused_buffer_left_partly_unwritten_is_caught() {
+        overwrite(&mut [0.0; 4], |cells| {
+            cells.pieces(2).take(1).for_each(|piece| {
+                piece.fill(1.0);
+            })
+        });
     }
 
     #[test]

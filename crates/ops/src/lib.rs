@@ -36,9 +36,9 @@ mod upsample;
 
 pub use avg_pool::{avg_pool2d, avg_pool2d_backward};
 pub use conv2d::{
-    conv2d, conv2d_backward, conv2d_max_pool_backward, conv2d_transpose, conv2d_transpose_backward,
-    Conv2dGradients, Conv2dParams, Conv2dTransposeGradients, Conv2dTransposeParams, Conv2dWanted,
-    MaxPoolGradient,
+    conv2d, conv2d_backward, conv2d_max_pool, conv2d_max_pool_backward, conv2d_transpose,
+    conv2d_transpose_backward, Conv2dGradients, Conv2dParams, Conv2dTransposeGradients,
+    Conv2dTransposeParams, Conv2dWanted, MaxPoolWindow, PoolWinners,
 };
 pub use denormals::FlushDenormals;
 pub use dense::{

@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use candle_core::{Device, Tensor};
-use rkeras_ops::{Conv2dGradients, Conv2dWanted, MaxPoolGradient};
+use rkeras_ops::{Conv2dGradients, Conv2dWanted, MaxPoolWindow, PoolWinners};
 use serde::{Deserialize, Serialize};
 
 use crate::activations::ActivationFn;
@@ -243,42 +243,83 @@ impl Conv2DLayer {
         Ok(vec![grads.x])
     }
 
-    /// The backward pass of a recorded call whose output only a max pooling reads, given that
-    /// pooling's result and its gradient: the gradients of the pooling and of this call in one
-    /// ([`rkeras_ops::conv2d_max_pool_backward`]), without the output's full-size gradient.
-    /// None where that does not apply: an activation other than ReLU or linear, an activity
-    /// regularizer (it reads the output), or a call differentiated by candle's autograd.
-    pub(crate) fn backward_through_max_pool(
+    /// The activation fused into the convolution kernel itself: Some(true) for ReLU, Some(false)
+    /// for none, None for any other (applied as a separate step).
+    fn fused_relu(&self) -> Option<bool> {
+        match self.config.activation {
+            ActivationFn::Relu => Some(true),
+            ActivationFn::Linear => Some(false),
+            _ => None,
+        }
+    }
+
+    /// This call on `x` and a max pooling of its output by `pool` (the window for the output's
+    /// shape), run as one pass ([`rkeras_ops::conv2d_max_pool`]) that never writes the output in
+    /// full: the pooled result and the windows' winners, which
+    /// [`Conv2DLayer::backward_through_max_pool`] differentiates by. None where the pair does
+    /// not run as one: an activation other than ReLU or linear, an activity regularizer (it
+    /// reads the output), a call candle's autograd is to see (tracked input or weights), or
+    /// windows or a device the fused kernel does not take.
+    pub(crate) fn call_through_max_pool(
         &self,
-        record: &CallRecord,
-        pooling: &MaxPoolGradient<'_>,
-        needs_input_grad: &[bool],
-        weight_grads: &mut WeightGrads,
-    ) -> Option<Result<Vec<Option<Tensor>>>> {
-        let relu = match self.config.activation {
-            ActivationFn::Relu => true,
-            ActivationFn::Linear => false,
-            _ => return None,
-        };
-        let ([x], [y]) = (&record.inputs[..], &record.outputs[..]) else {
-            return None;
-        };
-        if self.config.activity_regularizer.is_some()
-            || record.is_differentiated_by_autograd()
-            || !self.has_backward(x.device())
-        {
+        x: &Tensor,
+        pool: impl FnOnce(&[usize]) -> Result<MaxPoolWindow>,
+        ctx: &CallContext,
+    ) -> Option<Result<(Tensor, PoolWinners)>> {
+        let relu = self.fused_relu()?;
+        if self.config.activity_regularizer.is_some() || !self.has_backward(x.device()) {
             return None;
         }
-        Some((|| {
-            let (w, params) = self.checked(x)?;
-            let Some(wanted) = self.wanted(w, needs_input_grad, weight_grads) else {
-                return Ok(vec![None]);
-            };
-            let kernel = w.params.kernel.as_tensor();
-            let grads =
-                rkeras_ops::conv2d_max_pool_backward(x, kernel, y, pooling, &params, relu, wanted)?;
-            self.add_weight_grads(w, grads, weight_grads)
-        })())
+        let (w, params) = self.checked(x).ok()?;
+        let kernel = ctx.weight(&w.params.kernel);
+        let bias = w.params.bias.as_ref().map(|b| ctx.weight(b));
+        if x.track_op() || kernel.track_op() || bias.as_ref().is_some_and(Tensor::track_op) {
+            return None;
+        }
+        let &[n, h, wd, _] = x.dims() else {
+            return None;
+        };
+        let (_, (out_h, out_w)) = self.geometry(h, wd)?;
+        let window = match pool(&[n, out_h, out_w, self.config.filters]) {
+            Ok(window) => window,
+            Err(err) => return Some(Err(err)),
+        };
+        if !window.fuses_on(x.device()) {
+            return None;
+        }
+        Some(
+            rkeras_ops::conv2d_max_pool(x, &kernel, bias.as_ref(), &params, relu, &window)
+                .map_err(Into::into),
+        )
+    }
+
+    /// The backward pass of [`Conv2DLayer::call_through_max_pool`]'s call on `x`, given the
+    /// pooled result, its gradient and the windows' winners: the gradients of the pooling and of
+    /// the convolution in one ([`rkeras_ops::conv2d_max_pool_backward`]).
+    pub(crate) fn backward_through_max_pool(
+        &self,
+        x: &Tensor,
+        pooled: &Tensor,
+        grad: &Tensor,
+        winners: &PoolWinners,
+        needs_input_grad: &[bool],
+        weight_grads: &mut WeightGrads,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let relu = self.fused_relu().ok_or_else(|| {
+            Error::config(
+                self.name(),
+                "a backward pass through a max pooling needs ReLU or no activation",
+            )
+        })?;
+        let (w, params) = self.checked(x)?;
+        let Some(wanted) = self.wanted(w, needs_input_grad, weight_grads) else {
+            return Ok(vec![None]);
+        };
+        let kernel = w.params.kernel.as_tensor();
+        let grads = rkeras_ops::conv2d_max_pool_backward(
+            x, kernel, pooled, grad, winners, &params, relu, wanted,
+        )?;
+        self.add_weight_grads(w, grads, weight_grads)
     }
 
     fn make_weights(&self, in_channels: usize) -> Result<ConvWeights> {

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
-use rkeras_ops::MaxPoolGradient;
+use rkeras_ops::MaxPoolWindow;
 use serde::{Deserialize, Serialize};
 
 use super::pool_mode::PoolMode;
@@ -103,30 +103,17 @@ pub struct PoolingLayer<K: PoolingKind> {
 }
 
 impl<K: PoolingKind> PoolingLayer<K> {
-    /// For a max pooling's recorded call on an image: its windows, its result and that
-    /// result's gradient, as a convolution's backward pass through the pooling takes them.
-    pub(crate) fn max_pool_gradient<'a>(
-        &self,
-        record: &'a CallRecord,
-        grad_outputs: &'a [Tensor],
-    ) -> Option<Result<MaxPoolGradient<'a>>> {
+    /// For a max pooling of an image of shape `dims`: its windows, as a convolution pooled in
+    /// one pass takes them. None for another pooling mode.
+    pub(crate) fn max_pool_window(&self, dims: &[usize]) -> Option<Result<MaxPoolWindow>> {
         if K::MODE != PoolMode::Max {
-            return None;
-        }
-        let ([x], [pooled], [grad]) = (&record.inputs[..], &record.outputs[..], grad_outputs)
-        else {
-            return None;
-        };
-        if x.rank() != 4 || pooled.rank() != 4 || grad.shape() != pooled.shape() {
             return None;
         }
         Some(
             self.config
                 .window
-                .placement(self.name(), x.dims())
-                .map(|(pool, strides, padding)| MaxPoolGradient {
-                    pooled,
-                    grad,
+                .placement(self.name(), dims)
+                .map(|(pool, strides, padding)| MaxPoolWindow {
                     pool,
                     strides,
                     padding,

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use crate::buffer::{Fresh, Uninit};
 use crate::fork_join::worker_threads;
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
-use crate::max_pool::{image_backward_into, PoolGeometry};
+use crate::max_pool::{image_backward_from_winners, PoolGeometry};
 use crate::simd::{vectorized, Kernel};
 
 use super::direct::Direct;
@@ -47,7 +47,8 @@ pub(crate) struct ForwardRecord<'a> {
     pub x: &'a [f32],
     /// The kernel, contiguous (KH, KW, Cin, Cout).
     pub kernel: &'a [f32],
-    /// The output, present when ReLU was fused (its positive cells let the gradient through).
+    /// The output, present when ReLU was fused and the gradient reaching the output is its own
+    /// (its positive cells let the gradient through).
     pub relu_output: Option<&'a [f32]>,
 }
 
@@ -61,18 +62,21 @@ pub(crate) enum OutputGrad<'a> {
 }
 
 /// A max pooling of the convolution's output, its only reader, and the gradient of its result:
-/// each chunk of images is routed back through the pooling in cache, so the output's full-size
-/// gradient is never written.
+/// each chunk of images is routed back through the pooling in cache, by the windows' winners, so
+/// the output's full-size gradient is never written.
 #[derive(Clone, Copy)]
 pub(crate) struct MaxPooled<'a> {
     /// The pooling's windows over one output image.
     pub pool: &'a PoolGeometry,
-    /// The convolution's output (the pooling's input), contiguous NHWC.
-    pub output: &'a [f32],
+    /// Which cell of each window held its first maximum, per pooled value.
+    pub winners: &'a [u8],
     /// The pooling's result, contiguous NHWC.
     pub pooled: &'a [f32],
     /// The gradient of the pooling's result.
     pub grad: &'a [f32],
+    /// Whether ReLU was fused into the convolution (its mask is then the sign of each window's
+    /// maximum).
+    pub relu: bool,
 }
 
 /// One chunk's share of the kernel and bias gradients.
@@ -153,16 +157,15 @@ pub(crate) fn backward_from(
         let images = (g.batch - first).min(chunk);
         let out_range = first * g.out_image_len()..(first + images) * g.out_image_len();
         with_scratch(|scratch| {
-            let mut unpooled = std::mem::take(&mut scratch.unpooled);
+            let mut unpooled = std::mem::take(&mut scratch.output);
             let (dy, relu_output) = match output_grad {
                 OutputGrad::Dense(dy) => (
                     &dy[out_range.clone()],
                     record.relu_output.map(|y| &y[out_range]),
                 ),
                 OutputGrad::MaxPooled(pooled) => {
-                    let relu = record.relu_output.is_some();
                     let dy = prefix(&mut unpooled, out_range.len());
-                    pooled.unpool(first..first + images, relu, dy);
+                    pooled.unpool(first..first + images, dy);
                     (&*dy, None)
                 }
             };
@@ -194,7 +197,7 @@ pub(crate) fn backward_from(
                     step.winograd(winograd, kernel.as_deref(), scratch, partial, x_grad_chunk)
                 }
             }
-            scratch.unpooled = unpooled;
+            scratch.output = unpooled;
         });
     };
     // The chunks are cut into one run of consecutive chunks per thread; each run sums its share
@@ -242,17 +245,18 @@ pub(crate) fn backward_from(
 
 impl MaxPooled<'_> {
     /// The gradient of the convolution's output for `images`, written over `dy`: the pooled
-    /// gradient routed to each window's first maximum (with `relu`, only from windows whose
-    /// maximum is positive, which is the ReLU's mask).
-    fn unpool(&self, images: Range<usize>, relu: bool, dy: &mut [f32]) {
+    /// gradient routed to each window's winning cell (with ReLU, only from windows whose maximum
+    /// is positive, which is the ReLU's mask).
+    fn unpool(&self, images: Range<usize>, dy: &mut [f32]) {
         let (in_len, out_len) = (self.pool.in_image_len(), self.pool.out_image_len());
         for (image, dy) in images.zip(dy.chunks_exact_mut(in_len)) {
-            image_backward_into(
+            let pooled = image * out_len..(image + 1) * out_len;
+            image_backward_from_winners(
                 self.pool,
-                &self.output[image * in_len..][..in_len],
-                &self.pooled[image * out_len..][..out_len],
-                &self.grad[image * out_len..][..out_len],
-                relu,
+                &self.winners[pooled.clone()],
+                &self.pooled[pooled.clone()],
+                &self.grad[pooled],
+                self.relu,
                 dy,
             );
         }
@@ -413,9 +417,10 @@ impl ChunkStep<'_> {
             }
             None => {
                 if !bias_grad.is_empty() {
-                    for row in self.dy.chunks_exact(channels) {
-                        add_assign(bias_grad, row);
-                    }
+                    vectorized(AddRows {
+                        rows: self.dy,
+                        sums: bias_grad,
+                    });
                 }
                 self.dy
             }
@@ -529,6 +534,24 @@ impl Kernel for MaskAndSum<'_> {
             }
             // An empty `sums` (no bias gradient wanted) adds nothing.
             add_assign(sums, masked);
+        }
+    }
+}
+
+/// Adds each row of `rows` (rows of `sums.len()` values) to `sums`.
+struct AddRows<'a> {
+    rows: &'a [f32],
+    sums: &'a mut [f32],
+}
+
+impl Kernel for AddRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Self { rows, sums } = self;
+        for row in rows.chunks_exact(sums.len()) {
+            add_assign(sums, row);
         }
     }
 }

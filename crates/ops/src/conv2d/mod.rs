@@ -6,6 +6,7 @@ mod direct;
 mod forward;
 mod geometry;
 mod op;
+mod pooled;
 #[cfg(test)]
 mod pooled_tests;
 mod project;
@@ -22,13 +23,13 @@ use candle_core::Tensor;
 
 use crate::check::{expect_f32_rank, expect_same_device, expect_same_dims};
 use crate::error::OpsError;
-use crate::max_pool::PoolGeometry;
 use crate::padding::Padding2d;
 
 pub use backward::Conv2dWanted;
 pub(crate) use geometry::ConvGeometry;
 use geometry::OP;
 pub(crate) use op::Conv2dOp;
+pub use pooled::{conv2d_max_pool, conv2d_max_pool_backward, MaxPoolWindow, PoolWinners};
 pub use transpose::{
     conv2d_transpose, conv2d_transpose_backward, Conv2dTransposeGradients, Conv2dTransposeParams,
 };
@@ -93,25 +94,7 @@ pub fn conv2d(
     params: &Conv2dParams,
     relu: bool,
 ) -> candle_core::Result<Tensor> {
-    expect_f32_rank(OP, "x", x, 4)?;
-    expect_f32_rank(OP, "kernel", kernel, 4)?;
-    expect_same_device(OP, x, kernel)?;
-    let geometry = ConvGeometry::new(x.dims(), kernel.dims(), params)?;
-    if let Some(bias) = bias {
-        expect_f32_rank(OP, "bias", bias, 1)?;
-        expect_same_device(OP, x, bias)?;
-        if bias.dims()[0] != geometry.out_c {
-            return Err(OpsError::ShapeMismatch {
-                op: OP,
-                expected: "the bias must have one value per filter (the kernel's last axis)",
-                lhs_name: "kernel",
-                lhs: kernel.shape().clone(),
-                rhs_name: "bias",
-                rhs: bias.shape().clone(),
-            }
-            .into());
-        }
-    }
+    let geometry = checked_geometry(x, kernel, bias, params)?;
     if !crate::kernels_on(x.device()) {
         return composed::conv2d(x, kernel, bias, params, relu);
     }
@@ -159,74 +142,41 @@ pub fn conv2d_backward(
     for tensor in [kernel, output, grad_output] {
         expect_same_device(OP, x, tensor)?;
     }
-    let grad_output = op::OutputGradTensor::Dense(grad_output);
-    op::cpu_gradients(&geometry, relu, x, kernel, output, grad_output, wanted)
+    let grad_output = op::OutputGradTensor::Dense {
+        output,
+        grad: grad_output,
+    };
+    op::cpu_gradients(&geometry, relu, x, kernel, grad_output, wanted)
 }
 
-/// A 2-D max pooling (as [`crate::max_pool2d`] takes it) of a convolution's output, and the
-/// gradient reaching the pooling's result.
-#[derive(Debug, Clone, Copy)]
-pub struct MaxPoolGradient<'a> {
-    /// The pooling's result, (N, PH, PW, Cout).
-    pub pooled: &'a Tensor,
-    /// The gradient of `pooled`.
-    pub grad: &'a Tensor,
-    /// The window along (height, width).
-    pub pool: (usize, usize),
-    /// Step between windows along (height, width).
-    pub strides: (usize, usize),
-    /// Padding around the convolution's output.
-    pub padding: Padding2d,
-}
-
-/// The backward pass of [`conv2d`] followed by a max pooling that is its output's only reader:
-/// the same gradients as [`crate::max_pool2d_backward`] and then [`conv2d_backward`] give, but
-/// each chunk of images is routed back through the pooling while it is in cache, so the
-/// output's full-size gradient (three quarters zeros under a 2x2 pooling) is never written, and
-/// ReLU's mask is the sign of each window's maximum. CPU tensors only.
-pub fn conv2d_max_pool_backward(
+/// The geometry of a convolution of `x` by `kernel` (and `bias`), once they are checked to be
+/// f32 of the right ranks and shapes on one device.
+fn checked_geometry(
     x: &Tensor,
     kernel: &Tensor,
-    output: &Tensor,
-    pooling: &MaxPoolGradient<'_>,
+    bias: Option<&Tensor>,
     params: &Conv2dParams,
-    relu: bool,
-    wanted: Conv2dWanted,
-) -> candle_core::Result<Conv2dGradients> {
-    let geometry = backward_geometry(x, kernel, params)?;
-    let (n, h, w, c) = geometry.out_dims();
-    expect_same_dims(
-        OP,
-        "the output must have the convolution's output shape",
-        ("output", output.dims()),
-        ("expected", &[n, h, w, c]),
-    )?;
-    let pool = PoolGeometry::new(
-        output.dims(),
-        pooling.pool,
-        pooling.strides,
-        pooling.padding,
-    )?;
-    for (name, tensor) in [
-        ("pooled", pooling.pooled),
-        ("pooled gradient", pooling.grad),
-    ] {
-        expect_same_dims(
-            OP,
-            "the pooled output and its gradient must have the pooling's output shape",
-            (name, tensor.dims()),
-            ("expected", &pool.out_dims()),
-        )?;
+) -> candle_core::Result<ConvGeometry> {
+    expect_f32_rank(OP, "x", x, 4)?;
+    expect_f32_rank(OP, "kernel", kernel, 4)?;
+    expect_same_device(OP, x, kernel)?;
+    let geometry = ConvGeometry::new(x.dims(), kernel.dims(), params)?;
+    if let Some(bias) = bias {
+        expect_f32_rank(OP, "bias", bias, 1)?;
+        expect_same_device(OP, x, bias)?;
+        if bias.dims()[0] != geometry.out_c {
+            return Err(OpsError::ShapeMismatch {
+                op: OP,
+                expected: "the bias must have one value per filter (the kernel's last axis)",
+                lhs_name: "kernel",
+                lhs: kernel.shape().clone(),
+                rhs_name: "bias",
+                rhs: bias.shape().clone(),
+            }
+            .into());
+        }
     }
-    for tensor in [kernel, output, pooling.pooled, pooling.grad] {
-        expect_same_device(OP, x, tensor)?;
-    }
-    let grad_output = op::OutputGradTensor::MaxPooled {
-        pool,
-        pooled: pooling.pooled,
-        grad: pooling.grad,
-    };
-    op::cpu_gradients(&geometry, relu, x, kernel, output, grad_output, wanted)
+    Ok(geometry)
 }
 
 /// The geometry of a backward pass's convolution, once `x` and `kernel` are checked to be f32

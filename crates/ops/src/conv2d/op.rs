@@ -64,20 +64,30 @@ impl Conv2dOp {
             kernel: kernel.track_op(),
             bias: bias.is_some_and(Tensor::track_op),
         };
-        let grad = OutputGradTensor::Dense(grad_res);
-        let grads = cpu_gradients(&self.geometry, self.relu, x, kernel, res, grad, wanted)?;
+        let grad = OutputGradTensor::Dense {
+            output: res,
+            grad: grad_res,
+        };
+        let grads = cpu_gradients(&self.geometry, self.relu, x, kernel, grad, wanted)?;
         Ok((grads.x, grads.kernel, grads.bias))
     }
 }
 
 /// The gradient reaching a convolution's output, as tensors.
 pub(crate) enum OutputGradTensor<'a> {
-    /// The output's own gradient, (N, OH, OW, Cout).
-    Dense(&'a Tensor),
-    /// The gradient of the result of a max pooling of the output (its only reader).
+    /// The output, (N, OH, OW, Cout) (read when ReLU is fused: its positive cells let the
+    /// gradient through), and its own gradient.
+    Dense {
+        output: &'a Tensor,
+        grad: &'a Tensor,
+    },
+    /// The gradient of the result of a max pooling of the output (its only reader), routed by
+    /// the windows' winners.
     MaxPooled {
         /// The pooling's windows.
-        pool: PoolGeometry,
+        pool: &'a PoolGeometry,
+        /// Each window's winning cell, per pooled value.
+        winners: &'a [u8],
         /// The pooling's result.
         pooled: &'a Tensor,
         /// Its gradient.
@@ -85,47 +95,51 @@ pub(crate) enum OutputGradTensor<'a> {
     },
 }
 
-/// The gradients `wanted` of `relu?(conv(x, kernel) + bias)` on the CPU, as tensors: `output` is
-/// the forward's result (read when `relu` is fused or the gradient comes through a pooling),
-/// `grad_output` the gradient reaching it.
+/// The gradients `wanted` of `relu?(conv(x, kernel) + bias)` on the CPU, as tensors, given the
+/// gradient reaching its output.
 pub(crate) fn cpu_gradients(
     geometry: &ConvGeometry,
     relu: bool,
     x: &Tensor,
     kernel: &Tensor,
-    output: &Tensor,
     grad_output: OutputGradTensor<'_>,
     wanted: Conv2dWanted,
 ) -> candle_core::Result<Conv2dGradients> {
     let x_view = CpuView::of(OP, "x", x)?;
     let kernel_view = CpuView::of(OP, "kernel", kernel)?;
-    let res_view = CpuView::of(OP, "output", output)?;
     let (x_data, kernel_data) = (x_view.f32()?, kernel_view.f32()?);
-    let pooled = matches!(grad_output, OutputGradTensor::MaxPooled { .. });
-    let res_data = if relu || pooled {
-        Some(res_view.f32()?)
-    } else {
-        None
-    };
-    let record = ForwardRecord {
-        x: &x_data,
-        kernel: &kernel_data,
-        relu_output: if relu { res_data.as_deref() } else { None },
-    };
     let grads = match grad_output {
-        OutputGradTensor::Dense(grad) => {
+        OutputGradTensor::Dense { output, grad } => {
+            let output_view = CpuView::of(OP, "output", output)?;
             let grad_view = CpuView::of(OP, "output gradient", grad)?;
+            let relu_output = if relu { Some(output_view.f32()?) } else { None };
+            let record = ForwardRecord {
+                x: &x_data,
+                kernel: &kernel_data,
+                relu_output: relu_output.as_deref(),
+            };
             backward(geometry, &record, &grad_view.f32()?, wanted)
         }
-        OutputGradTensor::MaxPooled { pool, pooled, grad } => {
+        OutputGradTensor::MaxPooled {
+            pool,
+            winners,
+            pooled,
+            grad,
+        } => {
             let pooled_view = CpuView::of(OP, "pooled output", pooled)?;
             let grad_view = CpuView::of(OP, "pooled output gradient", grad)?;
             let (pooled_data, grad_data) = (pooled_view.f32()?, grad_view.f32()?);
+            let record = ForwardRecord {
+                x: &x_data,
+                kernel: &kernel_data,
+                relu_output: None,
+            };
             let through = MaxPooled {
-                pool: &pool,
-                output: res_data.as_deref().unwrap_or_default(),
+                pool,
+                winners,
                 pooled: &pooled_data,
                 grad: &grad_data,
+                relu,
             };
             backward_from(geometry, &record, OutputGrad::MaxPooled(through), wanted)
         }

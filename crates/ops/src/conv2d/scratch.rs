@@ -17,8 +17,9 @@ pub(crate) struct Scratch {
     pub cols: Vec<f32>,
     /// One padded image.
     pub frame: Vec<f32>,
-    /// The output gradient routed back through a max pooling (backward through a pooling).
-    pub unpooled: Vec<f32>,
+    /// A chunk's output before its max pooling (forward through a pooling), or the output
+    /// gradient routed back through the pooling (backward).
+    pub output: Vec<f32>,
     /// The products of a Winograd pass's 16 positions, or its transformed output gradient.
     pub products: Vec<f32>,
 }

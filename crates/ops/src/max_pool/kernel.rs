@@ -1,4 +1,6 @@
-//! The CPU max-pooling loops: forward, and backward to the first maximum of each window.
+//! The CPU max-pooling loops: forward, and backward to the first maximum of each window; and,
+//! for a convolution's output pooled in cache, a forward that notes each window's winning cell
+//! and a backward that routes by it.
 //!
 //! Each image is one [`Kernel`] run through [`vectorized`]: a window is a rectangle of pixels
 //! visited by plain nested loops, and each pixel's channels are a contiguous run, so the loops
@@ -22,14 +24,12 @@ fn window(o: usize, stride: usize, pool: usize, before: usize, len: usize) -> Ra
 
 /// The gradient one input cell of value `v` gets from its window (maximum `max`, gradient
 /// `grad`): all of it if the cell is the first maximum met (`pending` still set, and then
-/// cleared) and, with `only_positive`, that maximum is positive; else 0. Branch-free, so that
-/// the loops over the channels vectorise.
+/// cleared), else 0. Branch-free, so that the loops over the channels vectorise.
 #[inline(always)]
-fn routed(v: f32, max: f32, grad: f32, pending: &mut bool, only_positive: bool) -> f32 {
+fn routed(v: f32, max: f32, grad: f32, pending: &mut bool) -> f32 {
     let first_max = *pending & (v == max);
     *pending &= !first_max;
-    let passes = first_max & (!only_positive | (max > 0.0));
-    if passes {
+    if first_max {
         grad
     } else {
         0.0
@@ -123,7 +123,6 @@ pub(super) fn backward(g: &PoolGeometry, x: &[f32], y: &[f32], dy: &[f32]) -> Ve
                     x,
                     y,
                     dy,
-                    only_positive: false,
                     dx,
                     pending,
                 });
@@ -133,55 +132,125 @@ pub(super) fn backward(g: &PoolGeometry, x: &[f32], y: &[f32], dy: &[f32]) -> Ve
     dx.into_written()
 }
 
-/// One image's input gradient, written over `dx`: each output cell's gradient goes whole to the
-/// first maximum of its window, as [`backward`] routes it. With `only_positive`, a window whose
-/// maximum is not positive passes nothing: the pooling reads a ReLU's output, whose mask lets
-/// the gradient through exactly where the window's maximum is positive.
-pub(crate) fn image_backward_into(
+/// One image's window maxima written over `y`, and for each window and channel which cell of the
+/// window (counted row by row, inside the image) holds the first maximum, written over
+/// `winners`: what [`image_backward_from_winners`] routes the gradient by, without the image.
+/// Every window must hold at most [`MAX_WINDOW_CELLS`] cells.
+pub(crate) fn image_forward_with_winners(
     g: &PoolGeometry,
     x: &[f32],
+    y: Uninit<'_>,
+    winners: &mut [u8],
+) {
+    let y = y.fill(f32::NEG_INFINITY);
+    winners.fill(0);
+    vectorized(ForwardWinners { g, x, y, winners });
+}
+
+/// The most cells a window may hold for its winner to be kept (a `u8` index).
+pub(crate) const MAX_WINDOW_CELLS: usize = u8::MAX as usize + 1;
+
+/// One image's forward pass keeping each window's winner: `y` (filled with -inf) receives the
+/// window maxima of `x` and `winners` (filled with 0) the index of each one's first cell.
+struct ForwardWinners<'a> {
+    g: &'a PoolGeometry,
+    x: &'a [f32],
+    y: &'a mut [f32],
+    winners: &'a mut [u8],
+}
+
+impl Kernel for ForwardWinners<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Self { g, x, y, winners } = self;
+        let c = g.channels;
+        for (o, rows, cols) in windows(g) {
+            let (best, winner) = (&mut y[o * c..][..c], &mut winners[o * c..][..c]);
+            let cells = rows.flat_map(|iy| cols.clone().map(move |ix| iy * g.in_w + ix));
+            for (cell, i) in cells.enumerate() {
+                // Strictly greater: the first of equal maxima wins, as the pooling's gradient
+                // routes it. Branch-free, so that the loop over the channels vectorises.
+                let cell = cell as u8;
+                let cells = best.iter_mut().zip(winner.iter_mut());
+                for ((best, winner), &v) in cells.zip(&x[i * c..][..c]) {
+                    let greater = v > *best;
+                    *best = if greater { v } else { *best };
+                    *winner = if greater { cell } else { *winner };
+                }
+            }
+        }
+    }
+}
+
+/// One image's input gradient, written over `dx`: each output cell's gradient `dy` goes whole to
+/// the window cell [`image_forward_with_winners`] found to hold the first maximum. With
+/// `only_positive`, a window whose maximum `y` is not positive passes nothing: the pooling
+/// reads a ReLU's output, whose mask lets the gradient through exactly where the window's
+/// maximum is positive.
+pub(crate) fn image_backward_from_winners(
+    g: &PoolGeometry,
+    winners: &[u8],
     y: &[f32],
     dy: &[f32],
     only_positive: bool,
     dx: &mut [f32],
 ) {
-    if !g.windows_are_disjoint() {
-        dx.fill(0.0);
-        vectorized(BackwardImage {
+    // Zeroed while the image is in cache; cells in no window keep their 0.
+    dx.fill(0.0);
+    vectorized(BackwardFromWinners {
+        g,
+        winners,
+        y,
+        dy,
+        only_positive,
+        dx,
+    });
+}
+
+/// One image's backward pass by the windows' winners: adds each output cell's gradient to the
+/// zeroed `dx` at its window's winning cell (see [`image_backward_from_winners`]).
+struct BackwardFromWinners<'a> {
+    g: &'a PoolGeometry,
+    winners: &'a [u8],
+    y: &'a [f32],
+    dy: &'a [f32],
+    only_positive: bool,
+    dx: &'a mut [f32],
+}
+
+impl Kernel for BackwardFromWinners<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Self {
             g,
-            x,
+            winners,
             y,
             dy,
             only_positive,
             dx,
-            pending: &mut vec![false; g.channels],
-        });
-        return;
-    }
-    // Each input row written once, as `disjoint_backward_image` writes it, but in place.
-    let row_len = g.in_w * g.channels;
-    let pending = &mut vec![false; g.out_w * g.channels];
-    for (iy, (cover, dx_row)) in disjoint_rows(g)
-        .zip(dx.chunks_exact_mut(row_len))
-        .enumerate()
-    {
-        let Some((oy, first)) = cover else {
-            dx_row.fill(0.0);
-            continue;
-        };
-        if first {
-            pending.fill(true);
+        } = self;
+        let c = g.channels;
+        for (o, rows, cols) in windows(g) {
+            let span = o * c..(o + 1) * c;
+            let window = winners[span.clone()]
+                .iter()
+                .zip(&y[span.clone()])
+                .zip(&dy[span]);
+            let cells = rows.flat_map(|iy| cols.clone().map(move |ix| iy * g.in_w + ix));
+            for (cell, i) in cells.enumerate() {
+                let cell = cell as u8;
+                // Branch-free over the channels, so that the loop vectorises.
+                for (d, ((&winner, &max), &grad)) in dx[i * c..][..c].iter_mut().zip(window.clone())
+                {
+                    let passes = (winner == cell) & (!only_positive | (max > 0.0));
+                    *d += if passes { grad } else { 0.0 };
+                }
+            }
         }
-        let out_row = oy * g.out_w * g.channels..(oy + 1) * g.out_w * g.channels;
-        vectorized(DisjointRow {
-            g,
-            x: &x[iy * row_len..][..row_len],
-            y: &y[out_row.clone()],
-            dy: &dy[out_row],
-            only_positive,
-            row: dx_row,
-            pending,
-        });
     }
 }
 
@@ -237,7 +306,6 @@ fn disjoint_backward_image(
             x: &x[iy * row_len..][..row_len],
             y: &y[out_row.clone()],
             dy: &dy[out_row],
-            only_positive: false,
             row: &mut scratch.row,
             pending: &mut scratch.pending,
         });
@@ -247,14 +315,12 @@ fn disjoint_backward_image(
 
 /// One input row's gradients under one output row of disjoint windows: each cell gets its
 /// window's gradient if it is the window's first maximum met so far (`pending` carries that over
-/// the window's rows) and, with `only_positive`, that maximum is positive, else 0; cells outside
-/// every window get 0.
+/// the window's rows), else 0; cells outside every window get 0.
 struct DisjointRow<'a> {
     g: &'a PoolGeometry,
     x: &'a [f32],
     y: &'a [f32],
     dy: &'a [f32],
-    only_positive: bool,
     row: &'a mut [f32],
     pending: &'a mut [bool],
 }
@@ -269,7 +335,6 @@ impl Kernel for DisjointRow<'_> {
             x,
             y,
             dy,
-            only_positive,
             row,
             pending,
         } = self;
@@ -282,7 +347,7 @@ impl Kernel for DisjointRow<'_> {
                 let cells = row[ix * c..][..c].iter_mut().zip(&x[ix * c..][..c]);
                 let window = maxima.iter().zip(grads).zip(pending.iter_mut());
                 for ((d, &v), ((&max, &grad), pending)) in cells.zip(window) {
-                    *d = routed(v, max, grad, pending, only_positive);
+                    *d = routed(v, max, grad, pending);
                 }
             }
         }
@@ -290,14 +355,12 @@ impl Kernel for DisjointRow<'_> {
 }
 
 /// One image's backward pass: adds each output cell's gradient `dy` to the zeroed `dx` at the
-/// first cell of its window equal to its maximum `y` (with `only_positive`, only where that
-/// maximum is positive); `pending` is scratch, one flag a channel.
+/// first cell of its window equal to its maximum `y`; `pending` is scratch, one flag a channel.
 struct BackwardImage<'a> {
     g: &'a PoolGeometry,
     x: &'a [f32],
     y: &'a [f32],
     dy: &'a [f32],
-    only_positive: bool,
     dx: &'a mut [f32],
     pending: &'a mut [bool],
 }
@@ -312,7 +375,6 @@ impl Kernel for BackwardImage<'_> {
             x,
             y,
             dy,
-            only_positive,
             dx,
             pending,
         } = self;
@@ -327,7 +389,7 @@ impl Kernel for BackwardImage<'_> {
                     let cells = dx[i * c..][..c].iter_mut().zip(&x[i * c..][..c]);
                     let window = maxima.iter().zip(grads).zip(pending.iter_mut());
                     for ((d, &v), ((&max, &grad), pending)) in cells.zip(window) {
-                        *d += routed(v, max, grad, pending, only_positive);
+                        *d += routed(v, max, grad, pending);
                     }
                 }
             }

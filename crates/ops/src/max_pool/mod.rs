@@ -3,7 +3,9 @@
 mod composed;
 mod kernel;
 
-pub(crate) use kernel::image_backward_into;
+pub(crate) use kernel::{
+    image_backward_from_winners, image_forward_with_winners, MAX_WINDOW_CELLS,
+};
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
@@ -107,7 +109,8 @@ impl PoolGeometry {
         self.out_h * self.out_w * self.channels
     }
 
-    fn in_dims(&self) -> [usize; 4] {
+    /// The input shape, (N, H, W, C).
+    pub(crate) fn in_dims(&self) -> [usize; 4] {
         [self.batch, self.in_h, self.in_w, self.channels]
     }
 

@@ -7,17 +7,13 @@
 //! MNIST convnet's step that way. Here the product is a plain loop, split over rayon's pool,
 //! which the parts' threads share without spinning.
 
-use candle_core::{DType, Tensor};
-use rayon::prelude::*;
-
+use crate::dense::map_pairs;
 use crate::kernels_on;
 use crate::storage::CpuView;
+use candle_core::{DType, Tensor};
 
 /// Name used in messages.
 const OP: &str = "elementwise";
-
-/// Elements each rayon task computes.
-const CHUNK: usize = 1 << 15;
 
 /// `a · b` elementwise. For f32 CPU tensors of one shape that track no gradient (the operands
 /// of a hand-written backward pass), a loop outside candle's graph and thread pool, whose result
@@ -51,17 +47,14 @@ fn plain_operands(a: &Tensor, b: &Tensor) -> bool {
         && !b.track_op()
 }
 
-/// `f(a, b)` cell by cell, split over rayon's pool, each result cell written once (no zeroing
-/// pass before it).
-fn plain_binary(a: &Tensor, b: &Tensor, f: fn(f32, f32) -> f32) -> candle_core::Result<Tensor> {
+/// `f(a, b)` cell by cell, split over rayon's pool in vectorized runs ([`map_pairs`]), each
+/// result cell written once (no zeroing pass before it).
+fn plain_binary<F>(a: &Tensor, b: &Tensor, f: F) -> candle_core::Result<Tensor>
+where
+    F: Fn(f32, f32) -> f32 + Sync,
+{
     let (a_view, b_view) = (CpuView::of(OP, "a", a)?, CpuView::of(OP, "b", b)?);
-    let (a_values, b_values) = (a_view.f32()?, b_view.f32()?);
-    let result: Vec<f32> = a_values
-        .par_iter()
-        .zip(b_values.par_iter())
-        .with_min_len(CHUNK)
-        .map(|(&a, &b)| f(a, b))
-        .collect();
+    let result = map_pairs(&a_view.f32()?, &b_view.f32()?, f);
     Tensor::from_vec(result, a.shape(), a.device())
 }
 

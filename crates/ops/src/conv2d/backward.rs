@@ -158,15 +158,21 @@ pub(crate) fn backward_from(
         let out_range = first * g.out_image_len()..(first + images) * g.out_image_len();
         with_scratch(|scratch| {
             let mut unpooled = std::mem::take(&mut scratch.output);
-            let (dy, relu_output) = match output_grad {
+            let (dy, relu_output, wanted) = match output_grad {
                 OutputGrad::Dense(dy) => (
                     &dy[out_range.clone()],
                     record.relu_output.map(|y| &y[out_range]),
+                    wanted,
                 ),
                 OutputGrad::MaxPooled(pooled) => {
                     let dy = prefix(&mut unpooled, out_range.len());
-                    pooled.unpool(first..first + images, dy);
-                    (&*dy, None)
+                    pooled.unpool(first..first + images, dy, &mut partial.bias_grad);
+                    // The bias gradient is summed, from the pooled gradient.
+                    let rest = Conv2dWanted {
+                        bias: false,
+                        ..wanted
+                    };
+                    (&*dy, None, rest)
                 }
             };
             let step = ChunkStep {
@@ -246,18 +252,19 @@ pub(crate) fn backward_from(
 impl MaxPooled<'_> {
     /// The gradient of the convolution's output for `images`, written over `dy`: the pooled
     /// gradient routed to each window's winning cell (with ReLU, only from windows whose maximum
-    /// is positive, which is the ReLU's mask).
-    fn unpool(&self, images: Range<usize>, dy: &mut [f32]) {
+    /// is positive, which is the ReLU's mask); its sum per channel, the bias gradient, is added
+    /// to `bias_grad` (when not empty).
+    fn unpool(&self, images: Range<usize>, dy: &mut [f32], bias_grad: &mut [f32]) {
         let (in_len, out_len) = (self.pool.in_image_len(), self.pool.out_image_len());
         for (image, dy) in images.zip(dy.chunks_exact_mut(in_len)) {
             let pooled = image * out_len..(image + 1) * out_len;
             image_backward_from_winners(
                 self.pool,
                 &self.winners[pooled.clone()],
-                &self.pooled[pooled.clone()],
-                &self.grad[pooled],
+                (&self.pooled[pooled.clone()], &self.grad[pooled]),
                 self.relu,
                 dy,
+                bias_grad,
             );
         }
     }
@@ -309,7 +316,7 @@ impl ChunkStep<'_> {
         let Scratch {
             dy, cols, frame, ..
         } = scratch;
-        let dy = self.masked_dy(dy, &mut partial.bias_grad);
+        let dy = self.masked_dy(dy, self.bias_sums(&mut partial.bias_grad));
         if self.wanted.kernel {
             for (image, image_dy) in self
                 .x
@@ -337,7 +344,7 @@ impl ChunkStep<'_> {
         let Scratch {
             dy, cols, frame, ..
         } = scratch;
-        let dy = self.masked_dy(dy, &mut partial.bias_grad);
+        let dy = self.masked_dy(dy, self.bias_sums(&mut partial.bias_grad));
         if self.wanted.kernel {
             let row_len = g.taps() * g.in_c;
             let rows = self.images * g.out_pixels();
@@ -380,7 +387,7 @@ impl ChunkStep<'_> {
             products,
             ..
         } = scratch;
-        let dy = self.masked_dy(dy, &mut partial.bias_grad);
+        let dy = self.masked_dy(dy, self.bias_sums(&mut partial.bias_grad));
         if !(self.wanted.kernel || x_grad.is_some()) {
             return;
         }
@@ -396,6 +403,16 @@ impl ChunkStep<'_> {
         }
         if let (Some(x_grad), Some(kernel)) = (x_grad, kernel) {
             winograd.input_grad_chunk(dm, kernel, (cols, frame), x_grad, self.inner_threads);
+        }
+    }
+
+    /// The bias gradient's sums this step adds to: `sums`, or none when the step is not to sum
+    /// the bias gradient.
+    fn bias_sums<'s>(&self, sums: &'s mut [f32]) -> &'s mut [f32] {
+        if self.wanted.bias {
+            sums
+        } else {
+            &mut []
         }
     }
 

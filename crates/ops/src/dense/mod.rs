@@ -31,7 +31,7 @@ pub(crate) use cross_entropy_op::BinaryCrossEntropyOp;
 pub use cross_entropy_op::{binary_cross_entropy, binary_cross_entropy_with_gradient};
 pub(crate) use gradient_args::expect_f32_and_gradient;
 pub use input_activation::{input_activation, input_activation_backward, InputActivation};
-pub(crate) use parallel::{in_row_chunks, write_rows};
+pub(crate) use parallel::{in_row_chunks, map_pairs, write_rows};
 pub use prelu::{prelu, prelu_backward};
 pub use product::matmul_2d;
 pub use sigmoid_cross_entropy::sigmoid_cross_entropy_with_gradient;

@@ -6,6 +6,7 @@
 //! visited by plain nested loops, and each pixel's channels are a contiguous run, so the loops
 //! over the channels compile to full-width vector instructions.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use rayon::prelude::*;
@@ -30,6 +31,18 @@ fn routed(v: f32, max: f32, grad: f32, pending: &mut bool) -> f32 {
     let first_max = *pending & (v == max);
     *pending &= !first_max;
     if first_max {
+        grad
+    } else {
+        0.0
+    }
+}
+
+/// A window's gradient `grad` as it passes to its winning cell: whole, unless `only_positive`
+/// and the window's maximum `max` is not positive (the mask of a ReLU before the pooling).
+/// Branch-free, so that the loops over the channels vectorise.
+#[inline(always)]
+fn passed(max: f32, grad: f32, only_positive: bool) -> f32 {
+    if !only_positive | (max > 0.0) {
         grad
     } else {
         0.0
@@ -142,20 +155,20 @@ pub(crate) fn image_forward_with_winners(
     y: Uninit<'_>,
     winners: &mut [u8],
 ) {
-    let y = y.fill(f32::NEG_INFINITY);
-    winners.fill(0);
-    vectorized(ForwardWinners { g, x, y, winners });
+    let write = |y: &mut [MaybeUninit<f32>]| vectorized(ForwardWinners { g, x, y, winners });
+    // SAFETY: `ForwardWinners` writes every cell of `y`, one window's channels at a time.
+    unsafe { y.write_with(write) };
 }
 
 /// The most cells a window may hold for its winner to be kept (a `u8` index).
 pub(crate) const MAX_WINDOW_CELLS: usize = u8::MAX as usize + 1;
 
-/// One image's forward pass keeping each window's winner: `y` (filled with -inf) receives the
-/// window maxima of `x` and `winners` (filled with 0) the index of each one's first cell.
+/// One image's forward pass keeping each window's winner: `y` receives the window maxima of `x`
+/// and `winners` the index of each one's first cell.
 struct ForwardWinners<'a> {
     g: &'a PoolGeometry,
     x: &'a [f32],
-    y: &'a mut [f32],
+    y: &'a mut [MaybeUninit<f32>],
     winners: &'a mut [u8],
 }
 
@@ -167,12 +180,28 @@ impl Kernel for ForwardWinners<'_> {
         let Self { g, x, y, winners } = self;
         let c = g.channels;
         for (o, rows, cols) in windows(g) {
-            let (best, winner) = (&mut y[o * c..][..c], &mut winners[o * c..][..c]);
-            let cells = rows.flat_map(|iy| cols.clone().map(move |ix| iy * g.in_w + ix));
-            for (cell, i) in cells.enumerate() {
+            let winner = &mut winners[o * c..][..c];
+            winner.fill(0);
+            let mut cells = rows.flat_map(|iy| cols.clone().map(move |ix| iy * g.in_w + ix));
+            // The window's first cell starts its maxima (every window holds a cell of the image:
+            // the padding on each side is smaller than the window).
+            let out = &mut y[o * c..][..c];
+            match cells.next() {
+                Some(i) => {
+                    for (out, &v) in out.iter_mut().zip(&x[i * c..][..c]) {
+                        out.write(v);
+                    }
+                }
+                None => out.fill(MaybeUninit::new(f32::NEG_INFINITY)),
+            }
+            // SAFETY: every cell of `out` was just written, and `MaybeUninit<f32>` has the layout
+            // of `f32`.
+            let best = unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) };
+            for (before, i) in cells.enumerate() {
+                // The cell's index in the window (the first is 0); at most 255.
+                let cell = (before + 1) as u8;
                 // Strictly greater: the first of equal maxima wins, as the pooling's gradient
                 // routes it. Branch-free, so that the loop over the channels vectorises.
-                let cell = cell as u8;
                 let cells = best.iter_mut().zip(winner.iter_mut());
                 for ((best, winner), &v) in cells.zip(&x[i * c..][..c]) {
                     let greater = v > *best;
@@ -185,42 +214,75 @@ impl Kernel for ForwardWinners<'_> {
 }
 
 /// One image's input gradient, written over `dx`: each output cell's gradient `dy` goes whole to
-/// the window cell [`image_forward_with_winners`] found to hold the first maximum. With
-/// `only_positive`, a window whose maximum `y` is not positive passes nothing: the pooling
-/// reads a ReLU's output, whose mask lets the gradient through exactly where the window's
-/// maximum is positive.
+/// the window cell [`image_forward_with_winners`] found to hold the first maximum; and the sum of
+/// those gradients per channel, the gradient of a bias added before the pooling, added to
+/// `sums` (when not empty). With `only_positive`, a window whose maximum `y` is not positive
+/// passes nothing: the pooling reads a ReLU's output, whose mask lets the gradient through
+/// exactly where the window's maximum is positive.
 pub(crate) fn image_backward_from_winners(
     g: &PoolGeometry,
     winners: &[u8],
-    y: &[f32],
-    dy: &[f32],
+    (y, dy): (&[f32], &[f32]),
     only_positive: bool,
     dx: &mut [f32],
+    sums: &mut [f32],
 ) {
-    // Zeroed while the image is in cache; cells in no window keep their 0.
-    dx.fill(0.0);
-    vectorized(BackwardFromWinners {
+    let kernel = BackwardFromWinners {
         g,
         winners,
         y,
         dy,
         only_positive,
         dx,
-    });
+        sums,
+    };
+    if g.windows_tile_the_image() {
+        // Every cell of `dx` in exactly one window: each written once, no zeroing first.
+        vectorized(kernel.writing::<true>());
+    } else {
+        // Zeroed while the image is in cache; cells in no window keep their 0.
+        kernel.dx.fill(0.0);
+        vectorized(kernel.writing::<false>());
+    }
 }
 
-/// One image's backward pass by the windows' winners: adds each output cell's gradient to the
-/// zeroed `dx` at its window's winning cell (see [`image_backward_from_winners`]).
-struct BackwardFromWinners<'a> {
+/// One image's backward pass by the windows' winners (see [`image_backward_from_winners`]):
+/// each window's gradient goes to its winning cell of `dx` and 0 to its other cells, stored over
+/// them where `STORE` (windows that tile the image) or added to them (a zeroed `dx` otherwise).
+struct BackwardFromWinners<'a, const STORE: bool = false> {
     g: &'a PoolGeometry,
     winners: &'a [u8],
     y: &'a [f32],
     dy: &'a [f32],
     only_positive: bool,
     dx: &'a mut [f32],
+    sums: &'a mut [f32],
 }
 
-impl Kernel for BackwardFromWinners<'_> {
+impl<'a> BackwardFromWinners<'a> {
+    fn writing<const STORE: bool>(self) -> BackwardFromWinners<'a, STORE> {
+        let Self {
+            g,
+            winners,
+            y,
+            dy,
+            only_positive,
+            dx,
+            sums,
+        } = self;
+        BackwardFromWinners {
+            g,
+            winners,
+            y,
+            dy,
+            only_positive,
+            dx,
+            sums,
+        }
+    }
+}
+
+impl<const STORE: bool> Kernel for BackwardFromWinners<'_, STORE> {
     type Output = ();
 
     #[inline(always)]
@@ -232,6 +294,7 @@ impl Kernel for BackwardFromWinners<'_> {
             dy,
             only_positive,
             dx,
+            sums,
         } = self;
         let c = g.channels;
         for (o, rows, cols) in windows(g) {
@@ -240,14 +303,20 @@ impl Kernel for BackwardFromWinners<'_> {
                 .iter()
                 .zip(&y[span.clone()])
                 .zip(&dy[span]);
+            for (sum, ((_, &max), &grad)) in sums.iter_mut().zip(window.clone()) {
+                *sum += passed(max, grad, only_positive);
+            }
             let cells = rows.flat_map(|iy| cols.clone().map(move |ix| iy * g.in_w + ix));
             for (cell, i) in cells.enumerate() {
                 let cell = cell as u8;
-                // Branch-free over the channels, so that the loop vectorises.
                 for (d, ((&winner, &max), &grad)) in dx[i * c..][..c].iter_mut().zip(window.clone())
                 {
-                    let passes = (winner == cell) & (!only_positive | (max > 0.0));
-                    *d += if passes { grad } else { 0.0 };
+                    let routed = if winner == cell {
+                        passed(max, grad, only_positive)
+                    } else {
+                        0.0
+                    };
+                    *d = if STORE { routed } else { *d + routed };
                 }
             }
         }

@@ -99,6 +99,14 @@ impl PoolGeometry {
         self.strides.0 >= self.pool.0 && self.strides.1 >= self.pool.1
     }
 
+    /// Whether every cell of the image lies in exactly one window: windows side by side (strides
+    /// equal to the pool) that reach the image's last row and column.
+    pub(crate) fn windows_tile_the_image(&self) -> bool {
+        self.strides == self.pool
+            && self.out_h * self.pool.0 >= self.in_h + self.padding.top
+            && self.out_w * self.pool.1 >= self.in_w + self.padding.left
+    }
+
     /// Values in one input image.
     pub(crate) fn in_image_len(&self) -> usize {
         self.in_h * self.in_w * self.channels

@@ -3,7 +3,7 @@
 use candle_core::{Device, Tensor};
 
 use super::composed;
-use super::{max_pool2d, max_pool2d_backward};
+use super::{max_pool2d, max_pool2d_backward, PoolGeometry};
 use crate::padding::Padding2d;
 use crate::test_util::{assert_close, gradients_against, random_tensor, random_var, values, Lcg};
 
@@ -244,4 +244,21 @@ fn max_pool_timing() -> candle_core::Result<()> {
         println!("{h}x{h}x{c}: forward {forward:.3} ms, backward {backward:.3} ms (best of 30)");
     }
     Ok(())
+}
+
+#[test]
+fn windows_tile_an_image_only_side_by_side_up_to_its_last_row_and_column() {
+    let tiles = |size: usize, pool: usize, stride: usize, padding: Padding2d| {
+        PoolGeometry::new(&[1, size, size, 3], (pool, pool), (stride, stride), padding)
+            .unwrap()
+            .windows_tile_the_image()
+    };
+    let same = |size: usize| Padding2d::same((size, size), (2, 2), (2, 2), (1, 1));
+    // 26 into 13 windows of 2; 13 'valid' leaves the last row and column out, 'same' pads them.
+    assert!(tiles(26, 2, 2, Padding2d::VALID));
+    assert!(!tiles(13, 2, 2, Padding2d::VALID));
+    assert!(tiles(13, 2, 2, same(13)));
+    // Overlapping windows, and windows with gaps between them.
+    assert!(!tiles(9, 3, 2, Padding2d::VALID));
+    assert!(!tiles(9, 2, 3, Padding2d::VALID));
 }

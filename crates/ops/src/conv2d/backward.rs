@@ -140,7 +140,9 @@ pub(crate) fn backward_from(
         },
         Formulation::Winograd => {
             let winograd = Winograd::new(g);
-            let kernel = wanted.x.then(|| winograd.transform_kernel(record.kernel));
+            let kernel = wanted
+                .x
+                .then(|| winograd.transform_kernel_transposed(record.kernel));
             Lowering::Winograd { winograd, kernel }
         }
     };
@@ -281,7 +283,8 @@ enum Lowering<'g> {
     },
     Winograd {
         winograd: Winograd,
-        /// The transformed kernel, when the input gradient is wanted.
+        /// The transformed kernel, each of its matrices transposed, when the input gradient is
+        /// wanted.
         kernel: Option<Vec<f32>>,
     },
 }

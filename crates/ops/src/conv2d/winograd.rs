@@ -267,6 +267,26 @@ impl Winograd {
         u
     }
 
+    /// The [`Self::transform_kernel`] `U` with each of its 16 matrices transposed, (Cout, Cin):
+    /// the right operand of the input gradient's products, laid out once per pass so that the
+    /// products read it row by row instead of packing its transpose again for every chunk.
+    pub(crate) fn transform_kernel_transposed(&self, kernel: &[f32]) -> Vec<f32> {
+        let (cin, cout) = (self.g.in_c, self.g.out_c);
+        let u = self.transform_kernel(kernel);
+        let mut ut = vec![0.0; u.len()];
+        for (u, ut) in u
+            .chunks_exact(cin * cout)
+            .zip(ut.chunks_exact_mut(cin * cout))
+        {
+            for (i, row) in u.chunks_exact(cout).enumerate() {
+                for (o, &value) in row.iter().enumerate() {
+                    ut[o * cin + i] = value;
+                }
+            }
+        }
+        ut
+    }
+
     /// `relu?(conv(x, kernel) + bias)` of the contiguous images `x` into `y`, their outputs, with
     /// `u` the [`Self::transform_kernel`] of the kernel. `v`, `m` and `frame` are scratch.
     #[allow(clippy::too_many_arguments)]
@@ -357,13 +377,13 @@ impl Winograd {
     }
 
     /// Writes the input gradient of a chunk into `x_grad`, given its transformed output gradient
-    /// `dm` and the [`Self::transform_kernel`] `u`: `dV = dM Uᵀ` (16 products), then each tile's
+    /// `dm` and the [`Self::transform_kernel_transposed`] `ut`: `dV = dM Uᵀ` (16 products), then each tile's
     /// `B dV Bᵀ` added into a framed image where the tiles overlap, and the frame's interior
     /// written out. `dv` and `frame` are scratch.
     pub(crate) fn input_grad_chunk(
         &self,
         dm: &[f32],
-        u: &[f32],
+        ut: &[f32],
         (dv, frame): (&mut Vec<f32>, &mut Vec<f32>),
         x_grad: Uninit<'_>,
         threads: usize,
@@ -376,7 +396,7 @@ impl Winograd {
             matmul(
                 MatMut::row_major(dv, tiles, g.in_c),
                 MatRef::row_major(&dm[position * tiles * g.out_c..], tiles, g.out_c),
-                MatRef::row_major(&u[position * g.in_c * g.out_c..], g.in_c, g.out_c).t(),
+                MatRef::row_major(&ut[position * g.out_c * g.in_c..], g.out_c, g.in_c),
                 Accumulate::Overwrite,
                 threads,
             );

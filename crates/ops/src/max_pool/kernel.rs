@@ -227,29 +227,36 @@ pub(crate) fn image_backward_from_winners(
     dx: &mut [f32],
     sums: &mut [f32],
 ) {
-    let kernel = BackwardFromWinners {
-        g,
-        winners,
-        y,
-        dy,
-        only_positive,
-        dx,
-        sums,
-    };
     if g.windows_tile_the_image() {
         // Every cell of `dx` in exactly one window: each written once, no zeroing first.
-        vectorized(kernel.writing::<true>());
+        vectorized(BackwardFromWinners::<true> {
+            g,
+            winners,
+            y,
+            dy,
+            only_positive,
+            dx,
+            sums,
+        });
     } else {
         // Zeroed while the image is in cache; cells in no window keep their 0.
-        kernel.dx.fill(0.0);
-        vectorized(kernel.writing::<false>());
+        dx.fill(0.0);
+        vectorized(BackwardFromWinners::<false> {
+            g,
+            winners,
+            y,
+            dy,
+            only_positive,
+            dx,
+            sums,
+        });
     }
 }
 
 /// One image's backward pass by the windows' winners (see [`image_backward_from_winners`]):
 /// each window's gradient goes to its winning cell of `dx` and 0 to its other cells, stored over
 /// them where `STORE` (windows that tile the image) or added to them (a zeroed `dx` otherwise).
-struct BackwardFromWinners<'a, const STORE: bool = false> {
+struct BackwardFromWinners<'a, const STORE: bool> {
     g: &'a PoolGeometry,
     winners: &'a [u8],
     y: &'a [f32],
@@ -257,29 +264,6 @@ struct BackwardFromWinners<'a, const STORE: bool = false> {
     only_positive: bool,
     dx: &'a mut [f32],
     sums: &'a mut [f32],
-}
-
-impl<'a> BackwardFromWinners<'a> {
-    fn writing<const STORE: bool>(self) -> BackwardFromWinners<'a, STORE> {
-        let Self {
-            g,
-            winners,
-            y,
-            dy,
-            only_positive,
-            dx,
-            sums,
-        } = self;
-        BackwardFromWinners {
-            g,
-            winners,
-            y,
-            dy,
-            only_positive,
-            dx,
-            sums,
-        }
-    }
 }
 
 impl<const STORE: bool> Kernel for BackwardFromWinners<'_, STORE> {

@@ -60,26 +60,27 @@ def idx_labels(path):
     return np.frombuffer(data, np.uint8, offset=8, count=count)
 
 
-def mlp():
+def mlp(batch_norm=False):
     image = keras.Input((28, 28))
     x = layers.Flatten()(image)
     x = layers.Dense(128, activation="relu")(x)
+    if batch_norm:
+        x = layers.BatchNormalization()(x)
     return keras.Model(image, layers.Dense(10, activation="softmax")(x))
 
 
-def convnet():
-    return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1)),
-            layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
-            layers.MaxPooling2D(pool_size=(2, 2)),
-            layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
-            layers.MaxPooling2D(pool_size=(2, 2)),
-            layers.Flatten(),
-            layers.Dropout(0.5),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
+def convnet(dropout=True, batch_norm=False):
+    model = keras.Sequential([keras.Input(shape=(28, 28, 1))])
+    for filters in (32, 64):
+        model.add(layers.Conv2D(filters, kernel_size=(3, 3), activation="relu"))
+        model.add(layers.MaxPooling2D(pool_size=(2, 2)))
+        if batch_norm:
+            model.add(layers.BatchNormalization())
+    model.add(layers.Flatten())
+    if dropout:
+        model.add(layers.Dropout(0.5))
+    model.add(layers.Dense(10, activation="softmax"))
+    return model
 
 
 def lstm():
@@ -132,7 +133,10 @@ def main():
     # validation (the test set, or a fraction of the training set as keras.io's convnet).
     models = {
         "mlp": (mlp, 32, False, False, "test"),
+        "mlp-bn": (lambda: mlp(batch_norm=True), 32, False, False, "test"),
         "convnet": (convnet, 128, True, True, 0.1),
+        "convnet-no-dropout": (lambda: convnet(dropout=False), 128, True, True, 0.1),
+        "convnet-bn": (lambda: convnet(batch_norm=True), 128, True, True, 0.1),
         "lstm": (lstm, 128, False, False, "test"),
     }
     if len(sys.argv) not in (3, 4) or sys.argv[1] not in models:

@@ -30,12 +30,15 @@ use rkeras::prelude::*;
 struct Options {
     models: Vec<String>,
     epochs: usize,
+    /// A batch size for every model instead of its own (`--batch-size`).
+    batch_size: Option<usize>,
 }
 
 fn parse_options() -> Options {
     let mut options = Options {
         models: vec!["mlp".into(), "convnet".into(), "lstm".into()],
         epochs: 1,
+        batch_size: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -43,6 +46,7 @@ fn parse_options() -> Options {
         match arg.as_str() {
             "--models" => options.models = value().split(',').map(String::from).collect(),
             "--epochs" => options.epochs = value().parse().unwrap_or(options.epochs),
+            "--batch-size" => options.batch_size = value().parse().ok(),
             _ => {} // cargo bench passes --bench
         }
     }
@@ -154,7 +158,7 @@ fn main() -> rkeras::Result<()> {
                 let (x, x_test) = (data.x_train.squeeze(3)?, data.x_test.squeeze(3)?);
                 let fit = FitOptions::new()
                     .epochs(options.epochs)
-                    .batch_size(32)
+                    .batch_size(options.batch_size.unwrap_or(32))
                     .validation_data(&x_test, &data.y_test)
                     .verbose(2);
                 run(
@@ -172,7 +176,7 @@ fn main() -> rkeras::Result<()> {
                 let y_test = rkeras::utils::to_categorical(&data.y_test, 10)?;
                 let fit = FitOptions::new()
                     .epochs(options.epochs)
-                    .batch_size(128)
+                    .batch_size(options.batch_size.unwrap_or(128))
                     .validation_split(0.1)
                     .verbose(2);
                 run(
@@ -193,7 +197,7 @@ fn main() -> rkeras::Result<()> {
                 let (x, x_test) = (data.x_train.squeeze(3)?, data.x_test.squeeze(3)?);
                 let fit = FitOptions::new()
                     .epochs(options.epochs)
-                    .batch_size(128)
+                    .batch_size(options.batch_size.unwrap_or(128))
                     .validation_data(&x_test, &data.y_test)
                     .verbose(2);
                 run(

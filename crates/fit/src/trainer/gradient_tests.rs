@@ -391,20 +391,20 @@ fn a_batch_split_over_threads_gives_the_gradients_of_the_whole_batch() {
     let autoencoder = Model::new(input, image).unwrap();
     let conv = conv_autoencoder();
     on_two_threads(|| {
-        // 37 rows: parts of 19 and 18, so the parts' shares differ.
+        // 67 rows: parts of 34 and 33, so the parts' shares differ.
         assert_eq!(
-            parts_of(&autoencoder, "binary_crossentropy", 37),
-            vec![0..19, 19..37]
+            parts_of(&autoencoder, "binary_crossentropy", 67),
+            vec![0..34, 34..67]
         );
-        let x = pseudo_random(&[37, 6, 6, 1], 0.3);
+        let x = pseudo_random(&[67, 6, 6, 1], 0.3);
         assert_eq!(
             assert_same_gradients(&autoencoder, "binary_crossentropy", &x, &x),
             6
         );
-        let y = pseudo_random(&[37, 6, 6, 1], 0.8);
+        let y = pseudo_random(&[67, 6, 6, 1], 0.8);
         assert_eq!(assert_same_gradients(&autoencoder, "mse", &x, &y), 6);
-        let x = pseudo_random(&[33, 28, 28, 1], 0.1);
-        assert_eq!(parts_of(&conv, "binary_crossentropy", 33).len(), 2);
+        let x = pseudo_random(&[65, 28, 28, 1], 0.1);
+        assert_eq!(parts_of(&conv, "binary_crossentropy", 65).len(), 2);
         assert_eq!(
             assert_same_gradients(&conv, "binary_crossentropy", &x, &x),
             12
@@ -418,8 +418,8 @@ fn a_shuffled_batch_split_over_threads_gathers_each_part_where_it_runs() {
     let h = Dense::new(6).activation("relu")(input);
     let model = Model::new(input, Dense::new(4).activation("sigmoid")(h)).unwrap();
     let (x, y) = (pseudo_random(&[60, 10], 0.2), pseudo_random(&[60, 4], 0.6));
-    // 37 rows out of order, some of them twice.
-    let ids: Vec<u32> = (0..37u32)
+    // 67 rows out of order, some of them twice.
+    let ids: Vec<u32> = (0..67u32)
         .map(|i| (i * 23 + 5) % 60)
         .chain([7, 7])
         .collect();
@@ -518,8 +518,8 @@ fn activity_penalties_are_differentiated_by_the_layer_whole_or_split() {
             .activity_regularizer(Regularizer::l1_l2(0.02, 0.04))(h),
     )
     .unwrap();
-    let x = pseudo_random(&[37, 6, 6, 1], 0.3);
-    let flat_y = x.reshape((37, 36)).unwrap();
+    let x = pseudo_random(&[67, 6, 6, 1], 0.3);
+    let flat_y = x.reshape((67, 36)).unwrap();
     let run = || {
         assert_eq!(
             assert_same_gradients(&flat, "binary_crossentropy", &x, &flat_y),
@@ -534,8 +534,8 @@ fn activity_penalties_are_differentiated_by_the_layer_whole_or_split() {
     run();
     on_two_threads(|| {
         assert_eq!(
-            parts_of(&flat, "binary_crossentropy", 37),
-            vec![0..19, 19..37]
+            parts_of(&flat, "binary_crossentropy", 67),
+            vec![0..34, 34..67]
         );
         run();
     });
@@ -837,7 +837,7 @@ fn a_user_defined_layer_trains_on_the_layer_path_as_whole_model_autograd_would()
     assert!(added > 1e-5, "added term {added}");
     // The batch is split over threads like any per-sample model's.
     on_two_threads(|| {
-        assert_eq!(parts_of(&model, "binary_crossentropy", 40).len(), 2);
+        assert_eq!(parts_of(&model, "binary_crossentropy", 64).len(), 2);
     });
 }
 

@@ -38,14 +38,7 @@ pub fn call_pair(
     let [x] = inputs else {
         return None;
     };
-    if !pool.has_backward(x.device()) {
-        return None;
-    }
-    let window = |dims: &[usize]| {
-        pool.max_pool_window(dims)
-            .unwrap_or_else(|| Err(Error::config(pool.name(), "not a max pooling")))
-    };
-    let called = conv.call_through_max_pool(x, window, ctx)?;
+    let called = conv.call_through_max_pool(x, |dims| pool.window_over(dims), ctx)?;
     Some(called.map(|(pooled, winners)| {
         let records = ctx.is_recording().then(|| {
             let producer_record = CallRecord::new(vec![x.clone()], Vec::new());

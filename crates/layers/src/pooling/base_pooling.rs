@@ -103,22 +103,16 @@ pub struct PoolingLayer<K: PoolingKind> {
 }
 
 impl<K: PoolingKind> PoolingLayer<K> {
-    /// For a max pooling of an image of shape `dims`: its windows, as a convolution pooled in
-    /// one pass takes them. None for another pooling mode.
-    pub(crate) fn max_pool_window(&self, dims: &[usize]) -> Option<Result<MaxPoolWindow>> {
-        if K::MODE != PoolMode::Max {
-            return None;
-        }
-        Some(
-            self.config
-                .window
-                .placement(self.name(), dims)
-                .map(|(pool, strides, padding)| MaxPoolWindow {
-                    pool,
-                    strides,
-                    padding,
-                }),
-        )
+    /// The windows over an image of shape `dims`, as a convolution pooled in one pass takes
+    /// them (`rkeras_ops::conv2d_max_pool`), or an error naming the layer when the image is
+    /// smaller than a window.
+    pub(crate) fn window_over(&self, dims: &[usize]) -> Result<MaxPoolWindow> {
+        let (pool, strides, padding) = self.config.window.placement(self.name(), dims)?;
+        Ok(MaxPoolWindow {
+            pool,
+            strides,
+            padding,
+        })
     }
 }
 

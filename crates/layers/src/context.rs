@@ -1,8 +1,10 @@
 //! `CallContext`: what a layer call needs besides its inputs.
 
 use std::any::Any;
+use std::sync::Arc;
 
 use candle_core::{Tensor, Var};
+use rkeras_ops::BatchPart;
 
 /// How the weights enter a call, and whether the call is being recorded for a backward pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +27,7 @@ pub struct CallContext {
     mode: Mode,
     losses: Vec<Tensor>,
     saved: Option<Box<dyn Any + Send + Sync>>,
+    part: Option<Arc<BatchPart>>,
 }
 
 impl CallContext {
@@ -44,6 +47,7 @@ impl CallContext {
             },
             losses: Vec::new(),
             saved: None,
+            part: None,
         }
     }
 
@@ -55,7 +59,23 @@ impl CallContext {
             mode: Mode::Recording,
             losses: Vec::new(),
             saved: None,
+            part: None,
         }
+    }
+
+    /// This recording context for one part of a training batch, run on its own thread beside
+    /// the other parts: a layer that needs the whole batch's statistics
+    /// ([`Layer::meets_other_parts`](crate::Layer::meets_other_parts)) combines them with the
+    /// other parts' through it.
+    pub fn in_batch_part(mut self, part: BatchPart) -> Self {
+        self.part = Some(Arc::new(part));
+        self
+    }
+
+    /// The part of a training batch this call runs on, when the batch runs in parts that meet
+    /// (see [`CallContext::in_batch_part`]); `None` when the call sees the whole batch.
+    pub fn batch_part(&self) -> Option<&Arc<BatchPart>> {
+        self.part.as_ref()
     }
 
     /// True inside `fit` (and in a direct training call), false in `predict` and `evaluate`.

@@ -92,6 +92,16 @@ pub trait Layer: Any + Send + Sync {
         false
     }
 
+    /// Whether a layer that mixes samples can still train in parts of a batch on `device`: in
+    /// a call recorded for its own backward pass, it combines the parts' statistics (and in
+    /// that backward pass, their gradient sums) through the context's
+    /// [`CallContext::batch_part`], as Keras's `synchronized` batch normalization does across
+    /// replicas. False by default.
+    fn meets_other_parts(&self, device: &Device) -> bool {
+        let _ = device;
+        false
+    }
+
     /// Whether the layer has a hand-written [`Layer::backward`] for calls on `device`. False
     /// by default: training then differentiates each call by candle's autograd over that call.
     fn has_backward(&self, device: &Device) -> bool {

@@ -380,6 +380,14 @@ impl Layer for Functional {
         self.mixes_samples
     }
 
+    /// Every layer that mixes samples meets the other parts of its batch.
+    fn meets_other_parts(&self, device: &Device) -> bool {
+        self.graph
+            .layers()
+            .iter()
+            .all(|layer| !layer.mixes_samples() || layer.meets_other_parts(device))
+    }
+
     /// The nodes' own backward passes, on every device: each node is differentiated as it
     /// was recorded (by its layer, or by candle's autograd over its call).
     fn has_backward(&self, _device: &Device) -> bool {

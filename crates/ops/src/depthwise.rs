@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use crate::check::{expect_built_dims, expect_f32_rank, expect_same_device};
 use crate::conv2d::Conv2dParams;
 use crate::error::OpsError;
+use crate::fork_join::min_piece_len;
 use crate::padding::conv_output_len;
 use crate::storage::{cpu_f32, CpuView};
 
@@ -167,6 +168,7 @@ fn forward(g: &Geometry, x: &[f32], kernel: &[f32]) -> Vec<f32> {
     }
     y.par_chunks_mut(out_w * oc)
         .enumerate()
+        .with_min_len(min_piece_len())
         .for_each(|(row, out_row)| {
             let (b, oy) = (row / out_h, row % out_h);
             let sample = &x[b * h * w * c..(b + 1) * h * w * c];
@@ -193,6 +195,7 @@ fn input_gradient(g: &Geometry, kernel: &[f32], dy: &[f32]) -> Vec<f32> {
     }
     dx.par_chunks_mut(h * w * c)
         .zip(dy.par_chunks(out_h * out_w * oc))
+        .with_min_len(min_piece_len())
         .for_each(|(dx, dy)| {
             for (pixel_out, grad) in dy.chunks_exact(oc).enumerate() {
                 let (oy, ox) = (pixel_out / out_w, pixel_out % out_w);
@@ -227,6 +230,7 @@ fn kernel_gradient(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     }
     x.par_chunks(h * w * c)
         .zip(dy.par_chunks(out_h * out_w * oc))
+        .with_min_len(min_piece_len())
         .fold(
             || vec![0f32; len],
             |mut dk, (x, dy)| {

@@ -22,6 +22,7 @@ mod kernels;
 mod math;
 mod matmul;
 mod max_pool;
+mod meeting;
 mod normalization;
 mod padding;
 mod recurrent;
@@ -52,13 +53,15 @@ pub use depthwise::{depthwise_conv2d, depthwise_conv2d_backward, DepthwiseGradie
 pub use elementwise::{add, multiply};
 pub use embedding::{embedding, embedding_backward, embedding_indices};
 pub use error::OpsError;
-pub use fork_join::{on_own_threads, worker_threads};
+pub use fork_join::{on_own_threads, parts_can_meet, worker_threads};
 pub use gather::gather_rows;
 pub use kernels::{kernels_on, with_composed_ops};
 pub use max_pool::{max_pool2d, max_pool2d_backward};
+pub use meeting::{seats, BatchPart, Contributions, MeetingBroken, Seat};
 pub use normalization::{
-    batch_moments, batch_normalization_backward, layer_normalization, layer_normalization_backward,
-    scale_shift, BatchNormGradients, BatchNormStatistics, LayerNormGradients, LayerNormOutput,
+    batch_moments, batch_moments_across_parts, batch_normalization_backward, layer_normalization,
+    layer_normalization_backward, scale_shift, BatchNormGradients, BatchNormStatistics,
+    LayerNormGradients, LayerNormOutput,
 };
 pub use padding::{conv_output_len, same_padding, Padding2d};
 pub use recurrent::{

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use crate::buffer::Fresh;
 use crate::check::{expect_built_dims, expect_f32_rank};
 use crate::error::OpsError;
+use crate::fork_join::min_piece_len;
 use crate::storage::{cpu_f32, CpuView};
 
 /// Name used in messages.
@@ -65,6 +66,7 @@ impl CustomOp1 for UpsampleOp {
             // One input row fills `fh` identical output rows, each pixel `fw` times.
             y.par_chunks(fh * out_row)
                 .zip(x.par_chunks(w * c))
+                .with_min_len(min_piece_len())
                 .for_each(|(block, row)| {
                     // The first output row pixel by pixel, the others copied from it whole.
                     let mut rows = block.pieces(out_row);
@@ -108,6 +110,7 @@ fn block_sums(
     if dx.len() > 0 {
         dx.par_chunks(w * c)
             .zip(dy.par_chunks(fh * out_row))
+            .with_min_len(min_piece_len())
             .for_each(|(row, block)| {
                 // Zeroed while the row is in cache, not in a pass over the whole result.
                 let row = row.fill(0.0);

@@ -5,13 +5,16 @@
 //! dozens per step, each a few microseconds of thread wake-ups, for kernels of 20-100 us. Running
 //! one part of the batch per thread through the whole forward and backward pass costs one
 //! fork-join per step instead, and keeps each part's activations in its own core's cache. It is
-//! exact when no layer mixes the samples of a batch ([`Layer::mixes_samples`]) and the loss is
-//! a mean over samples ([`Loss::averages_over_samples`]): the batch's loss is then the
-//! size-weighted mean of the parts' losses, and since gradients are linear in the loss, the
-//! batch's gradients are the same weighted sums of the parts' gradients. Random draws come from
-//! a stream per part, keyed by the part's first row, so they do not depend on the thread.
+//! exact when the loss is a mean over samples ([`Loss::averages_over_samples`]) and no layer
+//! mixes the samples of a batch ([`Layer::mixes_samples`]), or each one that does meets the
+//! other parts to combine their statistics ([`Layer::meets_other_parts`], batch
+//! normalization): the batch's loss is then the size-weighted mean of the parts' losses, and
+//! since gradients are linear in the loss, the batch's gradients are the same weighted sums of
+//! the parts' gradients. Random draws come from a stream per part, keyed by the part's first
+//! row, so they do not depend on the thread.
 //!
 //! [`Layer::mixes_samples`]: rkeras_layers::Layer::mixes_samples
+//! [`Layer::meets_other_parts`]: rkeras_layers::Layer::meets_other_parts
 //! [`Loss::averages_over_samples`]: crate::losses::Loss::averages_over_samples
 
 use std::ops::Range;
@@ -19,6 +22,7 @@ use std::ops::Range;
 use super::head::Head;
 use crate::Result;
 use candle_core::Tensor;
+use rkeras_ops::BatchPart;
 
 /// The fewest samples a part gets: below this a part's kernels are too small to pay for the
 /// hand-off to another thread. Measured on the 2-core machine (`everyday_speed --batch-size`),
@@ -44,18 +48,26 @@ fn part_ranges(rows: usize, threads: usize) -> Vec<Range<usize>> {
 }
 
 /// The row ranges `head`'s model may run a batch of `rows` samples in: one part per thread when
-/// no layer mixes samples, every loss averages over them and the model does not fix its batch
-/// size; else the whole batch.
+/// every loss averages over the samples, the model does not fix its batch size, and its layers
+/// that mix samples (if any) meet the other parts, which then run at once; else the whole
+/// batch.
 pub(crate) fn batch_parts(head: &Head, rows: usize) -> Vec<Range<usize>> {
     let model = head.model();
     let fixed_batch = model
         .input_shapes()
         .iter()
         .any(|shape| shape.batch().is_some());
-    if fixed_batch || !head.averages_over_samples() || model.as_layer().mixes_samples() {
+    if fixed_batch || !head.averages_over_samples() {
         return part_ranges(rows, 1);
     }
-    part_ranges(rows, rkeras_ops::worker_threads())
+    let ranges = part_ranges(rows, rkeras_ops::worker_threads());
+    let layer = model.as_layer();
+    let parts_meet =
+        || layer.meets_other_parts(&model.device()) && rkeras_ops::parts_can_meet(ranges.len());
+    if layer.mixes_samples() && !parts_meet() {
+        return part_ranges(rows, 1);
+    }
+    ranges
 }
 
 /// Each part's share of a batch of `rows` samples: its weight in the batch's mean.
@@ -67,26 +79,31 @@ fn share(range: &Range<usize>, rows: usize) -> f32 {
 /// it computed.
 pub(crate) type Part<T> = (f32, Tensor, T);
 
-/// `run(rows)` for each part of a batch of `rows` samples (see [`batch_parts`]): the whole
-/// batch on this thread, its kernels free to use every thread, or one part per thread; the
-/// parts in row order.
+/// `run(rows, part)` for each part of a batch of `rows` samples (see [`batch_parts`]): the
+/// whole batch on this thread, its kernels free to use every thread, or one part per thread,
+/// each with its seat at the meetings of the parts (which a model whose layers mix samples
+/// needs in training); the parts in row order.
 pub(crate) fn over_parts<T: Send>(
     head: &Head,
     rows: usize,
-    run: impl Fn(&Range<usize>) -> Result<(Tensor, T)> + Sync,
+    run: impl Fn(&Range<usize>, Option<BatchPart>) -> Result<(Tensor, T)> + Sync,
 ) -> Result<Vec<Part<T>>> {
     match batch_parts(head, rows)[..] {
         [] => unreachable!("batch_parts returns at least one part"),
         [ref whole] => {
-            let (loss, rest) = run(whole)?;
+            let (loss, rest) = run(whole, None)?;
             Ok(vec![(1.0, loss, rest)])
         }
-        ref ranges => rkeras_ops::on_own_threads(ranges.to_vec(), |range| {
-            let (loss, rest) = run(&range)?;
-            Ok((share(&range, rows), loss, rest))
-        })
-        .into_iter()
-        .collect(),
+        ref ranges => {
+            let shares: Vec<f64> = ranges.iter().map(|r| share(r, rows) as f64).collect();
+            let parts = ranges.iter().cloned().zip(BatchPart::all(&shares));
+            rkeras_ops::on_own_threads(parts.collect(), |(range, part)| {
+                let (loss, rest) = run(&range, Some(part))?;
+                Ok((share(&range, rows), loss, rest))
+            })
+            .into_iter()
+            .collect()
+        }
     }
 }
 

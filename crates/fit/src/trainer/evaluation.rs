@@ -51,7 +51,7 @@ fn evaluation_losses(
     batch: &Batch<'_>,
     step: u64,
 ) -> Result<(BatchLosses, PartOutputs)> {
-    let parts = over_parts(head, batch.len(), |range| {
+    let parts = over_parts(head, batch.len(), |range, _| {
         let (x, y, weights) = batch.take_part(range)?;
         let (total, output_losses, y_pred) =
             with_stream(stream_key(step, range.start as u64, 1), || {

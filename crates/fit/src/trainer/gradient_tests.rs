@@ -7,9 +7,10 @@ use std::sync::Arc;
 use candle_core::{backprop::GradStore, Device, Tensor, Var};
 use rkeras_layers::session::{set_random_seed, stream_key, with_stream};
 use rkeras_layers::{
-    layer_base_methods, Activation, ActivationFn, CallContext, Conv2D, Conv2DTranspose, Dense,
-    Flatten, Initializer, Input, Lambda, Layer, LayerBase, LayerConfig, MaxPooling2D, Regularizer,
-    Reshape, Result as LayerResult, SymbolicShape, UpSampling2D, WeightGrads,
+    layer_base_methods, Activation, ActivationFn, BatchNormalization, CallContext, Conv2D,
+    Conv2DTranspose, Dense, Flatten, Initializer, Input, Lambda, Layer, LayerBase, LayerConfig,
+    MaxPooling2D, Regularizer, Reshape, Result as LayerResult, SymbolicShape, UpSampling2D,
+    WeightGrads,
 };
 use rkeras_model::Model;
 
@@ -412,6 +413,92 @@ fn a_batch_split_over_threads_gives_the_gradients_of_the_whole_batch() {
     });
 }
 
+/// A dense and a convolutional model with a batch normalization between trained layers (so that
+/// the reference differentiates through its statistics), each mapping its input to a sigmoid
+/// image of the input's shape.
+fn batch_normalized_models() -> (Model, Model) {
+    let input = Input::new(&[6, 6, 1]);
+    // No bias before the normalization: it would have no gradient but rounding noise.
+    let h = Dense::new(5).use_bias(false)(Flatten::new()(input));
+    let h = Activation::new("relu")(BatchNormalization::new()(h));
+    let image = Reshape::new(&[6, 6, 1])(Dense::new(36).activation("sigmoid")(h));
+    let dense = Model::new(input, image).unwrap();
+    let input = Input::new(&[8, 8, 1]);
+    let h = Conv2D::new(4, (3, 3)).activation("relu").padding("same")(input);
+    let h = BatchNormalization::new()(MaxPooling2D::new((2, 2))(h));
+    let h = Conv2D::new(1, (3, 3)).activation("sigmoid").padding("same")(h);
+    let conv = Model::new(input, UpSampling2D::new((2, 2))(h)).unwrap();
+    (dense, conv)
+}
+
+#[test]
+fn batch_normalization_split_over_threads_gives_the_gradients_of_the_whole_batch() {
+    let (dense, conv) = batch_normalized_models();
+    on_two_threads(|| {
+        // The parts meet for the whole batch's statistics: two parts of unequal shares.
+        assert_eq!(
+            parts_of(&dense, "binary_crossentropy", 67),
+            vec![0..34, 34..67]
+        );
+        let x = pseudo_random(&[67, 6, 6, 1], 0.3);
+        assert_eq!(
+            assert_same_gradients(&dense, "binary_crossentropy", &x, &x),
+            5
+        );
+        let x = pseudo_random(&[65, 8, 8, 1], 0.1);
+        assert_eq!(parts_of(&conv, "binary_crossentropy", 65).len(), 2);
+        assert_eq!(
+            assert_same_gradients(&conv, "binary_crossentropy", &x, &x),
+            6
+        );
+    });
+}
+
+#[test]
+fn batch_normalization_split_over_threads_moves_its_averages_by_the_whole_batch() {
+    let (model, _) = batch_normalized_models();
+    let averages = || -> Vec<Vec<f32>> {
+        let weights = model.non_trainable_weights();
+        let values = weights
+            .iter()
+            .map(|w| w.var.flatten_all().unwrap().to_vec1().unwrap());
+        values.collect()
+    };
+    let start = averages();
+    let x = pseudo_random(&[67, 6, 6, 1], 0.6);
+    // The reference: one training call on the whole batch, through candle's ops.
+    let reference = compiled(&model, "mse");
+    reference_gradients(&model, reference.outputs[0].loss.as_ref(), &x, &x);
+    let whole = averages();
+    for (weight, values) in model.non_trainable_weights().iter().zip(&start) {
+        weight
+            .var
+            .set(&Tensor::new(values.as_slice(), &Device::Cpu).unwrap())
+            .unwrap();
+    }
+    let (xs, ys) = (one(&x), one(&x));
+    let batch = Batch::whole(&xs, &ys, &Device::Cpu);
+    on_two_threads(|| {
+        assert_eq!(parts_of(&model, "mse", 67).len(), 2);
+        let compiled = compiled(&model, "mse");
+        training_gradients(&model, &compiled, &trainable(&model), &batch).unwrap();
+    });
+    let parts = averages();
+    assert_ne!(whole, start, "the reference moved no average");
+    for ((w, p), name) in whole
+        .iter()
+        .zip(&parts)
+        .zip(["moving_mean", "moving_variance"])
+    {
+        for (a, b) in w.iter().zip(p) {
+            assert!(
+                (a - b).abs() <= 1e-6 * a.abs().max(1.0),
+                "{name}: {a} vs {b}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_shuffled_batch_split_over_threads_gathers_each_part_where_it_runs() {
     let input = Input::new(&[10]);
@@ -483,6 +570,8 @@ fn a_batch_stays_whole_unless_layers_and_loss_allow_splitting_it() {
         assert_eq!(parts_of(&fixed, "mse", 64), vec![0..64]);
         assert_eq!(parts_of(&lambda, "mse", 64), vec![0..32, 32..64]);
         assert_eq!(parts_of(&centred, "mse", 64), vec![0..64]);
+        let (normalized, _) = batch_normalized_models();
+        assert_eq!(parts_of(&normalized, "mse", 64), vec![0..32, 32..64]);
         assert_eq!(parts_of(&free, opaque, 64), vec![0..64]);
     });
 }

@@ -70,11 +70,15 @@ pub(crate) fn batch_gradients(
     batch: &Batch<'_>,
     step: u64,
 ) -> Result<(BatchLosses, PartOutputs, GradientParts)> {
-    let parts = over_parts(head, batch.len(), |rows| {
+    let parts = over_parts(head, batch.len(), |rows, part| {
         let (x, y, weights) = batch.take_part(rows)?;
+        let mut ctx = CallContext::recording();
+        if let Some(part) = part {
+            ctx = ctx.in_batch_part(part);
+        }
         let (total, output_losses, y_pred, grads) =
             with_stream(stream_key(step, rows.start as u64, 1), || {
-                part_gradients(head, trainable, &x, &y, weights.as_deref())
+                part_gradients(head, trainable, &x, &y, weights.as_deref(), ctx)
             })?;
         Ok((total, (output_losses, (y, y_pred), grads)))
     })?;
@@ -100,16 +104,17 @@ pub(crate) fn batch_gradients(
 /// The losses of one batch (or part of one): the total (the outputs' weighted losses and the
 /// losses the calls added; no weight penalties), each output's loss not multiplied by its loss
 /// weight when there are several, the (detached) predictions and the trainable weights'
-/// gradients. `sample_weight`, when given, holds each output's sample weights.
+/// gradients, the model called with `ctx` (a recording context, for the batch's part when it
+/// runs in parts that meet). `sample_weight`, when given, holds each output's sample weights.
 fn part_gradients(
     head: &Head,
     trainable: &[Var],
     x: &[Tensor],
     y: &[Tensor],
     sample_weight: Option<&[Tensor]>,
+    mut ctx: CallContext,
 ) -> Result<(Tensor, Vec<f32>, Vec<Tensor>, WeightGrads)> {
     let model = head.model().as_layer();
-    let mut ctx = CallContext::recording();
     let record = record_call(model.as_ref(), x, &mut ctx)?;
     check_targets(head, y)?;
     let mut total: Option<Tensor> = None;

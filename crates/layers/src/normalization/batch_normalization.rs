@@ -12,7 +12,7 @@
 use std::sync::{Arc, OnceLock};
 
 use candle_core::{Device, Tensor, Var};
-use rkeras_ops::BatchNormStatistics;
+use rkeras_ops::{BatchNormStatistics, BatchPart};
 use serde::{Deserialize, Serialize};
 
 use super::axes::RowLayout;
@@ -137,12 +137,14 @@ struct BatchNormWeights {
     moving_variance: Var,
 }
 
-/// What a recorded call keeps for the backward pass: the statistics it normalized with.
+/// What a recorded call keeps for the backward pass: the statistics it normalized with, and
+/// the part of the batch it ran on when they were the whole batch's.
 struct Saved {
     mean: Tensor,
     inv_std: Tensor,
     scale: Tensor,
     from_batch: bool,
+    part: Option<Arc<BatchPart>>,
 }
 
 /// The layer a [`BatchNormalization`] builder makes.
@@ -227,7 +229,15 @@ impl Layer for BatchNormalizationLayer {
         let rows = layout.to_rows(x)?;
         // Keras: `training and self.trainable`; a frozen layer normalizes with its averages.
         let from_batch = ctx.training() && self.trainable();
-        let (mean, variance) = if from_batch {
+        // A part of a batch meets the others for the whole batch's statistics, when its
+        // backward pass is this layer's own (and so meets them again).
+        let part = ctx
+            .batch_part()
+            .filter(|_| from_batch && ctx.is_recording())
+            .cloned();
+        let (mean, variance) = if let Some(part) = &part {
+            rkeras_ops::batch_moments_across_parts(&rows, part)?
+        } else if from_batch {
             rkeras_ops::batch_moments(&rows)?
         } else {
             // Copies: a later update of the averages must not change what this call saved.
@@ -245,7 +255,8 @@ impl Layer for BatchNormalizationLayer {
             None => shift,
         };
         let y = rkeras_ops::scale_shift(&rows, &scale, &shift)?;
-        if from_batch {
+        // Every part has the same statistics: the first part alone moves the averages.
+        if from_batch && part.as_ref().is_none_or(|part| part.seat().index() == 0) {
             self.update_moving_averages(w, &mean, &variance)?;
         }
         ctx.save(Saved {
@@ -253,6 +264,7 @@ impl Layer for BatchNormalizationLayer {
             inv_std,
             scale,
             from_batch,
+            part,
         });
         Ok(vec![layout.to_input_dims(&y)?])
     }
@@ -287,9 +299,14 @@ impl Layer for BatchNormalizationLayer {
         })
     }
 
-    /// Training normalizes with the batch's statistics: training must run whole batches.
+    /// Training normalizes with the batch's statistics.
     fn mixes_samples(&self) -> bool {
         true
+    }
+
+    /// With its CPU kernels, the parts of a batch combine their statistics and gradient sums.
+    fn meets_other_parts(&self, device: &Device) -> bool {
+        rkeras_ops::kernels_on(device)
     }
 
     fn has_backward(&self, device: &Device) -> bool {
@@ -322,6 +339,7 @@ impl Layer for BatchNormalizationLayer {
             inv_std: &saved.inv_std,
             scale: &saved.scale,
             from_batch: saved.from_batch,
+            part: saved.part.as_deref(),
         };
         let grads = rkeras_ops::batch_normalization_backward(
             &layout.to_rows(x)?,

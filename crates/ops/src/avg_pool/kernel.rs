@@ -3,6 +3,7 @@
 use rayon::prelude::*;
 
 use crate::buffer::Fresh;
+use crate::fork_join::min_piece_len;
 
 use super::AvgPoolGeometry;
 
@@ -32,6 +33,7 @@ pub(super) fn forward(g: &AvgPoolGeometry, x: &[f32]) -> Vec<f32> {
     let scales = g.inverse_counts();
     y.par_chunks(g.out_image_len())
         .zip(x.par_chunks(g.in_image_len()))
+        .with_min_len(min_piece_len())
         .for_each(|(y, x)| {
             // Zeroed while the image's chunk is in cache, not in a pass over the whole result.
             let y = y.fill(0.0);
@@ -63,6 +65,7 @@ pub(super) fn backward(g: &AvgPoolGeometry, dy: &[f32]) -> Vec<f32> {
     let scales = g.inverse_counts();
     dx.par_chunks(g.in_image_len())
         .zip(dy.par_chunks(g.out_image_len()))
+        .with_min_len(min_piece_len())
         .for_each_init(
             || vec![0f32; c],
             |share, (dx, dy)| {

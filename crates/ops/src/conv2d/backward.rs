@@ -6,7 +6,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::buffer::{Fresh, Uninit};
-use crate::fork_join::worker_threads;
+use crate::fork_join::{min_piece_len, worker_threads};
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
 use crate::max_pool::{image_backward_from_winners, PoolGeometry};
 use crate::simd::{vectorized, Kernel};
@@ -226,6 +226,7 @@ pub(crate) fn backward_from(
     }
     let partials: Vec<Partial> = chunk_runs
         .into_par_iter()
+        .with_min_len(min_piece_len())
         .map(|run| {
             let mut partial = Partial::new(g, formulation, wanted);
             for (index, x_grad_chunk) in run {

@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use crate::buffer::{Fresh, Uninit};
-use crate::fork_join::worker_threads;
+use crate::fork_join::{min_piece_len, worker_threads};
 use crate::matmul::{matmul, Accumulate, MatMut, MatRef};
 
 use super::direct::Direct;
@@ -29,6 +29,7 @@ pub(crate) fn forward(
     let pass = ForwardPass::new(g, kernel, bias, relu);
     y.par_chunks(pass.images_per_chunk * g.out_image_len())
         .enumerate()
+        .with_min_len(min_piece_len())
         .for_each(|(index, y_chunk)| {
             with_scratch(|scratch| pass.chunk(index, x, scratch, y_chunk));
         });

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use crate::buffer::{overwrite, Fresh};
 use crate::check::{expect_same_device, expect_same_dims};
 use crate::error::OpsError;
+use crate::fork_join::min_piece_len;
 use crate::max_pool::{image_forward_with_winners, PoolGeometry, MAX_WINDOW_CELLS};
 use crate::padding::Padding2d;
 use crate::storage::CpuView;
@@ -89,6 +90,7 @@ pub fn conv2d_max_pool(
             .par_chunks(chunk_len)
             .zip(cells.par_chunks_mut(chunk_len))
             .enumerate()
+            .with_min_len(min_piece_len())
             .for_each(|(index, (pooled, winners))| {
                 with_scratch(|scratch| {
                     let images = winners.len() / pool.out_image_len();

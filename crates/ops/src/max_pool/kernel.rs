@@ -12,6 +12,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::buffer::{Fresh, Uninit};
+use crate::fork_join::min_piece_len;
 use crate::simd::{vectorized, Kernel};
 
 use super::PoolGeometry;
@@ -71,6 +72,7 @@ pub(super) fn forward(g: &PoolGeometry, x: &[f32]) -> Vec<f32> {
     }
     y.par_chunks(g.out_image_len())
         .zip(x.par_chunks(g.in_image_len()))
+        .with_min_len(min_piece_len())
         .for_each(|(y, x)| {
             let y = y.fill(f32::NEG_INFINITY);
             vectorized(ForwardImage { g, x, y });
@@ -117,7 +119,8 @@ pub(super) fn backward(g: &PoolGeometry, x: &[f32], y: &[f32], dy: &[f32]) -> Ve
         .par_chunks(g.in_image_len())
         .zip(x.par_chunks(g.in_image_len()))
         .zip(y.par_chunks(g.out_image_len()))
-        .zip(dy.par_chunks(g.out_image_len()));
+        .zip(dy.par_chunks(g.out_image_len()))
+        .with_min_len(min_piece_len());
     // Windows that never overlap (Keras's default, strides equal to the pool) give each input
     // cell at most one gradient: the result is written row by row, once, with no zeroing pass.
     if g.windows_are_disjoint() {

@@ -9,30 +9,96 @@ use super::sums::{column_sums, ColumnSums};
 use crate::dense::{in_row_chunks, write_rows};
 use crate::simd::{vectorized, Kernel};
 
-/// The mean and biased variance of each column of the row-major `x` (`rows > 0` rows of `cols`).
-///
-/// One pass: the sums of `x - k` and `(x - k)²` with `k` the first row, an estimate of the
-/// mean, so that the variance `E[(x-k)²] - E[x-k]²` loses little to cancellation.
-pub(super) fn moments(x: &[f32], cols: usize) -> (Vec<f32>, Vec<f32>) {
-    let rows = x.len() / cols;
-    let shift = &x[..cols];
-    let parts = in_row_chunks(rows, cols, |range| {
-        vectorized(ShiftedSums {
-            x: &x[range.start * cols..range.end * cols],
-            shift,
-            cols,
-        })
-    });
-    let ColumnSums(sum, sum_sq) = ColumnSums::total(parts, cols);
-    let n = rows as f64;
-    let mut mean = Vec::with_capacity(cols);
-    let mut variance = Vec::with_capacity(cols);
-    for ((&k, s), s2) in shift.iter().zip(sum).zip(sum_sq) {
-        let offset = s / n;
-        mean.push((k as f64 + offset) as f32);
-        variance.push((s2 / n - offset * offset).max(0.0) as f32);
+/// The moments of each column over some rows, in the form that combines across parts of a
+/// batch (Chan, Golub and LeVeque's pairwise update): the row count, each column's mean and
+/// its sum of squared deviations from that mean.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Moments {
+    pub rows: f64,
+    pub mean: Vec<f64>,
+    pub squared_deviations: Vec<f64>,
+}
+
+impl Moments {
+    /// The moments of the row-major `x` (`rows > 0` rows of `cols`), in one pass: the sums of
+    /// `x - k` and `(x - k)²` with `k` the first row, an estimate of the mean, so that the
+    /// squared deviations `Σ(x-k)² - (Σ(x-k))² / n` lose little to cancellation.
+    pub(super) fn of(x: &[f32], cols: usize) -> Moments {
+        let rows = x.len() / cols;
+        let shift = &x[..cols];
+        let parts = in_row_chunks(rows, cols, |range| {
+            vectorized(ShiftedSums {
+                x: &x[range.start * cols..range.end * cols],
+                shift,
+                cols,
+            })
+        });
+        let ColumnSums(sum, sum_sq) = ColumnSums::total(parts, cols);
+        let n = rows as f64;
+        let mut mean = Vec::with_capacity(cols);
+        let mut squared_deviations = Vec::with_capacity(cols);
+        for ((&k, s), s2) in shift.iter().zip(sum).zip(sum_sq) {
+            mean.push(k as f64 + s / n);
+            squared_deviations.push((s2 - s * s / n).max(0.0));
+        }
+        Moments {
+            rows: n,
+            mean,
+            squared_deviations,
+        }
     }
-    (mean, variance)
+
+    /// The moments of the rows of `self` and `other` together.
+    pub(super) fn merged(self, other: &Moments) -> Moments {
+        let rows = self.rows + other.rows;
+        let weight = other.rows / rows;
+        let cross = self.rows * weight;
+        let columns = self.mean.iter().zip(&self.squared_deviations);
+        let (mean, squared_deviations) = columns
+            .zip(other.mean.iter().zip(&other.squared_deviations))
+            .map(|((&mean, &m2), (&other_mean, &other_m2))| {
+                let delta = other_mean - mean;
+                (mean + delta * weight, m2 + other_m2 + delta * delta * cross)
+            })
+            .unzip();
+        Moments {
+            rows,
+            mean,
+            squared_deviations,
+        }
+    }
+
+    /// Each column's mean and biased variance (squared deviations over the count).
+    pub(super) fn mean_and_variance(&self) -> (Vec<f32>, Vec<f32>) {
+        let mean = self.mean.iter().map(|&m| m as f32).collect();
+        let variance = self
+            .squared_deviations
+            .iter()
+            .map(|&m2| (m2 / self.rows).max(0.0) as f32)
+            .collect();
+        (mean, variance)
+    }
+
+    /// The moments as one list of numbers (the count, the means, the squared deviations), for
+    /// a meeting of the parts of a batch.
+    pub(super) fn to_values(&self) -> Vec<f64> {
+        let mut values = Vec::with_capacity(1 + 2 * self.mean.len());
+        values.push(self.rows);
+        values.extend(&self.mean);
+        values.extend(&self.squared_deviations);
+        values
+    }
+
+    /// The moments [`Moments::to_values`] listed, for `cols` columns; `None` for a list of
+    /// another length.
+    pub(super) fn from_values(values: &[f64], cols: usize) -> Option<Moments> {
+        let (&rows, rest) = values.split_first()?;
+        (rest.len() == 2 * cols).then(|| Moments {
+            rows,
+            mean: rest[..cols].to_vec(),
+            squared_deviations: rest[cols..].to_vec(),
+        })
+    }
 }
 
 /// Column sums of `x - shift` and of its square over some whole rows.
@@ -136,14 +202,6 @@ impl Kernel for AffineRows<'_> {
     }
 }
 
-/// What [`backward`] returns: the input gradient (when asked) and the column sums of `dy` and
-/// of `dy · x̂`, where `x̂ = (x - mean) · inv_std` (the gradients of beta and gamma).
-pub(super) struct ColumnGradients {
-    pub x: Option<Vec<f32>>,
-    pub sum_dy: Vec<f32>,
-    pub sum_dy_xhat: Vec<f32>,
-}
-
 /// What a batch normalization's forward pass computed its output with, per column:
 /// `y = (x - mean) · inv_std · gamma + beta = x · scale + shift`.
 pub(super) struct ColumnStatistics<'a> {
@@ -156,20 +214,15 @@ pub(super) struct ColumnStatistics<'a> {
     pub from_batch: bool,
 }
 
-/// The backward pass of `y = x · scale + shift` with `stats` from the row-major `x` and `dy`.
-///
-/// With the batch's statistics, `dx = scale · (dy - mean(dy) - x̂ · mean(dy · x̂))` (means over
-/// the rows); with constants, `dx = scale · dy`. One pass for the column sums, then (if
-/// `want_x`) one for `dx`, written as `dy · scale + x · r + q` with per-column `r` and `q`.
-pub(super) fn backward(
+/// The column sums of `dy` and of `dy · x̂`, where `x̂ = (x - mean) · inv_std`, over the
+/// row-major `x` and `dy` (the gradients of beta and gamma): one pass.
+pub(super) fn gradient_sums(
     x: &[f32],
     dy: &[f32],
     stats: &ColumnStatistics<'_>,
     cols: usize,
-    want_x: bool,
-) -> ColumnGradients {
-    let rows = x.len() / cols;
-    let parts = in_row_chunks(rows, cols, |range| {
+) -> ColumnSums {
+    let parts = in_row_chunks(x.len() / cols, cols, |range| {
         let span = range.start * cols..range.end * cols;
         vectorized(GradientSums {
             x: &x[span.clone()],
@@ -179,28 +232,37 @@ pub(super) fn backward(
             cols,
         })
     });
-    let ColumnSums(sum_dy, sum_dy_xhat) = ColumnSums::total(parts, cols);
-    let grad_x = want_x.then(|| {
-        if !stats.from_batch {
-            return affine(dy, stats.scale, None, &vec![0.0; cols], cols);
-        }
-        let n = rows as f64;
-        let (mut r, mut q) = (Vec::with_capacity(cols), Vec::with_capacity(cols));
-        for c in 0..cols {
-            let (scale, inv) = (stats.scale[c] as f64, stats.inv_std[c] as f64);
-            // -scale · x̂ · mean(dy·x̂) = x · r - mean · r, with r = -scale · inv · mean(dy·x̂).
-            let rc = -scale * inv * sum_dy_xhat[c] / n;
-            r.push(rc as f32);
-            q.push((-scale * sum_dy[c] / n - rc * stats.mean[c] as f64) as f32);
-        }
-        affine(dy, stats.scale, Some((x, &r)), &q, cols)
-    });
-    let narrow = |sums: Vec<f64>| sums.into_iter().map(|s| s as f32).collect();
-    ColumnGradients {
-        x: grad_x,
-        sum_dy: narrow(sum_dy),
-        sum_dy_xhat: narrow(sum_dy_xhat),
+    ColumnSums::total(parts, cols)
+}
+
+/// The input gradient of `y = x · scale + shift` with `stats`, from the row-major `x` and `dy`
+/// and the sums of `dy` and `dy · x̂` ([`gradient_sums`]) taken over `rows` rows.
+///
+/// With the batch's statistics, `dx = scale · (dy - Σdy / rows - x̂ · Σ(dy·x̂) / rows)`; with
+/// constants, `dx = scale · dy`. One pass, written as `dy · scale + x · r + q` with per-column
+/// `r` and `q`. (For a part of a batch whose statistics were the whole batch's, the sums are
+/// the whole batch's, weighted to this part's scale: see `batch_normalization_backward`.)
+pub(super) fn input_gradient(
+    x: &[f32],
+    dy: &[f32],
+    stats: &ColumnStatistics<'_>,
+    (sums, rows): (&ColumnSums, usize),
+    cols: usize,
+) -> Vec<f32> {
+    if !stats.from_batch {
+        return affine(dy, stats.scale, None, &vec![0.0; cols], cols);
     }
+    let ColumnSums(sum_dy, sum_dy_xhat) = sums;
+    let n = rows as f64;
+    let (mut r, mut q) = (Vec::with_capacity(cols), Vec::with_capacity(cols));
+    for c in 0..cols {
+        let (scale, inv) = (stats.scale[c] as f64, stats.inv_std[c] as f64);
+        // -scale · x̂ · mean(dy·x̂) = x · r - mean · r, with r = -scale · inv · mean(dy·x̂).
+        let rc = -scale * inv * sum_dy_xhat[c] / n;
+        r.push(rc as f32);
+        q.push((-scale * sum_dy[c] / n - rc * stats.mean[c] as f64) as f32);
+    }
+    affine(dy, stats.scale, Some((x, &r)), &q, cols)
 }
 
 /// Column sums of `dy` and `dy · (x - mean) · inv_std` over some whole rows.

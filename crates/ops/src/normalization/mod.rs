@@ -24,7 +24,9 @@ use candle_core::{Device, Tensor};
 
 use crate::check::{expect_f32, expect_f32_rank, expect_same_device, expect_same_dims};
 use crate::error::OpsError;
+use crate::meeting::BatchPart;
 use crate::storage::CpuView;
+use sums::ColumnSums;
 
 /// Names used in messages.
 const BATCH: &str = "batch_normalization";
@@ -84,10 +86,57 @@ pub fn batch_moments(x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         return composed::moments(x);
     }
     let view = CpuView::of(BATCH, "x", x)?;
-    let (mean, variance) = columns::moments(&view.f32()?, cols);
+    moment_tensors(&columns::Moments::of(&view.f32()?, cols), x.device())
+}
+
+/// The mean and biased variance of each column over the rows of every part of a batch, each
+/// `(C)`: `x` `(rows, C)` holds this part's rows (at least one), and the parts combine their
+/// moments at a meeting, every part calling this at the same point of its work (in seat
+/// order, so that every part gets the same statistics). CPU only.
+pub fn batch_moments_across_parts(
+    x: &Tensor,
+    part: &BatchPart,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let (rows, cols) = matrix(BATCH, x)?;
+    if rows == 0 {
+        return Err(OpsError::Config {
+            op: BATCH,
+            reason: "the statistics of a part of a batch need at least one row".into(),
+        }
+        .into());
+    }
+    let view = CpuView::of(BATCH, "x", x)?;
+    let own = columns::Moments::of(&view.f32()?, cols);
+    let all = part
+        .seat()
+        .exchange(own.to_values())
+        .map_err(candle_core::Error::wrap)?;
+    let mut parts = all.iter().map(|values| {
+        columns::Moments::from_values(values, cols).ok_or_else(|| mismatch("moments", cols))
+    });
+    let first = parts.next().ok_or_else(|| mismatch("moments", cols))??;
+    let combined = parts.try_fold(first, |sum, part| Ok::<_, OpsError>(sum.merged(&part?)))?;
+    moment_tensors(&combined, x.device())
+}
+
+/// The error for parts of a batch that handed in values for different shapes at a meeting.
+fn mismatch(what: &str, cols: usize) -> OpsError {
+    OpsError::Config {
+        op: BATCH,
+        reason: format!("the parts of the batch met with {what} of other than {cols} columns"),
+    }
+}
+
+/// The mean and variance of `moments` as tensors on `device`.
+fn moment_tensors(
+    moments: &columns::Moments,
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let cols = moments.mean.len();
+    let (mean, variance) = moments.mean_and_variance();
     Ok((
-        Tensor::from_vec(mean, cols, x.device())?,
-        Tensor::from_vec(variance, cols, x.device())?,
+        Tensor::from_vec(mean, cols, device)?,
+        Tensor::from_vec(variance, cols, device)?,
     ))
 }
 
@@ -121,6 +170,10 @@ pub struct BatchNormStatistics<'a> {
     /// Whether `mean` and `inv_std` are the batch's own (training): the gradient then flows
     /// through them too. False for constants (the moving statistics, in inference).
     pub from_batch: bool,
+    /// The part of a batch `x` is, when the statistics are the whole batch's
+    /// ([`batch_moments_across_parts`]): the input gradient then takes the sums over the whole
+    /// batch, which the parts combine at a meeting.
+    pub part: Option<&'a BatchPart>,
 }
 
 /// The gradients of a batch normalization, from [`batch_normalization_backward`].
@@ -138,13 +191,18 @@ pub struct BatchNormGradients {
 /// output gradient `grad_y`: the column sums, and (if `want_x`) the input gradient
 /// `scale · (dy - mean(dy) - x̂ · mean(dy · x̂))` with the batch's statistics, `scale · dy`
 /// with constant ones. One pass for the sums, one for the input gradient. CPU only.
+///
+/// For a part of a batch ([`BatchNormStatistics::part`]), the means are the whole batch's: the
+/// parts meet to add up their sums (each part's `grad_y` is its own loss's, which the batch's
+/// weighs by the part's share, so each part hands in its sums times its share). The sums
+/// returned stay this part's own.
 pub fn batch_normalization_backward(
     x: &Tensor,
     grad_y: &Tensor,
     stats: &BatchNormStatistics<'_>,
     want_x: bool,
 ) -> candle_core::Result<BatchNormGradients> {
-    let (_, cols) = matrix(BATCH, x)?;
+    let (rows, cols) = matrix(BATCH, x)?;
     expect_f32(BATCH, "grad_y", grad_y)?;
     expect_same_dims(
         BATCH,
@@ -174,16 +232,55 @@ pub fn batch_normalization_backward(
         scale: &scale,
         from_batch: stats.from_batch,
     };
-    let grads = columns::backward(&x_view.f32()?, &dy_view.f32()?, &column_stats, cols, want_x);
+    let (x_data, dy_data) = (x_view.f32()?, dy_view.f32()?);
+    let sums = columns::gradient_sums(&x_data, &dy_data, &column_stats, cols);
+    let grad_x = if want_x {
+        let batch_sums = match stats.part.filter(|_| stats.from_batch) {
+            Some(part) => whole_batch_sums(&sums, part, cols)?,
+            None => sums.clone(),
+        };
+        let grad =
+            columns::input_gradient(&x_data, &dy_data, &column_stats, (&batch_sums, rows), cols);
+        Some(Tensor::from_vec(grad, x.shape(), x.device())?)
+    } else {
+        None
+    };
+    let narrow = |sums: &[f64]| sums.iter().map(|&s| s as f32).collect::<Vec<_>>();
     let device = x.device();
     Ok(BatchNormGradients {
-        x: grads
-            .x
-            .map(|g| Tensor::from_vec(g, x.shape(), device))
-            .transpose()?,
-        sum_dy: Tensor::from_vec(grads.sum_dy, cols, device)?,
-        sum_dy_xhat: Tensor::from_vec(grads.sum_dy_xhat, cols, device)?,
+        x: grad_x,
+        sum_dy: Tensor::from_vec(narrow(&sums.0), cols, device)?,
+        sum_dy_xhat: Tensor::from_vec(narrow(&sums.1), cols, device)?,
     })
+}
+
+/// The sums of `dy` and `dy · x̂` over the whole batch from every part's `own` sums: the
+/// share-weighted total, the batch's loss weighing each part's by its share. Their means over
+/// the batch, at this part's scale (divided by its share), are these sums over this part's row
+/// count: with it in place of the batch's, [`columns::input_gradient`] gives this part's rows
+/// their gradient at this part's scale.
+fn whole_batch_sums(
+    own: &ColumnSums,
+    part: &BatchPart,
+    cols: usize,
+) -> candle_core::Result<ColumnSums> {
+    let share = part.share();
+    let handed_in: Vec<f64> = own.0.iter().chain(&own.1).map(|s| s * share).collect();
+    let all = part
+        .seat()
+        .exchange(handed_in)
+        .map_err(candle_core::Error::wrap)?;
+    let mut total = vec![0.0; 2 * cols];
+    for values in all.iter() {
+        if values.len() != total.len() {
+            return Err(mismatch("gradient sums", cols).into());
+        }
+        for (t, v) in total.iter_mut().zip(values) {
+            *t += v;
+        }
+    }
+    let second = total.split_off(cols);
+    Ok(ColumnSums(total, second))
 }
 
 /// A layer normalization's output and the statistics its backward pass needs.

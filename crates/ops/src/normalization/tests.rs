@@ -137,6 +137,7 @@ fn scale_shift_and_the_backward_pass_match_naive_loops() -> candle_core::Result<
                 inv_std: &inv_t,
                 scale: &scale_t,
                 from_batch,
+                part: None,
             };
             let grads =
                 batch_normalization_backward(&x, &tensor(&dy, &[rows, cols]), &stats, true)?;
@@ -193,6 +194,7 @@ fn the_batch_backward_is_the_gradient_of_the_composed_form() -> candle_core::Res
         inv_std: &inv_std,
         scale: &scale,
         from_batch: true,
+        part: None,
     };
     let kernel = batch_normalization_backward(&x.as_tensor().detach(), &upstream, &stats, true)?;
     let want = |t: &Tensor| values(t).iter().map(|&v| v as f64).collect::<Vec<_>>();
@@ -205,6 +207,75 @@ fn the_batch_backward_is_the_gradient_of_the_composed_form() -> candle_core::Res
         &want(autograd_gamma),
         1e-4,
     );
+    Ok(())
+}
+
+#[test]
+fn parts_of_a_batch_meet_for_its_moments_and_its_input_gradient() -> candle_core::Result<()> {
+    // 50 rows in parts of 30 and 20 on two threads, against the naive moments of all 50 rows
+    // and the whole batch's backward. Each part's output gradient is its own loss's, the
+    // batch's divided by the part's share, and so is the input gradient it returns.
+    let mut rng = Lcg::new(9);
+    let (rows, cols) = (50, 6);
+    let data = matrix_data(&mut rng, rows, cols);
+    let upstream = random_tensor(&mut rng, &[rows, cols]);
+    let gamma = random_tensor(&mut rng, &[cols]);
+    let (mean, variance) = naive_moments(&data, cols);
+    let x = tensor(&data, &[rows, cols]);
+    let ranges = [0..30, 30..50];
+    let shares: Vec<f64> = ranges
+        .iter()
+        .map(|r| r.len() as f64 / rows as f64)
+        .collect();
+    let parts = ranges
+        .iter()
+        .cloned()
+        .zip(BatchPart::all(&shares))
+        .collect();
+    let results = crate::on_own_threads(parts, |(range, part)| {
+        let own = x.narrow(0, range.start, range.len())?;
+        let (part_mean, part_variance) = batch_moments_across_parts(&own, &part)?;
+        let inv_std = (&part_variance + EPSILON)?.sqrt()?.recip()?;
+        let scale = (&gamma * &inv_std)?;
+        let stats = BatchNormStatistics {
+            mean: &part_mean,
+            inv_std: &inv_std,
+            scale: &scale,
+            from_batch: true,
+            part: Some(&part),
+        };
+        let dy = (upstream.narrow(0, range.start, range.len())? / part.share())?;
+        let grads = batch_normalization_backward(&own, &dy, &stats, true)?;
+        let dx = grads.x.expect("asked for") * part.share();
+        Ok::<_, candle_core::Error>((part_mean, part_variance, dx?))
+    });
+    let narrow = |v: &[f64]| {
+        Tensor::new(
+            v.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            &Device::Cpu,
+        )
+    };
+    let (m, v) = (narrow(&mean)?, narrow(&variance)?);
+    let inv_std = (v + EPSILON)?.sqrt()?.recip()?;
+    let scale = (&gamma * &inv_std)?;
+    let stats = BatchNormStatistics {
+        mean: &m,
+        inv_std: &inv_std,
+        scale: &scale,
+        from_batch: true,
+        part: None,
+    };
+    let whole = batch_normalization_backward(&x, &upstream, &stats, true)?;
+    let whole_dx = values(&whole.x.expect("asked for"));
+    let mut part_dx = Vec::new();
+    for result in results {
+        let (part_mean, part_variance, dx) = result?;
+        assert_close("mean", &values(&part_mean), &mean, 1e-5);
+        assert_close("variance", &values(&part_variance), &variance, 1e-5);
+        part_dx.extend(values(&dx));
+    }
+    let want: Vec<f64> = whole_dx.iter().map(|&v| v as f64).collect();
+    assert_close("dx", &part_dx, &want, 1e-4);
     Ok(())
 }
 
@@ -464,6 +535,7 @@ fn arguments_are_checked() {
         inv_std: &mean,
         scale: &mean,
         from_batch: true,
+        part: None,
     };
     let m =
         message(batch_normalization_backward(&x, &zeros(&[4, 2]), &stats, true).map(|g| g.sum_dy));

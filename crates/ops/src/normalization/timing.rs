@@ -64,6 +64,7 @@ fn normalization_timing() {
             inv_std: &inv_std,
             scale: &scale,
             from_batch: true,
+            part: None,
         };
         let backward = best_ms(5, || {
             batch_normalization_backward(&x, &dy, &stats, true).unwrap();

@@ -71,17 +71,23 @@ fn cpu_values(op: &'static str, arg: &'static str, t: &Tensor) -> candle_core::R
     Ok(CpuView::of(op, arg, t)?.f32()?.into_owned())
 }
 
-/// The mean and biased variance of each column of `x` `(rows, C)`, each `(C)`: one pass
-/// over `x` on the CPU. `x` needs at least one row.
-pub fn batch_moments(x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+/// The columns of the f32 matrix `x` whose moments a batch normalization takes, refusing a
+/// matrix without rows (statistics need at least one) or without columns.
+fn moment_columns(x: &Tensor) -> Result<usize, OpsError> {
     let (rows, cols) = matrix(BATCH, x)?;
     if rows == 0 {
         return Err(OpsError::Config {
             op: BATCH,
             reason: "the statistics of a batch need at least one row".into(),
-        }
-        .into());
+        });
     }
+    Ok(cols)
+}
+
+/// The mean and biased variance of each column of `x` `(rows, C)`, each `(C)`: one pass
+/// over `x` on the CPU. `x` needs at least one row.
+pub fn batch_moments(x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+    let cols = moment_columns(x)?;
     if !use_kernels(x.device(), &[Some(x)]) {
         return composed::moments(x);
     }
@@ -97,14 +103,7 @@ pub fn batch_moments_across_parts(
     x: &Tensor,
     part: &BatchPart,
 ) -> candle_core::Result<(Tensor, Tensor)> {
-    let (rows, cols) = matrix(BATCH, x)?;
-    if rows == 0 {
-        return Err(OpsError::Config {
-            op: BATCH,
-            reason: "the statistics of a part of a batch need at least one row".into(),
-        }
-        .into());
-    }
+    let cols = moment_columns(x)?;
     let view = CpuView::of(BATCH, "x", x)?;
     let own = columns::Moments::of(&view.f32()?, cols);
     let all = part

@@ -57,7 +57,7 @@ pub use fork_join::{on_own_threads, parts_can_meet, worker_threads};
 pub use gather::gather_rows;
 pub use kernels::{kernels_on, with_composed_ops};
 pub use max_pool::{max_pool2d, max_pool2d_backward};
-pub use meeting::{seats, BatchPart, Contributions, MeetingBroken, Seat};
+pub use meeting::{BatchPart, Contributions, MeetingBroken, Seat};
 pub use normalization::{
     batch_moments, batch_moments_across_parts, batch_normalization_backward, layer_normalization,
     layer_normalization_backward, scale_shift, BatchNormGradients, BatchNormStatistics,

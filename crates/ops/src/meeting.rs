@@ -55,7 +55,7 @@ impl BatchPart {
 
 /// The seats of one meeting place, one per part: each part exchanges values with the others
 /// through its own (see [`Seat::exchange`]).
-pub fn seats(parties: usize) -> Vec<Seat> {
+pub(crate) fn seats(parties: usize) -> Vec<Seat> {
     let place = Arc::new(Place {
         parties,
         round: Mutex::new(Round {

@@ -71,8 +71,8 @@ pub(crate) fn batch_parts(head: &Head, rows: usize) -> Vec<Range<usize>> {
 }
 
 /// Each part's share of a batch of `rows` samples: its weight in the batch's mean.
-fn share(range: &Range<usize>, rows: usize) -> f32 {
-    range.len() as f32 / rows as f32
+fn share(range: &Range<usize>, rows: usize) -> f64 {
+    range.len() as f64 / rows as f64
 }
 
 /// One part of a batch: its share of the rows, its loss (a scalar tensor) and the rest of what
@@ -95,11 +95,12 @@ pub(crate) fn over_parts<T: Send>(
             Ok(vec![(1.0, loss, rest)])
         }
         ref ranges => {
-            let shares: Vec<f64> = ranges.iter().map(|r| share(r, rows) as f64).collect();
+            let shares: Vec<f64> = ranges.iter().map(|r| share(r, rows)).collect();
             let parts = ranges.iter().cloned().zip(BatchPart::all(&shares));
             rkeras_ops::on_own_threads(parts.collect(), |(range, part)| {
+                let part_share = part.share() as f32;
                 let (loss, rest) = run(&range, Some(part))?;
-                Ok((share(&range, rows), loss, rest))
+                Ok((part_share, loss, rest))
             })
             .into_iter()
             .collect()

@@ -304,9 +304,10 @@ impl Layer for BatchNormalizationLayer {
         true
     }
 
-    /// With its CPU kernels, the parts of a batch combine their statistics and gradient sums.
+    /// Wherever its own backward runs (the CPU kernels), the parts of a batch combine their
+    /// statistics and gradient sums.
     fn meets_other_parts(&self, device: &Device) -> bool {
-        rkeras_ops::kernels_on(device)
+        self.has_backward(device)
     }
 
     fn has_backward(&self, device: &Device) -> bool {

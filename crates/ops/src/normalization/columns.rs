@@ -68,13 +68,14 @@ impl Moments {
         }
     }
 
-    /// Each column's mean and biased variance (squared deviations over the count).
+    /// Each column's mean and biased variance (squared deviations over the count; never negative,
+    /// as [`Moments::of`] clamps them and merging adds non-negative terms).
     pub(super) fn mean_and_variance(&self) -> (Vec<f32>, Vec<f32>) {
         let mean = self.mean.iter().map(|&m| m as f32).collect();
         let variance = self
             .squared_deviations
             .iter()
-            .map(|&m2| (m2 / self.rows).max(0.0) as f32)
+            .map(|&m2| (m2 / self.rows) as f32)
             .collect();
         (mean, variance)
     }
